@@ -1,0 +1,186 @@
+"""The only module that builds boto3 clients. Everything else calls AWS through ``Aws.call``.
+
+Keeping boto3 here gives one place for endpoint and retry configuration, one place that turns
+botocore's exceptions into the reconciler's (errors.AwsThrottled / errors.AwsApiError), and one
+place that counts calls through botocore's event hooks (for metrics, tests and benchmarks).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+import botocore.config
+import botocore.exceptions
+
+from reconciler import errors
+
+# Error codes AWS uses for "slow down" and for its own transient failures.
+_TRANSIENT_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+        "RequestThrottled",
+        "SlowDown",
+        "ServiceUnavailable",
+        "InternalFailure",
+        "InternalError",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "PriorRequestNotComplete",
+    }
+)
+_READ_PREFIXES = ("Describe", "List", "Get", "BatchGet")
+
+CallHook = Callable[[str, str], None]
+
+
+class Aws:
+    """boto3 clients for one account, any region, with call counting and error translation."""
+
+    def __init__(
+        self,
+        *,
+        region: str,
+        endpoint_url: str | None = None,
+        max_attempts: int = 4,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 20.0,
+    ) -> None:
+        self.region = region
+        self.endpoint_url = endpoint_url
+        self._config = botocore.config.Config(
+            retries={"mode": "standard", "max_attempts": max_attempts},
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+        )
+        self._session = boto3.session.Session()
+        self._clients: dict[tuple[str, str], Any] = {}
+        self._lock = threading.Lock()
+        self.calls: Counter[str] = Counter()  # logical API calls, by operation name
+        self.requests: Counter[str] = Counter()  # HTTP requests sent, retries included
+        self._hooks: list[CallHook] = []
+
+    # -- counting ----------------------------------------------------------------------------
+
+    def on_call(self, hook: CallHook) -> None:
+        """Call ``hook(service, operation)`` before every API call (for metrics)."""
+        self._hooks.append(hook)
+
+    def writes(self) -> Counter[str]:
+        return Counter({op: n for op, n in self.calls.items() if not is_read(op)})
+
+    def reset_counts(self) -> None:
+        self.calls.clear()
+        self.requests.clear()
+
+    def _count_call(self, model: Any, **_: Any) -> None:
+        name = str(model.name)
+        self.calls[name] += 1
+        service = str(model.service_model.service_name)
+        for hook in self._hooks:
+            hook(service, name)
+
+    def _count_request(self, event_name: str = "", **_: Any) -> None:
+        self.requests[event_name.rsplit(".", 1)[-1]] += 1
+
+    # -- clients -----------------------------------------------------------------------------
+
+    def client(self, service: str, region: str | None = None) -> Any:
+        key = (service, region or self.region)
+        with self._lock:
+            if key not in self._clients:
+                client = self._session.client(
+                    service,
+                    region_name=key[1],
+                    endpoint_url=self.endpoint_url,
+                    config=self._config,
+                )
+                client.meta.events.register("before-call.*.*", self._count_call)
+                client.meta.events.register("before-send.*.*", self._count_request)
+                self._clients[key] = client
+            return self._clients[key]
+
+    # -- calling -----------------------------------------------------------------------------
+
+    def call(
+        self,
+        service: str,
+        operation: str,
+        *,
+        region: str | None = None,
+        resource: str = "",
+        **params: Any,
+    ) -> dict[str, Any]:
+        """Call ``operation`` (snake_case) and return the response, or raise a ReconcilerError."""
+        method = getattr(self.client(service, region), operation)
+        try:
+            response: dict[str, Any] = method(**params)
+        except Exception as exc:  # every botocore failure becomes one of ours
+            raise translate(exc, operation=_camel(operation), resource=resource) from None
+        response.pop("ResponseMetadata", None)
+        return response
+
+    def pages(
+        self,
+        service: str,
+        operation: str,
+        *,
+        region: str | None = None,
+        resource: str = "",
+        **params: Any,
+    ) -> Iterator[dict[str, Any]]:
+        """Yield each page of a paginated operation."""
+        paginator = self.client(service, region).get_paginator(operation)
+        try:
+            yield from paginator.paginate(**params)
+        except Exception as exc:
+            raise translate(exc, operation=_camel(operation), resource=resource) from None
+
+
+def is_read(operation: str) -> bool:
+    return operation.startswith(_READ_PREFIXES)
+
+
+def translate(exc: Exception, *, operation: str, resource: str = "") -> errors.ReconcilerError:
+    """Map a botocore exception to the reconciler's error tree, with one readable line."""
+    on = f" on {resource}" if resource else ""
+    if isinstance(exc, botocore.exceptions.ClientError):
+        err = exc.response.get("Error", {})
+        code = str(err.get("Code", "Unknown"))
+        message = str(err.get("Message", "")) or code
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+        if code in _TRANSIENT_CODES or status >= 500:
+            return errors.AwsThrottled(f"{operation}{on}: {code}: {message}", delay=5.0)
+        return errors.AwsApiError(
+            operation=operation, code=code, message=message, resource=resource
+        )
+    if isinstance(
+        exc,
+        botocore.exceptions.EndpointConnectionError
+        | botocore.exceptions.ConnectionError
+        | botocore.exceptions.ReadTimeoutError
+        | botocore.exceptions.ConnectTimeoutError,
+    ):
+        return errors.AwsThrottled(f"{operation}{on}: AWS unreachable: {exc}", delay=5.0)
+    if isinstance(exc, botocore.exceptions.NoCredentialsError):
+        return errors.PermanentError(
+            "no AWS credentials: set AWS_PROFILE or AWS_ACCESS_KEY_ID, or use an instance role"
+        )
+    if isinstance(exc, botocore.exceptions.ParamValidationError):
+        return errors.AwsApiError(
+            operation=operation, code="ParamValidation", message=str(exc), resource=resource
+        )
+    if isinstance(exc, botocore.exceptions.BotoCoreError):
+        return errors.AwsThrottled(f"{operation}{on}: {exc}", delay=5.0)
+    raise exc
+
+
+def _camel(operation: str) -> str:
+    return "".join(part.capitalize() for part in operation.split("_"))

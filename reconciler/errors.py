@@ -1,0 +1,79 @@
+"""The reconciler's exceptions. Every error the product raises is one of these::
+
+    ReconcilerError                  base; str(e) is one clear line for a human
+    ├── UsageError                   bad command line (exit 2)
+    ├── InvalidDesiredState          desired files failed validation; carries located Problems
+    ├── TemporaryError               worth retrying later; carries `delay` seconds
+    │   ├── AwsThrottled             throttling, 5xx, timeouts, connection failures
+    │   └── RegistryUnavailable      registry unreachable or refusing credentials
+    └── PermanentError               retrying the same input will not help
+        ├── AwsApiError              AWS said no: operation, resource, code
+        ├── ResourceNotFound         a resource named in desired.yaml does not exist
+        ├── OwnershipConflict        another reconciler instance owns the resource
+        └── ImageNotFound            the tag or digest is not in the registry
+
+Temporary errors back off and retry; permanent errors mark the service Stalled until its
+desired state changes. Neither ever carries a credential in its message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from reconciler.model import Problem
+
+
+class ReconcilerError(Exception):
+    """Base of every error the reconciler raises on purpose."""
+
+
+class UsageError(ReconcilerError):
+    pass
+
+
+class InvalidDesiredState(ReconcilerError):
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = tuple(problems)
+        errors = [p for p in self.problems if not p.warning]
+        first = str(errors[0]) if errors else "invalid desired state"
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        super().__init__(first + more)
+
+
+class TemporaryError(ReconcilerError):
+    def __init__(self, message: str, *, delay: float = 5.0) -> None:
+        super().__init__(message)
+        self.delay = delay
+
+
+class AwsThrottled(TemporaryError):
+    pass
+
+
+class RegistryUnavailable(TemporaryError):
+    pass
+
+
+class PermanentError(ReconcilerError):
+    pass
+
+
+class AwsApiError(PermanentError):
+    def __init__(self, *, operation: str, code: str, message: str, resource: str = "") -> None:
+        self.operation = operation
+        self.code = code
+        self.resource = resource
+        on = f" on {resource}" if resource else ""
+        super().__init__(f"{operation}{on} failed: {code}: {message}")
+
+
+class ResourceNotFound(PermanentError):
+    pass
+
+
+class OwnershipConflict(PermanentError):
+    pass
+
+
+class ImageNotFound(PermanentError):
+    pass
