@@ -1,22 +1,199 @@
-"""Command-line entry point. Parsing, exit codes and printing only; the work is elsewhere."""
+"""Command-line entry point: parsing, exit codes and printing. The work happens elsewhere.
+
+Exit codes: 0 success (for ``diff``: no changes), 1 error or invalid input, 2 usage (for ``diff``:
+changes pending). ``apply --wait`` adds 3 (rollout failed or rolled back) and 4 (timeout).
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TextIO
+
+from reconciler import desired, errors, logs, render, source
+from reconciler.aws import Aws
+from reconciler.images import ImageResolver
+from reconciler.model import DEFAULT_OWNER, Problem, ServiceSpec
+from reconciler.reconcile import Reconciler, ServiceOutcome
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_CHANGES = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of exiting, so usage errors share one exit path."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise errors.UsageError(f"{self.prog}: {message}")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="reconciler", description=__doc__)
-    parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="reconciler", description="GitOps for EC2 Auto Scaling deployments.")
+    parser.add_argument("--region", help="default AWS region (each service names its own)")
+    parser.add_argument(
+        "--endpoint-url", help="AWS endpoint, e.g. the sandbox's (AWS_ENDPOINT_URL works too)"
+    )
+    parser.add_argument(
+        "--owner",
+        default=os.environ.get("RECONCILER_OWNER", DEFAULT_OWNER),
+        help="owner id tagged on managed resources (default: %(default)s)",
+    )
+    parser.add_argument("--log-level", default="warning", help="debug, info, warning, error")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    cmd = sub.add_parser("validate", help="check desired files; exit 0 valid, 1 invalid")
+    cmd.add_argument("paths", nargs="+", metavar="PATH")
+    cmd.set_defaults(run=cmd_validate)
+
+    cmd = sub.add_parser("diff", help="show what apply would change; exit 0 none, 2 changes")
+    cmd.add_argument("paths", nargs="+", metavar="PATH")
+    cmd.add_argument("--output", "-o", choices=["text", "json", "markdown"], default="text")
+    cmd.set_defaults(run=cmd_diff)
+
+    cmd = sub.add_parser("apply", help="show the diff, then make AWS match it")
+    cmd.add_argument("paths", nargs="+", metavar="PATH")
+    cmd.add_argument("--yes", "-y", action="store_true", help="apply without asking")
+    cmd.set_defaults(run=cmd_apply)
+
+    cmd = sub.add_parser("sandbox", help="run a local AWS seeded with the example architecture")
+    cmd.add_argument("--port", type=int, default=4566)
+    cmd.set_defaults(run=cmd_sandbox)
     return parser
 
 
+# ------------------------------------------------------------------------------------------------
+# Commands
+# ------------------------------------------------------------------------------------------------
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    loaded = desired.load(args.paths)
+    _print_problems(loaded.warnings)
+    names = ", ".join(s.name for s in loaded.services)
+    print(f"valid: {len(loaded.services)} service(s): {names}")
+    return EXIT_OK
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    outcomes = _compute(args)
+    diffs = [o.diff for o in outcomes if o.diff is not None]
+    formatter: Callable[..., str] = {
+        "text": render.text,
+        "json": render.json,
+        "markdown": render.markdown,
+    }[args.output]
+    print(formatter(diffs))
+    if _report_errors(outcomes):
+        return EXIT_ERROR
+    return EXIT_OK if all(d.in_sync for d in diffs) else EXIT_CHANGES
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    reconciler, specs = _reconciler(args)
+    outcomes = reconciler.compute(specs)
+    diffs = [o.diff for o in outcomes if o.diff is not None]
+    print(render.text(diffs))
+    plans = [o.plan for o in outcomes if o.plan is not None and not o.plan.empty]
+    if plans:
+        print(render.plan_text(plans))
+        if not args.yes and not _confirm(sys.stdin, sys.stdout):
+            return EXIT_ERROR
+        reconciler.apply(outcomes)
+        for outcome in outcomes:
+            if outcome.applied is not None:
+                print(f"{outcome.name}: applied {len(outcome.applied.done)} action(s)")
+    return EXIT_ERROR if _report_errors(outcomes) else EXIT_OK
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    from reconciler import sandbox  # starts moto; kept out of every other command's start-up
+
+    return sandbox.serve(port=args.port, region=args.region or "us-east-1")
+
+
+# ------------------------------------------------------------------------------------------------
+# Helpers
+# ------------------------------------------------------------------------------------------------
+
+
+def _load(args: argparse.Namespace) -> list[ServiceSpec]:
+    revision = source.revision_of(args.paths)
+    loaded = desired.load(args.paths, revision=revision)
+    _print_problems(loaded.warnings)
+    return list(loaded.services)
+
+
+def _reconciler(args: argparse.Namespace) -> tuple[Reconciler, list[ServiceSpec]]:
+    specs = _load(args)
+    region = args.region or os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION")
+    aws = Aws(
+        region=region or (specs[0].region if specs else "us-east-1"), endpoint_url=args.endpoint_url
+    )
+    return Reconciler(aws=aws, resolver=ImageResolver(aws), owner=args.owner), specs
+
+
+def _compute(args: argparse.Namespace) -> list[ServiceOutcome]:
+    reconciler, specs = _reconciler(args)
+    return reconciler.compute(specs)
+
+
+def _confirm(stdin: TextIO, stdout: TextIO) -> bool:
+    if not stdin.isatty():
+        raise errors.UsageError("refusing to apply without --yes: standard input is not a terminal")
+    stdout.write("Apply these changes? Only 'yes' is accepted: ")
+    stdout.flush()
+    answer = stdin.readline().strip()
+    if answer != "yes":
+        print("apply cancelled")
+        return False
+    return True
+
+
+def _report_errors(outcomes: Sequence[ServiceOutcome]) -> bool:
+    failed = [o for o in outcomes if o.error is not None]
+    for outcome in failed:
+        print(f"{outcome.name}: error: {outcome.error}", file=sys.stderr)
+    return bool(failed)
+
+
+def _print_problems(problems: Sequence[Problem]) -> None:
+    for problem in problems:
+        print(problem, file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    parser.parse_args(argv)
-    return 0
+    try:
+        args = build_parser().parse_args(argv)
+        logs.configure(level=args.log_level)
+        code: int = args.run(args)
+        return code
+    except errors.UsageError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_USAGE
+    except errors.InvalidDesiredState as exc:
+        _print_problems(exc.problems)
+        errors_found = sum(1 for p in exc.problems if not p.warning)
+        print(f"invalid: {errors_found} error(s)", file=sys.stderr)
+        return EXIT_ERROR
+    except errors.ReconcilerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # a bug of ours: still one line, the traceback only on request
+        if logging.getLogger().isEnabledFor(logging.DEBUG) or os.environ.get("RECONCILER_DEBUG"):
+            raise
+        print(
+            f"internal error: {type(exc).__name__}: {exc}"
+            " (set RECONCILER_DEBUG=1 for the traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
 
 
 if __name__ == "__main__":

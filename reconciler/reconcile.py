@@ -1,0 +1,112 @@
+"""One pass of the pipeline for a set of services: resolve, observe, diff, plan, and apply.
+
+Each service is independent: an error in one (an image that does not exist, a resource owned by
+someone else) is recorded on that service and the others go on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from reconciler import errors, userdata
+from reconciler.apply import ApplyResult, apply
+from reconciler.aws import Aws
+from reconciler.diff import diff
+from reconciler.images import ImageResolver
+from reconciler.model import (
+    DEFAULT_OWNER,
+    DesiredService,
+    Diff,
+    ObservedService,
+    Plan,
+    ServiceSpec,
+)
+from reconciler.observe import Observer
+from reconciler.plan import plan
+
+
+@dataclass
+class ServiceOutcome:
+    """Everything one pass learned about one service. ``error`` set means it stopped there."""
+
+    spec: ServiceSpec
+    desired: DesiredService | None = None
+    observed: ObservedService | None = None
+    diff: Diff | None = None
+    plan: Plan | None = None
+    applied: ApplyResult | None = None
+    error: errors.ReconcilerError | None = None
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+@dataclass
+class Reconciler:
+    aws: Aws
+    resolver: ImageResolver
+    owner: str = DEFAULT_OWNER
+    observer: Observer = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.observer = Observer(self.aws)
+
+    def compute(self, specs: Sequence[ServiceSpec]) -> list[ServiceOutcome]:
+        """Resolve, observe, diff and plan every service; writes nothing."""
+        outcomes = [self._prepare(spec) for spec in specs]
+        ready = [o for o in outcomes if o.error is None]
+        try:
+            observed = self.observer.observe([o.spec for o in ready])
+        except errors.ReconcilerError as exc:
+            for outcome in ready:
+                outcome.error = exc
+            return outcomes
+        for outcome in ready:
+            self._diff_and_plan(outcome, observed[outcome.name])
+        return outcomes
+
+    def apply(self, outcomes: Sequence[ServiceOutcome]) -> None:
+        """Apply each planned service; a failure is recorded on its service only."""
+        for outcome in outcomes:
+            if outcome.error is not None or outcome.plan is None or outcome.plan.empty:
+                continue
+            try:
+                outcome.applied = apply(self.aws, outcome.plan, region=outcome.spec.region)
+            except errors.ReconcilerError as exc:
+                outcome.error = exc
+
+    def _prepare(self, spec: ServiceSpec) -> ServiceOutcome:
+        outcome = ServiceOutcome(spec=spec)
+        try:
+            outcome.desired = prepare(spec, self.resolver)
+        except errors.ReconcilerError as exc:
+            outcome.error = exc
+        return outcome
+
+    def _diff_and_plan(self, outcome: ServiceOutcome, observed: ObservedService) -> None:
+        assert outcome.desired is not None
+        outcome.observed = observed
+        outcome.diff = diff(outcome.desired, observed, owner=self.owner)
+        outcome.plan = plan(
+            outcome.desired,
+            observed,
+            outcome.diff,
+            owner=self.owner,
+            revision=outcome.spec.source.revision,
+        )
+
+
+def prepare(spec: ServiceSpec, resolver: ImageResolver) -> DesiredService:
+    """Pin the image to a digest and render the UserData: the desired state to compare."""
+    image = resolver.resolve(spec.image, region=spec.region)
+    rendered = userdata.render(spec.launch_template.template, image=image, service=spec.name)
+    return DesiredService(
+        spec=spec,
+        image=image,
+        user_data=rendered,
+        fingerprint=userdata.fingerprint(
+            launch_template_name=spec.launch_template.name, user_data=rendered
+        ),
+    )
