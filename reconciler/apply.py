@@ -235,7 +235,24 @@ def _mark_failed(ctx: _Context, action: Action) -> None:
     )
 
 
+def _clear_failed(ctx: _Context, action: Action) -> None:
+    ctx.aws.call(
+        "autoscaling",
+        "delete_tags",
+        region=ctx.region,
+        resource=action.resource_name,
+        Tags=[
+            {
+                "ResourceId": action.resource_name,
+                "ResourceType": "auto-scaling-group",
+                "Key": TAG_FAILED_FINGERPRINT,
+            }
+        ],
+    )
+
+
 _HANDLERS: dict[ActionKind, Handler] = {
+    ActionKind.CLEAR_FAILED: _clear_failed,
     ActionKind.MODIFY_TARGET_GROUP: _modify_target_group,
     ActionKind.TAG_RESOURCE: _tag_resource,
     ActionKind.CREATE_LAUNCH_TEMPLATE_VERSION: _create_version,

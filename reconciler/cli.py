@@ -7,17 +7,31 @@ changes pending). ``apply --wait`` adds 3 (rollout failed or rolled back) and 4 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from typing import TextIO
 
 from reconciler import desired, errors, logs, render, source
+from reconciler.apply import apply
 from reconciler.aws import Aws
+from reconciler.follow import Follower, progress_line
 from reconciler.images import ImageResolver
-from reconciler.model import DEFAULT_OWNER, Problem, ServiceSpec
+from reconciler.model import (
+    DEFAULT_OWNER,
+    TAG_FAILED_FINGERPRINT,
+    Action,
+    ActionKind,
+    Phase,
+    Plan,
+    Problem,
+    ServiceSpec,
+)
 from reconciler.reconcile import Reconciler, ServiceOutcome
+from reconciler.status import history, service_status
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -58,7 +72,26 @@ def build_parser() -> argparse.ArgumentParser:
     cmd = sub.add_parser("apply", help="show the diff, then make AWS match it")
     cmd.add_argument("paths", nargs="+", metavar="PATH")
     cmd.add_argument("--yes", "-y", action="store_true", help="apply without asking")
+    cmd.add_argument("--wait", action="store_true", help="follow the rollout until it ends")
+    cmd.add_argument("--timeout", type=float, default=1800.0, help="seconds for --wait")
+    cmd.add_argument("--poll", type=float, default=10.0, help=argparse.SUPPRESS)
     cmd.set_defaults(run=cmd_apply)
+
+    cmd = sub.add_parser("status", help="conditions, revisions and rollouts per service")
+    cmd.add_argument("paths", nargs="+", metavar="PATH")
+    cmd.add_argument("--output", "-o", choices=["text", "json"], default="text")
+    cmd.set_defaults(run=cmd_status)
+
+    cmd = sub.add_parser("history", help="revisions the reconciler rolled out, newest first")
+    cmd.add_argument("service")
+    cmd.add_argument("--path", "-f", action="append", help="desired files (default: desired/)")
+    cmd.add_argument("--output", "-o", choices=["text", "json"], default="text")
+    cmd.set_defaults(run=cmd_history)
+
+    cmd = sub.add_parser("retry", help="allow a failed revision to be rolled out again")
+    cmd.add_argument("service")
+    cmd.add_argument("--path", "-f", action="append", help="desired files (default: desired/)")
+    cmd.set_defaults(run=cmd_retry)
 
     cmd = sub.add_parser("sandbox", help="run a local AWS seeded with the example architecture")
     cmd.add_argument("--port", type=int, default=4566)
@@ -107,7 +140,66 @@ def cmd_apply(args: argparse.Namespace) -> int:
         for outcome in outcomes:
             if outcome.applied is not None:
                 print(f"{outcome.name}: applied {len(outcome.applied.done)} action(s)")
-    return EXIT_ERROR if _report_errors(outcomes) else EXIT_OK
+    if _report_errors(outcomes):
+        return EXIT_ERROR
+    if not args.wait:
+        return EXIT_OK
+    follower = Follower(
+        reconciler=reconciler,
+        specs=specs,
+        timeout=args.timeout,
+        interval=args.poll,
+        report=lambda status: print(progress_line(status), flush=True),
+    )
+    verdict = follower.run()
+    print(f"apply --wait: {verdict.name.lower()}")
+    return int(verdict)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    statuses = [service_status(o) for o in _compute(args)]
+    if args.output == "json":
+        print(json.dumps({"services": [s.to_dict() for s in statuses]}, indent=2, sort_keys=True))
+    else:
+        print("\n\n".join(render.status_text(s) for s in statuses))
+    return EXIT_OK
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    outcome = _one_service(args)
+    if outcome.observed is None:
+        raise errors.ReconcilerError(f"{args.service}: {outcome.error}")
+    revisions = history(outcome.observed)
+    if args.output == "json":
+        print(json.dumps([asdict(r) for r in revisions], indent=2, sort_keys=True))
+    else:
+        print(render.history_text(args.service, revisions))
+    return EXIT_OK
+
+
+def cmd_retry(args: argparse.Namespace) -> int:
+    outcome = _one_service(args)
+    group = outcome.spec.auto_scaling_group.name
+    tags = (
+        outcome.observed.auto_scaling_group.tags
+        if outcome.observed and outcome.observed.auto_scaling_group
+        else {}
+    )
+    if TAG_FAILED_FINGERPRINT not in tags:
+        print(f"{args.service}: no failed revision recorded; nothing to retry")
+        return EXIT_OK
+    plan = Plan(
+        service=args.service,
+        actions=(Action(ActionKind.CLEAR_FAILED, group, reason="retry requested"),),
+        phase=Phase.OUT_OF_SYNC,
+    )
+    aws = _aws(args, [outcome.spec])
+    apply(aws, plan, region=outcome.spec.region)
+    print(
+        f"{args.service}: cleared failed revision {tags[TAG_FAILED_FINGERPRINT]}; "
+        "the next apply or tick rolls it out again"
+    )
+    return EXIT_OK
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
@@ -128,13 +220,27 @@ def _load(args: argparse.Namespace) -> list[ServiceSpec]:
     return list(loaded.services)
 
 
-def _reconciler(args: argparse.Namespace) -> tuple[Reconciler, list[ServiceSpec]]:
-    specs = _load(args)
+def _aws(args: argparse.Namespace, specs: Sequence[ServiceSpec]) -> Aws:
     region = args.region or os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION")
-    aws = Aws(
+    return Aws(
         region=region or (specs[0].region if specs else "us-east-1"), endpoint_url=args.endpoint_url
     )
+
+
+def _reconciler(args: argparse.Namespace) -> tuple[Reconciler, list[ServiceSpec]]:
+    specs = _load(args)
+    aws = _aws(args, specs)
     return Reconciler(aws=aws, resolver=ImageResolver(aws), owner=args.owner), specs
+
+
+def _one_service(args: argparse.Namespace) -> ServiceOutcome:
+    args.paths = args.path or ["desired"]
+    reconciler, specs = _reconciler(args)
+    chosen = [s for s in specs if s.name == args.service]
+    if not chosen:
+        known = ", ".join(s.name for s in specs) or "none"
+        raise errors.UsageError(f"no service {args.service!r} in {args.paths} (found: {known})")
+    return reconciler.compute(chosen)[0]
 
 
 def _compute(args: argparse.Namespace) -> list[ServiceOutcome]:

@@ -328,6 +328,7 @@ class Change:
 class ActionKind(enum.IntEnum):
     """What apply does, in the order it must be done: the value is the sort key."""
 
+    CLEAR_FAILED = 5  # `reconciler retry`: forget a failed fingerprint
     MODIFY_TARGET_GROUP = 10
     TAG_RESOURCE = 15
     CREATE_LAUNCH_TEMPLATE_VERSION = 20

@@ -1,0 +1,205 @@
+"""Status like Kubernetes reports it: conditions with a reason and a message, the applied and the
+last attempted revision, and the history of what the reconciler rolled out.
+
+Everything here is derived from one pipeline pass (``ServiceOutcome``); AWS is the record, so the
+status survives restarts: revisions live in launch template version descriptions, failures in a
+tag on the group, and rollouts in the instance refresh history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from reconciler import errors, userdata
+from reconciler.model import (
+    LaunchTemplateVersion,
+    ObservedRefresh,
+    ObservedService,
+    Phase,
+    RefreshStatus,
+)
+from reconciler.reconcile import ServiceOutcome
+
+_FAILED_REFRESH = frozenset(
+    {RefreshStatus.FAILED, RefreshStatus.ROLLBACK_SUCCESSFUL, RefreshStatus.ROLLBACK_FAILED}
+)
+
+
+@dataclass(frozen=True)
+class Condition:
+    type: str  # Ready | Progressing | Degraded | Stalled
+    status: bool
+    reason: str
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class Revision:
+    launch_template_version: int | None
+    revision: str | None  # git commit (or content hash) recorded when the version was created
+    image: str | None  # repository@sha256:...
+    fingerprint: str | None = None
+    created: str = ""
+    outcome: str = ""  # the last refresh's status for this version, if any
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    name: str
+    conditions: tuple[Condition, ...]
+    applied: Revision | None
+    last_attempted: Revision | None
+    refresh: ObservedRefresh | None
+    last_failure: str | None
+
+    def condition(self, type_: str) -> Condition:
+        return next(c for c in self.conditions if c.type == type_)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        if self.refresh is not None:
+            data["refresh"]["status"] = self.refresh.status.value
+        return data
+
+
+def service_status(outcome: ServiceOutcome) -> ServiceStatus:
+    refresh = outcome.diff.refresh if outcome.diff is not None else None
+    return ServiceStatus(
+        name=outcome.name,
+        conditions=conditions(outcome),
+        applied=applied_revision(outcome.observed),
+        last_attempted=last_attempted_revision(outcome.observed),
+        refresh=refresh,
+        last_failure=last_failure(outcome),
+    )
+
+
+def conditions(outcome: ServiceOutcome) -> tuple[Condition, ...]:
+    stalled = _stalled(outcome)
+    degraded = _degraded(outcome)
+    progressing = _progressing(outcome)
+    ready_ok = not (stalled.status or degraded.status or progressing.status) and _in_sync(outcome)
+    ready = Condition(
+        "Ready",
+        ready_ok,
+        "InSync" if ready_ok else _not_ready_reason(stalled, degraded, progressing),
+        "AWS matches the desired state" if ready_ok else "",
+    )
+    return ready, progressing, degraded, stalled
+
+
+def _in_sync(outcome: ServiceOutcome) -> bool:
+    return outcome.diff is not None and outcome.diff.in_sync
+
+
+def _not_ready_reason(*conds: Condition) -> str:
+    return next((c.reason for c in conds if c.status), "OutOfSync")
+
+
+def _stalled(outcome: ServiceOutcome) -> Condition:
+    error = outcome.error
+    if error is not None and not isinstance(error, errors.TemporaryError):
+        return Condition("Stalled", True, type(error).__name__, str(error))
+    if outcome.diff is not None and outcome.diff.phase is Phase.BLOCKED:
+        return Condition("Stalled", True, "Blocked", outcome.diff.message)
+    return Condition("Stalled", False, "NotStalled")
+
+
+def _degraded(outcome: ServiceOutcome) -> Condition:
+    if outcome.diff is not None and outcome.diff.phase is Phase.FAILED:
+        return Condition("Degraded", True, "RolloutFailed", outcome.diff.message)
+    error = outcome.error
+    if isinstance(error, errors.TemporaryError):
+        return Condition("Degraded", True, "TemporaryError", f"{error} (retrying)")
+    return Condition("Degraded", False, "NotDegraded")
+
+
+def _progressing(outcome: ServiceOutcome) -> Condition:
+    diff = outcome.diff
+    if diff is None:
+        return Condition("Progressing", False, "Unknown")
+    if diff.phase in (Phase.PROGRESSING, Phase.SUPERSEDING):
+        return Condition("Progressing", True, f"Refresh{diff.phase.value}", diff.message)
+    if diff.phase is Phase.OUT_OF_SYNC:
+        return Condition("Progressing", True, "ChangesPending", f"{len(diff.changes)} change(s)")
+    return Condition("Progressing", False, "Idle")
+
+
+def last_failure(outcome: ServiceOutcome) -> str | None:
+    if outcome.diff is not None and outcome.diff.phase is Phase.FAILED:
+        return outcome.diff.message
+    observed = outcome.observed
+    failed = [r for r in (observed.refreshes if observed else ()) if r.status in _FAILED_REFRESH]
+    if failed:
+        newest = failed[0]
+        return f"refresh {newest.refresh_id} {newest.status.value}: {newest.status_reason}"
+    return None
+
+
+# ------------------------------------------------------------------------------------------------
+# Revisions and history
+# ------------------------------------------------------------------------------------------------
+
+
+def applied_revision(observed: ObservedService | None) -> Revision | None:
+    if observed is None or observed.auto_scaling_group is None:
+        return None
+    template = observed.launch_template
+    if template is None:
+        return None
+    number = template.resolve(observed.auto_scaling_group.launch_template_version)
+    version = template.version(number) if number is not None else None
+    return _revision(number, version, outcomes=_outcomes(observed.refreshes))
+
+
+def last_attempted_revision(observed: ObservedService | None) -> Revision | None:
+    if observed is None or observed.launch_template is None or not observed.refreshes:
+        return None
+    ref = observed.refreshes[0].desired_version
+    number = observed.launch_template.resolve(ref) if ref else None
+    version = observed.launch_template.version(number) if number is not None else None
+    return _revision(number, version, outcomes=_outcomes(observed.refreshes))
+
+
+def history(observed: ObservedService) -> list[Revision]:
+    """The reconciler's launch template versions, newest first, with each one's refresh outcome."""
+    template = observed.launch_template
+    if template is None:
+        return []
+    outcomes = _outcomes(observed.refreshes)
+    ours = [v for v in template.versions if userdata.parse_description(v.description)]
+    return [
+        _revision(v.version_number, v, outcomes=outcomes)
+        for v in sorted(ours, key=lambda v: v.version_number, reverse=True)
+    ]
+
+
+def _outcomes(refreshes: Sequence[ObservedRefresh]) -> Mapping[int, str]:
+    """The newest refresh status per desired version number."""
+    found: dict[int, str] = {}
+    for refresh in refreshes:  # newest first
+        if refresh.desired_version and refresh.desired_version.isdigit():
+            found.setdefault(int(refresh.desired_version), refresh.status.value)
+    return found
+
+
+def _revision(
+    number: int | None, version: LaunchTemplateVersion | None, *, outcomes: Mapping[int, str]
+) -> Revision:
+    fields = userdata.parse_description(version.description) if version else {}
+    image = fields.get("image")
+    if image is None and version is not None:
+        parsed = userdata.parse_image(version.user_data)
+        if parsed is not None:
+            ref = parsed.digest or parsed.tag
+            image = f"{parsed.repository}{'@' if parsed.digest else ':'}{ref}"
+    return Revision(
+        launch_template_version=number,
+        revision=fields.get("rev"),
+        image=image,
+        fingerprint=fields.get("fp"),
+        created=version.create_time if version else "",
+        outcome=outcomes.get(number, "") if number is not None else "",
+    )
