@@ -1,0 +1,349 @@
+"""Turn a ``Diff`` into the ``Action``s that make AWS match it. Pure: no I/O; apply decides nothing.
+
+What a phase allows (see ``diff`` for how the phase is chosen):
+
+=============  ==========================================================================
+IN_SYNC        nothing
+OUT_OF_SYNC    settings drift, then the rollout (reuse or create a version, start a refresh)
+PROGRESSING    settings drift only: the refresh in flight carries the rollout
+SUPERSEDING    settings drift, and cancel the other refresh unless it is already cancelling
+FAILED         settings drift, and MARK_FAILED when the failure is not tagged yet
+BLOCKED        nothing
+=============  ==========================================================================
+
+"Settings" are the target group health check, adoption tags, group sizes and health check,
+pinning a floating version reference, and the scaling policy. Actions sort by ``ActionKind``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from reconciler.diff import (
+    POLICY_METRIC,
+    current_version,
+    desired_version,
+    is_rollout,
+    missing_tags,
+)
+from reconciler.model import (
+    NEW_VERSION,
+    TAG_FAILED_FINGERPRINT,
+    Action,
+    ActionKind,
+    Change,
+    ChangeKind,
+    DesiredService,
+    Diff,
+    ObservedAutoScalingGroup,
+    ObservedLaunchTemplate,
+    ObservedService,
+    ObservedTargetGroup,
+    Phase,
+    Plan,
+    RefreshStatus,
+    Resource,
+    RolloutSpec,
+    Value,
+)
+
+DESCRIPTION_LIMIT = 255  # EC2 VersionDescription
+CLIENT_TOKEN_LIMIT = 64  # EC2 ClientToken
+
+# desired.yaml group field → UpdateAutoScalingGroup parameter.
+_GROUP_FIELDS = {
+    "minSize": "MinSize",
+    "maxSize": "MaxSize",
+    "desiredCapacity": "DesiredCapacity",
+    "healthCheckType": "HealthCheckType",
+    "healthCheckGracePeriod": "HealthCheckGracePeriod",
+}
+_SETTINGS_PHASES = frozenset(
+    {Phase.OUT_OF_SYNC, Phase.PROGRESSING, Phase.SUPERSEDING, Phase.FAILED}
+)
+
+
+def plan(
+    desired: DesiredService,
+    observed: ObservedService,
+    diff: Diff,
+    *,
+    owner: str,
+    revision: str | None = None,
+) -> Plan:
+    """The actions for one service, in apply order.
+
+    ``revision`` (the git commit) goes into a new version's description; it defaults to the
+    revision the desired state was loaded at.
+    """
+    group = observed.auto_scaling_group
+    template = observed.launch_template
+    target = observed.target_group
+    if diff.phase not in _SETTINGS_PHASES or group is None or template is None or target is None:
+        return Plan(desired.name, (), diff.phase, diff.message)
+    settings = [c for c in diff.changes if not is_rollout(c)]
+    actions = [
+        *_target_group_actions(desired, target=target, changes=settings),
+        *_tag_actions(
+            desired, group=group, template=template, target=target, changes=settings, owner=owner
+        ),
+        *_group_actions(group=group, template=template, changes=settings),
+        *_scaling_actions(group=group, changes=settings),
+        *_phase_actions(
+            desired,
+            diff,
+            group=group,
+            template=template,
+            revision=revision if revision is not None else desired.spec.source.revision,
+        ),
+    ]
+    ordered = tuple(sorted(actions, key=lambda a: a.kind))
+    return Plan(desired.name, ordered, diff.phase, diff.message)
+
+
+def description(*, fingerprint: str, revision: str | None, image: str) -> str:
+    """What a created launch template version says about itself (read back by ``diff``)."""
+    rev = revision[:12] if revision else "-"
+    return f"asg-reconciler fp={fingerprint} rev={rev} image={image}"[:DESCRIPTION_LIMIT]
+
+
+def client_token(*, fingerprint: str, template_name: str) -> str:
+    """Deterministic per content (rule 1): a retried create returns the same version."""
+    return f"asgr-{fingerprint}-{template_name}"[:CLIENT_TOKEN_LIMIT]
+
+
+def refresh_preferences(rollout: RolloutSpec) -> dict[str, Any]:
+    """RolloutSpec in StartInstanceRefresh's ``Preferences`` shape."""
+    preferences: dict[str, Any] = {
+        "MinHealthyPercentage": rollout.min_healthy_percentage,
+        "MaxHealthyPercentage": rollout.max_healthy_percentage,
+    }
+    if rollout.instance_warmup is not None:
+        preferences["InstanceWarmup"] = rollout.instance_warmup
+    if rollout.checkpoint_percentages:
+        preferences["CheckpointPercentages"] = list(rollout.checkpoint_percentages)
+        # AWS rejects a CheckpointDelay without CheckpointPercentages, so it only rides along.
+        if rollout.checkpoint_delay is not None:
+            preferences["CheckpointDelay"] = rollout.checkpoint_delay
+    preferences["AutoRollback"] = rollout.auto_rollback
+    preferences["SkipMatching"] = rollout.skip_matching
+    return preferences
+
+
+# ------------------------------------------------------------------------------------------------
+# Settings
+# ------------------------------------------------------------------------------------------------
+
+
+def _target_group_actions(
+    desired: DesiredService, *, target: ObservedTargetGroup, changes: Iterable[Change]
+) -> list[Action]:
+    relevant = [
+        c
+        for c in changes
+        if c.resource is Resource.TARGET_GROUP and c.field.startswith("healthCheck.")
+    ]
+    if not relevant:
+        return []
+    params = {
+        "target_group_arn": target.arn,
+        "health_check": desired.spec.target_group.health_check,
+    }
+    return [Action(ActionKind.MODIFY_TARGET_GROUP, target.name, params, _reasons(relevant))]
+
+
+def _tag_actions(
+    desired: DesiredService,
+    *,
+    group: ObservedAutoScalingGroup,
+    template: ObservedLaunchTemplate,
+    target: ObservedTargetGroup,
+    changes: Iterable[Change],
+    owner: str,
+) -> list[Action]:
+    # Each resource type is tagged through its own API, by its own kind of id.
+    ids: dict[Resource, tuple[str, str]] = {
+        Resource.AUTO_SCALING_GROUP: (group.name, group.name),
+        Resource.LAUNCH_TEMPLATE: (template.name, template.id),
+        Resource.TARGET_GROUP: (target.name, target.arn),
+    }
+    tags_of = {
+        Resource.AUTO_SCALING_GROUP: group.tags,
+        Resource.LAUNCH_TEMPLATE: template.tags,
+        Resource.TARGET_GROUP: target.tags,
+    }
+    actions = []
+    for change in changes:
+        if change.field != "tags" or change.resource not in ids:
+            continue
+        name, resource_id = ids[change.resource]
+        tags = missing_tags(tags_of[change.resource], owner=owner, service=desired.name)
+        if not tags:
+            continue
+        params = {"resource_type": change.resource, "resource_id": resource_id, "tags": tags}
+        reason = f"adopt {change.resource.value} {name}: tag {_fmt(change.new)}"
+        actions.append(Action(ActionKind.TAG_RESOURCE, name, params, reason))
+    return actions
+
+
+def _group_actions(
+    *,
+    group: ObservedAutoScalingGroup,
+    template: ObservedLaunchTemplate,
+    changes: Iterable[Change],
+) -> list[Action]:
+    fields: dict[str, Any] = {}
+    relevant = []
+    for change in changes:
+        if change.resource is not Resource.AUTO_SCALING_GROUP:
+            continue
+        if change.field in _GROUP_FIELDS:
+            fields[_GROUP_FIELDS[change.field]] = change.new
+        elif change.field == "launchTemplate.version":
+            # Only pinning a floating reference; a rollout moves the group through the refresh.
+            fields["LaunchTemplate"] = {"LaunchTemplateId": template.id, "Version": str(change.new)}
+        else:
+            continue
+        relevant.append(change)
+    if not fields:
+        return []
+    return [
+        Action(
+            ActionKind.UPDATE_AUTO_SCALING_GROUP, group.name, {"fields": fields}, _reasons(relevant)
+        )
+    ]
+
+
+def _scaling_actions(*, group: ObservedAutoScalingGroup, changes: Iterable[Change]) -> list[Action]:
+    actions = []
+    for change in changes:
+        if change.resource is not Resource.SCALING_POLICY:
+            continue
+        if change.kind is ChangeKind.DELETE:
+            params: dict[str, Any] = {"policy_name": change.resource_name}
+            reason = f"scaling policy {change.resource_name} is no longer declared"
+            actions.append(Action(ActionKind.DELETE_SCALING_POLICY, group.name, params, reason))
+            continue
+        if not isinstance(change.new, (int, float)):
+            continue
+        params = {"policy_name": change.resource_name, "target_value": float(change.new)}
+        reason = f"{change.resource_name}: {POLICY_METRIC} target {_reasons([change])}"
+        actions.append(Action(ActionKind.PUT_SCALING_POLICY, group.name, params, reason))
+    return actions
+
+
+# ------------------------------------------------------------------------------------------------
+# Rollout, supersede and failure, by phase
+# ------------------------------------------------------------------------------------------------
+
+
+def _phase_actions(
+    desired: DesiredService,
+    diff: Diff,
+    *,
+    group: ObservedAutoScalingGroup,
+    template: ObservedLaunchTemplate,
+    revision: str | None,
+) -> list[Action]:
+    builders: dict[Phase, Callable[[], list[Action]]] = {
+        Phase.OUT_OF_SYNC: lambda: _rollout_actions(
+            desired, diff, group=group, template=template, revision=revision
+        ),
+        Phase.SUPERSEDING: lambda: _cancel_actions(diff, group=group),
+        Phase.FAILED: lambda: _mark_failed_actions(desired, diff, group=group),
+    }
+    build = builders.get(diff.phase)
+    return build() if build else []
+
+
+def _rollout_actions(
+    desired: DesiredService,
+    diff: Diff,
+    *,
+    group: ObservedAutoScalingGroup,
+    template: ObservedLaunchTemplate,
+    revision: str | None,
+) -> list[Action]:
+    rollout = [c for c in diff.changes if is_rollout(c)]
+    if not rollout:
+        return []
+    reason = _reasons(rollout)
+    existing = desired_version(desired, template)
+    actions = []
+    version: int | str
+    if existing is not None:
+        # A revert, or a crash after the create: reuse the version rather than make another.
+        version = existing.version_number
+    else:
+        actions.append(_create_version(desired, group=group, template=template, revision=revision))
+        version = NEW_VERSION
+    params = {
+        "launch_template_id": template.id,
+        "version": version,
+        "preferences": refresh_preferences(desired.spec.rollout),
+        "fingerprint": desired.fingerprint,
+    }
+    actions.append(Action(ActionKind.START_INSTANCE_REFRESH, group.name, params, reason))
+    return actions
+
+
+def _create_version(
+    desired: DesiredService,
+    *,
+    group: ObservedAutoScalingGroup,
+    template: ObservedLaunchTemplate,
+    revision: str | None,
+) -> Action:
+    # Copy from what the group runs so settings we do not manage (AMI, type, SGs) carry over.
+    source = current_version(group, template) or template.default_version
+    params = {
+        "launch_template_id": template.id,
+        "source_version": source,
+        "user_data": desired.user_data,
+        "description": description(
+            fingerprint=desired.fingerprint, revision=revision, image=desired.image.pinned
+        ),
+        "client_token": client_token(fingerprint=desired.fingerprint, template_name=template.name),
+    }
+    reason = f"new version from {source} with {desired.image.describe()}"
+    return Action(ActionKind.CREATE_LAUNCH_TEMPLATE_VERSION, template.name, params, reason)
+
+
+def _cancel_actions(diff: Diff, *, group: ObservedAutoScalingGroup) -> list[Action]:
+    refresh = diff.refresh
+    if refresh is None or refresh.status is RefreshStatus.CANCELLING:
+        return []
+    reason = f"supersede instance refresh {refresh.refresh_id} ({refresh.status.value})"
+    return [Action(ActionKind.CANCEL_INSTANCE_REFRESH, group.name, {}, reason)]
+
+
+def _mark_failed_actions(
+    desired: DesiredService, diff: Diff, *, group: ObservedAutoScalingGroup
+) -> list[Action]:
+    # Tagging the group makes the failure survive refresh history ageing out and restarts.
+    if group.tags.get(TAG_FAILED_FINGERPRINT) == desired.fingerprint:
+        return []
+    params = {"fingerprint": desired.fingerprint}
+    return [Action(ActionKind.MARK_FAILED, group.name, params, diff.message)]
+
+
+# ------------------------------------------------------------------------------------------------
+# Reasons
+# ------------------------------------------------------------------------------------------------
+
+
+def _reasons(changes: Iterable[Change]) -> str:
+    return "; ".join(f"{c.field}: {_fmt(c.old)} → {_fmt(c.new)}" for c in changes)
+
+
+def _fmt(value: Value) -> str:
+    if value is None:
+        return "(none)"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, tuple):
+        return ", ".join(str(v) for v in value)
+    return str(value)

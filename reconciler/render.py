@@ -1,0 +1,361 @@
+"""Diffs and plans for people and programs: text (like ``terraform plan``), JSON and markdown.
+
+Nothing here decides anything; every function is a pure rendering of its arguments.
+"""
+
+from __future__ import annotations
+
+import json as _json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from reconciler.model import (
+    Action,
+    Change,
+    ChangeKind,
+    Diff,
+    ObservedRefresh,
+    Phase,
+    Plan,
+    Value,
+)
+
+if TYPE_CHECKING:  # status pulls in the whole pipeline; render only needs its shapes
+    from reconciler.status import Revision, ServiceStatus
+
+JSON_VERSION = 1
+MARKDOWN_LIMIT = 65000  # GitHub refuses comments over 65536 characters
+_DETAILS_AFTER = 10  # a service with more changes than this gets a collapsed table
+_SYMBOLS = {ChangeKind.CREATE: "+", ChangeKind.UPDATE: "~", ChangeKind.DELETE: "-"}
+_TRUNCATED = "_… output truncated: run `reconciler diff` for the full plan._"
+
+
+# ------------------------------------------------------------------------------------------------
+# Text
+# ------------------------------------------------------------------------------------------------
+
+
+def text(diffs: Sequence[Diff]) -> str:
+    """A terminal diff: per service a header, one line per change, then a summary line."""
+    blocks = [_text_service(d) for d in diffs]
+    return "\n\n".join([*blocks, summary(diffs)])
+
+
+def _text_service(diff: Diff) -> str:
+    header = f"service {diff.service}: {diff.phase.value}"
+    lines = [f"{header} ({diff.message})" if diff.message else header]
+    lines.extend(f"  {change_line(c)}" for c in diff.changes)
+    return "\n".join(lines)
+
+
+def change_line(change: Change) -> str:
+    """``~ target_group feedback-tg healthCheck.intervalSeconds: 10 → 30``."""
+    symbol = _SYMBOLS[change.kind]
+    where = f"{change.resource.value} {change.resource_name} {change.field}"
+    if change.kind is ChangeKind.CREATE:
+        return f"{symbol} {where}: {value_text(change.new)}"
+    if change.kind is ChangeKind.DELETE:
+        return f"{symbol} {where}: {value_text(change.old)}"
+    return f"{symbol} {where}: {value_text(change.old)} → {value_text(change.new)}"
+
+
+def summary(diffs: Sequence[Diff]) -> str:
+    """One line: how much would change, or that nothing would."""
+    changed = [d for d in diffs if d.changes]
+    count = sum(len(d.changes) for d in diffs)
+    waiting = [d for d in diffs if not d.changes and d.phase is not Phase.IN_SYNC]
+    if not changed:
+        if not waiting:
+            return "No changes. AWS matches desired state."
+        phases = ", ".join(f"{d.service} {d.phase.value}" for d in waiting)
+        return f"No changes to make. Not in sync: {phases}."
+    noun = "service" if len(diffs) == 1 else "services"
+    return f"Plan: {count} to change in {len(changed)} of {len(diffs)} {noun}."
+
+
+def value_text(value: Value) -> str:
+    if value is None:
+        return "(none)"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, tuple):
+        return "[" + ", ".join(value_text(v) for v in value) + "]"
+    if value == "":
+        return '""'
+    return str(value)
+
+
+# ------------------------------------------------------------------------------------------------
+# JSON
+# ------------------------------------------------------------------------------------------------
+
+
+def json(diffs: Sequence[Diff]) -> str:
+    """Machine-readable diffs. Stable: keys sorted, fields only ever added within a version.
+
+    Schema (version 1)::
+
+        {
+          "version": 1,
+          "services": [
+            {
+              "name": str,
+              "phase": "InSync" | "OutOfSync" | "Progressing" | "Superseding" | "Failed"
+                       | "Blocked",
+              "message": str,
+              "changes": [
+                {
+                  "resource": "target_group" | "launch_template" | "auto_scaling_group"
+                              | "scaling_policy" | "instance_refresh",
+                  "name": str,            # the resource's name (a refresh: its id)
+                  "field": str,           # desired.yaml path, e.g. "healthCheck.intervalSeconds"
+                  "old": str | int | float | bool | list | null,
+                  "new": str | int | float | bool | list | null,
+                  "kind": "create" | "update" | "delete"
+                }
+              ],
+              "refresh": null | {
+                "id": str, "status": str, "percentage": int, "instances_to_update": int,
+                "desired_version": str | null, "status_reason": str,
+                "start_time": str, "end_time": str
+              }
+            }
+          ],
+          "summary": {"services": int, "changed": int, "changes": int}
+        }
+
+    ``summary.changed`` counts services with at least one change; ``summary.changes`` counts
+    changes over all services.
+    """
+    document = {
+        "version": JSON_VERSION,
+        "services": [_json_service(d) for d in diffs],
+        "summary": {
+            "services": len(diffs),
+            "changed": sum(1 for d in diffs if d.changes),
+            "changes": sum(len(d.changes) for d in diffs),
+        },
+    }
+    return _json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False)
+
+
+def _json_service(diff: Diff) -> dict[str, Any]:
+    return {
+        "name": diff.service,
+        "phase": diff.phase.value,
+        "message": diff.message,
+        "changes": [_json_change(c) for c in diff.changes],
+        "refresh": _json_refresh(diff.refresh) if diff.refresh else None,
+    }
+
+
+def _json_change(change: Change) -> dict[str, Any]:
+    return {
+        "resource": change.resource.value,
+        "name": change.resource_name,
+        "field": change.field,
+        "old": _json_value(change.old),
+        "new": _json_value(change.new),
+        "kind": change.kind.value,
+    }
+
+
+def _json_value(value: Value) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _json_refresh(refresh: ObservedRefresh) -> dict[str, Any]:
+    return {
+        "id": refresh.refresh_id,
+        "status": refresh.status.value,
+        "percentage": refresh.percentage_complete,
+        "instances_to_update": refresh.instances_to_update,
+        "desired_version": refresh.desired_version,
+        "status_reason": refresh.status_reason,
+        "start_time": refresh.start_time,
+        "end_time": refresh.end_time,
+    }
+
+
+# ------------------------------------------------------------------------------------------------
+# Markdown, for pull request comments
+# ------------------------------------------------------------------------------------------------
+
+
+def markdown(diffs: Sequence[Diff], *, limit: int = MARKDOWN_LIMIT) -> str:
+    """A PR comment: the summary first, then a table per service, cut to fit ``limit``."""
+    parts = ["### asg-reconciler diff", "", f"**{summary(diffs)}**"]
+    for diff in diffs:
+        parts.extend(["", *_markdown_service(diff)])
+    return truncate_markdown("\n".join(parts) + "\n", limit=limit)
+
+
+def _markdown_service(diff: Diff) -> list[str]:
+    lines = [f"#### `{diff.service}`: {diff.phase.value}"]
+    if diff.message:
+        lines.extend(["", _cell(diff.message)])
+    if not diff.changes:
+        return lines
+    table = [
+        "| | resource | name | field | old | new |",
+        "|---|---|---|---|---|---|",
+        *(_markdown_row(c) for c in diff.changes),
+    ]
+    if len(diff.changes) <= _DETAILS_AFTER:
+        return [*lines, "", *table]
+    # Long lists collapse so one noisy service does not bury the others.
+    opening = f"<details><summary>{len(diff.changes)} changes</summary>"
+    return [*lines, "", opening, "", *table, "", "</details>"]
+
+
+def _markdown_row(change: Change) -> str:
+    cells = [
+        f"`{_SYMBOLS[change.kind]}`",
+        change.resource.value,
+        _code(change.resource_name),
+        _code(change.field),
+        _code(value_text(change.old)) if change.kind is not ChangeKind.CREATE else "",
+        _code(value_text(change.new)) if change.kind is not ChangeKind.DELETE else "",
+    ]
+    return "| " + " | ".join(cells) + " |"
+
+
+def _code(value: str) -> str:
+    # Pipes end a table cell even inside backticks; backticks would end the code span.
+    return "`" + value.replace("`", "'").replace("|", "\\|") + "`"
+
+
+def _cell(value: str) -> str:
+    return value.replace("|", "\\|").replace("\n", " ")
+
+
+def truncate_markdown(text: str, limit: int = MARKDOWN_LIMIT) -> str:
+    """Cut ``text`` on a line boundary so it fits ``limit`` characters, then say it was cut.
+
+    A ``<details>`` left open by the cut is closed, so the rest of the page renders normally.
+    """
+    if len(text) <= limit:
+        return text
+    pointer = _TRUNCATED
+    if limit <= len(pointer) + 1:
+        return pointer[:limit]
+    kept: list[str] = []
+    used = 0
+    closing = "</details>\n"
+    for line in text.splitlines(keepends=True):
+        line = line if line.endswith("\n") else line + "\n"
+        opened = _open_details(kept) + line.count("<details>") - line.count("</details>")
+        reserve = len(pointer) + 1 + len(closing) * max(opened, 0)
+        if used + len(line) + reserve > limit:
+            break
+        kept.append(line)
+        used += len(line)
+    tail = closing * max(_open_details(kept), 0)
+    return "".join(kept) + tail + "\n" + pointer
+
+
+def _open_details(lines: Sequence[str]) -> int:
+    joined = "".join(lines)
+    return joined.count("<details>") - joined.count("</details>")
+
+
+# ------------------------------------------------------------------------------------------------
+# Plans
+# ------------------------------------------------------------------------------------------------
+
+
+def plan_text(plans: Sequence[Plan]) -> str:
+    """What apply will do, numbered in apply order per service."""
+    blocks = [_plan_block(p) for p in plans if p.actions]
+    if not blocks:
+        return "Nothing to do."
+    total = sum(len(p.actions) for p in plans)
+    noun = "action" if total == 1 else "actions"
+    services = "service" if len(plans) == 1 else "services"
+    footer = f"Apply: {total} {noun} in {len(blocks)} of {len(plans)} {services}."
+    return "\n\n".join([*blocks, footer])
+
+
+def _plan_block(plan: Plan) -> str:
+    lines = [f"service {plan.service}: {len(plan.actions)} action(s) ({plan.phase.value})"]
+    lines.extend(f"  {number}. {action_line(a)}" for number, a in enumerate(plan.actions, start=1))
+    return "\n".join(lines)
+
+
+def action_line(action: Action) -> str:
+    """``update_auto_scaling_group feedback-asg: maxSize: 4 → 6``."""
+    name = f"{action.kind.name.lower()} {action.resource_name}"
+    return f"{name}: {action.reason}" if action.reason else name
+
+
+# ------------------------------------------------------------------------------------------------
+# Status and history
+# ------------------------------------------------------------------------------------------------
+
+
+def status_text(status: ServiceStatus) -> str:
+    """Conditions as a small table, then the revisions, the refresh and the last failure."""
+    lines = [f"service {status.name}"]
+    width = max((len(c.type) for c in status.conditions), default=0)
+    for condition in status.conditions:
+        state = "True " if condition.status else "False"
+        row = f"  {condition.type:<{width}}  {state}  {condition.reason}"
+        lines.append(f"{row}: {condition.message}" if condition.message else row)
+    lines.append(f"  applied:        {_revision_text(status.applied)}")
+    lines.append(f"  last attempted: {_revision_text(status.last_attempted)}")
+    if status.refresh is not None:
+        refresh = status.refresh
+        lines.append(
+            f"  refresh:        {refresh.refresh_id} {refresh.status.value}"
+            f" {refresh.percentage_complete}% (version {refresh.desired_version or '-'})"
+        )
+    if status.last_failure:
+        lines.append(f"  last failure:   {status.last_failure}")
+    return "\n".join(lines)
+
+
+def history_text(service: str, revisions: Sequence[Revision]) -> str:
+    """The versions the reconciler created, newest first, one line each."""
+    if not revisions:
+        return f"{service}: no revisions recorded by asg-reconciler"
+    header = ("VERSION", "REVISION", "IMAGE", "OUTCOME", "CREATED")
+    rows = [header, *(_history_row(r) for r in revisions)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    table = [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+    noun = "revision" if len(revisions) == 1 else "revisions"
+    return "\n".join([f"{service}: {len(revisions)} {noun}", *table])
+
+
+def _history_row(revision: Revision) -> tuple[str, str, str, str, str]:
+    return (
+        str(revision.launch_template_version or "-"),
+        (revision.revision or "-")[:12],
+        _short_image(revision.image),
+        revision.outcome or "-",
+        revision.created or "-",
+    )
+
+
+def _revision_text(revision: Revision | None) -> str:
+    if revision is None:
+        return "(none)"
+    parts = [f"version {revision.launch_template_version or '?'}"]
+    if revision.revision:
+        parts.append(f"rev {revision.revision[:12]}")
+    parts.append(_short_image(revision.image))
+    if revision.outcome:
+        parts.append(revision.outcome)
+    return ", ".join(parts)
+
+
+def _short_image(image: str | None) -> str:
+    """``repo@sha256:<64 hex>`` → ``repo@sha256:<12 hex>``: enough to tell digests apart."""
+    if not image:
+        return "-"
+    name, at, digest = image.partition("@sha256:")
+    return f"{name}@sha256:{digest[:12]}" if at else image

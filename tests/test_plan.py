@@ -1,0 +1,663 @@
+"""plan: a Diff (and the data it came from) in, Actions in apply order out."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+
+from reconciler.diff import diff
+from reconciler.model import (
+    NEW_VERSION,
+    TAG_OWNER,
+    TAG_SERVICE,
+    Action,
+    ActionKind,
+    DesiredService,
+    ObservedService,
+    Phase,
+    Plan,
+    RefreshStatus,
+    Resource,
+    ScalingSpec,
+)
+from reconciler.plan import (
+    CLIENT_TOKEN_LIMIT,
+    DESCRIPTION_LIMIT,
+    client_token,
+    description,
+    plan,
+    refresh_preferences,
+)
+from tests.factories import (
+    DIGEST_B,
+    DIGEST_C,
+    GROUP,
+    OWNER,
+    POLICY,
+    REVISION,
+    TARGET_GROUP,
+    TARGET_GROUP_ARN,
+    TEMPLATE,
+    TEMPLATE_ID,
+    add_versions,
+    cpu_policy,
+    desired_service,
+    failed_tags,
+    health_check,
+    instance,
+    observed_service,
+    owned_tags,
+    refresh,
+    resolved_image,
+    rollout_spec,
+    service_spec,
+    source_ref,
+    version_of,
+    with_group,
+    with_target_group,
+    with_template,
+)
+
+
+def run(desired: DesiredService, observed: ObservedService, **kwargs: Any) -> Plan:
+    return plan(desired, observed, diff(desired, observed, owner=OWNER), owner=OWNER, **kwargs)
+
+
+def kinds(result: Plan) -> list[ActionKind]:
+    return [a.kind for a in result.actions]
+
+
+def only(result: Plan, kind: ActionKind) -> Action:
+    (action,) = [a for a in result.actions if a.kind is kind]
+    return action
+
+
+def new_image(**spec_overrides: Any) -> DesiredService:
+    return desired_service(image=resolved_image(tag="v1.1", digest=DIGEST_B), **spec_overrides)
+
+
+def previous_image() -> DesiredService:
+    """A revert: what launch template version 2 already holds."""
+    return desired_service(image=resolved_image(tag="previous", digest=DIGEST_C))
+
+
+# ------------------------------------------------------------------------------------------------
+# Nothing to do
+# ------------------------------------------------------------------------------------------------
+
+
+def test_in_sync_plans_nothing() -> None:
+    desired = desired_service()
+    result = run(desired, observed_service(desired))
+    assert result.empty
+    assert result.phase is Phase.IN_SYNC
+
+
+def test_plan_carries_phase_and_message() -> None:
+    desired = new_image()
+    observed = observed_service()
+    changes = diff(desired, observed, owner=OWNER)
+    result = plan(desired, observed, changes, owner=OWNER)
+    assert (result.service, result.phase, result.message) == (
+        "feedback",
+        changes.phase,
+        changes.message,
+    )
+
+
+# ------------------------------------------------------------------------------------------------
+# Settings
+# ------------------------------------------------------------------------------------------------
+
+
+def test_health_check_drift_modifies_the_target_group() -> None:
+    observed = with_target_group(observed_service(), health_check=health_check(interval_seconds=10))
+    desired = desired_service()
+    result = run(desired, observed)
+    action = only(result, ActionKind.MODIFY_TARGET_GROUP)
+    assert action.resource_name == TARGET_GROUP
+    assert action.params == {
+        "target_group_arn": TARGET_GROUP_ARN,
+        "health_check": desired.spec.target_group.health_check,
+    }
+    assert "10 → 30" in action.reason
+    assert kinds(result) == [ActionKind.MODIFY_TARGET_GROUP]
+
+
+@pytest.mark.parametrize(
+    ("attr", "observed_value", "key", "desired_value"),
+    [
+        ("min_size", 1, "MinSize", 2),
+        ("max_size", 8, "MaxSize", 4),
+        ("health_check_type", "EC2", "HealthCheckType", "ELB"),
+        ("health_check_grace_period", 60, "HealthCheckGracePeriod", 300),
+    ],
+)
+def test_group_setting_updates_only_that_field(
+    attr: str, observed_value: Any, key: str, desired_value: Any
+) -> None:
+    observed = with_group(observed_service(), **{attr: observed_value})
+    action = only(run(desired_service(), observed), ActionKind.UPDATE_AUTO_SCALING_GROUP)
+    assert action.resource_name == GROUP
+    assert action.params == {"fields": {key: desired_value}}
+
+
+def test_desired_capacity_without_scaling() -> None:
+    desired = desired_service(scaling=None)
+    observed = with_group(observed_service(desired), desired_capacity=5)
+    action = only(run(desired, observed), ActionKind.UPDATE_AUTO_SCALING_GROUP)
+    assert action.params == {"fields": {"DesiredCapacity": 2}}
+
+
+def test_several_group_settings_in_one_call() -> None:
+    observed = with_group(observed_service(), min_size=1, max_size=8)
+    result = run(desired_service(), observed)
+    assert kinds(result) == [ActionKind.UPDATE_AUTO_SCALING_GROUP]
+    assert result.actions[0].params == {"fields": {"MinSize": 2, "MaxSize": 4}}
+
+
+@pytest.mark.parametrize("ref", ["$Default", "$Latest"])
+def test_floating_reference_is_pinned_without_a_refresh(ref: str) -> None:
+    observed = with_group(observed_service(), launch_template_version=ref)
+    result = run(desired_service(), observed)
+    assert kinds(result) == [ActionKind.UPDATE_AUTO_SCALING_GROUP]
+    assert result.actions[0].params == {
+        "fields": {"LaunchTemplate": {"LaunchTemplateId": TEMPLATE_ID, "Version": "3"}}
+    }
+
+
+@pytest.mark.parametrize("ref", ["$Latest", "$Default"])
+def test_floating_group_is_pinned_to_its_current_version_before_the_refresh(ref: str) -> None:
+    # The seed's group: AutoRollback needs a numbered version, so pin to what it runs now.
+    observed = with_group(observed_service(), launch_template_version=ref)
+    result = run(new_image(), observed)
+    assert kinds(result) == [
+        ActionKind.CREATE_LAUNCH_TEMPLATE_VERSION,
+        ActionKind.UPDATE_AUTO_SCALING_GROUP,
+        ActionKind.START_INSTANCE_REFRESH,
+    ]
+    pin = result.actions[1].params
+    assert pin == {"fields": {"LaunchTemplate": {"LaunchTemplateId": TEMPLATE_ID, "Version": "3"}}}
+    assert result.actions[2].params["version"] == NEW_VERSION
+
+
+def test_rollout_never_sets_the_group_launch_template() -> None:
+    observed = with_group(observed_service(), max_size=6)
+    result = run(new_image(), observed)
+    action = only(result, ActionKind.UPDATE_AUTO_SCALING_GROUP)
+    assert action.params == {"fields": {"MaxSize": 4}}
+
+
+def test_scaling_policy_created() -> None:
+    observed = dataclasses.replace(observed_service(), scaling_policies=())
+    action = only(run(desired_service(), observed), ActionKind.PUT_SCALING_POLICY)
+    assert (action.resource_name, action.params) == (
+        GROUP,
+        {"policy_name": POLICY, "target_value": 70.0},
+    )
+
+
+def test_scaling_policy_target_updated() -> None:
+    desired = desired_service(scaling=ScalingSpec(target_cpu_utilization=55))
+    action = only(run(desired, observed_service()), ActionKind.PUT_SCALING_POLICY)
+    assert action.params == {"policy_name": POLICY, "target_value": 55.0}
+    assert isinstance(action.params["target_value"], float)
+
+
+def test_scaling_policy_deleted() -> None:
+    desired = desired_service(scaling=None)
+    observed = dataclasses.replace(observed_service(desired), scaling_policies=(cpu_policy(),))
+    result = run(desired, observed)
+    assert kinds(result) == [ActionKind.DELETE_SCALING_POLICY]
+    assert result.actions[0].params == {"policy_name": POLICY}
+
+
+@pytest.mark.parametrize(
+    ("builder", "resource", "name", "resource_id"),
+    [
+        (with_group, Resource.AUTO_SCALING_GROUP, GROUP, GROUP),
+        (with_template, Resource.LAUNCH_TEMPLATE, TEMPLATE, TEMPLATE_ID),
+        (with_target_group, Resource.TARGET_GROUP, TARGET_GROUP, TARGET_GROUP_ARN),
+    ],
+)
+def test_adoption_tags_by_the_right_id(
+    builder: Any, resource: Resource, name: str, resource_id: str
+) -> None:
+    observed = builder(observed_service(), tags={"Name": "feedback"})
+    result = run(desired_service(), observed)
+    action = only(result, ActionKind.TAG_RESOURCE)
+    assert action.resource_name == name
+    assert action.params == {
+        "resource_type": resource,
+        "resource_id": resource_id,
+        "tags": {TAG_OWNER: OWNER, TAG_SERVICE: "feedback"},
+    }
+
+
+def test_adoption_writes_only_missing_tags() -> None:
+    observed = with_template(observed_service(), tags={TAG_OWNER: OWNER})
+    action = only(run(desired_service(), observed), ActionKind.TAG_RESOURCE)
+    assert action.params["tags"] == {TAG_SERVICE: "feedback"}
+
+
+# ------------------------------------------------------------------------------------------------
+# Rollout
+# ------------------------------------------------------------------------------------------------
+
+
+def test_new_image_creates_a_version_and_refreshes_to_it() -> None:
+    desired = new_image()
+    result = run(desired, observed_service())
+    assert kinds(result) == [
+        ActionKind.CREATE_LAUNCH_TEMPLATE_VERSION,
+        ActionKind.START_INSTANCE_REFRESH,
+    ]
+    create, start = result.actions
+    assert create.resource_name == TEMPLATE
+    assert create.params == {
+        "launch_template_id": TEMPLATE_ID,
+        "source_version": 3,
+        "user_data": desired.user_data,
+        "description": (
+            f"asg-reconciler fp={desired.fingerprint} rev={REVISION[:12]}"
+            f" image={desired.image.pinned}"
+        ),
+        "client_token": f"asgr-{desired.fingerprint}-{TEMPLATE}",
+    }
+    assert start.resource_name == GROUP
+    assert start.params == {
+        "launch_template_id": TEMPLATE_ID,
+        "version": NEW_VERSION,
+        "preferences": {
+            "MinHealthyPercentage": 50,
+            "MaxHealthyPercentage": 100,
+            "InstanceWarmup": 300,
+            "CheckpointPercentages": [50, 100],
+            "CheckpointDelay": 60,
+            "AutoRollback": True,
+            "SkipMatching": False,
+        },
+        "fingerprint": desired.fingerprint,
+    }
+
+
+def test_user_data_change_rolls_out_like_an_image_change() -> None:
+    base = desired_service()
+    template = base.spec.launch_template.template + "echo tuned\n"
+    desired = desired_service(
+        launch_template=dataclasses.replace(base.spec.launch_template, template=template)
+    )
+    result = run(desired, observed_service())
+    assert kinds(result) == [
+        ActionKind.CREATE_LAUNCH_TEMPLATE_VERSION,
+        ActionKind.START_INSTANCE_REFRESH,
+    ]
+
+
+@pytest.mark.parametrize(
+    ("ref", "source"),
+    [("3", 3), ("$Latest", 3), ("$Default", 2)],
+)
+def test_source_version_is_what_the_group_runs(ref: str, source: int) -> None:
+    observed = with_template(observed_service(), default_version=2)
+    observed = with_group(observed, launch_template_version=ref)
+    create = only(run(new_image(), observed), ActionKind.CREATE_LAUNCH_TEMPLATE_VERSION)
+    assert create.params["source_version"] == source
+
+
+def test_group_on_another_template_copies_our_default_version() -> None:
+    observed = with_group(
+        observed_service(), launch_template_id="lt-0fff", launch_template_name="legacy"
+    )
+    observed = with_template(observed, default_version=2)
+    result = run(desired_service(), observed)
+    # Version 3 already holds the desired content: reuse it, no create needed.
+    assert kinds(result) == [ActionKind.START_INSTANCE_REFRESH]
+    assert result.actions[0].params["version"] == 3
+
+
+def test_revert_reuses_the_existing_version() -> None:
+    result = run(previous_image(), observed_service())
+    assert kinds(result) == [ActionKind.START_INSTANCE_REFRESH]
+    assert result.actions[0].params["version"] == 2
+
+
+def test_crash_after_create_reuses_the_new_version() -> None:
+    # The create went through, the refresh never started: the next tick must not create again.
+    desired = new_image()
+    observed = add_versions(observed_service(), version_of(desired, 4))
+    result = run(desired, observed)
+    assert kinds(result) == [ActionKind.START_INSTANCE_REFRESH]
+    assert result.actions[0].params["version"] == 4
+
+
+def test_stale_instances_refresh_to_the_current_version() -> None:
+    mixed = (
+        instance("i-1", launch_template_version="3"),
+        instance("i-2", launch_template_version="2"),
+    )
+    observed = with_group(observed_service(), instances=mixed)
+    result = run(desired_service(), observed)
+    assert kinds(result) == [ActionKind.START_INSTANCE_REFRESH]
+    assert result.actions[0].params["version"] == 3
+
+
+def test_apply_twice_is_a_no_op() -> None:
+    # Tick 1 created version 4 and started a refresh; tick 2 only waits.
+    desired = new_image()
+    observed = add_versions(observed_service(), version_of(desired, 4))
+    observed = dataclasses.replace(observed, refreshes=(refresh(desired_version="4"),))
+    result = run(desired, observed)
+    assert result.phase is Phase.PROGRESSING
+    assert result.empty
+
+
+def test_after_a_successful_refresh_nothing_is_left() -> None:
+    desired = new_image()
+    observed = add_versions(observed_service(), version_of(desired, 4))
+    observed = with_group(observed, launch_template_version="4", instances=())
+    observed = dataclasses.replace(
+        observed, refreshes=(refresh(desired_version="4", status=RefreshStatus.SUCCESSFUL),)
+    )
+    assert run(desired, observed).empty
+
+
+def test_everything_at_once_is_in_apply_order() -> None:
+    desired = new_image()
+    observed = with_target_group(observed_service(), health_check=health_check(path="/"))
+    observed = with_group(observed, max_size=6, tags={})
+    observed = dataclasses.replace(observed, scaling_policies=())
+    result = run(desired, observed)
+    assert kinds(result) == [
+        ActionKind.MODIFY_TARGET_GROUP,
+        ActionKind.TAG_RESOURCE,
+        ActionKind.CREATE_LAUNCH_TEMPLATE_VERSION,
+        ActionKind.UPDATE_AUTO_SCALING_GROUP,
+        ActionKind.PUT_SCALING_POLICY,
+        ActionKind.START_INSTANCE_REFRESH,
+    ]
+    assert kinds(result) == sorted(kinds(result))
+
+
+# ------------------------------------------------------------------------------------------------
+# Description, ClientToken and preferences
+# ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("revision", "shown"),
+    [(REVISION, "rev=0f877b1c2d3e"), ("abc", "rev=abc"), (None, "rev=-"), ("", "rev=-")],
+)
+def test_description_revision(revision: str | None, shown: str) -> None:
+    text = description(fingerprint="f" * 16, revision=revision, image="r@sha256:00")
+    assert text == f"asg-reconciler fp={'f' * 16} {shown} image=r@sha256:00"
+
+
+def test_description_is_cut_to_the_ec2_limit() -> None:
+    image = "registry.example.com/" + "deep/" * 60 + "app@sha256:" + "0" * 64
+    text = description(fingerprint="f" * 16, revision=REVISION, image=image)
+    assert len(text) == DESCRIPTION_LIMIT == 255
+    assert text.startswith("asg-reconciler fp=ffffffffffffffff rev=0f877b1c2d3e image=")
+
+
+def test_client_token_is_cut_to_64() -> None:
+    token = client_token(fingerprint="a" * 16, template_name="t" * 100)
+    assert len(token) == CLIENT_TOKEN_LIMIT == 64
+    assert token.startswith(f"asgr-{'a' * 16}-ttt")
+
+
+def test_client_token_is_deterministic_per_content() -> None:
+    desired = new_image()
+    first = only(run(desired, observed_service()), ActionKind.CREATE_LAUNCH_TEMPLATE_VERSION)
+    other_commit = new_image(source=source_ref(revision="f" * 40))
+    second = only(run(other_commit, observed_service()), ActionKind.CREATE_LAUNCH_TEMPLATE_VERSION)
+    assert first.params["client_token"] == second.params["client_token"]
+    assert first.params["description"] != second.params["description"]
+
+
+def test_long_template_name_in_plan() -> None:
+    base = desired_service()
+    name = "feedback-" + "x" * 120
+    desired = desired_service(
+        image=resolved_image(digest=DIGEST_B),
+        launch_template=dataclasses.replace(base.spec.launch_template, name=name),
+    )
+    observed = with_template(observed_service(), name=name)
+    create = only(run(desired, observed), ActionKind.CREATE_LAUNCH_TEMPLATE_VERSION)
+    assert len(create.params["client_token"]) == 64
+    assert len(create.params["description"]) <= 255
+
+
+@pytest.mark.parametrize(
+    ("revision", "shown"), [("1234567890abcdef", "rev=1234567890ab"), (None, "rev=0f877b1c2d3e")]
+)
+def test_revision_argument_overrides_the_loaded_one(revision: str | None, shown: str) -> None:
+    create = only(
+        run(new_image(), observed_service(), revision=revision),
+        ActionKind.CREATE_LAUNCH_TEMPLATE_VERSION,
+    )
+    assert shown in create.params["description"]
+
+
+def test_no_revision_anywhere_is_a_dash() -> None:
+    desired = new_image(source=source_ref(revision=None))
+    create = only(run(desired, observed_service()), ActionKind.CREATE_LAUNCH_TEMPLATE_VERSION)
+    assert " rev=- " in create.params["description"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        (
+            {},
+            {
+                "MinHealthyPercentage": 50,
+                "MaxHealthyPercentage": 100,
+                "InstanceWarmup": 300,
+                "CheckpointPercentages": [50, 100],
+                "CheckpointDelay": 60,
+                "AutoRollback": True,
+                "SkipMatching": False,
+            },
+        ),
+        (
+            {"checkpoint_delay": None},
+            {
+                "MinHealthyPercentage": 50,
+                "MaxHealthyPercentage": 100,
+                "InstanceWarmup": 300,
+                "CheckpointPercentages": [50, 100],
+                "AutoRollback": True,
+                "SkipMatching": False,
+            },
+        ),
+        (
+            {"checkpoint_percentages": (), "checkpoint_delay": 60},
+            {
+                "MinHealthyPercentage": 50,
+                "MaxHealthyPercentage": 100,
+                "InstanceWarmup": 300,
+                "AutoRollback": True,
+                "SkipMatching": False,
+            },
+        ),
+        (
+            {"instance_warmup": None, "auto_rollback": False, "skip_matching": True},
+            {
+                "MinHealthyPercentage": 50,
+                "MaxHealthyPercentage": 100,
+                "CheckpointPercentages": [50, 100],
+                "CheckpointDelay": 60,
+                "AutoRollback": False,
+                "SkipMatching": True,
+            },
+        ),
+        (
+            {"min_healthy_percentage": 100, "max_healthy_percentage": 200},
+            {
+                "MinHealthyPercentage": 100,
+                "MaxHealthyPercentage": 200,
+                "InstanceWarmup": 300,
+                "CheckpointPercentages": [50, 100],
+                "CheckpointDelay": 60,
+                "AutoRollback": True,
+                "SkipMatching": False,
+            },
+        ),
+    ],
+    ids=["seed", "no-delay", "delay-without-checkpoints", "no-warmup-no-rollback", "surge"],
+)
+def test_refresh_preferences(overrides: dict[str, Any], expected: dict[str, Any]) -> None:
+    assert refresh_preferences(rollout_spec(**overrides)) == expected
+    desired = new_image(rollout=rollout_spec(**overrides))
+    start = only(run(desired, observed_service()), ActionKind.START_INSTANCE_REFRESH)
+    assert start.params["preferences"] == expected
+
+
+# ------------------------------------------------------------------------------------------------
+# Phases: blocked, progressing, superseding, failed
+# ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "observed",
+    [
+        dataclasses.replace(observed_service(), auto_scaling_group=None),
+        dataclasses.replace(observed_service(), launch_template=None),
+        dataclasses.replace(observed_service(), target_group=None),
+        with_group(observed_service(), tags=owned_tags(owner="team-b"), max_size=9),
+        with_target_group(
+            observed_service(),
+            tags=owned_tags(owner="team-b"),
+            health_check=health_check(path="/"),
+        ),
+    ],
+    ids=["no-group", "no-template", "no-target-group", "foreign-group", "foreign-target-group"],
+)
+def test_blocked_plans_nothing(observed: ObservedService) -> None:
+    result = run(new_image(), observed)
+    assert result.phase is Phase.BLOCKED
+    assert result.empty
+
+
+def test_paused_plans_nothing_even_with_changes() -> None:
+    desired = new_image(paused=True)
+    observed = with_group(observed_service(), max_size=9)
+    observed = dataclasses.replace(observed, refreshes=(refresh(desired_version="2"),))
+    result = run(desired, observed)
+    assert (result.phase, result.message, result.actions) == (Phase.BLOCKED, "paused", ())
+
+
+def test_progressing_corrects_only_settings_drift() -> None:
+    desired = new_image()
+    observed = add_versions(observed_service(), version_of(desired, 4))
+    observed = with_group(observed, max_size=6)
+    observed = dataclasses.replace(observed, refreshes=(refresh(desired_version="4"),))
+    result = run(desired, observed)
+    assert result.phase is Phase.PROGRESSING
+    assert kinds(result) == [ActionKind.UPDATE_AUTO_SCALING_GROUP]
+
+
+def test_superseding_cancels_before_anything_else_rolls_out() -> None:
+    observed = dataclasses.replace(observed_service(), refreshes=(refresh(desired_version="2"),))
+    observed = with_group(observed, min_size=1)
+    result = run(new_image(), observed)
+    assert result.phase is Phase.SUPERSEDING
+    assert kinds(result) == [
+        ActionKind.UPDATE_AUTO_SCALING_GROUP,
+        ActionKind.CANCEL_INSTANCE_REFRESH,
+    ]
+    assert result.actions[-1].resource_name == GROUP
+    assert result.actions[-1].params == {}
+
+
+def test_revert_supersedes_a_broken_rollout_then_reuses_the_old_version() -> None:
+    # Tick 1: the bad deploy (version 4) is rolling out and the revert arrives: cancel it.
+    bad = new_image()
+    observed = add_versions(observed_service(), version_of(bad, 4))
+    rolling = dataclasses.replace(observed, refreshes=(refresh(desired_version="4"),))
+    assert kinds(run(previous_image(), rolling)) == [ActionKind.CANCEL_INSTANCE_REFRESH]
+    # Tick 2: the cancel settled; roll out version 2 again, no new version.
+    cancelled = dataclasses.replace(
+        observed, refreshes=(refresh(desired_version="4", status=RefreshStatus.CANCELLED),)
+    )
+    result = run(previous_image(), cancelled)
+    assert kinds(result) == [ActionKind.START_INSTANCE_REFRESH]
+    assert result.actions[0].params["version"] == 2
+
+
+def test_cancelling_waits_without_acting() -> None:
+    observed = dataclasses.replace(
+        observed_service(),
+        refreshes=(refresh(desired_version="2", status=RefreshStatus.CANCELLING),),
+    )
+    result = run(new_image(), observed)
+    assert result.phase is Phase.SUPERSEDING
+    assert result.empty
+
+
+def test_failed_refresh_is_marked_once() -> None:
+    desired = new_image()
+    observed = add_versions(observed_service(), version_of(desired, 4))
+    observed = dataclasses.replace(
+        observed,
+        refreshes=(refresh(desired_version="4", status=RefreshStatus.ROLLBACK_SUCCESSFUL),),
+    )
+    result = run(desired, observed)
+    assert result.phase is Phase.FAILED
+    assert kinds(result) == [ActionKind.MARK_FAILED]
+    assert result.actions[0].resource_name == GROUP
+    assert result.actions[0].params == {"fingerprint": desired.fingerprint}
+    # Tick 2: tagged now, so nothing more to do.
+    tagged = with_group(observed, tags=failed_tags(desired))
+    again = run(desired, tagged)
+    assert again.phase is Phase.FAILED
+    assert again.empty
+
+
+def test_failed_still_corrects_settings_but_never_rolls_out() -> None:
+    desired = new_image()
+    observed = with_group(observed_service(), tags=failed_tags(desired), max_size=6)
+    observed = with_target_group(observed, health_check=health_check(matcher="200-399"))
+    observed = dataclasses.replace(observed, scaling_policies=())
+    result = run(desired, observed)
+    assert result.phase is Phase.FAILED
+    assert kinds(result) == [
+        ActionKind.MODIFY_TARGET_GROUP,
+        ActionKind.UPDATE_AUTO_SCALING_GROUP,
+        ActionKind.PUT_SCALING_POLICY,
+    ]
+
+
+def test_failed_does_not_cancel_another_refresh() -> None:
+    desired = new_image()
+    observed = with_group(observed_service(), tags=failed_tags(desired))
+    observed = dataclasses.replace(observed, refreshes=(refresh(desired_version="2"),))
+    assert run(desired, observed).empty
+
+
+def test_rollback_in_progress_marks_failed() -> None:
+    desired = new_image()
+    observed = add_versions(observed_service(), version_of(desired, 4))
+    observed = dataclasses.replace(
+        observed,
+        refreshes=(refresh(desired_version="4", status=RefreshStatus.ROLLBACK_IN_PROGRESS),),
+    )
+    assert kinds(run(desired, observed)) == [ActionKind.MARK_FAILED]
+
+
+def test_new_commit_after_failure_rolls_out() -> None:
+    # The failed fingerprint stays tagged, but the desired state moved on (rule 4).
+    failed = new_image()
+    fixed = desired_service(image=resolved_image(tag="v1.2", digest="sha256:" + "ab" * 32))
+    observed = with_group(observed_service(), tags=failed_tags(failed))
+    result = run(fixed, observed)
+    assert result.phase is Phase.OUT_OF_SYNC
+    assert ActionKind.START_INSTANCE_REFRESH in kinds(result)
+
+
+def test_service_spec_factory_defaults_match_seed() -> None:
+    # Guards the factories: the seed's rollout is what the preference cases start from.
+    assert service_spec().rollout == rollout_spec()
