@@ -1,0 +1,2 @@
+#!/bin/bash
+docker run -d ${IMAGE}

@@ -1,0 +1,426 @@
+"""userdata: render templates safely, read images back from any boot script, fingerprints and
+launch template version descriptions."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from reconciler import userdata
+from reconciler.errors import InvalidDesiredState
+from reconciler.model import ImageSpec, Problem, ResolvedImage
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = (ROOT / "desired" / "feedback-userdata.sh").read_text()
+REPO = "ghcr.io/johnhuh619/simple-api"
+DIGEST = "sha256:" + "ab" * 32
+OTHER_DIGEST = "sha256:" + "cd" * 32
+IMAGE = ResolvedImage(REPO, "latest", DIGEST)
+
+# The seed's boot script, as its GitHub Actions workflow writes it into the launch template.
+SEED = """#!/bin/bash
+IMAGE_TAG="latest"
+yum update -y
+yum install -y docker
+systemctl start docker
+docker pull ghcr.io/johnhuh619/simple-api:${IMAGE_TAG}
+docker run -d --name feedback --restart always -p 8080:8080 \\
+  -e SPRING_PROFILES_ACTIVE=prod \\
+  ghcr.io/johnhuh619/simple-api:${IMAGE_TAG}
+"""
+
+
+# ----------------------------------------------------------------------------------------------
+# render
+# ----------------------------------------------------------------------------------------------
+
+
+def test_render_substitutes_every_placeholder() -> None:
+    template = "a=${IMAGE}\nb=${IMAGE_TAG}\nc=${IMAGE_DIGEST}\nd=${SERVICE}\ne=${IMAGE}\n"
+    rendered = userdata.render(template, image=IMAGE, service="feedback")
+    assert rendered == (f"a={REPO}@{DIGEST}\nb=latest\nc={DIGEST}\nd=feedback\ne={REPO}@{DIGEST}\n")
+
+
+def test_render_without_a_tag_leaves_image_tag_empty() -> None:
+    image = ResolvedImage(REPO, None, DIGEST)
+    assert userdata.render("${IMAGE} [${IMAGE_TAG}]", image=image, service="x") == (
+        f"{REPO}@{DIGEST} []"
+    )
+
+
+def test_double_dollar_writes_a_literal_placeholder() -> None:
+    template = 'docker run ${IMAGE}\necho "$${HOME} $$ ${SERVICE}"\n'
+    rendered = userdata.render(template, image=IMAGE, service="feedback")
+    assert rendered.splitlines()[1] == 'echo "${HOME} $ feedback"'
+
+
+def test_render_the_canonical_template() -> None:
+    rendered = userdata.render(TEMPLATE, image=IMAGE, service="feedback")
+    assert rendered.startswith("#!/bin/bash\n")
+    assert "dnf install -y docker || yum install -y docker" in rendered
+    assert "systemctl enable --now docker" in rendered
+    assert f"docker pull {REPO}@{DIGEST}\n" in rendered
+    run = f"docker run -d --name feedback --restart always -p 8080:8080 {REPO}@{DIGEST}\n"
+    assert run in rendered
+    assert "${" not in rendered
+
+
+def test_substitution_is_one_pass() -> None:
+    # A value that looks like a placeholder is never expanded again.
+    assert userdata.substitute("${IMAGE}", {"IMAGE": "${SERVICE}", "SERVICE": "x"}) == "${SERVICE}"
+
+
+INJECTIONS = [
+    "v1;rm -rf /",
+    "v1;reboot",
+    "$HOME",
+    "a>b",
+    "$(curl x)",
+    "`curl x`",
+    "latest\nrm -rf /",
+    "latest\n",
+    "a b",
+    "x'y",
+    'x"y',
+    "${SERVICE}",
+    "a|sh",
+    "a&&b",
+    "l\u0430test",  # a Cyrillic letter that looks like 'a'
+    "",
+]
+
+
+@pytest.mark.parametrize("value", INJECTIONS)
+@pytest.mark.parametrize(
+    "field",
+    ["spec.image.repository", "spec.image.tag", "spec.image.digest", "metadata.name"],
+)
+def test_render_refuses_values_outside_their_grammar(field: str, value: str) -> None:
+    image, service = IMAGE, "feedback"
+    if field == "spec.image.repository":
+        image = ResolvedImage(value, "latest", DIGEST)
+    elif field == "spec.image.tag":
+        image = ResolvedImage(REPO, value, DIGEST)
+    elif field == "spec.image.digest":
+        image = ResolvedImage(REPO, "latest", f"sha256:{value}")
+    else:
+        service = value
+    with pytest.raises(InvalidDesiredState) as raised:
+        userdata.render(TEMPLATE, image=image, service=service)
+    assert [p.field for p in raised.value.problems] == [field]
+
+
+def test_render_refuses_unknown_placeholders() -> None:
+    template = "#!/bin/bash\ndocker run ${IMAGE}\necho ${FOO}\n"
+    with pytest.raises(InvalidDesiredState) as raised:
+        userdata.render(template, image=IMAGE, service="feedback")
+    (problem,) = raised.value.problems
+    assert problem.field == "spec.launchTemplate.userData"
+    assert "template line 3: unknown placeholder ${FOO}" in problem.message
+
+
+def test_render_refuses_user_data_over_16_kb() -> None:
+    head = "docker run ${IMAGE}\n"
+    fits = head + "#" * (userdata.MAX_USER_DATA_BYTES - len(f"docker run {IMAGE.pinned}\n"))
+    assert len(userdata.render(fits, image=IMAGE, service="x").encode()) == 16384
+    with pytest.raises(InvalidDesiredState, match="AWS limits UserData to 16384 bytes"):
+        userdata.render(fits + "#", image=IMAGE, service="x")
+
+
+def test_size_counts_bytes_not_characters() -> None:
+    text = "é" * (userdata.MAX_USER_DATA_BYTES // 2)
+    assert userdata.check_size(text, file="f", field="x", line=1) is None
+    problem = userdata.check_size(text + "é", file="f", field="x", line=1)
+    assert problem is not None
+    assert "16386 bytes (21848 characters once base64-encoded)" in problem.message
+
+
+# ----------------------------------------------------------------------------------------------
+# check_template
+# ----------------------------------------------------------------------------------------------
+
+
+def test_check_template_accepts_the_canonical_template() -> None:
+    assert userdata.check_template(TEMPLATE, file="d.yaml", field="f", line=13) == []
+
+
+@pytest.mark.parametrize(
+    "template, message",
+    [
+        ("docker run ${IMAGE}\n${FOO}\n", "template line 2: unknown placeholder ${FOO}"),
+        ("docker run ${IMAGE}\n\n${image}\n", "template line 3: unknown placeholder ${image}"),
+        ("docker run ${IMAGE}\n${IMAGE:-x}\n", "template line 2: unknown placeholder ${IMAGE:-x}"),
+        ("docker run ${IMAGE}\n${}\n", "template line 2: unknown placeholder ${}"),
+        ("docker run ${IMAGE}\n${IMAGE\n", "template line 2: unclosed placeholder '${IMAGE'"),
+        ("docker run $IMAGE\n", "never uses ${IMAGE}"),
+        ("docker run ${IMAGE_TAG}\n", "never uses ${IMAGE}"),
+        ("docker run $${IMAGE}\n", "never uses ${IMAGE}"),
+    ],
+)
+def test_check_template_problems(template: str, message: str) -> None:
+    (problem,) = userdata.check_template(template, file="d.yaml", field="spec.x", line=13)
+    assert (problem.file, problem.line, problem.field) == ("d.yaml", 13, "spec.x")
+    assert message in problem.message
+    assert "${IMAGE}" in problem.allowed
+
+
+def test_check_template_reports_every_unknown_placeholder() -> None:
+    problems = userdata.check_template("${A}\n${IMAGE}\n${B}", file="f", field="x", line=1)
+    assert [p.message for p in problems] == [
+        "template line 1: unknown placeholder ${A}",
+        "template line 3: unknown placeholder ${B}",
+    ]
+    assert all(isinstance(p, Problem) and not p.warning for p in problems)
+
+
+# ----------------------------------------------------------------------------------------------
+# Grammars
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "nginx",
+        "library/nginx",
+        "ghcr.io/johnhuh619/simple-api",
+        "localhost:5000/team/app",
+        "[::1]:5000/app",
+        "123456789012.dkr.ecr.us-east-1.amazonaws.com/app",
+        "Registry.Example.com/app",
+        "a__b/c.d/e_f/g---h",
+    ],
+)
+def test_valid_repositories(name: str) -> None:
+    assert userdata.repository_error(name) is None
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "",
+        "ghcr.io/App",
+        "a..b",
+        "a._b",
+        "-a",
+        "a-",
+        "a/",
+        "/a",
+        "a//b",
+        "a b",
+        "ghcr.io:x/app",
+        "a" * 256,
+        "app:latest",
+        "app@sha256:00",
+    ],
+)
+def test_invalid_repositories(name: str) -> None:
+    assert userdata.repository_error(name) is not None
+
+
+@pytest.mark.parametrize("tag", ["latest", "previous", "sha-1a2b3c4", "v1.2.3", "_x", "A" * 128])
+def test_valid_tags(tag: str) -> None:
+    assert userdata.tag_error(tag) is None
+
+
+@pytest.mark.parametrize("tag", ["", ".x", "-x", "a/b", "a:b", "A" * 129, "ü"])
+def test_invalid_tags(tag: str) -> None:
+    assert userdata.tag_error(tag) is not None
+
+
+def test_digests() -> None:
+    assert userdata.digest_error(DIGEST) is None
+    assert userdata.digest_error("sha512:" + "0" * 128) is None
+    for bad in ["sha256:" + "0" * 63, "sha256:" + "A" * 64, "md5:" + "0" * 32, "0" * 64]:
+        assert userdata.digest_error(bad) is not None
+
+
+# ----------------------------------------------------------------------------------------------
+# parse_image
+# ----------------------------------------------------------------------------------------------
+
+
+def test_parse_image_reads_the_seed_script() -> None:
+    assert userdata.parse_image(SEED) == ImageSpec(REPO, "latest", None)
+
+
+def test_parse_image_reads_the_seed_rollback_script() -> None:
+    rollback = SEED.replace('IMAGE_TAG="latest"', 'IMAGE_TAG="previous"')
+    assert userdata.parse_image(rollback) == ImageSpec(REPO, "previous", None)
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        ResolvedImage(REPO, "latest", DIGEST),
+        ResolvedImage(REPO, None, OTHER_DIGEST),
+        ResolvedImage("localhost:5000/team/app", "sha-1a2b3c4", DIGEST),
+    ],
+)
+def test_parse_image_reads_rendered_scripts(image: ResolvedImage) -> None:
+    rendered = userdata.render(TEMPLATE, image=image, service="feedback")
+    assert userdata.parse_image(rendered) == ImageSpec(image.repository, None, image.digest)
+
+
+def test_parse_image_takes_the_tag_of_a_rendered_image_tag_assignment() -> None:
+    template = 'IMAGE_TAG="${IMAGE_TAG}"\ndocker pull ${IMAGE}\n'
+    rendered = userdata.render(template, image=IMAGE, service="feedback")
+    assert userdata.parse_image(rendered) == ImageSpec(REPO, "latest", DIGEST)
+
+
+@pytest.mark.parametrize(
+    "script, expected",
+    [
+        (
+            "docker run -d -p 8080:8080 --name api ghcr.io/x/api:v1.2\n",
+            ImageSpec("ghcr.io/x/api", "v1.2", None),
+        ),
+        (
+            "sudo docker pull ghcr.io/x/api:sha-1a2b3c4\n",
+            ImageSpec("ghcr.io/x/api", "sha-1a2b3c4", None),
+        ),
+        (
+            "docker run -d -v /data:/data --env-file /etc/app.env -e A=b:c ghcr.io/x/api:2\n",
+            ImageSpec("ghcr.io/x/api", "2", None),
+        ),
+        (
+            "docker run --rm -it localhost:5000/app:dev sh\n",
+            ImageSpec("localhost:5000/app", "dev", None),
+        ),
+        ("docker pull nginx\n", ImageSpec("nginx", "latest", None)),
+        ("docker container run -d --publish=80:80 nginx:1.25\n", ImageSpec("nginx", "1.25", None)),
+        ("podman run -d quay.io/org/app:v9\n", ImageSpec("quay.io/org/app", "v9", None)),
+        (
+            "docker pull ghcr.io/x/api:v1@" + DIGEST + "\n",
+            ImageSpec("ghcr.io/x/api", "v1", DIGEST),
+        ),
+        (
+            'IMAGE=ghcr.io/x/api:v3\ndocker pull "$IMAGE"\ndocker run -d $IMAGE\n',
+            ImageSpec("ghcr.io/x/api", "v3", None),
+        ),
+        (
+            "export REPO='ghcr.io/x/api'\nTAG=v4 # pinned by hand\ndocker run -d ${REPO}:${TAG}\n",
+            ImageSpec("ghcr.io/x/api", "v4", None),
+        ),
+        (
+            "# docker pull ghcr.io/x/old:v0\ndocker pull ghcr.io/x/new:v1\n",
+            ImageSpec("ghcr.io/x/new", "v1", None),
+        ),
+        (
+            f"# ran ghcr.io/x/old@{OTHER_DIGEST} before\ndocker pull ghcr.io/x/new@{DIGEST}\n",
+            ImageSpec("ghcr.io/x/new", None, DIGEST),
+        ),
+    ],
+    ids=[
+        "run-with-options",
+        "sudo-pull",
+        "options-with-colons",
+        "registry-port",
+        "pull-implicit-latest",
+        "container-run",
+        "podman",
+        "tag-and-digest",
+        "image-variable",
+        "repo-and-tag-variables",
+        "commented-out-pull",
+        "commented-out-digest",
+    ],
+)
+def test_parse_image_reads_hand_written_scripts(script: str, expected: ImageSpec) -> None:
+    assert userdata.parse_image(script) == expected
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        "",
+        "#!/bin/bash\necho hello\n",
+        "docker ps\n",
+        "docker run -d -p 8080:8080\n",
+        'docker pull "ghcr.io/x/api:${UNKNOWN}"\n',
+        "docker pull ghcr.io/X/api:v1\n",
+    ],
+)
+def test_parse_image_returns_none_without_an_image(script: str) -> None:
+    assert userdata.parse_image(script) is None
+
+
+def test_parse_image_never_takes_a_port_mapping_for_an_image() -> None:
+    script = "docker run -d -p 8080:8080 ghcr.io/x/api:v1\n"
+    assert userdata.parse_image(script) == ImageSpec("ghcr.io/x/api", "v1", None)
+    assert userdata.parse_image("docker run -p 8080:8080\n") is None
+
+
+# ----------------------------------------------------------------------------------------------
+# fingerprint and description
+# ----------------------------------------------------------------------------------------------
+
+
+def test_fingerprint_is_the_first_16_hex_of_sha256_over_name_nul_user_data() -> None:
+    expected = hashlib.sha256(b"feedback-app-template\0#!/bin/bash\n").hexdigest()[:16]
+    value = userdata.fingerprint(
+        launch_template_name="feedback-app-template", user_data="#!/bin/bash\n"
+    )
+    assert value == expected
+
+
+def test_fingerprint_is_stable_and_sensitive() -> None:
+    rendered = userdata.render(TEMPLATE, image=IMAGE, service="feedback")
+    first = userdata.fingerprint(launch_template_name="lt", user_data=rendered)
+    again = userdata.render(TEMPLATE, image=IMAGE, service="feedback")
+    assert userdata.fingerprint(launch_template_name="lt", user_data=again) == first
+    other_image = userdata.render(
+        TEMPLATE, image=ResolvedImage(REPO, "latest", OTHER_DIGEST), service="feedback"
+    )
+    others = {
+        userdata.fingerprint(launch_template_name="lt2", user_data=rendered),
+        userdata.fingerprint(launch_template_name="lt", user_data=other_image),
+        userdata.fingerprint(launch_template_name="lt", user_data=rendered + "\n"),
+    }
+    assert first not in others and len(others) == 3
+    # The NUL keeps name and content apart: ("ab", "c") is not ("a", "bc").
+    assert userdata.fingerprint(launch_template_name="ab", user_data="c") != userdata.fingerprint(
+        launch_template_name="a", user_data="bc"
+    )
+
+
+def test_description_format_and_round_trip() -> None:
+    text = userdata.description(fingerprint="0123456789abcdef", revision="f" * 40, image=IMAGE)
+    assert text == f"asg-reconciler fp=0123456789abcdef rev={'f' * 12} image={REPO}@{DIGEST}"
+    assert userdata.parse_description(text) == {
+        "fp": "0123456789abcdef",
+        "rev": "f" * 12,
+        "image": f"{REPO}@{DIGEST}",
+    }
+
+
+def test_description_without_revision() -> None:
+    text = userdata.description(fingerprint="0123456789abcdef", revision=None, image=IMAGE)
+    assert " rev=- " in text
+    assert userdata.parse_description(text) == {"fp": "0123456789abcdef", "image": IMAGE.pinned}
+
+
+def test_description_is_cut_to_255_characters() -> None:
+    long_repo = "registry.example.com/" + "/".join(["team"] * 45)
+    image = ResolvedImage(long_repo, None, DIGEST)
+    text = userdata.description(fingerprint="0123456789abcdef", revision="abc", image=image)
+    assert len(text) == 255
+    # A truncated image is not reported as if it were whole; the fingerprint still is.
+    assert userdata.parse_description(text) == {"fp": "0123456789abcdef", "rev": "abc"}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "created by hand",
+        "asg-reconciler",
+        "asg-reconciler fp=xyz rev=abc",
+        "asg-reconcilerfp=0123456789abcdef",
+        "other fp=0123456789abcdef",
+    ],
+)
+def test_parse_description_of_foreign_text_is_empty(text: str) -> None:
+    assert userdata.parse_description(text) == {}
