@@ -19,6 +19,7 @@ from reconciler.aws import Aws
 from reconciler.model import (
     NEW_VERSION,
     TAG_FAILED_FINGERPRINT,
+    TAG_RETRIED_REFRESH,
     Action,
     ActionKind,
     HealthCheckSpec,
@@ -236,6 +237,9 @@ def _mark_failed(ctx: _Context, action: Action) -> None:
 
 
 def _clear_failed(ctx: _Context, action: Action) -> None:
+    retried = str(action.params.get("retried_refresh", ""))
+    if retried:
+        _tag_group(ctx, group=action.resource_name, tags={TAG_RETRIED_REFRESH: retried})
     ctx.aws.call(
         "autoscaling",
         "delete_tags",

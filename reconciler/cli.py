@@ -22,7 +22,6 @@ from reconciler.follow import Follower, progress_line
 from reconciler.images import ImageResolver
 from reconciler.model import (
     DEFAULT_OWNER,
-    TAG_FAILED_FINGERPRINT,
     Action,
     ActionKind,
     Phase,
@@ -31,7 +30,7 @@ from reconciler.model import (
     ServiceSpec,
 )
 from reconciler.reconcile import Reconciler, ServiceOutcome
-from reconciler.status import history, service_status
+from reconciler.status import history, last_failed_refresh, service_status
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -179,26 +178,24 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 def cmd_retry(args: argparse.Namespace) -> int:
     outcome = _one_service(args)
-    group = outcome.spec.auto_scaling_group.name
-    tags = (
-        outcome.observed.auto_scaling_group.tags
-        if outcome.observed and outcome.observed.auto_scaling_group
-        else {}
-    )
-    if TAG_FAILED_FINGERPRINT not in tags:
+    if outcome.diff is None or outcome.diff.phase is not Phase.FAILED:
         print(f"{args.service}: no failed revision recorded; nothing to retry")
         return EXIT_OK
+    failed = last_failed_refresh(outcome.observed)
     plan = Plan(
         service=args.service,
-        actions=(Action(ActionKind.CLEAR_FAILED, group, reason="retry requested"),),
+        actions=(
+            Action(
+                ActionKind.CLEAR_FAILED,
+                outcome.spec.auto_scaling_group.name,
+                params={"retried_refresh": failed.refresh_id if failed else ""},
+                reason="retry requested",
+            ),
+        ),
         phase=Phase.OUT_OF_SYNC,
     )
-    aws = _aws(args, [outcome.spec])
-    apply(aws, plan, region=outcome.spec.region)
-    print(
-        f"{args.service}: cleared failed revision {tags[TAG_FAILED_FINGERPRINT]}; "
-        "the next apply or tick rolls it out again"
-    )
+    apply(_aws(args, [outcome.spec]), plan, region=outcome.spec.region)
+    print(f"{args.service}: failure forgotten; the next apply or tick rolls it out again")
     return EXIT_OK
 
 

@@ -27,6 +27,7 @@ from reconciler.model import (
     DESCRIPTION_MARKER,
     TAG_FAILED_FINGERPRINT,
     TAG_OWNER,
+    TAG_RETRIED_REFRESH,
     TAG_SERVICE,
     Change,
     ChangeKind,
@@ -574,6 +575,8 @@ def _failure(
     refresh = _last_finished_for(observed.refreshes, group=group, template=template, number=number)
     if refresh is None or not _ended_badly(refresh):
         return ""
+    if group.tags.get(TAG_RETRIED_REFRESH) == refresh.refresh_id:
+        return ""  # an operator asked for this failure to be forgotten
     return (
         f"instance refresh {refresh.refresh_id} for version {number} ended"
         f" {refresh.status.value}{_reason(refresh)}; not retried until the desired state changes"

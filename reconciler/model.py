@@ -17,6 +17,8 @@ TAG_OWNER = "asg-reconciler/owner"
 TAG_SERVICE = "asg-reconciler/service"
 # The spec fingerprint whose rollout failed; see rule 4 of the brief.
 TAG_FAILED_FINGERPRINT = "asg-reconciler/failed-fingerprint"
+# Set by `reconciler retry`: the failed refresh whose failure no longer counts.
+TAG_RETRIED_REFRESH = "asg-reconciler/retried-refresh"
 DEFAULT_OWNER = "asg-reconciler"
 # Marks launch template versions the reconciler created, at the start of their description.
 DESCRIPTION_MARKER = "asg-reconciler"

@@ -127,15 +127,18 @@ def _progressing(outcome: ServiceOutcome) -> Condition:
     return Condition("Progressing", False, "Idle")
 
 
+def last_failed_refresh(observed: ObservedService | None) -> ObservedRefresh | None:
+    refreshes = observed.refreshes if observed else ()
+    return next((r for r in refreshes if r.status in _FAILED_REFRESH), None)
+
+
 def last_failure(outcome: ServiceOutcome) -> str | None:
     if outcome.diff is not None and outcome.diff.phase is Phase.FAILED:
         return outcome.diff.message
-    observed = outcome.observed
-    failed = [r for r in (observed.refreshes if observed else ()) if r.status in _FAILED_REFRESH]
-    if failed:
-        newest = failed[0]
-        return f"refresh {newest.refresh_id} {newest.status.value}: {newest.status_reason}"
-    return None
+    newest = last_failed_refresh(outcome.observed)
+    if newest is None:
+        return None
+    return f"refresh {newest.refresh_id} {newest.status.value}: {newest.status_reason}"
 
 
 # ------------------------------------------------------------------------------------------------
