@@ -1,0 +1,34 @@
+"""AWS error codes the sandbox answers with, as moto service exceptions.
+
+moto serializes a ``ServiceException`` with the code and HTTP status that botocore's service model
+gives the matching fault, so boto3 raises exactly what it would against AWS.
+"""
+
+from __future__ import annotations
+
+from moto.autoscaling.exceptions import AutoscalingClientError
+from moto.ec2.exceptions import EC2ClientError
+
+
+class ValidationError(AutoscalingClientError):
+    code = "ValidationError"
+
+
+class InstanceRefreshInProgress(AutoscalingClientError):
+    code = "InstanceRefreshInProgress"
+
+
+class ActiveInstanceRefreshNotFound(AutoscalingClientError):
+    code = "ActiveInstanceRefreshNotFound"
+
+
+class IrreversibleInstanceRefresh(AutoscalingClientError):
+    code = "IrreversibleInstanceRefresh"
+
+
+class InvalidNextToken(AutoscalingClientError):
+    code = "InvalidNextToken"
+
+
+class IdempotentParameterMismatch(EC2ClientError):
+    code = "IdempotentParameterMismatch"

@@ -1,0 +1,18 @@
+"""Fixes for moto 5.2.5 on the reconciler's path; each module says what it repairs and why."""
+
+from __future__ import annotations
+
+from reconciler.sandbox.fixes import (
+    group_instances,
+    launch_templates,
+    target_groups,
+    target_health,
+)
+
+
+def install() -> None:
+    """Patch moto's classes in this process. Safe to call more than once."""
+    launch_templates.install()
+    group_instances.install()
+    target_groups.install()
+    target_health.install()

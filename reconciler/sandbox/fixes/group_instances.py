@@ -1,0 +1,42 @@
+"""Instances an Auto Scaling group launches: which version they run, and where they go.
+
+moto 5.2.5 reports every instance's launch template version as the template's *current default*
+(``InstanceState.launch_template``), so an instance launched from version 1 claims version 3 after
+the default moves. It also puts every instance in the group's first subnet. The patched launch
+resolves the group's version to a number, launches from it (AWS tags the instance with it), and
+spreads instances over the group's AZs; instances report the version they were launched from.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from moto.autoscaling.models import FakeAutoScalingGroup, InstanceState
+
+from reconciler.sandbox import groups
+from reconciler.sandbox.patching import original, patch
+
+
+def install() -> None:
+    patch(
+        FakeAutoScalingGroup,
+        "replace_autoscaling_group_instances",
+        _replace_autoscaling_group_instances,
+    )
+    patch(InstanceState, "launch_template", property(_instance_launch_template))
+
+
+def _replace_autoscaling_group_instances(
+    self: Any, count_needed: int, propagated_tags: dict[str, str]
+) -> None:
+    # Launch configurations and mixed instances policies keep moto's behaviour: not on our path.
+    ref = groups.template_ref(self)
+    if ref is None or self.mixed_instances_policy:
+        moto_launch = original(FakeAutoScalingGroup, "replace_autoscaling_group_instances")
+        moto_launch(self, count_needed, propagated_tags)
+        return
+    groups.launch(self, count_needed, groups.resolve(self, ref))
+
+
+def _instance_launch_template(self: Any) -> dict[str, str] | None:
+    return groups.instance_template_spec(self.instance)

@@ -1,0 +1,247 @@
+"""The four instance refresh operations: AWS's validation rules and errors, over moto's groups.
+
+Refreshes are stored on moto's autoscaling backend, so a moto reset forgets them with the groups.
+Callers hold the runtime lock: an operation reads and changes several moto objects.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from moto.ec2.exceptions import EC2ClientError
+
+from reconciler.sandbox import groups
+from reconciler.sandbox.errors import (
+    ActiveInstanceRefreshNotFound,
+    InstanceRefreshInProgress,
+    IrreversibleInstanceRefresh,
+    ValidationError,
+)
+from reconciler.sandbox.groups import TemplateRef
+from reconciler.sandbox.refresh import InstanceRefresh
+from reconciler.sandbox.state import attached
+
+# What AWS reports for preferences a request left out.
+DEFAULT_PREFERENCES: dict[str, Any] = {
+    "MinHealthyPercentage": 90,
+    "MaxHealthyPercentage": 100,
+    "SkipMatching": False,
+    "AutoRollback": False,
+    "ScaleInProtectedInstances": "Ignore",
+    "StandbyInstances": "Ignore",
+}
+# AWS waits this long at each checkpoint when CheckpointDelay is not given (flaw 4 of the brief).
+DEFAULT_CHECKPOINT_DELAY = 3600
+_ROLLBACK_STATES = frozenset({"Pending", "InProgress", "Baking"})
+_CANCEL_STATES = _ROLLBACK_STATES | {"RollbackInProgress"}
+
+
+class GroupFleet:
+    """A moto Auto Scaling group seen through the refresh state machine's ``Fleet`` protocol."""
+
+    def __init__(self, group: Any) -> None:
+        self.group = group
+
+    def instance_ids(self) -> list[str]:
+        return [s.instance.id for s in groups.live_states(self.group)]
+
+    def outdated(self, ref: TemplateRef) -> list[str]:
+        version = groups.resolve(self.group, ref)
+        wanted = (version.template.id, version.number)
+        return [
+            s.instance.id
+            for s in groups.live_states(self.group)
+            if groups.launched_from(s.instance) != wanted
+        ]
+
+    def replace(self, instance_ids: Sequence[str], ref: TemplateRef) -> None:
+        groups.replace(self.group, instance_ids, groups.resolve(self.group, ref))
+
+    def set_template(self, ref: TemplateRef) -> None:
+        groups.set_template(self.group, ref)
+
+
+def history(backend: Any, group_name: str) -> list[InstanceRefresh]:
+    """The group's refreshes, oldest first."""
+    store: dict[str, list[InstanceRefresh]] = attached(backend, "refreshes", dict)
+    return store.setdefault(group_name, [])
+
+
+def step(backend: Any, group_name: str, now: datetime) -> None:
+    fleet = GroupFleet(group_of(backend, group_name))
+    for refresh in history(backend, group_name):
+        if refresh.active:
+            refresh.step(fleet, now)
+
+
+def start(
+    backend: Any,
+    *,
+    group_name: str,
+    desired_configuration: dict[str, Any] | None,
+    preferences: dict[str, Any] | None,
+    strategy: str | None,
+    now: datetime,
+) -> InstanceRefresh:
+    group = group_of(backend, group_name)
+    if _active(backend, group_name) is not None:
+        raise InstanceRefreshInProgress(
+            "An Instance Refresh is already in progress and blocks the execution of this "
+            "Instance Refresh."
+        )
+    if strategy not in (None, "Rolling"):
+        raise ValidationError(f"Strategy {strategy} is not supported by the sandbox.")
+    desired = _desired(group, desired_configuration or {})
+    previous = groups.template_ref(group)
+    given = dict(preferences or {})
+    _check_preferences(given)
+    _check_auto_rollback(given, desired=desired, previous=previous)
+    refresh = InstanceRefresh(
+        refresh_id=str(uuid.uuid4()),
+        group_name=group_name,
+        start_time=now,
+        preferences=_with_defaults(given),
+        desired=desired,
+        previous=previous,
+    )
+    refresh.instances_to_update = len(refresh.to_replace(GroupFleet(group)))
+    history(backend, group_name).append(refresh)
+    return refresh
+
+
+def describe(
+    backend: Any, *, group_name: str, refresh_ids: Sequence[str], now: datetime
+) -> list[InstanceRefresh]:
+    """Newest first, after moving every active refresh up to ``now``."""
+    group_of(backend, group_name)
+    step(backend, group_name, now)
+    found = list(reversed(history(backend, group_name)))
+    if refresh_ids:
+        wanted = set(refresh_ids)
+        found = [r for r in found if r.refresh_id in wanted]
+    return found
+
+
+def cancel(backend: Any, *, group_name: str) -> InstanceRefresh:
+    group_of(backend, group_name)
+    refresh = _active(backend, group_name)
+    if refresh is None or refresh.status.value not in _CANCEL_STATES:
+        raise ActiveInstanceRefreshNotFound(
+            f"No in progress or pending Instance Refresh found for Auto Scaling group {group_name}"
+        )
+    refresh.cancel()
+    return refresh
+
+
+def rollback(backend: Any, *, group_name: str, now: datetime) -> InstanceRefresh:
+    group = group_of(backend, group_name)
+    refresh = _active(backend, group_name)
+    if refresh is None or refresh.status.value not in _ROLLBACK_STATES:
+        raise ActiveInstanceRefreshNotFound(
+            f"No in progress or pending Instance Refresh found for Auto Scaling group {group_name}"
+        )
+    if refresh.desired is None:
+        raise IrreversibleInstanceRefresh(
+            "The instance refresh can't be rolled back because it was started without a "
+            "desired configuration."
+        )
+    if refresh.previous is None or not refresh.previous.numbered:
+        raise IrreversibleInstanceRefresh(
+            "The instance refresh can't be rolled back because the Auto Scaling group uses a "
+            "launch template version of $Latest or $Default (or no launch template)."
+        )
+    refresh.roll_back(GroupFleet(group), now)
+    return refresh
+
+
+def group_of(backend: Any, group_name: str) -> Any:
+    group = backend.autoscaling_groups.get(group_name)
+    if group is None:
+        raise ValidationError(
+            f"AutoScalingGroup name not found - AutoScalingGroup '{group_name}' not found"
+        )
+    return group
+
+
+def _active(backend: Any, group_name: str) -> InstanceRefresh | None:
+    return next((r for r in history(backend, group_name) if r.active), None)
+
+
+def _desired(group: Any, configuration: dict[str, Any]) -> TemplateRef | None:
+    if "MixedInstancesPolicy" in configuration:
+        raise ValidationError("The sandbox does not emulate MixedInstancesPolicy.")
+    spec = configuration.get("LaunchTemplate")
+    if not spec:
+        return None
+    template_id, name = spec.get("LaunchTemplateId"), spec.get("LaunchTemplateName")
+    if bool(template_id) == bool(name):
+        raise ValidationError(
+            "Valid requests must contain either launchTemplateId or LaunchTemplateName"
+        )
+    version = spec.get("Version")
+    try:
+        template = (
+            group.ec2_backend.get_launch_template(template_id)
+            if template_id
+            else group.ec2_backend.get_launch_template_by_name(name)
+        )
+        if version is not None and (not version.startswith("$") and int(version) < 1):
+            raise ValueError(version)
+        template.get_version(version or "$Default")
+    except (EC2ClientError, ValueError):
+        raise ValidationError(
+            f"The launch template {template_id or name} version {version or '$Default'} "
+            "does not exist."
+        ) from None
+    return TemplateRef(template.id, template.name, version)
+
+
+def _check_preferences(given: dict[str, Any]) -> None:
+    low = given.get("MinHealthyPercentage")
+    high = given.get("MaxHealthyPercentage")
+    if low is not None and not 0 <= low <= 100:
+        raise ValidationError("MinHealthyPercentage must be between 0 and 100.")
+    if high is not None:
+        if low is None:
+            raise ValidationError(
+                "MinHealthyPercentage must be specified when MaxHealthyPercentage is."
+            )
+        if not 100 <= high <= 200 or high - low > 100:
+            raise ValidationError(
+                "MaxHealthyPercentage must be between 100 and 200, and at most 100 above "
+                "MinHealthyPercentage."
+            )
+    checkpoints = given.get("CheckpointPercentages") or []
+    if any(not 1 <= p <= 100 for p in checkpoints) or checkpoints != sorted(set(checkpoints)):
+        raise ValidationError(
+            "CheckpointPercentages must be increasing percentages between 1 and 100."
+        )
+    if given.get("InstanceWarmup", 0) < 0 or given.get("CheckpointDelay", 0) < 0:
+        raise ValidationError("InstanceWarmup and CheckpointDelay must not be negative.")
+
+
+def _check_auto_rollback(
+    given: dict[str, Any], *, desired: TemplateRef | None, previous: TemplateRef | None
+) -> None:
+    if not given.get("AutoRollback"):
+        return
+    if desired is None:
+        raise ValidationError(
+            "The request isn't valid. The AutoRollback parameter cannot be set to true when "
+            "the DesiredConfiguration parameter is empty."
+        )
+    if previous is None or not previous.numbered:
+        raise ValidationError(
+            "The request isn't valid. AutoRollback is not supported when the Auto Scaling "
+            "group uses the $Latest or $Default launch template version."
+        )
+
+
+def _with_defaults(given: dict[str, Any]) -> dict[str, Any]:
+    preferences = {**DEFAULT_PREFERENCES, **given}
+    if preferences.get("CheckpointPercentages") and "CheckpointDelay" not in given:
+        preferences["CheckpointDelay"] = DEFAULT_CHECKPOINT_DELAY
+    return preferences

@@ -1,0 +1,191 @@
+"""The seed's architecture, created through the real AWS API (``reconciler.aws.Aws``).
+
+Going through HTTP rather than moto's backends means the seed exercises the same code paths, and
+the same fixes, as the reconciler does. The CIDRs and rules are data inside moto only.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from reconciler.aws import Aws
+from reconciler.sandbox import boot_script, images
+
+VPC_CIDR = "10.0.0.0/16"
+# AZ letter -> subnet CIDR: the seed runs in AZs a and c of whatever region the sandbox serves.
+SUBNETS: Mapping[str, str] = {"a": "10.0.1.0/24", "c": "10.0.2.0/24"}
+LOAD_BALANCER = "feedback-alb"
+TARGET_GROUP = "feedback-tg"
+LAUNCH_TEMPLATE = "feedback-app-template"
+GROUP = "feedback-asg"
+# Amazon Linux 2 (amzn2-ami-hvm-2.0.20180810-x86_64-gp2), one of the AMIs moto knows.
+AMI_ID = "ami-04681a1dbd79675a5"
+INSTANCE_TYPE = "t3.small"
+ANYWHERE = "0.0.0.0/0"
+
+
+@dataclass(frozen=True, slots=True)
+class Seeded:
+    """Identifiers of what ``seed`` created."""
+
+    region: str
+    account_id: str
+    vpc_id: str
+    subnet_ids: Mapping[str, str]  # AZ -> subnet id
+    security_group_ids: Mapping[str, str]  # name -> group id
+    load_balancer_arn: str
+    listener_arn: str
+    target_group_arn: str
+    launch_template_id: str
+    group_name: str
+    repository_uri: str  # <account>.dkr.ecr.<region>.amazonaws.com/simple-api
+    image_digests: Mapping[str, str] = field(default_factory=dict)  # tag -> digest
+
+
+def seed(aws: Aws) -> Seeded:
+    """Create the seed's network, load balancer, images, launch template and group."""
+    zones = _zones(aws.region)
+    vpc_id = aws.call("ec2", "create_vpc", CidrBlock=VPC_CIDR)["Vpc"]["VpcId"]
+    subnet_ids = {
+        zone: aws.call("ec2", "create_subnet", VpcId=vpc_id, CidrBlock=cidr, AvailabilityZone=zone)[
+            "Subnet"
+        ]["SubnetId"]
+        for zone, cidr in zones.items()
+    }
+    groups = _security_groups(aws, vpc_id)
+    balancer_arn, listener_arn, target_group_arn = _load_balancer(
+        aws, vpc_id, list(subnet_ids.values()), groups["alb-sg"]
+    )
+    repository = aws.call("ecr", "create_repository", repositoryName=images.REPOSITORY)
+    repository_uri = repository["repository"]["repositoryUri"]
+    digests = images.push(aws)
+    template_id = _launch_template(aws, repository_uri, groups["app-sg"])
+    aws.call(
+        "autoscaling",
+        "create_auto_scaling_group",
+        AutoScalingGroupName=GROUP,
+        MinSize=2,
+        MaxSize=4,
+        DesiredCapacity=2,
+        HealthCheckType="ELB",
+        HealthCheckGracePeriod=300,
+        VPCZoneIdentifier=",".join(subnet_ids.values()),
+        TargetGroupARNs=[target_group_arn],
+        LaunchTemplate={"LaunchTemplateId": template_id, "Version": "$Default"},
+    )
+    return Seeded(
+        region=aws.region,
+        account_id=repository["repository"]["registryId"],
+        vpc_id=vpc_id,
+        subnet_ids=subnet_ids,
+        security_group_ids=groups,
+        load_balancer_arn=balancer_arn,
+        listener_arn=listener_arn,
+        target_group_arn=target_group_arn,
+        launch_template_id=template_id,
+        group_name=GROUP,
+        repository_uri=repository_uri,
+        image_digests=digests,
+    )
+
+
+def _zones(region: str) -> dict[str, str]:
+    return {f"{region}{letter}": cidr for letter, cidr in SUBNETS.items()}
+
+
+def _security_groups(aws: Aws, vpc_id: str) -> dict[str, str]:
+    ids: dict[str, str] = {}
+
+    def create(name: str, description: str, rules: Sequence[dict[str, Any]]) -> None:
+        ids[name] = aws.call(
+            "ec2", "create_security_group", GroupName=name, Description=description, VpcId=vpc_id
+        )["GroupId"]
+        aws.call("ec2", "authorize_security_group_ingress", GroupId=ids[name], IpPermissions=rules)
+
+    create("alb-sg", "feedback load balancer", [_from_cidr(80), _from_cidr(443)])
+    create(
+        "app-sg",
+        "feedback application instances",
+        [_from_group(8080, ids["alb-sg"]), _from_cidr(9100), _from_cidr(22)],
+    )
+    create("db-sg", "feedback MySQL host", [_from_group(3306, ids["app-sg"]), _from_cidr(22)])
+    return ids
+
+
+def _from_cidr(port: int) -> dict[str, Any]:
+    return {
+        "IpProtocol": "tcp",
+        "FromPort": port,
+        "ToPort": port,
+        "IpRanges": [{"CidrIp": ANYWHERE}],
+    }
+
+
+def _from_group(port: int, group_id: str) -> dict[str, Any]:
+    return {
+        "IpProtocol": "tcp",
+        "FromPort": port,
+        "ToPort": port,
+        "UserIdGroupPairs": [{"GroupId": group_id}],
+    }
+
+
+def _load_balancer(
+    aws: Aws, vpc_id: str, subnet_ids: list[str], security_group_id: str
+) -> tuple[str, str, str]:
+    balancer_arn = aws.call(
+        "elbv2",
+        "create_load_balancer",
+        Name=LOAD_BALANCER,
+        Subnets=subnet_ids,
+        SecurityGroups=[security_group_id],
+        Scheme="internet-facing",
+        Type="application",
+    )["LoadBalancers"][0]["LoadBalancerArn"]
+    target_group_arn = aws.call(
+        "elbv2",
+        "create_target_group",
+        Name=TARGET_GROUP,
+        Protocol="HTTP",
+        Port=8080,
+        VpcId=vpc_id,
+        TargetType="instance",
+        HealthCheckProtocol="HTTP",
+        HealthCheckPath="/actuator/health",
+        HealthCheckIntervalSeconds=30,
+        HealthCheckTimeoutSeconds=5,
+        HealthyThresholdCount=2,
+        UnhealthyThresholdCount=2,
+        Matcher={"HttpCode": "200"},
+    )["TargetGroups"][0]["TargetGroupArn"]
+    listener_arn = aws.call(
+        "elbv2",
+        "create_listener",
+        LoadBalancerArn=balancer_arn,
+        Protocol="HTTP",
+        Port=80,
+        DefaultActions=[{"Type": "forward", "TargetGroupArn": target_group_arn}],
+    )["Listeners"][0]["ListenerArn"]
+    return balancer_arn, listener_arn, target_group_arn
+
+
+def _launch_template(aws: Aws, repository_uri: str, security_group_id: str) -> str:
+    registry = repository_uri.split("/", 1)[0]
+    script = boot_script.render(registry=registry, repository=repository_uri, region=aws.region)
+    response = aws.call(
+        "ec2",
+        "create_launch_template",
+        LaunchTemplateName=LAUNCH_TEMPLATE,
+        VersionDescription="seed: pulls the mutable tag latest at boot",
+        LaunchTemplateData={
+            "ImageId": AMI_ID,
+            "InstanceType": INSTANCE_TYPE,
+            "SecurityGroupIds": [security_group_id],
+            "UserData": base64.b64encode(script.encode()).decode(),
+        },
+    )
+    template_id: str = response["LaunchTemplate"]["LaunchTemplateId"]
+    return template_id

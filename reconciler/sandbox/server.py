@@ -1,0 +1,212 @@
+"""The sandbox server: moto's ThreadedMotoServer on 127.0.0.1 with the sandbox's extensions.
+
+``Sandbox`` is what tests use in-process; ``serve`` is ``reconciler sandbox``. moto keeps its
+state in module globals, so one process holds one emulated AWS: only one Sandbox may run at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+import urllib.request
+from collections.abc import Callable
+from types import FrameType, TracebackType
+from typing import TextIO
+
+from moto.server import ThreadedMotoServer
+
+from reconciler.aws import Aws
+from reconciler.sandbox import fixes, refresh_api, runtime, simulation
+from reconciler.sandbox.clock import SandboxClock
+from reconciler.sandbox.health import RunningIsHealthy, TargetHealthModel
+from reconciler.sandbox.seed import Seeded, seed
+
+HOST = "127.0.0.1"
+ACCESS_KEY = "testing"
+_running: Sandbox | None = None
+_running_lock = threading.Lock()
+
+
+class SandboxError(RuntimeError):
+    pass
+
+
+class _MotoServer(ThreadedMotoServer):
+    """ThreadedMotoServer that reports a failed bind instead of waiting for it forever."""
+
+    def __init__(self, *, port: int) -> None:
+        super().__init__(ip_address=HOST, port=port, verbose=False)
+        self.error: BaseException | None = None
+
+    def _server_entry(self) -> None:
+        try:
+            super()._server_entry()
+        except BaseException as exc:  # the starting thread re-raises it
+            self.error = exc
+            self._server_ready_event.set()
+
+
+def install() -> None:
+    """Extend moto in this process: the refresh APIs and the fixes. Idempotent."""
+    fixes.install()
+    refresh_api.install()
+    simulation.install()
+
+
+class Sandbox:
+    """A local AWS: moto over HTTP on 127.0.0.1, extended to behave like AWS on our path."""
+
+    def __init__(
+        self,
+        *,
+        port: int = 0,
+        region: str = "us-east-1",
+        clock: SandboxClock | None = None,
+        health: TargetHealthModel | None = None,
+        quiet: bool = True,
+    ) -> None:
+        self.region = region
+        self.runtime = runtime.Runtime(
+            clock=clock or SandboxClock(), health=health or RunningIsHealthy()
+        )
+        self.seeded: Seeded | None = None
+        self._port = port
+        self._quiet = quiet
+        self._server: _MotoServer | None = None
+        self._seeder: Aws | None = None  # reused: building boto3 clients costs more than seeding
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> Sandbox:
+        global _running
+        with _running_lock:
+            if _running is not None:
+                raise SandboxError(f"a sandbox already runs in this process at {_running.endpoint}")
+            install()
+            runtime.activate(self.runtime)
+            if self._quiet:
+                # werkzeug logs every request at INFO; keep warnings and tracebacks.
+                logging.getLogger("werkzeug").setLevel(logging.WARNING)
+            server = _MotoServer(port=self._port)
+            server.start()
+            if server.error is not None:
+                # werkzeug reports a busy port on stderr and exits its thread with SystemExit.
+                why = "port in use" if isinstance(server.error, SystemExit) else server.error
+                raise SandboxError(f"cannot serve on {HOST}:{self._port}: {why}")
+            self._server = server
+            _running = self
+        # moto's state outlives a server in this process: a new sandbox starts empty.
+        self.reset()
+        return self
+
+    def stop(self) -> None:
+        global _running
+        with _running_lock:
+            if self._server is None:
+                return
+            self._server.stop()
+            self._server = None
+            self._seeder = None
+            if _running is self:
+                _running = None
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- state -------------------------------------------------------------------------------
+
+    @property
+    def endpoint(self) -> str:
+        if self._server is None:
+            raise SandboxError("the sandbox is not running")
+        host, port = self._server.get_host_and_port()
+        return f"http://{host}:{port}"
+
+    @property
+    def port(self) -> int:
+        return int(self.endpoint.rsplit(":", 1)[1])
+
+    @property
+    def clock(self) -> SandboxClock:
+        return self.runtime.clock
+
+    def aws(self) -> Aws:
+        """A fresh ``Aws`` pointed at this sandbox (credentials come from the environment)."""
+        return Aws(region=self.region, endpoint_url=self.endpoint)
+
+    def reset(self) -> None:
+        """Forget everything: moto's backends (and with them all refresh state), and the clock."""
+        request = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")
+        with urllib.request.urlopen(request, timeout=30) as response:
+            response.read()
+        self.clock.reset()
+        self.seeded = None
+
+    def seed(self) -> Seeded:
+        if self._seeder is None:
+            self._seeder = self.aws()
+        self.seeded = seed(self._seeder)
+        return self.seeded
+
+    def reseed(self) -> Seeded:
+        self.reset()
+        return self.seed()
+
+
+def serve(
+    *, port: int = 4566, region: str = "us-east-1", speed: float = 1.0, out: TextIO | None = None
+) -> int:
+    """Run a seeded sandbox until SIGINT or SIGTERM; the ``reconciler sandbox`` command."""
+    out = out or sys.stdout
+    # moto accepts any key; the seed's own client needs one even when the shell has none.
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", ACCESS_KEY)
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, _setter(stop)) for sig in (signal.SIGINT, signal.SIGTERM)}
+    sandbox = Sandbox(port=port, region=region, clock=SandboxClock(speed=speed))
+    try:
+        sandbox.start()
+        seeded = sandbox.seed()
+        _announce(sandbox, seeded, out)
+        stop.wait()
+    finally:
+        sandbox.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    print("sandbox stopped", file=out)
+    return 0
+
+
+def _setter(event: threading.Event) -> Callable[[int, FrameType | None], None]:
+    def handle(signum: int, frame: FrameType | None) -> None:
+        event.set()
+
+    return handle
+
+
+def _announce(sandbox: Sandbox, seeded: Seeded, out: TextIO) -> None:
+    lines = [
+        f"sandbox AWS listening on {sandbox.endpoint} (region {sandbox.region})",
+        f"seeded: group {seeded.group_name}, target group {seeded.target_group_arn}",
+        f"        images in {seeded.repository_uri}: " + ", ".join(sorted(seeded.image_digests)),
+        "",
+        "point the reconciler (or the aws CLI) at it:",
+        f"  export AWS_ENDPOINT_URL={sandbox.endpoint}",
+        f"  export AWS_ACCESS_KEY_ID={ACCESS_KEY}",
+        f"  export AWS_SECRET_ACCESS_KEY={ACCESS_KEY}",
+        f"  export AWS_DEFAULT_REGION={sandbox.region}",
+        "",
+        "press Ctrl-C to stop",
+    ]
+    print("\n".join(lines), file=out, flush=True)
