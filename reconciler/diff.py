@@ -23,8 +23,8 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from reconciler import userdata
 from reconciler.model import (
-    DESCRIPTION_MARKER,
     TAG_FAILED_FINGERPRINT,
     TAG_OWNER,
     TAG_RETRIED_REFRESH,
@@ -152,8 +152,7 @@ def current_version(
 
 
 def holds_desired(version: LaunchTemplateVersion, desired: DesiredService) -> bool:
-    fields = _parse_description(version.description)
-    if fields is not None and fields.get("fp") == desired.fingerprint:
+    if userdata.parse_description(version.description).get("fp") == desired.fingerprint:
         return True
     return version.user_data == desired.user_data
 
@@ -353,7 +352,7 @@ def _content_change(
 ) -> Change:
     """An image change when the digests differ (rule 2), else a UserData change."""
     old_image = _version_image(current)
-    if old_image != desired.image.pinned:
+    if _pinned(old_image) != desired.image.pinned:  # digests decide, not tag names
         old = _describe_image(old_image, repository=desired.image.repository)
         return _image_change(desired, template=template, old=old)
     old_line, new_line = _first_difference(current.user_data, desired.user_data)
@@ -397,20 +396,13 @@ def _instance_changes(
     )
 
 
-def _parse_description(text: str) -> dict[str, str] | None:
-    """``asg-reconciler fp=<fp> rev=<rev> image=<ref>`` → its fields; None if not ours."""
-    words = text.split()
-    if not words or words[0] != DESCRIPTION_MARKER:
-        return None
-    return dict(word.split("=", 1) for word in words[1:] if "=" in word)
-
-
 def _version_image(version: LaunchTemplateVersion) -> str | None:
     """The image a version runs: ``repo@sha256:…``, ``repo:tag``, ``:tag``, or None."""
-    fields = _parse_description(version.description) or {}
-    described = _DIGEST_REF.fullmatch(fields.get("image", ""))
-    if described:  # not when the 255-character cut went through the digest
-        return described.group(0)
+    fields = userdata.parse_description(version.description)
+    if "image" in fields:  # absent when the 255-character cut went through the digest
+        repository, _, digest = fields["image"].partition("@")
+        tag = fields.get("tag")
+        return f"{repository}:{tag}@{digest}" if tag else fields["image"]
     pinned = _DIGEST_REF.search(version.user_data)
     if pinned:
         return pinned.group(0)
@@ -426,14 +418,32 @@ def _tagged_reference(user_data: str) -> str | None:
     return match.group(0) if match else None
 
 
+def _pinned(reference: str | None) -> str | None:
+    """``repo:tag@sha256:…`` → ``repo@sha256:…``; other references as they are."""
+    if reference is None or "@" not in reference:
+        return reference
+    named, digest = reference.split("@", 1)
+    return f"{_split_tag(named)[0]}@{digest}"
+
+
+def _split_tag(reference: str) -> tuple[str, str | None]:
+    """``repo:tag`` → (repo, tag); a ``host:port/`` prefix is not a tag."""
+    repo, colon, tag = reference.rpartition(":")
+    if not colon or "/" in tag:
+        return reference, None
+    return repo, tag
+
+
 def _describe_image(ref: str | None, *, repository: str) -> str:
     """Show an observed image like ``ResolvedImage.describe``: digests short, tags flagged."""
     if not ref:
         return "unknown"
     if "@" in ref:
-        repo, digest = ref.split("@", 1)
+        named, digest = ref.split("@", 1)
+        repo, tag = _split_tag(named)
         short = f"sha256:{digest.removeprefix('sha256:')[:12]}"
-        return short if repo == repository else f"{repo}@{short}"
+        shown = f"{tag} ({short})" if tag else short
+        return shown if repo == repository else f"{repo}@{shown}"
     repo, _, tag = ref.rpartition(":")
     shown = f"{tag} (unpinned)"
     return shown if repo in ("", repository) else f"{repo}:{shown}"

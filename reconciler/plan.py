@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from reconciler import userdata
 from reconciler.diff import (
     POLICY_METRIC,
     current_version,
@@ -48,7 +49,6 @@ from reconciler.model import (
     Value,
 )
 
-DESCRIPTION_LIMIT = 255  # EC2 VersionDescription
 CLIENT_TOKEN_LIMIT = 64  # EC2 ClientToken
 
 # desired.yaml group field → UpdateAutoScalingGroup parameter.
@@ -100,12 +100,6 @@ def plan(
     ]
     ordered = tuple(sorted(actions, key=lambda a: a.kind))
     return Plan(desired.name, ordered, diff.phase, diff.message)
-
-
-def description(*, fingerprint: str, revision: str | None, image: str) -> str:
-    """What a created launch template version says about itself (read back by ``diff``)."""
-    rev = revision[:12] if revision else "-"
-    return f"asg-reconciler fp={fingerprint} rev={rev} image={image}"[:DESCRIPTION_LIMIT]
 
 
 def client_token(*, fingerprint: str, template_name: str) -> str:
@@ -301,8 +295,8 @@ def _create_version(
         "launch_template_id": template.id,
         "source_version": source,
         "user_data": desired.user_data,
-        "description": description(
-            fingerprint=desired.fingerprint, revision=revision, image=desired.image.pinned
+        "description": userdata.description(
+            fingerprint=desired.fingerprint, revision=revision, image=desired.image
         ),
         "client_token": client_token(fingerprint=desired.fingerprint, template_name=template.name),
     }

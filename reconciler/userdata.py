@@ -230,15 +230,17 @@ _PINNED_RE = re.compile(rf"({_NAME})@({_DIGEST})", re.ASCII)
 
 def description(*, fingerprint: str, revision: str | None, image: ResolvedImage) -> str:
     rev = revision[:12] if revision else "-"
-    text = f"{DESCRIPTION_MARKER} fp={fingerprint} rev={rev} image={image.pinned}"
+    # The tag goes before the image so that the 255-character cut takes the image first.
+    tag = image.tag or "-"
+    text = f"{DESCRIPTION_MARKER} fp={fingerprint} rev={rev} tag={tag} image={image.pinned}"
     return text[:MAX_DESCRIPTION_CHARS]
 
 
 def parse_description(text: str) -> dict[str, str]:
-    """``{"fp", "rev", "image"}`` from a description we wrote; ``{}`` when it is not ours.
+    """``{"fp", "rev", "tag", "image"}`` from a description we wrote; ``{}`` when not ours.
 
-    ``rev`` is absent when the version was created outside git (written as ``-``), and ``image``
-    is absent when the 255-character cut truncated it.
+    ``rev`` is absent when the version was created outside git, ``tag`` when the image was pinned
+    by digest alone (both written as ``-``), and ``image`` when the 255-character cut truncated it.
     """
     words = text.split()
     if not words or words[0] != DESCRIPTION_MARKER:
@@ -247,8 +249,9 @@ def parse_description(text: str) -> dict[str, str]:
     if not _FINGERPRINT_RE.fullmatch(fields.get("fp", "")):
         return {}
     result = {"fp": fields["fp"]}
-    if fields.get("rev", "-") != "-":
-        result["rev"] = fields["rev"]
+    for key in ("rev", "tag"):
+        if fields.get(key, "-") != "-":
+            result[key] = fields[key]
     if _PINNED_RE.fullmatch(fields.get("image", "")):
         result["image"] = fields["image"]
     return result

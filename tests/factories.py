@@ -18,6 +18,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+from reconciler import userdata
 from reconciler.model import (
     DEFAULT_OWNER,
     TAG_FAILED_FINGERPRINT,
@@ -207,18 +208,13 @@ def owned_tags(*, owner: str = OWNER, service: str = SERVICE, **extra: str) -> d
     return {TAG_OWNER: owner, TAG_SERVICE: service, **extra}
 
 
-def version_description(*, fingerprint: str, image: str, revision: str | None = REVISION) -> str:
-    rev = revision[:12] if revision else "-"
-    return f"asg-reconciler fp={fingerprint} rev={rev} image={image}"
-
-
 def version_of(desired: DesiredService, number: int, **overrides: Any) -> LaunchTemplateVersion:
     """A launch template version the reconciler created for ``desired``."""
     values: dict[str, Any] = {
         "version_number": number,
         "user_data": desired.user_data,
-        "description": version_description(
-            fingerprint=desired.fingerprint, image=desired.image.pinned
+        "description": userdata.description(
+            fingerprint=desired.fingerprint, revision=REVISION, image=desired.image
         ),
         "create_time": f"2024-05-0{min(number, 9)}T10:00:00Z",
     }

@@ -293,12 +293,20 @@ def test_image_change_shows_short_digests() -> None:
             Resource.LAUNCH_TEMPLATE,
             TEMPLATE,
             "image",
-            "sha256:1a2b3c4d5e6f",
+            "latest (sha256:1a2b3c4d5e6f)",
             "v1.1 (sha256:9f8e7d6c5b4a)",
         ),
     )
     assert result.phase is Phase.OUT_OF_SYNC
     assert "new launch template version" in result.message
+
+
+def test_old_image_from_our_description_shows_its_tag() -> None:
+    old = desired_service()
+    result = run(new_image(), observed_service(old))
+    change = next(c for c in result.changes if c.field == "image")
+    assert change.old == old.image.describe()
+    assert change.old.startswith(f"{old.image.tag} (sha256:")
 
 
 def test_same_tag_new_digest_is_an_image_change() -> None:
@@ -307,7 +315,7 @@ def test_same_tag_new_digest_is_an_image_change() -> None:
     (change,) = run(desired, observed_service()).changes
     assert (change.field, change.old, change.new) == (
         "image",
-        "sha256:1a2b3c4d5e6f",
+        "latest (sha256:1a2b3c4d5e6f)",
         "latest (sha256:9f8e7d6c5b4a)",
     )
 

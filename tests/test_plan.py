@@ -24,9 +24,7 @@ from reconciler.model import (
 )
 from reconciler.plan import (
     CLIENT_TOKEN_LIMIT,
-    DESCRIPTION_LIMIT,
     client_token,
-    description,
     plan,
     refresh_preferences,
 )
@@ -262,7 +260,7 @@ def test_new_image_creates_a_version_and_refreshes_to_it() -> None:
         "user_data": desired.user_data,
         "description": (
             f"asg-reconciler fp={desired.fingerprint} rev={REVISION[:12]}"
-            f" image={desired.image.pinned}"
+            f" tag={desired.image.tag} image={desired.image.pinned}"
         ),
         "client_token": f"asgr-{desired.fingerprint}-{TEMPLATE}",
     }
@@ -384,22 +382,6 @@ def test_everything_at_once_is_in_apply_order() -> None:
 # ------------------------------------------------------------------------------------------------
 # Description, ClientToken and preferences
 # ------------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("revision", "shown"),
-    [(REVISION, "rev=0f877b1c2d3e"), ("abc", "rev=abc"), (None, "rev=-"), ("", "rev=-")],
-)
-def test_description_revision(revision: str | None, shown: str) -> None:
-    text = description(fingerprint="f" * 16, revision=revision, image="r@sha256:00")
-    assert text == f"asg-reconciler fp={'f' * 16} {shown} image=r@sha256:00"
-
-
-def test_description_is_cut_to_the_ec2_limit() -> None:
-    image = "registry.example.com/" + "deep/" * 60 + "app@sha256:" + "0" * 64
-    text = description(fingerprint="f" * 16, revision=REVISION, image=image)
-    assert len(text) == DESCRIPTION_LIMIT == 255
-    assert text.startswith("asg-reconciler fp=ffffffffffffffff rev=0f877b1c2d3e image=")
 
 
 def test_client_token_is_cut_to_64() -> None:

@@ -388,18 +388,42 @@ def test_fingerprint_is_stable_and_sensitive() -> None:
 
 def test_description_format_and_round_trip() -> None:
     text = userdata.description(fingerprint="0123456789abcdef", revision="f" * 40, image=IMAGE)
-    assert text == f"asg-reconciler fp=0123456789abcdef rev={'f' * 12} image={REPO}@{DIGEST}"
+    assert text == (
+        f"asg-reconciler fp=0123456789abcdef rev={'f' * 12} tag={IMAGE.tag} image={REPO}@{DIGEST}"
+    )
     assert userdata.parse_description(text) == {
         "fp": "0123456789abcdef",
         "rev": "f" * 12,
+        "tag": IMAGE.tag,
         "image": f"{REPO}@{DIGEST}",
     }
+
+
+@pytest.mark.parametrize(
+    ("revision", "shown"),
+    [("0f877b1c2d3e4f5a", "rev=0f877b1c2d3e"), ("abc", "rev=abc"), (None, "rev=-"), ("", "rev=-")],
+)
+def test_description_revision(revision: str | None, shown: str) -> None:
+    text = userdata.description(fingerprint="f" * 16, revision=revision, image=IMAGE)
+    assert f" {shown} " in text
+
+
+@pytest.mark.parametrize(("tag", "shown"), [("v1.1", "tag=v1.1"), (None, "tag=-")])
+def test_description_tag(tag: str | None, shown: str) -> None:
+    image = ResolvedImage(REPO, tag, DIGEST)
+    text = userdata.description(fingerprint="f" * 16, revision=None, image=image)
+    assert f" {shown} image=" in text
+    assert userdata.parse_description(text).get("tag") == tag
 
 
 def test_description_without_revision() -> None:
     text = userdata.description(fingerprint="0123456789abcdef", revision=None, image=IMAGE)
     assert " rev=- " in text
-    assert userdata.parse_description(text) == {"fp": "0123456789abcdef", "image": IMAGE.pinned}
+    assert userdata.parse_description(text) == {
+        "fp": "0123456789abcdef",
+        "tag": IMAGE.tag,
+        "image": IMAGE.pinned,
+    }
 
 
 def test_description_is_cut_to_255_characters() -> None:
