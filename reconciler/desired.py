@@ -13,7 +13,6 @@ from __future__ import annotations
 import copy
 import difflib
 import functools
-import importlib.resources
 import json
 import re
 import stat
@@ -73,7 +72,9 @@ class Loaded:
 @functools.cache
 def schema() -> dict[str, Any]:
     """The Service JSON Schema, shipped inside the package."""
-    resource = importlib.resources.files("reconciler") / "schemas" / "service.schema.json"
+    # A path next to this module, not importlib.resources: the package directory holds a symlink
+    # to the top-level schemas/, which some resource readers refuse to follow.
+    resource = Path(__file__).resolve().parent / "schemas" / "service.schema.json"
     loaded: dict[str, Any] = json.loads(resource.read_text(encoding="utf-8"))
     return loaded
 

@@ -1,0 +1,197 @@
+"""``reconciler demo``: the seed's story, told by the reconciler against the local sandbox.
+
+A temporary git repository holds the desired state. Each step is a commit (or a revert), then the
+reconciler runs until the story's expected outcome: a healthy deploy of v1.1, a broken v2.0 that
+rolls itself back and is not retried, and a ``git revert`` that restores v1.1. The sandbox clock
+is frozen and stepped by the follower, so sandbox minutes pass as fast as the machine can go.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import TextIO
+
+from reconciler import desired, render, source
+from reconciler.follow import Follower, Verdict, progress_line
+from reconciler.images import ImageResolver
+from reconciler.model import ServiceSpec
+from reconciler.reconcile import Reconciler
+from reconciler.sandbox import Sandbox, SandboxClock
+from reconciler.status import ServiceStatus, service_status
+
+SEED_IMAGE = "ghcr.io/johnhuh619/simple-api"
+TICK_SECONDS = 30.0  # sandbox seconds between two reconciles, like a daemon's --interval 30s
+WATCH_TICKS = 5
+SANDBOX_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_EC2_METADATA_DISABLED": "true",
+}  # further ticks after a failure, to show nothing is retried
+
+
+@dataclass
+class Step:
+    title: str
+    change: Callable[[Path], None] | None  # commits a change to the repository
+    expect: Verdict
+
+
+class DemoFailed(Exception):
+    pass
+
+
+class Demo:
+    def __init__(self, *, out: TextIO, template_dir: Path) -> None:
+        self.out = out
+        self.template_dir = template_dir
+
+    def run(self) -> int:
+        # The demo talks to the sandbox only: fake keys, never the user's real ones.
+        os.environ.update(SANDBOX_CREDENTIALS)
+        with (
+            Sandbox(port=0, clock=SandboxClock(speed=0)) as sandbox,
+            tempfile.TemporaryDirectory(prefix="reconciler-demo-") as tmp,
+        ):
+            seeded = sandbox.seed()
+            repo = Path(tmp) / "deploy"
+            image = seeded.repository_uri
+            init_repo(repo, template_dir=self.template_dir, image=image, tag="v1.1")
+            self.say(f"sandbox AWS at {sandbox.endpoint}; desired state in git at {repo}")
+            aws = sandbox.aws()
+            reconciler = Reconciler(aws=aws, resolver=ImageResolver(aws))
+            steps = [
+                Step("1. deploy v1.1 (the seed's healthy release)", None, Verdict.READY),
+                Step("2. deploy the broken v2.0", lambda r: set_tag(r, "v2.0"), Verdict.FAILED),
+                Step("3. git revert: back to v1.1", revert, Verdict.READY),
+            ]
+            try:
+                for step in steps:
+                    self.run_step(step, repo=repo, reconciler=reconciler, sandbox=sandbox)
+            except DemoFailed as exc:
+                self.say(f"\nDEMO FAILED: {exc}")
+                return 1
+        self.say("\nEvery step behaved: deploy, automatic rollback without retry loops, revert.")
+        return 0
+
+    def run_step(self, step: Step, *, repo: Path, reconciler: Reconciler, sandbox: Sandbox) -> None:
+        self.say(f"\n=== {step.title}")
+        if step.change is not None:
+            step.change(repo)
+        specs = load(repo)
+        self.say(f"revision {specs[0].source.revision}")
+        outcomes = reconciler.compute(specs)
+        self.say(render.text([o.diff for o in outcomes if o.diff is not None]))
+        started, wall = sandbox.clock.now(), time.monotonic()
+        verdict = self.follow(reconciler, specs, sandbox)
+        minutes = (sandbox.clock.now() - started).total_seconds() / 60
+        self.say(
+            f"→ {verdict.name.lower()} after {minutes:.1f} sandbox minutes, "
+            f"{time.monotonic() - wall:.1f} s real"
+        )
+        if verdict is not step.expect:
+            raise DemoFailed(f"{step.title}: expected {step.expect.name}, got {verdict.name}")
+        if verdict is Verdict.FAILED:
+            self.watch_no_retry(reconciler, specs, sandbox)
+        self.show_status(reconciler, specs)
+
+    def follow(
+        self, reconciler: Reconciler, specs: Sequence[ServiceSpec], sandbox: Sandbox
+    ) -> Verdict:
+        last: list[str] = []
+
+        def report(status: ServiceStatus) -> None:
+            line = progress_line(status)
+            if not last or last[-1] != line:
+                self.say(f"  [{sandbox.clock.now():%H:%M:%S}] {line}")
+                last.append(line)
+
+        return Follower(
+            reconciler=reconciler,
+            specs=specs,
+            timeout=4 * 3600,
+            interval=TICK_SECONDS,
+            clock=lambda: sandbox.clock.now().timestamp(),
+            sleep=partial(_advance, sandbox.clock),
+            report=report,
+        ).run()
+
+    def watch_no_retry(
+        self, reconciler: Reconciler, specs: Sequence[ServiceSpec], sandbox: Sandbox
+    ) -> None:
+        reconciler.aws.reset_counts()
+        for _ in range(WATCH_TICKS):
+            sandbox.clock.advance(TICK_SECONDS)
+            reconciler.apply(reconciler.compute(specs))
+        rollouts = {
+            op: n
+            for op, n in reconciler.aws.writes().items()
+            if op in ("StartInstanceRefresh", "CreateLaunchTemplateVersion")
+        }
+        self.say(f"  {WATCH_TICKS} more ticks: rollout writes {rollouts or 'none'} (no retry loop)")
+        if rollouts:
+            raise DemoFailed(f"a failed revision was retried: {rollouts}")
+
+    def show_status(self, reconciler: Reconciler, specs: Sequence[ServiceSpec]) -> None:
+        for outcome in reconciler.compute(specs):
+            self.say(render.status_text(service_status(outcome)))
+
+    def say(self, text: str) -> None:
+        print(text, file=self.out, flush=True)
+
+
+def _advance(clock: SandboxClock, seconds: float) -> None:
+    clock.advance(seconds)
+
+
+def example_dir() -> Path:
+    """The canonical desired/ shipped with the package (a symlink to the top-level desired/)."""
+    return Path(__file__).resolve().parent / "examples"
+
+
+def init_repo(repo: Path, *, template_dir: Path, image: str, tag: str) -> None:
+    shutil.copytree(template_dir, repo / "desired")
+    path = repo / "desired" / "desired.yaml"
+    text = path.read_text().replace(SEED_IMAGE, image).replace("tag: latest", f"tag: {tag}")
+    path.write_text(text)
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", f"deploy {tag}")
+
+
+def set_tag(repo: Path, tag: str) -> None:
+    path = repo / "desired" / "desired.yaml"
+    lines = [
+        f"    tag: {tag}" if line.strip().startswith("tag:") else line
+        for line in path.read_text().splitlines()
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    git(repo, "commit", "-qam", f"deploy {tag}")
+
+
+def revert(repo: Path) -> None:
+    git(repo, "revert", "--no-edit", "HEAD")
+
+
+def load(repo: Path) -> list[ServiceSpec]:
+    paths = [repo / "desired"]
+    return list(desired.load(paths, revision=source.revision_of(paths)).services)
+
+
+def git(repo: Path, *args: str) -> None:
+    repo.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        ["git", "-c", "user.name=demo", "-c", "user.email=demo@localhost", *args],
+        cwd=repo,
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
