@@ -92,9 +92,49 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--path", "-f", action="append", help="desired files (default: desired/)")
     cmd.set_defaults(run=cmd_retry)
 
+    cmd = sub.add_parser(
+        "demo", help="the whole story against a local sandbox: deploy, break, revert"
+    )
+    cmd.set_defaults(run=cmd_demo)
+
     cmd = sub.add_parser("sandbox", help="run a local AWS seeded with the example architecture")
     cmd.add_argument("--port", type=int, default=4566)
+    cmd.add_argument(
+        "--speed", type=float, default=1.0, help="sandbox seconds per wall second (default 1)"
+    )
     cmd.set_defaults(run=cmd_sandbox)
+
+    cmd = sub.add_parser(
+        "run",
+        help="the daemon: reconcile a git branch in a loop (health, metrics, webhook, lease)",
+        description="Fetch --path of --branch from --repo every --interval and reconcile it. "
+        "A commit that fails validation (or, with --verify-commits, its signature check) is "
+        "refused and the last good one stays applied. HTTP on --listen: /healthz, /readyz, "
+        "/status, /metrics and POST /hooks/git.",
+    )
+    cmd.add_argument("--repo", required=True, help="git URL or path; a plain directory works too")
+    cmd.add_argument("--branch", default="main", help="branch to follow (default: %(default)s)")
+    cmd.add_argument("--path", default="desired/", help="desired path in the repository")
+    cmd.add_argument("--interval", default="30s", help="30s, 5m, 1h or seconds (default: 30s)")
+    cmd.add_argument(
+        "--listen",
+        default="127.0.0.1:9090",
+        help="HOST:PORT for HTTP, or 'off' (default: %(default)s)",
+    )
+    cmd.add_argument("--cache-dir", help="git cache (default: $XDG_CACHE_HOME/asg-reconciler/git)")
+    cmd.add_argument(
+        "--lease-table",
+        help="DynamoDB table for a leader lease: only its holder writes (created if missing)",
+    )
+    cmd.add_argument("--verify-commits", action="store_true", help="apply only SSH-signed commits")
+    cmd.add_argument("--allowed-signers", help="git's allowed signers file for --verify-commits")
+    cmd.add_argument(
+        "--webhook-secret-file",
+        help="shared secret of the GitHub push webhook (or env RECONCILER_WEBHOOK_SECRET); "
+        "without one, POST /hooks/git is disabled (404)",
+    )
+    cmd.add_argument("--once", action="store_true", help="one tick, then exit (1 on any error)")
+    cmd.set_defaults(run=cmd_run)
     return parser
 
 
@@ -199,10 +239,44 @@ def cmd_retry(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from reconciler.demo import Demo, example_dir  # starts moto; only this command needs it
+
+    return Demo(out=sys.stdout, template_dir=example_dir()).run()
+
+
 def cmd_sandbox(args: argparse.Namespace) -> int:
     from reconciler import sandbox  # starts moto; kept out of every other command's start-up
 
-    return sandbox.serve(port=args.port, region=args.region or "us-east-1")
+    return sandbox.serve(port=args.port, region=args.region or "us-east-1", speed=args.speed)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from reconciler import loop, server  # apscheduler and prometheus-client: the daemon's only
+
+    if args.verify_commits != (args.allowed_signers is not None):
+        raise errors.UsageError("--verify-commits and --allowed-signers FILE go together")
+    if args.log_level == "warning":  # the global default suits one-shot commands, not a daemon
+        logs.configure(level="info")
+    region = args.region or os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION")
+    config = loop.RunConfig(
+        repo=args.repo,
+        branch=args.branch,
+        path=args.path,
+        interval=loop.parse_duration(args.interval),
+        listen=None if args.listen == "off" else server.parse_listen(args.listen),
+        cache_dir=Path(args.cache_dir) if args.cache_dir else None,
+        lease_table=args.lease_table,
+        allowed_signers=Path(args.allowed_signers) if args.allowed_signers else None,
+        webhook_secret=loop.webhook_secret(file=args.webhook_secret_file, env=os.environ),
+        once=args.once,
+        owner=args.owner,
+        region=region or "us-east-1",
+        endpoint_url=args.endpoint_url,
+    )
+    return loop.run(config)
 
 
 # ------------------------------------------------------------------------------------------------
