@@ -158,15 +158,19 @@ class ImageResolver:
         """HTTP requests sent to registries and their token services, by host."""
         return self._client.requests
 
-    def resolve(self, image: ImageSpec, *, region: str) -> ResolvedImage:
+    def resolve(
+        self, image: ImageSpec, *, region: str, max_age: float | None = None
+    ) -> ResolvedImage:
         """The digest ``image`` names: cached for a tag, checked once for a pinned digest.
+
+        ``max_age`` overrides the poll interval for this call (a service's ``imagePollInterval``).
 
         ``region`` is the service's. It does not pick the registry: an ECR image is looked up in
         the region its host names, since instances may pull across regions.
         Raises ImageNotFound, RegistryUnavailable (temporary), or PermanentError when the
         reference is invalid or a pinned digest disagrees with the tag.
         """
-        return self._resolve(image, force=False)
+        return self._resolve(image, force=False, max_age=max_age)
 
     def refresh(self, image: ImageSpec, *, region: str) -> ResolvedImage:
         """Resolve ``image`` now, whatever the cache holds, and cache the answer."""
@@ -188,7 +192,9 @@ class ImageResolver:
 
     # -- internals -----------------------------------------------------------------------------
 
-    def _resolve(self, image: ImageSpec, *, force: bool) -> ResolvedImage:
+    def _resolve(
+        self, image: ImageSpec, *, force: bool, max_age: float | None = None
+    ) -> ResolvedImage:
         repo = self._repository(image)
         if image.digest is not None:
             check_digest(image.digest, repository=image.repository)
@@ -198,7 +204,7 @@ class ImageResolver:
             self._verify_digest(repo, image.digest, force=force)
             return ResolvedImage(repository=image.repository, tag=None, digest=image.digest)
         check_tag(tag, repository=image.repository)
-        digest = self._tag_digest(repo, tag, force=force)
+        digest = self._tag_digest(repo, tag, force=force, max_age=max_age)
         if image.digest is not None and digest != image.digest:
             raise errors.PermanentError(
                 f"image {image.repository}:{tag} is {digest} in the registry, "
@@ -220,13 +226,16 @@ class ImageResolver:
             )
         return _OciRepository(client=self._client, ref=parse_repository(image.repository))
 
-    def _tag_digest(self, repo: _Repository, tag: str, *, force: bool) -> str:
+    def _tag_digest(
+        self, repo: _Repository, tag: str, *, force: bool, max_age: float | None = None
+    ) -> str:
+        interval = self._poll_interval if max_age is None else max_age
         key = (repo.key, tag)
         with self._key_lock(key):
             with self._lock:
                 entry = self._tags.get(key)
             now = self._clock()
-            if entry is not None and not force and now - entry.resolved_at < self._poll_interval:
+            if entry is not None and not force and now - entry.resolved_at < interval:
                 return entry.digest
             digest = repo.digest_of(tag)
             with self._lock:

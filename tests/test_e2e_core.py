@@ -155,3 +155,31 @@ def test_missing_tag_is_one_clear_line(sandbox, tmp_path: Path, tag: str) -> Non
     done = run_cli("diff", str(sandbox_copy(tmp_path, tag=tag)), endpoint=sandbox.endpoint)
     assert done.returncode == 1
     assert tag in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("find", "replace", "field", "at"),
+    [
+        (
+            "intervalSeconds: 30",
+            "intervalSeconds: 3",
+            "spec.targetGroup.healthCheck.intervalSeconds",
+            "intervalSeconds: 3",
+        ),
+        ("minSize: 2", "minSize: 9", "spec.autoScalingGroup.maxSize", "maxSize: 4"),
+        ("tag: v1.1", "tag: 'v1;rm -rf /'", "spec.image.tag", "tag: 'v1;rm -rf /'"),
+    ],
+)
+def test_invalid_file_is_exit_1_with_file_line_field(
+    tmp_path: Path, find: str, replace: str, field: str, at: str
+) -> None:
+    path = sandbox_copy(tmp_path)
+    text = path.read_text()
+    assert find in text
+    path.write_text(text.replace(find, replace))
+    line = next(i for i, t in enumerate(path.read_text().splitlines(), 1) if at in t)
+    for command in ("validate", "diff"):
+        done = run_cli(command, str(path), endpoint="http://127.0.0.1:9")
+        assert done.returncode == 1, (command, done.stdout, done.stderr)
+        assert "Traceback" not in done.stderr
+        assert f"{path}:{line}: error: {field}:" in done.stderr, done.stderr

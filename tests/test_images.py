@@ -444,6 +444,22 @@ def test_moved_tag_is_seen_only_after_the_poll_interval(
     assert resolver.requests[registry.host] == 2
 
 
+def test_a_service_poll_interval_overrides_the_default(
+    registry: RegistryServer, clock: FakeClock, session: CountingSession
+) -> None:
+    name = unique()
+    first = registry.push_image(name, "latest", seed="first")
+    resolver = resolver_for(clock, session)
+    image = ImageSpec(f"{registry.host}/{name}", tag="latest")
+    assert resolver.resolve(image, region=REGION, max_age=60).digest == first.digest
+    second = registry.push_image(name, "latest", seed="second")
+    clock.advance(59)
+    assert resolver.resolve(image, region=REGION, max_age=60).digest == first.digest
+    clock.advance(1)
+    assert resolver.resolve(image, region=REGION, max_age=60).digest == second.digest
+    assert len(session.sent) == 2
+
+
 def test_services_sharing_an_image_share_one_request(
     registry: RegistryServer, clock: FakeClock, session: CountingSession
 ) -> None:
