@@ -114,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cmd.add_argument("--repo", required=True, help="git URL or path; a plain directory works too")
     cmd.add_argument("--branch", default="main", help="branch to follow (default: %(default)s)")
-    cmd.add_argument("--path", default="desired/", help="desired path in the repository")
+    cmd.add_argument("--path", default="desired/", help="desired path in it (default: %(default)s)")
     cmd.add_argument("--interval", default="30s", help="30s, 5m, 1h or seconds (default: 30s)")
     cmd.add_argument(
         "--listen",

@@ -1,0 +1,156 @@
+"""Prometheus metrics for the daemon, in a registry of its own (nothing process-global).
+
+Names and labels::
+
+    reconciler_reconcile_total{service,result}             passes per service and result
+    reconciler_reconcile_duration_seconds{service,result}  batched compute + the service's apply
+    reconciler_drift_changes{service}                      changes the last pass found (0 = in sync)
+    reconciler_drift_detected_total{service}               passes that found at least one change
+    reconciler_rollout_phase{service,reconciler_rollout_phase}  1 for the current phase
+    reconciler_rollout_percentage{service}                 the refresh in flight, 100 when in sync
+    reconciler_applied_revision_info{service,revision,launch_template_version,image}
+    reconciler_desired_revision_info{revision,last_good_revision}
+    reconciler_desired_valid                               0 while the newest commit is refused
+    reconciler_aws_api_calls_total{service,operation}      every AWS API call (Aws.on_call)
+    reconciler_git_fetch_duration_seconds                  fetches, failed ones included
+    reconciler_git_fetch_errors_total
+    reconciler_lease_held                                  1 on the instance that may write
+    reconciler_webhook_requests_total{result}
+
+``result`` is one of ``RESULTS``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Enum,
+    Gauge,
+    Histogram,
+    Info,
+    generate_latest,
+)
+
+from reconciler.model import Phase
+
+RESULTS = ("applied", "in_sync", "pending", "standby", "temporary_error", "permanent_error")
+# Phases the diff reports, plus "Error" for a pass that stopped before its diff.
+PHASES = [p.value for p in Phase] + ["Error"]
+_DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+
+
+class Metrics:
+    """The daemon's metrics; ``render()`` is what ``/metrics`` serves."""
+
+    def __init__(self, *, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.reconciles = Counter(
+            "reconciler_reconcile", "Reconcile passes.", ["service", "result"], registry=r
+        )
+        self.reconcile_seconds = Histogram(
+            "reconciler_reconcile_duration_seconds",
+            "Time of a pass: the batched compute plus the service's own apply.",
+            ["service", "result"],
+            buckets=_DURATION_BUCKETS,
+            registry=r,
+        )
+        self.drift = Gauge(
+            "reconciler_drift_changes", "Changes the last pass found.", ["service"], registry=r
+        )
+        self.drift_detected = Counter(
+            "reconciler_drift_detected", "Passes that found changes.", ["service"], registry=r
+        )
+        self.phase = Enum(
+            "reconciler_rollout_phase", "Rollout phase.", ["service"], states=PHASES, registry=r
+        )
+        self.percentage = Gauge(
+            "reconciler_rollout_percentage", "Refresh progress.", ["service"], registry=r
+        )
+        self.applied = Info(
+            "reconciler_applied_revision", "What each group runs.", ["service"], registry=r
+        )
+        self.desired = Info("reconciler_desired_revision", "Newest and last good.", registry=r)
+        self.desired_valid = Gauge(
+            "reconciler_desired_valid", "0 while the newest commit is refused.", registry=r
+        )
+        self.aws_calls = Counter(
+            "reconciler_aws_api_calls", "AWS API calls.", ["service", "operation"], registry=r
+        )
+        self.fetch_seconds = Histogram(
+            "reconciler_git_fetch_duration_seconds",
+            "git fetch time.",
+            buckets=_DURATION_BUCKETS,
+            registry=r,
+        )
+        self.fetch_errors = Counter("reconciler_git_fetch_errors", "Failed fetches.", registry=r)
+        self.lease_held = Gauge("reconciler_lease_held", "1 while this instance leads.", registry=r)
+        self.webhooks = Counter(
+            "reconciler_webhook_requests", "Webhook requests.", ["result"], registry=r
+        )
+        self.desired_valid.set(1)
+
+    # -- recorders ---------------------------------------------------------------------------
+
+    def aws_call(self, service: str, operation: str) -> None:
+        """An ``Aws.on_call`` hook."""
+        self.aws_calls.labels(service=service, operation=operation).inc()
+
+    def fetched(self, *, seconds: float, ok: bool) -> None:
+        self.fetch_seconds.observe(seconds)
+        if not ok:
+            self.fetch_errors.inc()
+
+    def reconciled(
+        self,
+        *,
+        service: str,
+        result: str,
+        seconds: float,
+        changes: int,
+        phase: str,
+        percentage: int | None,
+    ) -> None:
+        self.reconciles.labels(service=service, result=result).inc()
+        self.reconcile_seconds.labels(service=service, result=result).observe(seconds)
+        self.drift.labels(service=service).set(changes)
+        if changes:
+            self.drift_detected.labels(service=service).inc()
+        self.phase.labels(service=service).state(phase if phase in PHASES else "Error")
+        if percentage is not None:
+            self.percentage.labels(service=service).set(percentage)
+
+    def applied_revision(
+        self, *, service: str, revision: str | None, version: int | None, image: str | None
+    ) -> None:
+        self.applied.labels(service=service).info(
+            {
+                "revision": revision or "",
+                "launch_template_version": "" if version is None else str(version),
+                "image": image or "",
+            }
+        )
+
+    def desired_revision(self, *, revision: str | None, last_good: str | None, valid: bool) -> None:
+        self.desired.info({"revision": revision or "", "last_good_revision": last_good or ""})
+        self.desired_valid.set(1 if valid else 0)
+
+    def leading(self, held: bool) -> None:
+        self.lease_held.set(1 if held else 0)
+
+    def webhook(self, result: str) -> None:
+        self.webhooks.labels(result=result).inc()
+
+    def forget(self, service: str) -> None:
+        """Drop a service's series once it left the desired state."""
+        for metric in (self.drift, self.phase, self.percentage, self.applied):
+            with contextlib.suppress(KeyError):  # never reported: nothing to drop
+                metric.remove(service)
+
+    def render(self) -> tuple[bytes, str]:
+        """The exposition text and its content type."""
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -1,0 +1,305 @@
+"""The daemon's HTTP side: health, readiness, status, metrics and the git webhook.
+
+    GET  /healthz     200 while the process serves requests
+    GET  /readyz      200 once a pass completed for the revision being reconciled, else 503
+    GET  /status      JSON: revision, lastGoodRevision, desiredError, services, role, ...
+    GET  /metrics     Prometheus text
+    POST /hooks/git   GitHub push webhook → an immediate tick
+
+The webhook checks ``X-Hub-Signature-256`` (HMAC-SHA256 of the raw body with the shared
+secret) before anything else, then a token bucket limits how often it may trigger a tick.
+Without a secret configured it answers 404: an unauthenticated trigger is never offered.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Protocol
+
+import structlog
+
+from reconciler import errors
+from reconciler.metrics import Metrics
+
+log = structlog.get_logger("reconciler.server")
+
+MAX_BODY = 1024 * 1024  # GitHub push payloads are far smaller; anything bigger is refused
+SIGNATURE_HEADER = "X-Hub-Signature-256"
+
+
+class DaemonView(Protocol):
+    def ready(self) -> bool: ...
+
+    def report(self) -> dict[str, Any]: ...
+
+    def trigger(self) -> None: ...
+
+
+@dataclass
+class TokenBucket:
+    """``rate`` tokens a second, at most ``burst`` saved up."""
+
+    rate: float = 0.5
+    burst: float = 3.0
+    clock: Callable[[], float] = time.monotonic
+    _tokens: float = field(init=False)
+    _at: float = field(init=False)
+    _lock: threading.Lock = field(init=False, default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self._tokens = self.burst
+        self._at = self.clock()
+
+    def take(self) -> bool:
+        with self._lock:
+            now = self.clock()
+            self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
+            self._at = now
+            if self._tokens < 1.0:
+                return False
+            self._tokens -= 1.0
+            return True
+
+    def wait_time(self) -> float:
+        with self._lock:
+            return max(0.0, (1.0 - self._tokens) / self.rate)
+
+
+def signature_ok(*, secret: bytes, body: bytes, header: str | None) -> bool:
+    """GitHub's ``sha256=<hex>`` over the raw body, compared in constant time."""
+    if not header or not header.startswith("sha256="):
+        return False
+    expected = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected.encode(), header.strip().encode())
+
+
+def sign(*, secret: bytes, body: bytes) -> str:
+    """The header value GitHub would send (for tests and for scripted triggers)."""
+    return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: bytes = b""
+    content_type: str = "application/json"
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+def _json(status: int, data: Any, *headers: tuple[str, str]) -> Reply:
+    text = json.dumps(data, indent=2, sort_keys=True, default=str) + "\n"
+    return Reply(status, text.encode(), headers=headers)
+
+
+class Routes:
+    """What each path answers; no sockets here, so it is easy to reason about."""
+
+    def __init__(
+        self,
+        *,
+        daemon: DaemonView,
+        metrics: Metrics,
+        webhook_secret: bytes | None,
+        branch: str | None = None,
+        bucket: TokenBucket | None = None,
+        max_body: int = MAX_BODY,
+    ) -> None:
+        self.daemon = daemon
+        self.metrics = metrics
+        self.secret = webhook_secret
+        self.branch = branch
+        self.bucket = bucket or TokenBucket()
+        self.max_body = max_body
+
+    def get(self, path: str) -> Reply:
+        if path == "/healthz":
+            return _json(HTTPStatus.OK, {"status": "alive"})
+        if path == "/readyz":
+            ready = self.daemon.ready()
+            code = HTTPStatus.OK if ready else HTTPStatus.SERVICE_UNAVAILABLE
+            return _json(code, {"ready": ready})
+        if path == "/status":
+            return _json(HTTPStatus.OK, self.daemon.report())
+        if path == "/metrics":
+            body, content_type = self.metrics.render()
+            return Reply(HTTPStatus.OK, body, content_type)
+        return _json(HTTPStatus.NOT_FOUND, {"error": "not found"})
+
+    def webhook_enabled(self) -> bool:
+        return self.secret is not None
+
+    def hook(self, *, body: bytes, signature: str | None, event: str | None) -> Reply:
+        """POST /hooks/git, after the body was read within ``max_body``."""
+        assert self.secret is not None
+        if not signature_ok(secret=self.secret, body=body, header=signature):
+            return self._hook_reply("unauthorized", HTTPStatus.UNAUTHORIZED, "bad signature")
+        if event == "ping":
+            return self._hook_reply("ping", HTTPStatus.OK, "pong")
+        if event not in (None, "push"):
+            return self._hook_reply("ignored", HTTPStatus.ACCEPTED, f"event {event} ignored")
+        if not self._for_our_branch(body):
+            return self._hook_reply("ignored", HTTPStatus.ACCEPTED, "push to another branch")
+        if not self.bucket.take():
+            retry = f"{max(1, round(self.bucket.wait_time()))}"
+            reply = self._hook_reply("rate_limited", HTTPStatus.TOO_MANY_REQUESTS, "slow down")
+            return Reply(reply.status, reply.body, headers=(("Retry-After", retry),))
+        self.daemon.trigger()
+        return self._hook_reply("triggered", HTTPStatus.ACCEPTED, "reconcile triggered")
+
+    def _for_our_branch(self, body: bytes) -> bool:
+        """A push names its ref; a payload we cannot read still triggers (it was signed)."""
+        if self.branch is None:
+            return True
+        try:
+            ref = json.loads(body).get("ref")
+        except (ValueError, AttributeError):
+            return True
+        return not isinstance(ref, str) or ref == f"refs/heads/{self.branch}"
+
+    def _hook_reply(self, result: str, status: int, message: str) -> Reply:
+        self.metrics.webhook(result)
+        log.info("webhook", result=result, status=int(status))
+        return _json(status, {"result": result, "message": message})
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    timeout = 10  # seconds a client may take to send its request: no slow-loris threads
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        self._send(self.server.routes.get(self.path.split("?", 1)[0]))
+
+    def do_POST(self) -> None:
+        routes = self.server.routes
+        if self.path.split("?", 1)[0] != "/hooks/git" or not routes.webhook_enabled():
+            self._discard_body()
+            self._send(_json(HTTPStatus.NOT_FOUND, {"error": "not found"}))
+            return
+        body = self._read_body(routes.max_body)
+        if body is None:
+            return
+        self._send(
+            routes.hook(
+                body=body,
+                signature=self.headers.get(SIGNATURE_HEADER),
+                event=self.headers.get("X-GitHub-Event"),
+            )
+        )
+
+    def _read_body(self, limit: int) -> bytes | None:
+        raw = self.headers.get("Content-Length")
+        if raw is None or not raw.isdigit():
+            self.close_connection = True
+            self._send(_json(HTTPStatus.LENGTH_REQUIRED, {"error": "Content-Length required"}))
+            return None
+        length = int(raw)
+        if length > limit:
+            self.close_connection = True  # the body is not read: the connection cannot go on
+            self._send(_json(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": f"over {limit} B"}))
+            return None
+        return self.rfile.read(length)
+
+    def _discard_body(self) -> None:
+        raw = self.headers.get("Content-Length", "0")
+        length = int(raw) if raw.isdigit() else 0
+        if length <= MAX_BODY:
+            self.rfile.read(length)
+        else:
+            self.close_connection = True
+
+    def _send(self, reply: Reply) -> None:
+        self.send_response(reply.status)
+        self.send_header("Content-Type", reply.content_type)
+        self.send_header("Content-Length", str(len(reply.body)))
+        for name, value in reply.headers:
+            self.send_header(name, value)
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(reply.body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("http", client=self.client_address[0], request=format % args)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    routes: Routes
+
+
+class StatusServer:
+    """``Routes`` served over HTTP on a background thread."""
+
+    def __init__(
+        self,
+        *,
+        daemon: DaemonView,
+        metrics: Metrics,
+        host: str = "127.0.0.1",
+        port: int = 9090,
+        webhook_secret: bytes | None = None,
+        branch: str | None = None,
+        bucket: TokenBucket | None = None,
+        max_body: int = MAX_BODY,
+    ) -> None:
+        self.routes = Routes(
+            daemon=daemon,
+            metrics=metrics,
+            webhook_secret=webhook_secret,
+            branch=branch,
+            bucket=bucket,
+            max_body=max_body,
+        )
+        self._address = (host, port)
+        self._httpd: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> StatusServer:
+        httpd = _Server(self._address, _Handler)
+        httpd.routes = self.routes
+        self._httpd = httpd
+        self._thread = threading.Thread(
+            target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="http", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    @property
+    def host(self) -> str:
+        assert self._httpd is not None
+        return str(self._httpd.server_address[0])
+
+    @property
+    def port(self) -> int:
+        assert self._httpd is not None
+        return int(self._httpd.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def stop(self) -> None:
+        httpd, self._httpd = self._httpd, None
+        if httpd is None:
+            return
+        httpd.shutdown()
+        httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """``127.0.0.1:9090``, or ``:9090`` for every IPv4 interface (as in a container)."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise errors.UsageError(f"--listen {text!r}: use HOST:PORT, e.g. 127.0.0.1:9090")
+    return host or "0.0.0.0", int(port)
