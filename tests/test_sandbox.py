@@ -104,6 +104,16 @@ def refreshes(aws: Aws, **params: Any) -> list[dict[str, Any]]:
     return found
 
 
+def frozen(sandbox: Sandbox) -> Sandbox:
+    """Stop the sandbox clock: time moves only when the test advances it."""
+    sandbox.clock.speed = 0
+    return sandbox
+
+
+# Long enough for any refresh below to finish: two batches of launch (60 s) + warmup (300 s).
+SETTLE = 900
+
+
 def error_code(call: Any) -> str:
     with pytest.raises(AwsApiError) as raised:
         call()
@@ -243,7 +253,10 @@ def test_reset_forgets_everything(sandbox: Sandbox, aws: Aws, seeded: Seeded) ->
 # -- instance refresh ------------------------------------------------------------------------
 
 
-def test_refresh_replaces_instances_with_desired_version(aws: Aws, seeded: Seeded) -> None:
+def test_refresh_replaces_instances_with_desired_version(
+    sandbox: Sandbox, aws: Aws, seeded: Seeded
+) -> None:
+    frozen(sandbox)
     v2 = new_version(aws, seeded, "#!/bin/bash\necho v2\n")
     pin_group(aws, seeded, 1)
     before = set(instance_versions(aws))
@@ -251,7 +264,9 @@ def test_refresh_replaces_instances_with_desired_version(aws: Aws, seeded: Seede
         aws, seeded, v2, MinHealthyPercentage=50, InstanceWarmup=300, AutoRollback=True,
         CheckpointPercentages=[50, 100], CheckpointDelay=60, MaxHealthyPercentage=100,
     )  # fmt: skip
+    assert refreshes(aws)[0]["Status"] == "InProgress"
 
+    sandbox.clock.advance(SETTLE)
     (record,) = refreshes(aws)
     assert record["InstanceRefreshId"] == refresh_id
     assert record["Status"] == "Successful"
@@ -274,13 +289,16 @@ def test_refresh_replaces_instances_with_desired_version(aws: Aws, seeded: Seede
     assert group(aws)["LaunchTemplate"]["Version"] == str(v2)
     states = target_states(aws, seeded.target_group_arn)
     assert {i: states[i] for i in after} == dict.fromkeys(after, "healthy")
-    assert {i: states[i] for i in before} == dict.fromkeys(before, "draining")
+    # The first old instance left at t=0 and has drained (300 s); the second left at ~7 min.
+    assert all(states.get(i) in (None, "draining") for i in before)
 
 
-def test_every_read_sees_the_same_moment(aws: Aws, seeded: Seeded) -> None:
+def test_every_read_sees_the_same_moment(sandbox: Sandbox, aws: Aws, seeded: Seeded) -> None:
+    frozen(sandbox)
     v2 = new_version(aws, seeded, "#!/bin/bash\necho v2\n")
     before = set(instance_versions(aws))
     start_refresh(aws, seeded, v2)
+    sandbox.clock.advance(SETTLE)
     # Read the group before the refreshes: it must already show the finished refresh.
     assert group(aws)["LaunchTemplate"]["Version"] == str(v2)
     assert set(instance_versions(aws).values()) == {str(v2)}
@@ -289,10 +307,12 @@ def test_every_read_sees_the_same_moment(aws: Aws, seeded: Seeded) -> None:
 
 
 def test_refresh_without_desired_configuration_keeps_the_group_template(
-    aws: Aws, seeded: Seeded
+    sandbox: Sandbox, aws: Aws, seeded: Seeded
 ) -> None:
+    frozen(sandbox)
     before = set(instance_versions(aws))
     start_refresh(aws, seeded)
+    sandbox.clock.advance(SETTLE)
     (record,) = refreshes(aws)
     assert record["Status"] == "Successful"
     assert "DesiredConfiguration" not in record
@@ -301,12 +321,18 @@ def test_refresh_without_desired_configuration_keeps_the_group_template(
     assert group(aws)["LaunchTemplate"]["Version"] == "$Default"
 
 
-def test_refresh_starts_pending_and_counts_instances_to_update(aws: Aws, seeded: Seeded) -> None:
-    # Any describe steps a refresh to its end, so read the record from the store the API uses.
+def test_refresh_starts_pending_and_counts_instances_to_update(
+    sandbox: Sandbox, aws: Aws, seeded: Seeded
+) -> None:
+    frozen(sandbox)
     start_refresh(aws, seeded)
+    # The next request moves it on, so read the record from the store the API uses first.
     (pending,) = refresh_service.history(_autoscaling_backend(seeded), GROUP)
     assert pending.status.value == "Pending"
     assert pending.instances_to_update == 2
+    (record,) = refreshes(aws)
+    assert (record["Status"], record["PercentageComplete"]) == ("InProgress", 0)
+    assert record["InstancesToUpdate"] == 2
 
 
 def test_checkpoints_without_delay_report_the_aws_default(aws: Aws, seeded: Seeded) -> None:
@@ -314,9 +340,13 @@ def test_checkpoints_without_delay_report_the_aws_default(aws: Aws, seeded: Seed
     assert refreshes(aws)[0]["Preferences"]["CheckpointDelay"] == 3600
 
 
-def test_skip_matching_replaces_only_outdated_instances(aws: Aws, seeded: Seeded) -> None:
+def test_skip_matching_replaces_only_outdated_instances(
+    sandbox: Sandbox, aws: Aws, seeded: Seeded
+) -> None:
+    frozen(sandbox)
     before = set(instance_versions(aws))
     start_refresh(aws, seeded, 1, SkipMatching=True)
+    sandbox.clock.advance(SETTLE)
     (record,) = refreshes(aws)
     assert record["Status"] == "Successful"
     assert set(instance_versions(aws)) == before
@@ -327,18 +357,25 @@ def test_second_refresh_while_one_is_active_is_refused(aws: Aws, seeded: Seeded)
     assert error_code(lambda: start_refresh(aws, seeded)) == "InstanceRefreshInProgress"
 
 
-def test_cancel(aws: Aws, seeded: Seeded) -> None:
+def test_cancel(sandbox: Sandbox, aws: Aws, seeded: Seeded) -> None:
+    frozen(sandbox)
     v2 = new_version(aws, seeded, "#!/bin/bash\necho v2\n")
     before = instance_versions(aws)
     refresh_id = start_refresh(aws, seeded, v2)
+    refreshes(aws)  # the first batch starts: one old instance out, one new one booting
     cancelled = aws.call("autoscaling", "cancel_instance_refresh", AutoScalingGroupName=GROUP)
     assert cancelled["InstanceRefreshId"] == refresh_id
     # Cancelling is still active: AWS refuses a new refresh until it is Cancelled.
     assert error_code(lambda: start_refresh(aws, seeded)) == "InstanceRefreshInProgress"
+    assert refreshes(aws)[0]["Status"] == "Cancelling"
 
+    sandbox.clock.advance(60)  # the launch under way settles; nothing more starts
     (record,) = refreshes(aws)
     assert record["Status"] == "Cancelled" and record["StatusReason"]
-    assert instance_versions(aws) == before
+    sandbox.clock.advance(SETTLE)
+    after = instance_versions(aws)
+    assert len(after) == 2 and sorted(after.values()) == sorted(["1", str(v2)])
+    assert len(set(after) & set(before)) == 1  # the second old instance was never touched
     assert group(aws)["LaunchTemplate"]["Version"] == "$Default"
     assert (
         error_code(
@@ -353,27 +390,43 @@ def test_cancel_without_active_refresh(aws: Aws, seeded: Seeded) -> None:
     assert error_code(call) == "ActiveInstanceRefreshNotFound"
 
 
-def test_rollback_restores_previous_configuration(aws: Aws, seeded: Seeded) -> None:
+def test_rollback_restores_previous_configuration(
+    sandbox: Sandbox, aws: Aws, seeded: Seeded
+) -> None:
+    frozen(sandbox)
     v2 = new_version(aws, seeded, "#!/bin/bash\necho v2\n")
     pin_group(aws, seeded, 1)
     refresh_id = start_refresh(aws, seeded, v2, AutoRollback=True)
+    refreshes(aws)  # one v2 instance is booting
     rolled = aws.call("autoscaling", "rollback_instance_refresh", AutoScalingGroupName=GROUP)
     assert rolled["InstanceRefreshId"] == refresh_id
+    assert refreshes(aws)[0]["Status"] == "RollbackInProgress"
+    assert (
+        error_code(
+            lambda: aws.call("autoscaling", "rollback_instance_refresh", AutoScalingGroupName=GROUP)
+        )
+        == "IrreversibleInstanceRefresh"
+    )  # already rolling back
 
+    sandbox.clock.advance(SETTLE)
     (record,) = refreshes(aws)
     assert record["Status"] == "RollbackSuccessful"
+    assert record["PercentageComplete"] == 100 and record["InstancesToUpdate"] == 0
     details = record["RollbackDetails"]
     assert details["RollbackReason"] and details["RollbackStartTime"] >= record["StartTime"]
-    assert details["PercentageCompleteOnRollback"] == 100
+    # What the forward pass had done when the rollback began: nothing warmed up yet.
+    assert details["PercentageCompleteOnRollback"] == 0
+    assert details["InstancesToUpdateOnRollback"] == 2
     assert group(aws)["LaunchTemplate"]["Version"] == "1"
     assert set(instance_versions(aws).values()) == {"1"}
 
 
-def test_rollback_without_active_refresh(aws: Aws, seeded: Seeded) -> None:
+def test_rollback_without_active_refresh(sandbox: Sandbox, aws: Aws, seeded: Seeded) -> None:
+    frozen(sandbox)
     call = lambda: aws.call("autoscaling", "rollback_instance_refresh", AutoScalingGroupName=GROUP)  # noqa: E731
     assert error_code(call) == "ActiveInstanceRefreshNotFound"
     start_refresh(aws, seeded)
-    refreshes(aws)  # finishes it: a finished refresh cannot be rolled back
+    sandbox.clock.advance(SETTLE)  # finishes it: a finished refresh cannot be rolled back
     assert error_code(call) == "ActiveInstanceRefreshNotFound"
 
 
@@ -422,11 +475,14 @@ def test_refresh_rejects_unknown_desired_version(aws: Aws, seeded: Seeded) -> No
     assert error_code(lambda: start_refresh(aws, seeded, 9)) == "ValidationError"
 
 
-def test_describe_newest_first_with_filter_and_pages(aws: Aws, seeded: Seeded) -> None:
+def test_describe_newest_first_with_filter_and_pages(
+    sandbox: Sandbox, aws: Aws, seeded: Seeded
+) -> None:
+    frozen(sandbox)
     started = []
     for _ in range(3):
         started.append(start_refresh(aws, seeded))
-        refreshes(aws)  # completes it, so the next one may start
+        sandbox.clock.advance(SETTLE)  # completes it, so the next one may start
     newest_first = list(reversed(started))
     assert [r["InstanceRefreshId"] for r in refreshes(aws)] == newest_first
     assert [r["InstanceRefreshId"] for r in refreshes(aws, InstanceRefreshIds=[started[0]])] == [
@@ -534,9 +590,17 @@ def test_instances_spread_over_both_zones(aws: Aws, seeded: Seeded) -> None:
     assert subnets == set(seeded.subnet_ids.values())
 
 
-def test_scale_out_registers_and_scale_in_deregisters(aws: Aws, seeded: Seeded) -> None:
+def test_scale_out_registers_and_scale_in_deregisters(
+    sandbox: Sandbox, aws: Aws, seeded: Seeded
+) -> None:
+    frozen(sandbox)
     aws.call("autoscaling", "set_desired_capacity", AutoScalingGroupName=GROUP, DesiredCapacity=3)
     members = set(instance_versions(aws))
+    (booting,) = [
+        i["InstanceId"] for i in group(aws)["Instances"] if i["LifecycleState"] == "Pending"
+    ]
+    assert booting not in target_states(aws, seeded.target_group_arn)
+    sandbox.clock.advance(180)  # boots (60 s), starts the app, passes two checks 30 s apart
     assert target_states(aws, seeded.target_group_arn) == dict.fromkeys(members, "healthy")
 
     aws.call("autoscaling", "set_desired_capacity", AutoScalingGroupName=GROUP, DesiredCapacity=2)
@@ -547,9 +611,11 @@ def test_scale_out_registers_and_scale_in_deregisters(aws: Aws, seeded: Seeded) 
     assert {i: states[i] for i in remaining} == dict.fromkeys(remaining, "healthy")
 
 
-def test_self_healing_replacement_is_registered(aws: Aws, seeded: Seeded) -> None:
+def test_self_healing_replacement_is_registered(sandbox: Sandbox, aws: Aws, seeded: Seeded) -> None:
+    frozen(sandbox)
     victim, survivor = sorted(instance_versions(aws))
     aws.call("ec2", "terminate_instances", InstanceIds=[victim])
+    sandbox.clock.advance(180)
     members = set(instance_versions(aws))
     assert victim not in members and survivor in members and len(members) == 2
     states = target_states(aws, seeded.target_group_arn)
@@ -557,7 +623,10 @@ def test_self_healing_replacement_is_registered(aws: Aws, seeded: Seeded) -> Non
     assert {i: states[i] for i in members} == dict.fromkeys(members, "healthy")
 
 
-def test_terminate_in_group_deregisters_and_registers_replacement(aws: Aws, seeded: Seeded) -> None:
+def test_terminate_in_group_deregisters_and_registers_replacement(
+    sandbox: Sandbox, aws: Aws, seeded: Seeded
+) -> None:
+    frozen(sandbox)
     victim = sorted(instance_versions(aws))[0]
     aws.call(
         "autoscaling",
@@ -565,6 +634,7 @@ def test_terminate_in_group_deregisters_and_registers_replacement(aws: Aws, seed
         InstanceId=victim,
         ShouldDecrementDesiredCapacity=False,
     )
+    sandbox.clock.advance(180)
     members = set(instance_versions(aws))
     assert victim not in members and len(members) == 2
     states = target_states(aws, seeded.target_group_arn)
@@ -603,6 +673,11 @@ class _FailingChecks:
 def test_target_health_comes_from_the_health_model(
     sandbox: Sandbox, aws: Aws, seeded: Seeded, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # With EC2 health checks the group keeps its instances whatever the load balancer says.
+    aws.call(
+        "autoscaling", "update_auto_scaling_group", AutoScalingGroupName=GROUP,
+        HealthCheckType="EC2",
+    )  # fmt: skip
     monkeypatch.setattr(sandbox.runtime, "health", _FailingChecks())
     health = aws.call("elbv2", "describe_target_health", TargetGroupArn=seeded.target_group_arn)
     found = health["TargetHealthDescriptions"]

@@ -8,12 +8,38 @@ Public surface::
     image_digests(aws, repository="simple-api") -> dict[tag, digest]
     SandboxClock                                                     simulated time
     TargetHealthModel, TargetView, TargetHealth                      how targets report health
+    HealthChecks (default), RunningIsHealthy                         two health models
+
+Time. Everything that takes time is simulated on ``Sandbox.clock`` (a ``SandboxClock``), in
+sandbox seconds (the durations and their justification are in ``timing``):
+
+- instances are ``Pending`` for 60 s, then ``InService`` and registered with the target groups;
+- targets pass or fail the target group's health checks (interval x thresholds) from then on:
+  images tagged ``v2.0`` in the sandbox's ECR never answer, the others do 90 s after boot;
+- with ``HealthCheckType: ELB`` an unhealthy instance is replaced once the grace period is over;
+- deregistered targets drain for the target group's deregistration delay;
+- instance refreshes replace instances in batches (Min/MaxHealthyPercentage), wait for warmup and
+  health, pause at checkpoints (CheckpointDelay, 3600 s when absent), fail or roll back
+  (AutoRollback) when a new instance fails its health checks, and cancel after in-flight
+  launches settle. The seed's refresh takes 13 sandbox minutes.
+
+Controlling it::
+
+    sandbox.clock.speed = 0          # frozen: time moves only when told (what tests do)
+    sandbox.clock.advance(300)       # five sandbox minutes pass
+    sandbox.clock.speed = 60         # one wall second is a sandbox minute
+    serve(speed=60)                  # `reconciler sandbox --speed 60`
+
+Nothing runs in the background: the next request to the sandbox replays the time since the last
+one (in 5 s steps while anything is under way), so every answer sees one consistent moment, and a
+test that advances an hour pays for it only on its next call.
 """
 
 from __future__ import annotations
 
 from reconciler.sandbox.clock import SandboxClock
 from reconciler.sandbox.health import (
+    HealthChecks,
     RunningIsHealthy,
     TargetHealth,
     TargetHealthModel,
@@ -24,6 +50,7 @@ from reconciler.sandbox.seed import Seeded, seed
 from reconciler.sandbox.server import Sandbox, SandboxError, install, serve
 
 __all__ = [
+    "HealthChecks",
     "RunningIsHealthy",
     "Sandbox",
     "SandboxClock",

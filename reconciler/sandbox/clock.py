@@ -1,6 +1,7 @@
 """The sandbox's notion of time, separate from the wall clock so simulations can run fast.
 
-Refresh timestamps, draining deadlines and (later) instance warmup all read ``SandboxClock.now()``.
+Instance launches, health checks, draining deadlines and refresh progress all read
+``SandboxClock.now()``.
 Tests move time with ``advance``; ``reconciler sandbox --speed N`` runs it N times faster than the
 wall clock. Speed 0 freezes it, which makes timing-dependent tests deterministic.
 """

@@ -10,12 +10,13 @@ in-service instances.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from moto.autoscaling.models import InstanceState
 
+from reconciler.sandbox import launches, runtime
 from reconciler.sandbox.state import attached
 
 ASG_NAME_TAG = "aws:autoscaling:groupName"
@@ -111,6 +112,7 @@ def launch(group: Any, count: int, version: Any) -> list[Any]:
             state = InstanceState(
                 instance, protected_from_scale_in=group.new_instances_protected_from_scale_in
             )
+            launches.record(state, runtime.current().now())
             group.instance_states.append(state)
             launched.append(state)
     return launched
@@ -123,13 +125,6 @@ def terminate(group: Any, instance_ids: Iterable[str]) -> None:
         return
     group.instance_states = [s for s in group.instance_states if s.instance.id not in doomed]
     group.ec2_backend.terminate_instances(sorted(doomed))
-
-
-def replace(group: Any, instance_ids: Sequence[str], version: Any) -> None:
-    """Launch one instance from ``version`` per old instance, then terminate the old ones."""
-    launch(group, len(instance_ids), version)
-    terminate(group, instance_ids)
-    sync_target_groups(group)
 
 
 def set_template(group: Any, ref: TemplateRef) -> None:

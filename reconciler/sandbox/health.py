@@ -1,16 +1,19 @@
 """What the load balancer would say about a registered target.
 
 moto answers ``healthy`` for every registered target, even a terminated one. The sandbox asks a
-``TargetHealthModel`` instead. The default model below only looks at the instance's state; the
-rollout simulation swaps in a model that also looks at the image an instance runs and how long
-ago it was registered (``TargetView.registered_at``), without touching the moto patches.
+``TargetHealthModel`` instead. ``HealthChecks`` (the default) runs the target group's health
+checks on the sandbox clock against the image the instance runs; ``RunningIsHealthy`` only looks
+at the instance's state. Tests may swap in their own model.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
+
+from reconciler.sandbox import timing
+from reconciler.sandbox.broken import runs_broken_image
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +24,8 @@ class TargetHealth:
 
 
 HEALTHY = TargetHealth("healthy")
+INITIAL = TargetHealth("initial", "Elb.InitialHealthChecking", "Initial health checks in progress")
+FAILING = TargetHealth("unhealthy", "Target.FailedHealthChecks", "Health checks failed")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,13 +43,75 @@ class TargetHealthModel(Protocol):
     def health(self, target: TargetView, now: datetime) -> TargetHealth: ...
 
 
+def _not_running(instance: Any) -> TargetHealth | None:
+    if instance is None or instance.state == "running":
+        return None
+    return TargetHealth("unused", "Target.InvalidState", f"Target is in the {instance.state} state")
+
+
 class RunningIsHealthy:
-    """A registered instance is healthy while it runs; nothing else is simulated yet."""
+    """A registered instance is healthy while it runs; nothing else is simulated."""
 
     def health(self, target: TargetView, now: datetime) -> TargetHealth:
-        instance = target.instance
-        if instance is None or instance.state == "running":
-            return HEALTHY
-        return TargetHealth(
-            "unused", "Target.InvalidState", f"Target is in the {instance.state} state"
+        return _not_running(target.instance) or HEALTHY
+
+
+@dataclass(frozen=True, slots=True)
+class CheckSettings:
+    interval: int
+    healthy_threshold: int
+    unhealthy_threshold: int
+
+    @classmethod
+    def of(cls, target_group: Any) -> CheckSettings:
+        return cls(
+            interval=max(1, int(target_group.health_check_interval_seconds)),
+            healthy_threshold=int(target_group.healthy_threshold_count),
+            unhealthy_threshold=int(target_group.unhealthy_threshold_count),
         )
+
+
+class HealthChecks:
+    """The target group's checks, every ``interval`` from registration, against the app.
+
+    The app answers once it has booted (``APP_BOOT_SECONDS`` after registration), unless its
+    image is broken, in which case it never does. ``healthy_threshold`` passes in a row make a
+    target healthy, ``unhealthy_threshold`` failures unhealthy; before either it is ``initial``.
+    """
+
+    def health(self, target: TargetView, now: datetime) -> TargetHealth:
+        stopped = _not_running(target.instance)
+        if stopped is not None:
+            return stopped
+        if target.instance is None:
+            return HEALTHY
+        ready = None
+        if not runs_broken_image(target.instance):
+            ready = target.registered_at + timedelta(seconds=timing.APP_BOOT_SECONDS)
+        return judge(CheckSettings.of(target.target_group), target.registered_at, ready, now)
+
+
+def judge(
+    checks: CheckSettings, registered: datetime, ready: datetime | None, now: datetime
+) -> TargetHealth:
+    """The target's state after the checks run so far: failing before ``ready``, passing after.
+
+    Counted rather than replayed, so a target registered a day ago costs nothing to judge.
+    """
+    ran = int((now - registered).total_seconds() // checks.interval)
+    if ready is None:
+        failed, passed = ran, 0
+    else:
+        before_ready = (ready - registered).total_seconds() / checks.interval
+        failed = min(ran, max(0, _ceil(before_ready) - 1))
+        passed = ran - failed
+    if passed >= checks.healthy_threshold:
+        return HEALTHY
+    if failed >= checks.unhealthy_threshold:
+        return FAILING
+    return INITIAL
+
+
+def _ceil(value: float) -> int:
+    whole = int(value)
+    return whole if whole == value else whole + 1

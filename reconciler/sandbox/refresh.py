@@ -1,38 +1,34 @@
-"""One instance refresh as a state machine, advanced by ``step(fleet, now)``.
+"""One instance refresh as a state machine, advanced through time by ``step(fleet, now)``.
 
 The API handlers only change a refresh's *intent* (start, cancel, roll back); ``step`` moves it
-through time, replacing instances through a ``Fleet``. Today a step finishes whatever is under way
-at once. The rollout simulation replaces ``step``'s body with one that launches an instance, waits
-for its warmup and health checks on the sandbox clock, honours checkpoints and rolls back on
-failure, without changing the API handlers or the record the API reports.
+on the sandbox clock: the forward ``Replacement`` launches instances in batches, waits for their
+warmup and health checks, pauses at checkpoints, and on failure either fails the refresh or, with
+AutoRollback, rolls it back: a second ``Replacement`` puts the previous version back.
+
+What AWS reports, and how it is kept here:
+- ``PercentageComplete`` / ``InstancesToUpdate``: instances replaced *and warmed up* over the
+  total, of the forward pass, and of the rollback while one runs;
+- ``RollbackDetails``: the forward pass's percentage and remaining count when the rollback began;
+- the group's launch template becomes the desired configuration only when the refresh succeeds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from reconciler.model import RefreshStatus
 from reconciler.sandbox.groups import TemplateRef
+from reconciler.sandbox.replacement import Fleet, Pace, Replacement
 
 CANCELLED_REASON = "The instance refresh was cancelled by a user request."
 ROLLBACK_REASON = "The instance refresh was rolled back by a user request."
-
-
-class Fleet(Protocol):
-    """The group's instances, as a refresh needs to see and change them."""
-
-    def instance_ids(self) -> list[str]: ...
-
-    def outdated(self, ref: TemplateRef) -> list[str]:
-        """Instances not launched from the version ``ref`` resolves to."""
-        ...
-
-    def replace(self, instance_ids: Sequence[str], ref: TemplateRef) -> None: ...
-
-    def set_template(self, ref: TemplateRef) -> None: ...
+AUTO_ROLLBACK_REASON = (
+    "The instance refresh failed and was rolled back automatically (AutoRollback): {why}"
+)
+FAILED_REASON = "The instance refresh failed: {why}"
+ROLLBACK_FAILED_REASON = "The rollback of the instance refresh failed: {why}"
 
 
 @dataclass(slots=True)
@@ -51,13 +47,14 @@ class InstanceRefresh:
     preferences: dict[str, Any]
     desired: TemplateRef | None  # DesiredConfiguration.LaunchTemplate, None when not given
     previous: TemplateRef | None  # the group's configuration when the refresh started
+    warmup: int = 0  # InstanceWarmup, or the group's grace period when not given
     status: RefreshStatus = RefreshStatus.PENDING
     status_reason: str | None = None
     end_time: datetime | None = None
-    percentage_complete: int = 0
-    instances_to_update: int = 0
     rollback: RollbackDetails | None = None
     strategy: str = "Rolling"
+    forward: Replacement | None = None
+    backward: Replacement | None = None
 
     @property
     def active(self) -> bool:
@@ -72,7 +69,49 @@ class InstanceRefresh:
     def skip_matching(self) -> bool:
         return bool(self.preferences.get("SkipMatching", False))
 
+    @property
+    def auto_rollback(self) -> bool:
+        return bool(self.preferences.get("AutoRollback", False))
+
+    @property
+    def current(self) -> Replacement | None:
+        return self.backward or self.forward
+
+    @property
+    def percentage_complete(self) -> int:
+        if self.status is RefreshStatus.SUCCESSFUL:
+            return 100
+        return self.current.percentage if self.current else 0
+
+    @property
+    def instances_to_update(self) -> int:
+        return self.current.remaining if self.current else 0
+
+    def pace(self, *, checkpoints: bool) -> Pace:
+        prefs = self.preferences
+        return Pace(
+            min_healthy=int(prefs.get("MinHealthyPercentage", 90)),
+            max_healthy=int(prefs.get("MaxHealthyPercentage", 100)),
+            warmup=self.warmup,
+            # A rollback replaces everything it must in one pass: AWS skips checkpoints then.
+            checkpoints=tuple(prefs.get("CheckpointPercentages") or ()) if checkpoints else (),
+            checkpoint_delay=int(prefs.get("CheckpointDelay", 0)),
+        )
+
+    def to_replace(self, fleet: Fleet) -> list[str]:
+        target = self.target
+        if target is None:
+            return []
+        return fleet.outdated(target) if self.skip_matching else fleet.instance_ids()
+
     # -- intents, from the API -------------------------------------------------------------
+
+    def begin(self, fleet: Fleet) -> None:
+        target = self.target
+        if target is not None:
+            self.forward = Replacement.of(
+                target, self.pace(checkpoints=True), self.to_replace(fleet)
+            )
 
     def cancel(self) -> None:
         self.status = RefreshStatus.CANCELLING
@@ -84,47 +123,71 @@ class InstanceRefresh:
             reason=reason,
             start_time=now,
             percentage_complete_on_rollback=self.percentage_complete,
-            instances_to_update_on_rollback=len(fleet.outdated(self.previous)),
+            instances_to_update_on_rollback=self.instances_to_update,
         )
+        # The newest instances first: those are the ones that failed.
+        launched = list(self.forward.launched) if self.forward else []
+        outdated = fleet.outdated(self.previous)
+        order = [i for i in launched if i in outdated] + [i for i in outdated if i not in launched]
+        self.backward = Replacement.of(self.previous, self.pace(checkpoints=False), order)
         self.status = RefreshStatus.ROLLBACK_IN_PROGRESS
         self.status_reason = reason
 
     # -- time --------------------------------------------------------------------------------
 
-    def to_replace(self, fleet: Fleet) -> list[str]:
-        target = self.target
-        if target is None:
-            return []
-        return fleet.outdated(target) if self.skip_matching else fleet.instance_ids()
-
     def step(self, fleet: Fleet, now: datetime) -> None:
-        if self.status in (RefreshStatus.PENDING, RefreshStatus.IN_PROGRESS):
-            self._complete(fleet, now)
+        if self.status is RefreshStatus.PENDING:
+            self.status = RefreshStatus.IN_PROGRESS
+        if self.status is RefreshStatus.IN_PROGRESS:
+            self._advance(fleet, now)
         elif self.status is RefreshStatus.CANCELLING:
-            self._finish(RefreshStatus.CANCELLED, now)
+            self._settle(fleet, now)
         elif self.status is RefreshStatus.ROLLBACK_IN_PROGRESS:
-            self._complete_rollback(fleet, now)
+            self._advance_rollback(fleet, now)
 
-    def _complete(self, fleet: Fleet, now: datetime) -> None:
-        target = self.target
-        retiring = self.to_replace(fleet)
-        if target is not None:
-            fleet.replace(retiring, target)
+    def _advance(self, fleet: Fleet, now: datetime) -> None:
+        forward = self.forward
+        if forward is None:
+            self._succeed(fleet, now)
+            return
+        failure = forward.step(fleet, now)
+        if failure is not None:
+            self._fail(fleet, now, failure)
+        elif forward.finished:
+            self._succeed(fleet, now)
+        else:
+            self.status_reason = forward.note or None
+
+    def _succeed(self, fleet: Fleet, now: datetime) -> None:
         # AWS saves the desired configuration on the group only once the refresh succeeds.
         if self.desired is not None:
             fleet.set_template(self.desired)
-        self.percentage_complete = 100
-        self.instances_to_update = 0
         self.status_reason = None
         self._finish(RefreshStatus.SUCCESSFUL, now)
 
-    def _complete_rollback(self, fleet: Fleet, now: datetime) -> None:
-        assert self.previous is not None and self.rollback is not None
-        fleet.set_template(self.previous)
-        fleet.replace(fleet.outdated(self.previous), self.previous)
-        self.rollback.percentage_complete_on_rollback = 100
-        self.rollback.instances_to_update_on_rollback = 0
-        self._finish(RefreshStatus.ROLLBACK_SUCCESSFUL, now)
+    def _fail(self, fleet: Fleet, now: datetime, why: str) -> None:
+        if self.auto_rollback and self.previous is not None and self.desired is not None:
+            self.roll_back(fleet, now, AUTO_ROLLBACK_REASON.format(why=why))
+            return
+        self.status_reason = FAILED_REASON.format(why=why)
+        self._finish(RefreshStatus.FAILED, now)
+
+    def _advance_rollback(self, fleet: Fleet, now: datetime) -> None:
+        backward = self.backward
+        assert backward is not None and self.previous is not None
+        failure = backward.step(fleet, now)
+        if failure is not None:
+            self.status_reason = ROLLBACK_FAILED_REASON.format(why=failure)
+            self._finish(RefreshStatus.ROLLBACK_FAILED, now)
+        elif backward.finished:
+            fleet.set_template(self.previous)
+            self._finish(RefreshStatus.ROLLBACK_SUCCESSFUL, now)
+
+    def _settle(self, fleet: Fleet, now: datetime) -> None:
+        # AWS lets launches already under way finish, then stops; nothing is rolled back.
+        current = self.current
+        if current is None or current.settle(fleet, now):
+            self._finish(RefreshStatus.CANCELLED, now)
 
     def _finish(self, status: RefreshStatus, now: datetime) -> None:
         self.status = status

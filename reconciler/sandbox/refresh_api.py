@@ -37,7 +37,7 @@ def _start_instance_refresh(self: Any) -> ActionResult:
             desired_configuration=self._get_param("DesiredConfiguration"),
             preferences=self._get_param("Preferences"),
             strategy=self._get_param("Strategy"),
-            now=context.clock.now(),
+            now=context.now(),
         )
     return ActionResult({"InstanceRefreshId": refresh.refresh_id})
 
@@ -49,7 +49,6 @@ def _describe_instance_refreshes(self: Any) -> ActionResult:
             self.autoscaling_backend,
             group_name=self._get_param("AutoScalingGroupName"),
             refresh_ids=self._get_param("InstanceRefreshIds") or [],
-            now=context.clock.now(),
         )
         page, next_token = paginate(
             refreshes,
@@ -74,7 +73,7 @@ def _rollback_instance_refresh(self: Any) -> ActionResult:
         refresh = refresh_service.rollback(
             self.autoscaling_backend,
             group_name=self._get_param("AutoScalingGroupName"),
-            now=context.clock.now(),
+            now=context.now(),
         )
     return ActionResult({"InstanceRefreshId": refresh.refresh_id})
 

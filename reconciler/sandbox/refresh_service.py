@@ -13,6 +13,7 @@ from typing import Any
 
 from moto.ec2.exceptions import EC2ClientError
 
+from reconciler.model import RefreshStatus
 from reconciler.sandbox import groups
 from reconciler.sandbox.errors import (
     ActiveInstanceRefreshNotFound,
@@ -20,6 +21,7 @@ from reconciler.sandbox.errors import (
     IrreversibleInstanceRefresh,
     ValidationError,
 )
+from reconciler.sandbox.fleet import GroupFleet
 from reconciler.sandbox.groups import TemplateRef
 from reconciler.sandbox.refresh import InstanceRefresh
 from reconciler.sandbox.state import attached
@@ -37,31 +39,6 @@ DEFAULT_PREFERENCES: dict[str, Any] = {
 DEFAULT_CHECKPOINT_DELAY = 3600
 _ROLLBACK_STATES = frozenset({"Pending", "InProgress", "Baking"})
 _CANCEL_STATES = _ROLLBACK_STATES | {"RollbackInProgress"}
-
-
-class GroupFleet:
-    """A moto Auto Scaling group seen through the refresh state machine's ``Fleet`` protocol."""
-
-    def __init__(self, group: Any) -> None:
-        self.group = group
-
-    def instance_ids(self) -> list[str]:
-        return [s.instance.id for s in groups.live_states(self.group)]
-
-    def outdated(self, ref: TemplateRef) -> list[str]:
-        version = groups.resolve(self.group, ref)
-        wanted = (version.template.id, version.number)
-        return [
-            s.instance.id
-            for s in groups.live_states(self.group)
-            if groups.launched_from(s.instance) != wanted
-        ]
-
-    def replace(self, instance_ids: Sequence[str], ref: TemplateRef) -> None:
-        groups.replace(self.group, instance_ids, groups.resolve(self.group, ref))
-
-    def set_template(self, ref: TemplateRef) -> None:
-        groups.set_template(self.group, ref)
 
 
 def history(backend: Any, group_name: str) -> list[InstanceRefresh]:
@@ -87,7 +64,7 @@ def start(
     now: datetime,
 ) -> InstanceRefresh:
     group = group_of(backend, group_name)
-    if _active(backend, group_name) is not None:
+    if active(backend, group_name) is not None:
         raise InstanceRefreshInProgress(
             "An Instance Refresh is already in progress and blocks the execution of this "
             "Instance Refresh."
@@ -106,18 +83,17 @@ def start(
         preferences=_with_defaults(given),
         desired=desired,
         previous=previous,
+        # AWS: "The default is to use the value for the health check grace period".
+        warmup=int(given.get("InstanceWarmup", group.health_check_grace_period or 0)),
     )
-    refresh.instances_to_update = len(refresh.to_replace(GroupFleet(group)))
+    refresh.begin(GroupFleet(group))
     history(backend, group_name).append(refresh)
     return refresh
 
 
-def describe(
-    backend: Any, *, group_name: str, refresh_ids: Sequence[str], now: datetime
-) -> list[InstanceRefresh]:
-    """Newest first, after moving every active refresh up to ``now``."""
+def describe(backend: Any, *, group_name: str, refresh_ids: Sequence[str]) -> list[InstanceRefresh]:
+    """Newest first (the simulation has already moved them up to now)."""
     group_of(backend, group_name)
-    step(backend, group_name, now)
     found = list(reversed(history(backend, group_name)))
     if refresh_ids:
         wanted = set(refresh_ids)
@@ -127,7 +103,7 @@ def describe(
 
 def cancel(backend: Any, *, group_name: str) -> InstanceRefresh:
     group_of(backend, group_name)
-    refresh = _active(backend, group_name)
+    refresh = active(backend, group_name)
     if refresh is None or refresh.status.value not in _CANCEL_STATES:
         raise ActiveInstanceRefreshNotFound(
             f"No in progress or pending Instance Refresh found for Auto Scaling group {group_name}"
@@ -138,7 +114,12 @@ def cancel(backend: Any, *, group_name: str) -> InstanceRefresh:
 
 def rollback(backend: Any, *, group_name: str, now: datetime) -> InstanceRefresh:
     group = group_of(backend, group_name)
-    refresh = _active(backend, group_name)
+    refresh = active(backend, group_name)
+    if refresh is not None and refresh.status is RefreshStatus.ROLLBACK_IN_PROGRESS:
+        # There is nothing to return to from a rollback: it is itself the way back.
+        raise IrreversibleInstanceRefresh(
+            f"The instance refresh {refresh.refresh_id} is already being rolled back."
+        )
     if refresh is None or refresh.status.value not in _ROLLBACK_STATES:
         raise ActiveInstanceRefreshNotFound(
             f"No in progress or pending Instance Refresh found for Auto Scaling group {group_name}"
@@ -157,6 +138,21 @@ def rollback(backend: Any, *, group_name: str, now: datetime) -> InstanceRefresh
     return refresh
 
 
+def check_update(backend: Any, *, group_name: str, changes_launch_template: bool) -> None:
+    """UpdateAutoScalingGroup may not change the launch template under a refresh that sets one.
+
+    AWS refuses it: the refresh will write its desired configuration on success (or restore the
+    previous one on rollback), so a change made meanwhile would be lost or undone.
+    """
+    refresh = active(backend, group_name)
+    if changes_launch_template and refresh is not None and refresh.desired is not None:
+        raise ValidationError(
+            f"An instance refresh with a desired configuration is in progress for Auto Scaling "
+            f"group {group_name} ({refresh.refresh_id}). You can't change the group's launch "
+            "template or mixed instances policy until it completes or is cancelled."
+        )
+
+
 def group_of(backend: Any, group_name: str) -> Any:
     group = backend.autoscaling_groups.get(group_name)
     if group is None:
@@ -166,7 +162,7 @@ def group_of(backend: Any, group_name: str) -> Any:
     return group
 
 
-def _active(backend: Any, group_name: str) -> InstanceRefresh | None:
+def active(backend: Any, group_name: str) -> InstanceRefresh | None:
     return next((r for r in history(backend, group_name) if r.active), None)
 
 

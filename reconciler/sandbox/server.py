@@ -16,12 +16,13 @@ from collections.abc import Callable
 from types import FrameType, TracebackType
 from typing import TextIO
 
+from moto.autoscaling.models import autoscaling_backends
 from moto.server import ThreadedMotoServer
 
 from reconciler.aws import Aws
-from reconciler.sandbox import fixes, refresh_api, runtime, simulation
+from reconciler.sandbox import fixes, lifecycle, refresh_api, runtime, simulation
 from reconciler.sandbox.clock import SandboxClock
-from reconciler.sandbox.health import RunningIsHealthy, TargetHealthModel
+from reconciler.sandbox.health import HealthChecks, TargetHealthModel
 from reconciler.sandbox.seed import Seeded, seed
 
 HOST = "127.0.0.1"
@@ -70,7 +71,7 @@ class Sandbox:
     ) -> None:
         self.region = region
         self.runtime = runtime.Runtime(
-            clock=clock or SandboxClock(), health=health or RunningIsHealthy()
+            clock=clock or SandboxClock(), health=health or HealthChecks()
         )
         self.seeded: Seeded | None = None
         self._port = port
@@ -157,7 +158,16 @@ class Sandbox:
         if self._seeder is None:
             self._seeder = self.aws()
         self.seeded = seed(self._seeder)
+        self._settle(self.seeded)
         return self.seeded
+
+    def _settle(self, seeded: Seeded) -> None:
+        """The seed's instances have been running for a while: in service, registered, healthy."""
+        backend = autoscaling_backends[seeded.account_id][seeded.region]
+        with self.runtime.lock:
+            now = self.clock.now()
+            for group in backend.autoscaling_groups.values():
+                lifecycle.settle(group, now)
 
     def reseed(self) -> Seeded:
         self.reset()

@@ -1,49 +1,130 @@
-"""Advance every active instance refresh to "now" before a client reads what it changes.
+"""Move the emulated world to the sandbox clock's "now" before any request sees it.
 
-A refresh's progress is a function of time, so every read of the state it changes must see the
-same moment: DescribeAutoScalingGroups must not show the old instances while
-DescribeInstanceRefreshes, read a moment later, says the refresh has succeeded. Each API read
-below first steps the active refreshes of its account and region to the sandbox clock's now.
+Instances boot, health checks run and refreshes progress as functions of sandbox time. Before
+every Auto Scaling, ELB and EC2 request the simulation replays the time since the last request,
+in steps of ``TICK_SECONDS`` while anything is under way (a refresh, a booting or recently
+launched instance) and in one jump when the world is at rest, so every answer, read or write,
+sees the same moment: DescribeAutoScalingGroups never shows old instances while
+DescribeInstanceRefreshes, read a moment later, says the refresh has succeeded.
+
+Each step, per group: booted instances go in service (and are registered), refreshes move on,
+and ELB health replaces instances that fail their checks.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from moto.autoscaling.models import autoscaling_backends
 from moto.autoscaling.responses import AutoScalingResponse
+from moto.ec2.responses import EC2Response
 from moto.elbv2.responses import ELBV2Response
 
-from reconciler.sandbox import refresh_service, runtime
-from reconciler.sandbox.patching import original, patch
-
-# (handler class, action) pairs whose answers depend on refresh progress.
-_READS: tuple[tuple[type, str], ...] = (
-    (AutoScalingResponse, "describe_auto_scaling_groups"),
-    (AutoScalingResponse, "describe_auto_scaling_instances"),
-    (ELBV2Response, "describe_target_health"),
+from reconciler.sandbox import (
+    groups,
+    healing,
+    launches,
+    lifecycle,
+    refresh_service,
+    runtime,
+    timing,
 )
+from reconciler.sandbox.patching import original, patch
+from reconciler.sandbox.state import attached
+
+_HANDLERS: tuple[type, ...] = (AutoScalingResponse, ELBV2Response, EC2Response)
+# An instance launched this recently may still change health (boot, checks, grace period).
+_SETTLING = timedelta(seconds=900)
+
+
+@dataclass(slots=True)
+class _Timeline:
+    last: datetime | None = None  # the moment the world was last moved to
 
 
 def install() -> None:
-    for cls, action in _READS:
-        patch(cls, action, _after_advancing(cls, action))
+    for cls in _HANDLERS:
+        patch(cls, "call_action", _after_advancing(cls))
+    patch(AutoScalingResponse, "update_auto_scaling_group", _update_auto_scaling_group)
 
 
 def advance(backend: Any) -> None:
-    """Step the active refreshes of every group in this autoscaling backend to now."""
+    """Replay time up to the clock's now for every group in this autoscaling backend."""
     context = runtime.current()
     with context.lock:
         now = context.clock.now()
-        for name in list(backend.autoscaling_groups):
-            refresh_service.step(backend, name, now)
+        timeline = attached(backend, "timeline", _Timeline)
+        moment = timeline.last or now
+        tick = timedelta(seconds=timing.TICK_SECONDS)
+        while True:
+            with context.at(moment):
+                step(backend, moment)
+            if moment >= now:
+                break
+            moment = min(now, moment + tick) if _busy(backend, moment) else now
+        timeline.last = now
 
 
-def _after_advancing(cls: type, action: str) -> Callable[[Any], Any]:
-    def handler(self: Any) -> Any:
-        advance(autoscaling_backends[self.current_account][self.region])
-        return original(cls, action)(self)
+def step(backend: Any, now: datetime) -> None:
+    for group in list(backend.autoscaling_groups.values()):
+        lifecycle.promote(group, now)
+        refresh_service.step(backend, group.name, now)
+        if refresh_service.active(backend, group.name) is None:
+            healing.heal(group, now)
 
-    handler.__name__ = action
-    return handler
+
+def _busy(backend: Any, now: datetime) -> bool:
+    for group in backend.autoscaling_groups.values():
+        if refresh_service.active(backend, group.name) is not None or lifecycle.pending(group):
+            return True
+        grace = timedelta(seconds=int(group.health_check_grace_period or 0))
+        for state in groups.live_states(group):
+            launched = launches.launched_at(state.instance)
+            if launched is not None and now < launched + grace + _SETTLING:
+                return True
+    return False
+
+
+def _after_advancing(cls: type) -> Callable[[Any], Any]:
+    def call_action(self: Any) -> Any:
+        # One request at a time: a handler that launches or terminates instances must not run
+        # while another request's replay is changing the same group.
+        with runtime.current().lock:
+            backends = autoscaling_backends[self.current_account]
+            if self.region in backends:
+                advance(backends[self.region])
+            return original(cls, "call_action")(self)
+
+    return call_action
+
+
+def _update_auto_scaling_group(self: Any) -> Any:
+    name = self._get_param("AutoScalingGroupName")
+    backend = self.autoscaling_backend
+    with runtime.current().lock:
+        group = backend.autoscaling_groups.get(name)
+        if group is not None:
+            refresh_service.check_update(
+                backend, group_name=name, changes_launch_template=_changes_template(self, group)
+            )
+        return original(AutoScalingResponse, "update_auto_scaling_group")(self)
+
+
+def _changes_template(response: Any, group: Any) -> bool:
+    if response._get_param("MixedInstancesPolicy") or response._get_param(
+        "LaunchConfigurationName"
+    ):
+        return True
+    spec = response._get_param("LaunchTemplate") or {}
+    if not spec:
+        return False
+    current = groups.template_ref(group)
+    if current is None:
+        return True
+    named = spec.get("LaunchTemplateId") in (None, current.template_id) and spec.get(
+        "LaunchTemplateName"
+    ) in (None, current.template_name)
+    return not named or spec.get("Version") != current.version

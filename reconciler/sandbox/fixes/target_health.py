@@ -40,6 +40,19 @@ def book(target_group: Any) -> TargetBook:
     return attached(target_group, "targets", TargetBook)
 
 
+def states(group: Any, instance_id: str) -> list[str]:
+    """The instance's state in each of the group's target groups (``healthy``, ``initial``...)."""
+    backend = group.autoscaling_backend.elbv2_backend
+    found = []
+    for arn in group.target_group_arns:
+        target_group = backend.target_groups.get(arn)
+        if target_group is not None:
+            found.append(
+                str(target_group.health_for({"Id": instance_id}, backend.ec2_backend).status)
+            )
+    return found
+
+
 def install() -> None:
     patch(FakeTargetGroup, "register", _register)
     patch(FakeTargetGroup, "deregister", _deregister)
@@ -50,7 +63,7 @@ def install() -> None:
 
 def _register(self: Any, targets: list[dict[str, Any]]) -> None:
     original(FakeTargetGroup, "register")(self, targets)
-    now = runtime.current().clock.now()
+    now = runtime.current().now()
     records = book(self)
     for target in targets:
         records.registered_at[target["Id"]] = now
@@ -75,7 +88,7 @@ def _start_draining(target_group: Any, targets: list[dict[str, Any]]) -> None:
             "deregistration_delay.timeout_seconds", _DEFAULT_DEREGISTRATION_DELAY
         )
     )
-    until = runtime.current().clock.now() + timedelta(seconds=delay)
+    until = runtime.current().now() + timedelta(seconds=delay)
     records = book(target_group)
     for target in targets:
         records.draining[target["Id"]] = Draining(dict(target), until)
@@ -84,7 +97,7 @@ def _start_draining(target_group: Any, targets: list[dict[str, Any]]) -> None:
 
 def _health_for(self: Any, target: dict[str, Any], ec2_backend: Any) -> FakeHealthStatus:
     target_id = target["Id"]
-    now = runtime.current().clock.now()
+    now = runtime.current().now()
     registered = self.targets.get(target_id)
     if registered is not None:
         return _registered_health(self, registered, ec2_backend, now)
@@ -141,7 +154,7 @@ def _describe_target_health(
             self, target_group_arn, targets
         )
         return found
-    now = runtime.current().clock.now()
+    now = runtime.current().now()
     listed = list(target_group.targets.values())
     listed += [d.target for d in book(target_group).draining.values() if now < d.until]
     return [target_group.health_for(t, self.ec2_backend) for t in listed]

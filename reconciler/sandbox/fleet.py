@@ -1,0 +1,73 @@
+"""A moto Auto Scaling group seen through the refresh's ``Fleet`` protocol."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from reconciler.sandbox import groups, launches
+from reconciler.sandbox.fixes import target_health
+from reconciler.sandbox.groups import TemplateRef
+from reconciler.sandbox.replacement import Progress
+
+
+class GroupFleet:
+    def __init__(self, group: Any) -> None:
+        self.group = group
+
+    def instance_ids(self) -> list[str]:
+        return [s.instance.id for s in groups.live_states(self.group)]
+
+    def outdated(self, ref: TemplateRef) -> list[str]:
+        version = groups.resolve(self.group, ref)
+        wanted = (version.template.id, version.number)
+        return [
+            s.instance.id
+            for s in groups.live_states(self.group)
+            if groups.launched_from(s.instance) != wanted
+        ]
+
+    def capacity(self) -> int:
+        return int(self.group.desired_capacity or 0)
+
+    def launch(self, count: int, ref: TemplateRef) -> list[str]:
+        states = groups.launch(self.group, count, groups.resolve(self.group, ref))
+        return [s.instance.id for s in states]
+
+    def retire(self, instance_ids: Sequence[str]) -> None:
+        groups.terminate(self.group, instance_ids)
+        groups.sync_target_groups(self.group)
+
+    def set_template(self, ref: TemplateRef) -> None:
+        groups.set_template(self.group, ref)
+
+    def progress(self, instance_id: str, now: datetime) -> Progress:
+        state = next(
+            (s for s in groups.live_states(self.group) if s.instance.id == instance_id), None
+        )
+        if state is None:
+            return Progress(None, False, "the instance was terminated")
+        if state.lifecycle_state != launches.IN_SERVICE:
+            return Progress(None, False)
+        started = launches.in_service_at(state.instance) or now
+        healthy, failure = self._health(state.instance, now)
+        return Progress(started, healthy, failure)
+
+    def _health(self, instance: Any, now: datetime) -> tuple[bool, str | None]:
+        """(healthy, failure): ELB health for an ELB group, else the instance merely running."""
+        if self.group.health_check_type != "ELB" or not self.group.target_group_arns:
+            return instance.state == "running", None
+        states = target_health.states(self.group, instance.id)
+        if all(s == "healthy" for s in states):
+            return True, None
+        launched = launches.launched_at(instance) or now
+        grace = timedelta(seconds=int(self.group.health_check_grace_period or 0))
+        if "unhealthy" in states and now >= launched + grace:
+            # The group's ELB health check now says Unhealthy: AWS would replace it, and a
+            # replacement that fails its health checks fails the refresh.
+            return False, (
+                "failed Elastic Load Balancing health checks after the health check grace "
+                f"period ({int(grace.total_seconds())} s): Target.FailedHealthChecks"
+            )
+        return False, None

@@ -1,0 +1,221 @@
+"""Replacing a group's instances in batches, the way an instance refresh paces it.
+
+One ``Replacement`` moves a set of instances onto one launch template version: the forward pass
+of a refresh, or its rollback. Each ``step`` looks at the instances it launched, counts the ones
+warmed up and healthy as replaced, and starts the next batch as far as the preferences allow:
+
+- ``MaxHealthyPercentage`` 100: take old instances out first, as many as ``MinHealthyPercentage``
+  allows (at least one at a time), and launch their replacements;
+- above 100: launch up to the maximum first, and retire an old instance as each new one is ready;
+- never past the next checkpoint: AWS "will sometimes replace fewer" to land on it exactly.
+
+The pure part (batch sizes) is ``batch_size``; the rest talks to the group through ``Fleet``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from reconciler.sandbox.groups import TemplateRef
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """Where one launched instance stands, as the refresh sees it."""
+
+    in_service_at: datetime | None  # None while pending
+    healthy: bool  # passes the group's health checks
+    failure: str | None = None  # why the group would give up on it (unhealthy, gone)
+
+
+class Fleet(Protocol):
+    """The group's instances, as a refresh needs to see and change them."""
+
+    def instance_ids(self) -> list[str]:
+        """Live members: pending and in service."""
+        ...
+
+    def outdated(self, ref: TemplateRef) -> list[str]:
+        """Instances not launched from the version ``ref`` resolves to."""
+        ...
+
+    def capacity(self) -> int: ...
+
+    def launch(self, count: int, ref: TemplateRef) -> list[str]: ...
+
+    def retire(self, instance_ids: Sequence[str]) -> None: ...
+
+    def progress(self, instance_id: str, now: datetime) -> Progress: ...
+
+    def set_template(self, ref: TemplateRef) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Pace:
+    """The preferences that pace a replacement."""
+
+    min_healthy: int
+    max_healthy: int
+    warmup: int
+    checkpoints: tuple[int, ...] = ()
+    checkpoint_delay: int = 0
+
+
+def batch_size(
+    *, pace: Pace, capacity: int, live: int, busy: int, waiting: int, room: int | None
+) -> int:
+    """How many instances to start replacing now.
+
+    ``live``: instances in the group; ``busy``: replacements launched and not ready yet;
+    ``waiting``: old instances still to replace; ``room``: how many more fit before the next
+    checkpoint (None: no checkpoint ahead).
+    """
+    if pace.max_healthy > 100:
+        most = math.floor(capacity * pace.max_healthy / 100)
+        allowed = most - live
+    else:
+        least = math.ceil(capacity * pace.min_healthy / 100)
+        allowed = (live - busy) - least
+    if allowed <= 0 and busy == 0:
+        allowed = 1  # AWS replaces at least one at a time rather than stall
+    limit = waiting if room is None else min(waiting, room)
+    return max(0, min(allowed, limit))
+
+
+@dataclass(slots=True)
+class Replacement:
+    target: TemplateRef
+    pace: Pace
+    waiting: list[str]  # old instances not yet taken on, in the order they will be
+    total: int
+    done: int = 0
+    # new instance -> the old one it replaces, when that one is retired only once it is ready
+    launched: dict[str, str | None] = field(default_factory=dict)
+    checkpoints_passed: int = 0
+    paused_until: datetime | None = None
+    note: str = ""  # what it is waiting for: the refresh's StatusReason while in progress
+
+    @classmethod
+    def of(cls, target: TemplateRef, pace: Pace, old: Sequence[str]) -> Replacement:
+        return cls(target=target, pace=pace, waiting=list(old), total=len(old))
+
+    @property
+    def percentage(self) -> int:
+        return 100 if self.total == 0 else self.done * 100 // self.total
+
+    @property
+    def remaining(self) -> int:
+        return self.total - self.done
+
+    @property
+    def finished(self) -> bool:
+        return not self.waiting and not self.launched
+
+    def step(self, fleet: Fleet, now: datetime) -> str | None:
+        """Move on to ``now``; returns why it failed, or None."""
+        failure = self._collect(fleet, now)
+        if failure is not None:
+            return failure
+        live = set(fleet.instance_ids())
+        vanished = [i for i in self.waiting if i not in live]
+        if vanished:  # terminated by someone else (scale-in, health): nothing left to replace
+            self.waiting = [i for i in self.waiting if i in live]
+            self.total -= len(vanished)
+        if self._paused(now) or self._checkpoint(now):
+            return None
+        self._start_batch(fleet, live)
+        return None
+
+    def settle(self, fleet: Fleet, now: datetime) -> bool:
+        """Cancelling: launch nothing more; True once every launched instance is in service."""
+        self.waiting = []
+        for new in list(self.launched):
+            progress = fleet.progress(new, now)
+            if progress.in_service_at is not None or progress.failure is not None:
+                del self.launched[new]
+        return not self.launched
+
+    def _collect(self, fleet: Fleet, now: datetime) -> str | None:
+        warmup = timedelta(seconds=self.pace.warmup)
+        for new, old in list(self.launched.items()):
+            progress = fleet.progress(new, now)
+            if progress.failure is not None:
+                return f"{new}: {progress.failure}"
+            if progress.in_service_at is None or now < progress.in_service_at + warmup:
+                self.note = _warming(new)
+                continue
+            if not progress.healthy:
+                self.note = (
+                    "Waiting for instances to pass health checks before continuing. "
+                    f"For example: {new} has not passed its health checks yet."
+                )
+                continue
+            del self.launched[new]
+            self.done += 1
+            if old is not None:
+                fleet.retire([old])
+        return None
+
+    def _paused(self, now: datetime) -> bool:
+        if self.paused_until is None:
+            return False
+        if now < self.paused_until:
+            return True
+        self.paused_until = None
+        return False
+
+    def _checkpoint(self, now: datetime) -> bool:
+        """Pause at a checkpoint just reached; the 100% one ends the refresh instead."""
+        points = self.pace.checkpoints
+        if self.launched or self.checkpoints_passed >= len(points):
+            return False
+        point = points[self.checkpoints_passed]
+        if self.percentage < point:
+            return False
+        self.checkpoints_passed += 1
+        if point >= 100 or self.finished:
+            return False
+        self.paused_until = now + timedelta(seconds=self.pace.checkpoint_delay)
+        self.note = (
+            f"Checkpoint {self.checkpoints_passed} of {len(points)} reached ({point}% of "
+            f"instances replaced). Waiting {self.pace.checkpoint_delay} seconds before continuing."
+        )
+        return True
+
+    def _room(self) -> int | None:
+        points = self.pace.checkpoints[self.checkpoints_passed :]
+        if not points:
+            return None
+        upto = math.ceil(self.total * points[0] / 100)
+        return max(0, upto - self.done - len(self.launched))
+
+    def _start_batch(self, fleet: Fleet, live: set[str]) -> None:
+        count = batch_size(
+            pace=self.pace,
+            capacity=fleet.capacity(),
+            live=len(live),
+            busy=len(self.launched),
+            waiting=len(self.waiting),
+            room=self._room(),
+        )
+        if count <= 0:
+            return
+        old, self.waiting = self.waiting[:count], self.waiting[count:]
+        launch_first = self.pace.max_healthy > 100
+        if not launch_first:
+            fleet.retire(old)
+        new = fleet.launch(count, self.target)
+        for new_id, old_id in zip(new, old, strict=True):
+            self.launched[new_id] = old_id if launch_first else None
+        self.note = _warming(new[0])
+
+
+def _warming(instance_id: str) -> str:
+    return (
+        "Waiting for instances to warm up before continuing. "
+        f"For example: {instance_id} is warming up."
+    )
