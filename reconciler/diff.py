@@ -498,7 +498,7 @@ def _rollout_state(
         and number is not None
         and _refresh_version(active, group=group, template=template) == number
     ):
-        return _progressing(desired, refresh=active, number=number, rollout=rollout)
+        return _progressing(desired, group=group, refresh=active, number=number, rollout=rollout)
     if rollout:
         failure = _failure(desired, observed, group=group, template=template, number=number)
         if failure:
@@ -523,10 +523,22 @@ def _refresh_version(
 def _progressing(
     desired: DesiredService,
     *,
+    group: ObservedAutoScalingGroup,
     refresh: ObservedRefresh,
     number: int,
     rollout: tuple[Change, ...],
 ) -> _RolloutState:
+    if (
+        refresh.status is RefreshStatus.ROLLBACK_IN_PROGRESS
+        and group.tags.get(TAG_RETRIED_REFRESH) == refresh.refresh_id
+    ):
+        # `reconciler retry` during the rollback: let it finish, then roll out again. Calling
+        # it FAILED here would tag the fingerprint failed again and undo the retry.
+        message = (
+            f"instance refresh {refresh.refresh_id} for version {number} is rolling back;"
+            " retry requested: rolling out again once the rollback ends"
+        )
+        return _RolloutState((), Phase.PROGRESSING, message, refresh)
     if refresh.status is RefreshStatus.ROLLBACK_IN_PROGRESS:
         # The refresh for what we want is being undone: that is rule 4's failure, already.
         message = (
@@ -575,15 +587,26 @@ def _failure(
     number: int | None,
 ) -> str:
     """Why the desired fingerprint counts as failed (rule 4), or "" if it does not."""
-    if group.tags.get(TAG_FAILED_FINGERPRINT) == desired.fingerprint:
-        return (
-            f"fingerprint {desired.fingerprint} is marked failed (tag {TAG_FAILED_FINGERPRINT});"
-            " not retried until the desired state changes or a retry is requested"
+    refresh = None
+    if number is not None:
+        refresh = _last_finished_for(
+            observed.refreshes, group=group, template=template, number=number
         )
-    if number is None:
-        return ""
-    refresh = _last_finished_for(observed.refreshes, group=group, template=template, number=number)
-    if refresh is None or not _ended_badly(refresh):
+    if refresh is not None and not _ended_badly(refresh):
+        refresh = None
+    if group.tags.get(TAG_FAILED_FINGERPRINT) == desired.fingerprint:
+        # Keep saying why once the tag is set: the tag alone would hide the refresh's reason.
+        why = (
+            f" after instance refresh {refresh.refresh_id} ended {refresh.status.value}"
+            f"{_reason(refresh)}"
+            if refresh is not None
+            else ""
+        )
+        return (
+            f"fingerprint {desired.fingerprint} is marked failed (tag {TAG_FAILED_FINGERPRINT})"
+            f"{why}; not retried until the desired state changes or a retry is requested"
+        )
+    if refresh is None:
         return ""
     if group.tags.get(TAG_RETRIED_REFRESH) == refresh.refresh_id:
         return ""  # an operator asked for this failure to be forgotten

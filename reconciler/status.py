@@ -22,8 +22,15 @@ from reconciler.model import (
 )
 from reconciler.reconcile import ServiceOutcome
 
+# A refresh rolling back has failed already (AWS rolls back only on failure or on request), so
+# `reconciler retry` may forgive it before the rollback ends.
 _FAILED_REFRESH = frozenset(
-    {RefreshStatus.FAILED, RefreshStatus.ROLLBACK_SUCCESSFUL, RefreshStatus.ROLLBACK_FAILED}
+    {
+        RefreshStatus.FAILED,
+        RefreshStatus.ROLLBACK_IN_PROGRESS,
+        RefreshStatus.ROLLBACK_SUCCESSFUL,
+        RefreshStatus.ROLLBACK_FAILED,
+    }
 )
 
 

@@ -10,6 +10,7 @@ import pytest
 from reconciler.diff import desired_version, diff
 from reconciler.model import (
     TAG_OWNER,
+    TAG_RETRIED_REFRESH,
     TAG_SERVICE,
     Change,
     ChangeKind,
@@ -22,6 +23,7 @@ from reconciler.model import (
     ScalingSpec,
     Value,
 )
+from reconciler.status import last_failed_refresh
 from tests.factories import (
     DIGEST_A,
     DIGEST_B,
@@ -728,6 +730,22 @@ def test_failed_fingerprint_tag_freezes_the_rollout() -> None:
     assert fields(result) == ["image"]
 
 
+def test_failed_tag_keeps_the_refresh_reason() -> None:
+    # Found by the sandbox scenarios: once tagged, Degraded no longer said why it failed.
+    desired = new_image()
+    observed = rolling_out(
+        desired,
+        refresh_id="rf-4",
+        status=RefreshStatus.ROLLBACK_SUCCESSFUL,
+        status_reason="rf-4 failed health checks",
+    )
+    observed = with_group(observed, tags=failed_tags(desired))
+    result = run(desired, observed)
+    assert result.phase is Phase.FAILED
+    assert "marked failed" in result.message
+    assert "rf-4 ended RollbackSuccessful: rf-4 failed health checks" in result.message
+
+
 def test_failed_tag_for_another_fingerprint_is_ignored() -> None:
     observed = with_group(observed_service(), tags=failed_tags(desired_service()))
     assert run(new_image(), observed).phase is Phase.OUT_OF_SYNC
@@ -772,6 +790,26 @@ def test_rollback_in_progress_for_desired_version_is_a_failure() -> None:
     result = run(desired, rolling_out(desired, status=RefreshStatus.ROLLBACK_IN_PROGRESS))
     assert result.phase is Phase.FAILED
     assert "rolling back" in result.message
+
+
+def test_retry_during_rollback_waits_for_it_then_rolls_out_again() -> None:
+    # Found by the sandbox scenarios: `apply --wait` exits 3 as soon as the rollback starts, and
+    # a `retry` run then was undone by the next tick tagging the fingerprint failed again.
+    desired = new_image()
+    retried = {TAG_RETRIED_REFRESH: "rf-4"}
+    rolling = rolling_out(desired, refresh_id="rf-4", status=RefreshStatus.ROLLBACK_IN_PROGRESS)
+    waiting = run(desired, with_group(rolling, tags=retried))
+    assert waiting.phase is Phase.PROGRESSING
+    assert "retry requested" in waiting.message
+    ended = rolling_out(desired, refresh_id="rf-4", status=RefreshStatus.ROLLBACK_SUCCESSFUL)
+    assert run(desired, with_group(ended, tags=retried)).phase is Phase.OUT_OF_SYNC
+
+
+def test_retry_forgives_a_refresh_that_is_rolling_back() -> None:
+    desired = new_image()
+    rolling = rolling_out(desired, refresh_id="rf-4", status=RefreshStatus.ROLLBACK_IN_PROGRESS)
+    found = last_failed_refresh(rolling)
+    assert found is not None and found.refresh_id == "rf-4"
 
 
 def test_our_own_cancel_is_not_a_failure() -> None:

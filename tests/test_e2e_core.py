@@ -70,6 +70,7 @@ def test_diff_apply_diff_converges(sandbox, tmp_path: Path) -> None:
 
     applied = run_cli("apply", "--yes", str(path), endpoint=sandbox.endpoint)
     assert applied.returncode == 0, applied.stdout + applied.stderr
+    sandbox.clock.advance(900)  # the refresh takes its modeled ~13 minutes of sandbox time
 
     after = run_cli("diff", "--output", "json", str(path), endpoint=sandbox.endpoint)
     assert after.returncode == 0, after.stdout + after.stderr
@@ -94,7 +95,9 @@ def test_second_apply_makes_no_write(sandbox, aws: Aws, tmp_path: Path) -> None:
     assert aws.writes()["CreateLaunchTemplateVersion"] == 1
     assert aws.writes()["StartInstanceRefresh"] == 1
 
-    # Settle: the sandbox finishes the refresh; any remaining write happens here.
+    # Settle: the sandbox finishes the refresh (~13 sandbox minutes); any remaining write
+    # happens here.
+    sandbox.clock.advance(900)
     settle = make_reconciler(aws)
     settle.apply(settle.compute(specs))
 
