@@ -1,9 +1,10 @@
 """``reconciler demo``: the seed's story, told by the reconciler against the local sandbox.
 
-A temporary git repository holds the desired state. Each step is a commit (or a revert), then the
-reconciler runs until the story's expected outcome: a healthy deploy of v1.1, a broken v2.0 that
-rolls itself back and is not retried, and a ``git revert`` that restores v1.1. The sandbox clock
-is frozen and stepped by the follower, so sandbox minutes pass as fast as the machine can go.
+A temporary git repository holds the desired state, and the daemon follows its ``main`` branch.
+Each step is a commit (or a revert); the daemon then ticks until the story's expected outcome: a
+healthy deploy of v1.1, a broken v2.0 that rolls itself back and is not retried, and a
+``git revert`` that restores v1.1. The sandbox clock is frozen and moved 30 s per tick, so sandbox
+minutes pass as fast as the machine can go.
 """
 
 from __future__ import annotations
@@ -15,21 +16,23 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import TextIO
 
 from reconciler import desired, render, source
-from reconciler.follow import Follower, Verdict, progress_line
+from reconciler.follow import Verdict, progress_line
 from reconciler.images import ImageResolver
+from reconciler.loop import Daemon
 from reconciler.model import ServiceSpec
 from reconciler.reconcile import Reconciler
 from reconciler.sandbox import Sandbox, SandboxClock
-from reconciler.status import ServiceStatus, service_status
+from reconciler.source import GitSettings, GitSource
+from reconciler.status import ServiceStatus
 
 SEED_IMAGE = "ghcr.io/johnhuh619/simple-api"
 TICK_SECONDS = 30.0  # sandbox seconds between two reconciles, like a daemon's --interval 30s
-WATCH_TICKS = 5
+WATCH_TICKS = 5  # further ticks after a failure, to show that nothing is retried
+MAX_TICKS = 480  # four sandbox hours: a rollout still going then has failed to settle
 SANDBOX_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -63,11 +66,9 @@ class Demo:
         ):
             seeded = sandbox.seed()
             repo = Path(tmp) / "deploy"
-            image = seeded.repository_uri
-            init_repo(repo, template_dir=self.template_dir, image=image, tag="v1.1")
+            init_repo(repo, template_dir=self.template_dir, image=seeded.repository_uri, tag="v1.1")
             self.say(f"sandbox AWS at {sandbox.endpoint}; desired state in git at {repo}")
-            aws = sandbox.aws()
-            reconciler = Reconciler(aws=aws, resolver=ImageResolver(aws))
+            daemon = make_daemon(sandbox, repo=repo, cache=Path(tmp) / "cache")
             steps = [
                 Step("1. deploy v1.1 (the seed's healthy release)", None, Verdict.READY),
                 Step("2. deploy the broken v2.0", lambda r: set_tag(r, "v2.0"), Verdict.FAILED),
@@ -75,23 +76,23 @@ class Demo:
             ]
             try:
                 for step in steps:
-                    self.run_step(step, repo=repo, reconciler=reconciler, sandbox=sandbox)
+                    self.run_step(step, repo=repo, daemon=daemon, sandbox=sandbox)
             except DemoFailed as exc:
                 self.say(f"\nDEMO FAILED: {exc}")
                 return 1
         self.say("\nEvery step behaved: deploy, automatic rollback without retry loops, revert.")
         return 0
 
-    def run_step(self, step: Step, *, repo: Path, reconciler: Reconciler, sandbox: Sandbox) -> None:
+    def run_step(self, step: Step, *, repo: Path, daemon: Daemon, sandbox: Sandbox) -> None:
         self.say(f"\n=== {step.title}")
         if step.change is not None:
             step.change(repo)
         specs = load(repo)
-        self.say(f"revision {specs[0].source.revision}")
-        outcomes = reconciler.compute(specs)
+        self.say(f"commit {specs[0].source.revision}")
+        outcomes = daemon.reconciler.compute(specs)
         self.say(render.text([o.diff for o in outcomes if o.diff is not None]))
         started, wall = sandbox.clock.now(), time.monotonic()
-        verdict = self.follow(reconciler, specs, sandbox)
+        verdict = self.follow(daemon, sandbox)
         minutes = (sandbox.clock.now() - started).total_seconds() / 60
         self.say(
             f"→ {verdict.name.lower()} after {minutes:.1f} sandbox minutes, "
@@ -100,56 +101,66 @@ class Demo:
         if verdict is not step.expect:
             raise DemoFailed(f"{step.title}: expected {step.expect.name}, got {verdict.name}")
         if verdict is Verdict.FAILED:
-            self.watch_no_retry(reconciler, specs, sandbox)
-        self.show_status(reconciler, specs)
+            self.watch_no_retry(daemon, sandbox)
+        for status in daemon.statuses().values():
+            self.say(render.status_text(status))
 
-    def follow(
-        self, reconciler: Reconciler, specs: Sequence[ServiceSpec], sandbox: Sandbox
-    ) -> Verdict:
-        last: list[str] = []
+    def follow(self, daemon: Daemon, sandbox: Sandbox) -> Verdict:
+        """Tick the daemon, 30 sandbox seconds apart, until the services settle."""
+        last = ""
+        for _ in range(MAX_TICKS):
+            daemon.tick()
+            statuses = list(daemon.statuses().values())
+            for status in statuses:
+                line = progress_line(status)
+                if line != last:
+                    self.say(f"  [{sandbox.clock.now():%H:%M:%S}] {line}")
+                    last = line
+            verdict = settled(statuses)
+            if verdict is not None:
+                return verdict
+            sandbox.clock.advance(TICK_SECONDS)
+        return Verdict.TIMEOUT
 
-        def report(status: ServiceStatus) -> None:
-            line = progress_line(status)
-            if not last or last[-1] != line:
-                self.say(f"  [{sandbox.clock.now():%H:%M:%S}] {line}")
-                last.append(line)
-
-        return Follower(
-            reconciler=reconciler,
-            specs=specs,
-            timeout=4 * 3600,
-            interval=TICK_SECONDS,
-            clock=lambda: sandbox.clock.now().timestamp(),
-            sleep=partial(_advance, sandbox.clock),
-            report=report,
-        ).run()
-
-    def watch_no_retry(
-        self, reconciler: Reconciler, specs: Sequence[ServiceSpec], sandbox: Sandbox
-    ) -> None:
-        reconciler.aws.reset_counts()
+    def watch_no_retry(self, daemon: Daemon, sandbox: Sandbox) -> None:
+        aws = daemon.reconciler.aws
+        aws.reset_counts()
         for _ in range(WATCH_TICKS):
             sandbox.clock.advance(TICK_SECONDS)
-            reconciler.apply(reconciler.compute(specs))
+            daemon.tick()
         rollouts = {
             op: n
-            for op, n in reconciler.aws.writes().items()
+            for op, n in aws.writes().items()
             if op in ("StartInstanceRefresh", "CreateLaunchTemplateVersion")
         }
         self.say(f"  {WATCH_TICKS} more ticks: rollout writes {rollouts or 'none'} (no retry loop)")
         if rollouts:
             raise DemoFailed(f"a failed revision was retried: {rollouts}")
 
-    def show_status(self, reconciler: Reconciler, specs: Sequence[ServiceSpec]) -> None:
-        for outcome in reconciler.compute(specs):
-            self.say(render.status_text(service_status(outcome)))
-
     def say(self, text: str) -> None:
         print(text, file=self.out, flush=True)
 
 
-def _advance(clock: SandboxClock, seconds: float) -> None:
-    clock.advance(seconds)
+def settled(statuses: Sequence[ServiceStatus]) -> Verdict | None:
+    if any(s.condition("Degraded").reason == "RolloutFailed" for s in statuses):
+        return Verdict.FAILED
+    if any(s.condition("Stalled").status for s in statuses):
+        return Verdict.ERROR
+    if statuses and all(s.condition("Ready").status for s in statuses):
+        return Verdict.READY
+    return None
+
+
+def make_daemon(sandbox: Sandbox, *, repo: Path, cache: Path) -> Daemon:
+    aws = sandbox.aws()
+    source = GitSource(GitSettings(repo=str(repo), branch="main", path="desired", cache_dir=cache))
+    return Daemon(
+        source=source,
+        reconciler=Reconciler(aws=aws, resolver=ImageResolver(aws)),
+        interval=TICK_SECONDS,
+        jitter=0,
+        clock=lambda: sandbox.clock.now().timestamp(),
+    )
 
 
 def example_dir() -> Path:
