@@ -499,6 +499,9 @@ def _rollout_state(
         and _refresh_version(active, group=group, template=template) == number
     ):
         return _progressing(desired, group=group, refresh=active, number=number, rollout=rollout)
+    if _restores(active, group=group, template=template, number=number):
+        assert active is not None and number is not None
+        return _RolloutState((), Phase.PROGRESSING, _restoring_message(active, number), active)
     if rollout:
         failure = _failure(desired, observed, group=group, template=template, number=number)
         if failure:
@@ -506,6 +509,30 @@ def _rollout_state(
     if active is not None:
         return _superseding(active, group=group, template=template, rollout=rollout)
     return _RolloutState(rollout)
+
+
+def _restores(
+    refresh: ObservedRefresh | None,
+    *,
+    group: ObservedAutoScalingGroup,
+    template: ObservedLaunchTemplate,
+    number: int | None,
+) -> bool:
+    """An auto-rollback that is returning the group to the desired version (a revert that
+    arrived mid-rollback): cancelling it would strand the group half-way, so it is waited on."""
+    return (
+        refresh is not None
+        and refresh.status is RefreshStatus.ROLLBACK_IN_PROGRESS
+        and number is not None
+        and current_version(group, template) == number
+    )
+
+
+def _restoring_message(refresh: ObservedRefresh, number: int) -> str:
+    return (
+        f"instance refresh {refresh.refresh_id} is rolling back to launch template version"
+        f" {number}, the desired state: waiting for it, {refresh.percentage_complete}% complete"
+    )
 
 
 def _refresh_version(

@@ -693,6 +693,23 @@ def test_superseding_even_when_group_already_matches() -> None:
     assert [c.resource for c in result.changes] == [Resource.INSTANCE_REFRESH]
 
 
+def test_rollback_restoring_the_desired_version_is_waited_on() -> None:
+    # A revert arrived while the bad deploy (version 2) rolls back to version 3, the desired
+    # state: cancelling the rollback would strand the group half-way.
+    observed = dataclasses.replace(
+        observed_service(),
+        refreshes=(
+            refresh(
+                refresh_id="rf-bad", desired_version="2", status=RefreshStatus.ROLLBACK_IN_PROGRESS
+            ),
+        ),
+    )
+    result = run(desired_service(), observed)
+    assert result.phase is Phase.PROGRESSING
+    assert result.changes == ()
+    assert "rolling back to launch template version 3" in result.message
+
+
 def test_cancelling_refresh_is_waited_on() -> None:
     observed = dataclasses.replace(
         observed_service(),
