@@ -96,7 +96,7 @@ def _tag_resource(ctx: _Context, action: Action) -> None:
             region=ctx.region,
             resource=action.resource_name,
             Resources=[resource_id],
-            Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+            Tags=_key_values(tags),
         )
     elif kind is Resource.TARGET_GROUP:
         ctx.aws.call(
@@ -105,10 +105,15 @@ def _tag_resource(ctx: _Context, action: Action) -> None:
             region=ctx.region,
             resource=action.resource_name,
             ResourceArns=[resource_id],
-            Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+            Tags=_key_values(tags),
         )
     else:
         raise errors.PermanentError(f"cannot tag a {kind.value}")
+
+
+def _key_values(tags: dict[str, str]) -> list[dict[str, str]]:
+    """EC2's and ELB's tag shape (Auto Scaling's carries the resource in each tag)."""
+    return [{"Key": key, "Value": value} for key, value in tags.items()]
 
 
 def _tag_group(ctx: _Context, *, group: str, tags: dict[str, str]) -> None:
