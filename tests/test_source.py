@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import threading
@@ -22,6 +23,7 @@ from reconciler.source import (
     UnverifiedCommit,
     cache_key,
     check_repo_path,
+    is_git_repository,
     redact,
     revision_of,
 )
@@ -100,6 +102,37 @@ def test_checkout_holds_only_the_desired_path_and_is_removed_after(
         assert sorted(p.name for p in checkout.paths[0].iterdir()) == ["service.yaml"]
         assert not (root / "README.md").exists()
     assert not root.exists()
+
+
+@pytest.mark.parametrize(
+    ("target", "allowed"),
+    [("/etc/passwd", False), ("../../README.md", False), ("../README.md", True)],
+)
+def test_a_committed_symlink_must_stay_in_the_repository(
+    repo: GitRepo, tmp_path: Path, target: str, allowed: bool
+) -> None:
+    (repo.work / "desired" / "link.yaml").symlink_to(target)
+    revision = repo.commit("a symlink")
+    source = source_for(repo, tmp_path)
+    source.fetch()
+    if allowed:
+        with source.checkout(revision) as checkout:
+            assert (checkout.paths[0] / "link.yaml").is_symlink()
+        return
+    with pytest.raises(errors.InvalidDesiredState) as caught, source.checkout(revision):
+        pass
+    (problem,) = caught.value.problems
+    assert problem.file == "desired/link.yaml"
+    assert "outside the repository" in problem.message
+
+
+def test_a_repository_owned_by_another_user_is_still_read(repo: GitRepo, tmp_path: Path) -> None:
+    # The daemon's container runs as its own user; the mounted repository belongs to another.
+    for path in [repo.origin, *repo.origin.rglob("*")]:
+        os.chown(path, 12345, 12345, follow_symlinks=False)
+    assert is_git_repository(repo.origin)
+    source = GitSource(GitSettings(repo=str(repo.origin), cache_dir=tmp_path / "cache"))
+    assert source.fetch().revision == repo.head()
 
 
 def test_a_plain_path_remote_is_fetched_shallow_too(repo: GitRepo, tmp_path: Path) -> None:
