@@ -93,6 +93,33 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.set_defaults(run=cmd_retry)
 
     cmd = sub.add_parser(
+        "rollback",
+        help="commit the image a service had before (never touches AWS)",
+        description="In a checkout of the desired repository, set SERVICE's image back to the "
+        "one it had at --to (default 'previous': the newest commit before HEAD whose image "
+        "differs), editing only the image fields, and commit it; --push pushes the commit. "
+        "The daemon then rolls it out like any commit.",
+    )
+    cmd.add_argument("service")
+    cmd.add_argument(
+        "--to", default="previous", help="a git revision, or 'previous' (default: %(default)s)"
+    )
+    _operator_arguments(cmd)
+    cmd.set_defaults(run=cmd_rollback)
+
+    cmd = sub.add_parser(
+        "pause",
+        help="commit spec.paused: true for a service (--resume removes it)",
+        description="In a checkout of the desired repository, commit spec.paused: true for "
+        "SERVICE: the reconciler keeps showing its diff but applies nothing to it. --resume "
+        "commits its removal.",
+    )
+    cmd.add_argument("service")
+    cmd.add_argument("--resume", action="store_true", help="remove spec.paused instead")
+    _operator_arguments(cmd)
+    cmd.set_defaults(run=cmd_pause)
+
+    cmd = sub.add_parser(
         "demo", help="the whole story against a local sandbox: deploy, break, revert"
     )
     cmd.set_defaults(run=cmd_demo)
@@ -112,19 +139,44 @@ def build_parser() -> argparse.ArgumentParser:
         "refused and the last good one stays applied. HTTP on --listen: /healthz, /readyz, "
         "/status, /metrics and POST /hooks/git.",
     )
-    cmd.add_argument("--repo", required=True, help="git URL or path; a plain directory works too")
-    cmd.add_argument("--branch", default="main", help="branch to follow (default: %(default)s)")
-    cmd.add_argument("--path", default="desired/", help="desired path in it (default: %(default)s)")
-    cmd.add_argument("--interval", default="30s", help="30s, 5m, 1h or seconds (default: 30s)")
+    # Each of these flags falls back to an environment variable (RECONCILER_REPO, ...), so a
+    # container image can be configured by its environment alone (see the Dockerfile).
+    cmd.add_argument(
+        "--repo",
+        required=not _run_env("repo"),
+        default=_run_env("repo"),
+        help="git URL or path; a plain directory works too (env RECONCILER_REPO)",
+    )
+    cmd.add_argument(
+        "--branch",
+        default=_run_env("branch", "main"),
+        help="branch to follow (env RECONCILER_BRANCH; default: %(default)s)",
+    )
+    cmd.add_argument(
+        "--path",
+        default=_run_env("path", "desired/"),
+        help="desired path in it (env RECONCILER_PATH; default: %(default)s)",
+    )
+    cmd.add_argument(
+        "--interval",
+        default=_run_env("interval", "30s"),
+        help="30s, 5m, 1h or seconds (env RECONCILER_INTERVAL; default: %(default)s)",
+    )
     cmd.add_argument(
         "--listen",
-        default="127.0.0.1:9090",
-        help="HOST:PORT for HTTP, or 'off' (default: %(default)s)",
+        default=_run_env("listen", "127.0.0.1:9090"),
+        help="HOST:PORT for HTTP, or 'off' (env RECONCILER_LISTEN; default: %(default)s)",
     )
-    cmd.add_argument("--cache-dir", help="git cache (default: $XDG_CACHE_HOME/asg-reconciler/git)")
+    cmd.add_argument(
+        "--cache-dir",
+        default=_run_env("cache_dir"),
+        help="git cache (env RECONCILER_CACHE_DIR; default: $XDG_CACHE_HOME/asg-reconciler/git)",
+    )
     cmd.add_argument(
         "--lease-table",
-        help="DynamoDB table for a leader lease: only its holder writes (created if missing)",
+        default=_run_env("lease_table"),
+        help="DynamoDB table for a leader lease: only its holder writes (created if missing; "
+        "env RECONCILER_LEASE_TABLE)",
     )
     cmd.add_argument("--verify-commits", action="store_true", help="apply only SSH-signed commits")
     cmd.add_argument("--allowed-signers", help="git's allowed signers file for --verify-commits")
@@ -136,6 +188,11 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--once", action="store_true", help="one tick, then exit (1 on any error)")
     cmd.set_defaults(run=cmd_run)
     return parser
+
+
+def _run_env(flag: str, default: str | None = None) -> str | None:
+    """``reconciler run``'s default for ``--flag``: env ``RECONCILER_FLAG`` if set, not empty."""
+    return os.environ.get(f"RECONCILER_{flag.upper()}") or default
 
 
 # ------------------------------------------------------------------------------------------------
@@ -237,6 +294,53 @@ def cmd_retry(args: argparse.Namespace) -> int:
     apply(_aws(args, [outcome.spec]), plan, region=outcome.spec.region)
     print(f"{args.service}: failure forgotten; the next apply or tick rolls it out again")
     return EXIT_OK
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from reconciler import operator
+
+    operator.rollback(
+        repo=Path(args.repo),
+        service=args.service,
+        path=args.path,
+        to=args.to,
+        reason=args.reason,
+        push=args.push,
+        dry_run=args.dry_run,
+    )
+    return EXIT_OK
+
+
+def cmd_pause(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from reconciler import operator
+
+    operator.pause(
+        repo=Path(args.repo),
+        service=args.service,
+        path=args.path,
+        resume=args.resume,
+        reason=args.reason,
+        push=args.push,
+        dry_run=args.dry_run,
+    )
+    return EXIT_OK
+
+
+def _operator_arguments(cmd: argparse.ArgumentParser) -> None:
+    """The options rollback and pause share: where the checkout is, and what to do with it."""
+    cmd.add_argument(
+        "--repo", default=".", help="the desired repository's work tree (default: %(default)s)"
+    )
+    cmd.add_argument(
+        "--path", "-f", default="desired", help="desired path in it (default: %(default)s)"
+    )
+    cmd.add_argument("--reason", help="why: goes into the commit message")
+    cmd.add_argument("--push", action="store_true", help="push the commit to the branch's remote")
+    cmd.add_argument("--dry-run", action="store_true", help="show the change, commit nothing")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -7,4 +7,5 @@ cd "$(dirname "$0")/.."
 .venv/bin/ruff format --check .
 .venv/bin/mypy
 .venv/bin/lint-imports
+./scripts/lint-deploy.sh
 .venv/bin/python -m pytest "$@"
