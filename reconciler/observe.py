@@ -1,15 +1,53 @@
 """Read what AWS holds for a set of services, in batches, into ``ObservedService`` records.
 
-A steady-state tick must cost a handful of calls in all, not a handful per service (rule 7), so
-every describe covers all services at once, and launch template versions, which are immutable,
-are fetched once and kept in a ``VersionCache``.
+Rule 7: a steady-state tick with nothing to do costs a handful of AWS calls in all, not a
+handful per service. What a tick calls, and why each skip stays correct:
+
+- **Every tick, batched:** ``DescribeAutoScalingGroups`` (100 names a call, with
+  ``MaxRecords=100``, which AWS requires above 50 names), ``DescribeLaunchTemplates`` (200 names
+  a filter) and ``DescribeTargetGroups`` (all of them, 400 a page). These hold what drifts by
+  hand (capacity, health check, the group's version, its instances), so they are never cached.
+  At 100 services that is 3 calls; at 500, 10 (5 + 3 + 2).
+- **Launch template versions** are immutable: read once (``VersionCache``), new ones when
+  ``LatestVersionNumber`` moves, and a referenced number the cache lacks.
+- **Instance refreshes** (``DescribeInstanceRefreshes`` takes one group a call) are read for a
+  group only when something says one may have started or moved on. A group is *quiet* when
+  all its instances are InService and Healthy on the group's own launch template version, as
+  many as its desired capacity, and the last read showed no active refresh; the refreshes read
+  then are reused while the group looks exactly the same (same instances, states and versions).
+  A group is read again when
+  - the caller says which fingerprint each service wants (``observe(..., fingerprints=...)``,
+    optional) and the version the group launches is not known to hold it: a rollout is due,
+    and the diff needs the refresh history to decide it (rule 4: a failed fingerprint is not
+    retried);
+  - it is not quiet, or anything in that picture changed (a refresh started by hand replaces
+    or detaches an instance within its first batch, which changes the picture);
+  - this process wrote to it (``StartInstanceRefresh``, ``CancelInstanceRefresh``,
+    ``UpdateAutoScalingGroup``, tags...), seen through botocore's ``before-parameter-build``
+    event on the clients ``apply`` shares with us, so the tick after a write always reads it;
+    a ``StartInstanceRefresh`` that AWS refuses because of an unseen refresh also counts, so
+    the next tick sees that refresh and supersedes it;
+  - its last read is older than ``refresh_recheck`` (5 minutes): a safety net for a refresh
+    that changes no instance (e.g. one waiting at a checkpoint with every instance already
+    replaced on the same version). At most ``rechecks_per_tick`` (1) such reads a tick, oldest
+    first, so the net costs one call a tick at any scale instead of a spike of N; with N
+    groups, each is re-read at least every max(5 minutes, N ticks).
+- **Target group tags and the reconciler's own scaling policies** change only through us or
+  by rare hand edits: cached for ``tags_ttl`` / ``policies_ttl`` (5 minutes), so drift on them
+  is still caught within the TTL; a write this process makes to them (``AddTags``,
+  ``RemoveTags``, ``PutScalingPolicy``, ``DeletePolicy``) drops the entry at once.
+
+A new ``Observer`` (a restart, a CLI run) has no memory and reads everything, so nothing above
+can outlive the process that learned it.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,14 +67,40 @@ from reconciler.model import (
     RefreshStatus,
     ServiceSpec,
 )
+from reconciler.userdata import parse_description
 
 # How many of its own launch template versions per template the reconciler remembers: enough to
 # reuse a recent version on revert, without holding every UserData ever deployed in memory.
 KEEP_OWN_VERSIONS = 20
-_ASG_NAMES_PER_CALL = 50
+_ASG_NAMES_PER_CALL = 100  # with MaxRecords=100; AWS allows 50 names without it
 _TAG_ARNS_PER_CALL = 20
 _POLICY_NAMES_PER_CALL = 50
 _LT_NAMES_PER_FILTER = 200
+
+REFRESH_RECHECK_SECONDS = 300.0
+RECHECKS_PER_TICK = 1
+TAGS_TTL_SECONDS = 300.0
+POLICIES_TTL_SECONDS = 300.0
+
+# Auto Scaling writes after which a group's refreshes must be read again.
+_GROUP_WRITES = frozenset(
+    {
+        "StartInstanceRefresh",
+        "CancelInstanceRefresh",
+        "RollbackInstanceRefresh",
+        "UpdateAutoScalingGroup",
+        "CreateOrUpdateTags",
+        "DeleteTags",
+        "SetDesiredCapacity",
+        "TerminateInstanceInAutoScalingGroup",
+        "DetachInstances",
+        "AttachInstances",
+    }
+)
+_POLICY_WRITES = frozenset({"PutScalingPolicy", "DeletePolicy"})
+_TARGET_GROUP_TAG_WRITES = frozenset({"AddTags", "RemoveTags"})
+
+Signature = tuple[Any, ...]
 
 
 def scaling_policy_name(service: str) -> str:
@@ -67,48 +131,264 @@ class VersionCache:
         for number in [n for n in known if n not in wanted]:
             del known[number]
 
+    def forget_except(self, template_ids: Iterable[str]) -> None:
+        """Drop templates no service names any more (a service removed from the desired files)."""
+        keep = set(template_ids)
+        for gone in [t for t in self.versions if t not in keep]:
+            del self.versions[gone]
+            self.seen_up_to.pop(gone, None)
+
+
+@dataclass
+class _RefreshMemo:
+    """A group's refreshes as last read, and the group's picture then (None: not quiet)."""
+
+    refreshes: tuple[ObservedRefresh, ...]
+    read_at: float
+    quiet: Signature | None
+
+
+@dataclass
+class _Expiring:
+    value: Any
+    fetched_at: float
+
+
+@dataclass
+class _Memory:
+    """What the Observer keeps between ticks besides launch template versions."""
+
+    refreshes: dict[tuple[str, str], _RefreshMemo] = field(default_factory=dict)
+    dirty_groups: set[tuple[str, str]] = field(default_factory=set)
+    target_group_tags: dict[tuple[str, str], _Expiring] = field(default_factory=dict)
+    policies: dict[tuple[str, str], _Expiring] = field(default_factory=dict)
+
 
 @dataclass
 class Observer:
-    """Observes services; keeps the version cache between ticks."""
+    """Observes services; keeps the version cache and the memory above between ticks."""
 
     aws: Aws
     cache: VersionCache = field(default_factory=VersionCache)
+    clock: Callable[[], float] = time.monotonic
+    refresh_recheck: float = REFRESH_RECHECK_SECONDS
+    rechecks_per_tick: int = RECHECKS_PER_TICK
+    tags_ttl: float = TAGS_TTL_SECONDS
+    policies_ttl: float = POLICIES_TTL_SECONDS
+    _memory: _Memory = field(default_factory=_Memory, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _watched: set[str] = field(default_factory=set, init=False, repr=False)
 
-    def observe(self, specs: Sequence[ServiceSpec]) -> dict[str, ObservedService]:
+    def observe(
+        self, specs: Sequence[ServiceSpec], *, fingerprints: Mapping[str, str] | None = None
+    ) -> dict[str, ObservedService]:
+        """What AWS holds for ``specs``. ``fingerprints`` (service name → the desired
+        fingerprint), when given, makes every group that does not run it read its refreshes."""
+        wanted = dict(fingerprints or {})
         by_region: dict[str, list[ServiceSpec]] = {}
         for spec in specs:
             by_region.setdefault(spec.region, []).append(spec)
         observed: dict[str, ObservedService] = {}
         for region, group in by_region.items():
-            observed.update(self._observe_region(region, group))
+            self._watch_writes(region)
+            observed.update(self._observe_region(region, group, wanted=wanted))
+        # Versions follow the desired files: a removed service's template is forgotten.
+        self.cache.forget_except(
+            o.launch_template.id for o in observed.values() if o.launch_template is not None
+        )
         return observed
 
     def _observe_region(
-        self, region: str, specs: Sequence[ServiceSpec]
+        self, region: str, specs: Sequence[ServiceSpec], *, wanted: Mapping[str, str]
     ) -> dict[str, ObservedService]:
         groups = describe_groups(self.aws, region, [s.auto_scaling_group.name for s in specs])
         templates = describe_templates(self.aws, region, [s.launch_template.name for s in specs])
-        target_groups = describe_target_groups(
-            self.aws, region, {s.target_group.name for s in specs}
+        target_groups = self._target_groups(region, {s.target_group.name for s in specs})
+        policies = self._policies(region, [scaling_policy_name(s.name) for s in specs])
+        refreshes = self._refreshes(
+            region, specs, groups=groups, templates=templates, wanted=wanted
         )
-        policies = describe_policies(self.aws, region, [scaling_policy_name(s.name) for s in specs])
+        self._forget_unused(region, specs, target_groups=target_groups)
         result: dict[str, ObservedService] = {}
         for spec in specs:
             group = groups.get(spec.auto_scaling_group.name)
-            refreshes = describe_refreshes(self.aws, region, group.name) if group else ()
+            group_refreshes = refreshes.get(group.name, ()) if group else ()
             template = templates.get(spec.launch_template.name)
             if template is not None:
-                template = self._with_versions(region, template, group, refreshes)
+                template = self._with_versions(region, template, group, group_refreshes)
             result[spec.name] = ObservedService(
                 name=spec.name,
                 auto_scaling_group=group,
                 launch_template=template,
                 target_group=target_groups.get(spec.target_group.name),
                 scaling_policies=tuple(policies.get(spec.auto_scaling_group.name, ())),
-                refreshes=refreshes,
+                refreshes=group_refreshes,
             )
         return result
+
+    # -- instance refreshes ------------------------------------------------------------------
+
+    def _refreshes(
+        self,
+        region: str,
+        specs: Sequence[ServiceSpec],
+        *,
+        groups: Mapping[str, ObservedAutoScalingGroup],
+        templates: Mapping[str, ObservedLaunchTemplate],
+        wanted: Mapping[str, str],
+    ) -> dict[str, tuple[ObservedRefresh, ...]]:
+        now = self.clock()
+        pictures: dict[str, Signature | None] = {}
+        rollout_due: set[str] = set()
+        for spec in specs:
+            group = groups.get(spec.auto_scaling_group.name)
+            if group is None:
+                continue
+            template = templates.get(spec.launch_template.name)
+            pictures[group.name] = quiet_signature(group, template)
+            fingerprint = wanted.get(spec.name)
+            if fingerprint is not None and not self._runs(group, template, fingerprint):
+                rollout_due.add(group.name)
+        to_read = self._groups_to_read(region, pictures, now=now) | rollout_due
+        found: dict[str, tuple[ObservedRefresh, ...]] = {}
+        for name, picture in pictures.items():
+            if name in to_read:
+                found[name] = describe_refreshes(self.aws, region, name)
+                active = any(r.status.active for r in found[name])
+                with self._lock:
+                    self._memory.refreshes[(region, name)] = _RefreshMemo(
+                        refreshes=found[name], read_at=now, quiet=None if active else picture
+                    )
+                    self._memory.dirty_groups.discard((region, name))
+            else:
+                found[name] = self._memory.refreshes[(region, name)].refreshes
+        return found
+
+    def _runs(
+        self,
+        group: ObservedAutoScalingGroup,
+        template: ObservedLaunchTemplate | None,
+        fingerprint: str,
+    ) -> bool:
+        """Whether the version ``group`` launches is known (cached) to hold ``fingerprint``."""
+        if template is None or group.launch_template_id != template.id:
+            return False
+        number = template.resolve(group.launch_template_version)
+        version = self.cache.known(template.id).get(number) if number is not None else None
+        return version is not None and parse_description(version.description).get("fp") == (
+            fingerprint
+        )
+
+    def _groups_to_read(
+        self, region: str, pictures: Mapping[str, Signature | None], *, now: float
+    ) -> set[str]:
+        """Groups whose refreshes must be read: not quiet, changed, written to, or due."""
+        must: set[str] = set()
+        due: list[tuple[float, str]] = []
+        with self._lock:
+            for name, picture in pictures.items():
+                memo = self._memory.refreshes.get((region, name))
+                if (
+                    memo is None
+                    or picture is None
+                    or memo.quiet != picture
+                    or (region, name) in self._memory.dirty_groups
+                ):
+                    must.add(name)
+                elif now - memo.read_at >= self.refresh_recheck:
+                    due.append((memo.read_at, name))
+        return must | {name for _, name in sorted(due)[: max(0, self.rechecks_per_tick)]}
+
+    # -- target groups and policies: cached with a TTL ---------------------------------------
+
+    def _target_groups(self, region: str, names: set[str]) -> dict[str, ObservedTargetGroup]:
+        raw_groups = list_target_groups(self.aws, region, names)
+        now = self.clock()
+        with self._lock:
+            stale = [
+                arn
+                for arn in raw_groups
+                if not _fresh(self._memory.target_group_tags.get((region, arn)), now, self.tags_ttl)
+            ]
+        fetched = describe_target_group_tags(self.aws, region, stale)
+        with self._lock:
+            for arn in stale:
+                entry = _Expiring(fetched.get(arn, {}), now)
+                self._memory.target_group_tags[(region, arn)] = entry
+            tags = {arn: self._memory.target_group_tags[(region, arn)].value for arn in raw_groups}
+        return {
+            raw["TargetGroupName"]: parse_target_group(raw, tags[arn])
+            for arn, raw in raw_groups.items()
+        }
+
+    def _policies(
+        self, region: str, names: Sequence[str]
+    ) -> dict[str, list[ObservedScalingPolicy]]:
+        """The reconciler's own policies by group name, each name read at most once a TTL."""
+        now = self.clock()
+        with self._lock:
+            stale = [
+                n
+                for n in sorted(set(names))
+                if not _fresh(self._memory.policies.get((region, n)), now, self.policies_ttl)
+            ]
+        fetched = describe_policies_by_name(self.aws, region, stale)
+        by_group: dict[str, list[ObservedScalingPolicy]] = {}
+        with self._lock:
+            for name in stale:
+                self._memory.policies[(region, name)] = _Expiring(fetched.get(name, []), now)
+            for name in sorted(set(names)):
+                for group, policy in self._memory.policies[(region, name)].value:
+                    by_group.setdefault(group, []).append(policy)
+        return by_group
+
+    def _forget_unused(
+        self,
+        region: str,
+        specs: Sequence[ServiceSpec],
+        *,
+        target_groups: Mapping[str, ObservedTargetGroup],
+    ) -> None:
+        """Memory follows the desired files: a removed service's entries go (no growth)."""
+        groups = {s.auto_scaling_group.name for s in specs}
+        policies = {scaling_policy_name(s.name) for s in specs}
+        arns = {t.arn for t in target_groups.values()}
+        memory = self._memory
+        with self._lock:
+            for key in [k for k in memory.refreshes if k[0] == region and k[1] not in groups]:
+                del memory.refreshes[key]
+            for key in [k for k in memory.policies if k[0] == region and k[1] not in policies]:
+                del memory.policies[key]
+            for key in [k for k in memory.target_group_tags if k[0] == region and k[1] not in arns]:
+                del memory.target_group_tags[key]
+
+    # -- our own writes, seen through botocore's events --------------------------------------
+
+    def _watch_writes(self, region: str) -> None:
+        """Hear every write this process makes through ``aws``'s clients for ``region``."""
+        if region in self._watched:
+            return
+        for service in ("autoscaling", "elbv2"):
+            self.aws.client(service, region).meta.events.register(
+                "before-parameter-build",
+                _WriteListener(self, region),
+                unique_id=f"asg-reconciler-observer-{id(self)}-{service}-{region}",
+            )
+        self._watched.add(region)
+
+    def saw_write(self, region: str, operation: str, params: Mapping[str, Any]) -> None:
+        """Forget what ``operation`` (about to be sent with ``params``) may change."""
+        with self._lock:
+            if operation in _GROUP_WRITES:
+                for group in _groups_named(params):
+                    self._memory.dirty_groups.add((region, group))
+            elif operation in _POLICY_WRITES:
+                self._memory.policies.pop((region, str(params.get("PolicyName", ""))), None)
+            elif operation in _TARGET_GROUP_TAG_WRITES:
+                for arn in params.get("ResourceArns", []):
+                    self._memory.target_group_tags.pop((region, str(arn)), None)
+
+    # -- launch template versions ------------------------------------------------------------
 
     def _with_versions(
         self,
@@ -143,6 +423,59 @@ class Observer:
         for version in describe_versions(self.aws, region, template.id, min_version=seen + 1):
             self.cache.add(template.id, version)
         self.cache.seen_up_to[template.id] = template.latest_version
+
+
+@dataclass(frozen=True)
+class _WriteListener:
+    """botocore ``before-parameter-build`` handler: tells the Observer about writes."""
+
+    observer: Observer
+    region: str
+
+    def __call__(self, params: Mapping[str, Any], model: Any, **_: Any) -> None:
+        self.observer.saw_write(self.region, str(model.name), params)
+
+
+def _groups_named(params: Mapping[str, Any]) -> set[str]:
+    named = {str(params["AutoScalingGroupName"])} if "AutoScalingGroupName" in params else set()
+    # CreateOrUpdateTags / DeleteTags name their groups per tag.
+    named |= {str(t["ResourceId"]) for t in params.get("Tags", []) if "ResourceId" in t}
+    return named
+
+
+def _fresh(entry: _Expiring | None, now: float, ttl: float) -> bool:
+    return entry is not None and now - entry.fetched_at < ttl
+
+
+def quiet_signature(
+    group: ObservedAutoScalingGroup, template: ObservedLaunchTemplate | None
+) -> Signature | None:
+    """The group's picture when it is quiet (no rollout can be under way), else None.
+
+    Quiet: every instance InService and Healthy on the version the group launches, and exactly
+    the desired capacity of them. The picture names each instance, so any replacement, a state
+    change or a new version makes it differ from the one remembered.
+    """
+    if template is None or group.launch_template_id != template.id:
+        return None
+    number = template.resolve(group.launch_template_version)
+    instances = group.instances
+    if number is None or len(instances) != group.desired_capacity:
+        return None
+    for instance in instances:
+        if (
+            instance.launch_template_version is None
+            or instance.lifecycle_state != "InService"
+            or instance.health_status != "Healthy"
+            or template.resolve(instance.launch_template_version) != number
+        ):
+            return None
+    return (
+        template.id,
+        group.launch_template_version,
+        group.desired_capacity,
+        tuple(sorted(i.instance_id for i in instances)),
+    )
 
 
 def referenced_versions(
@@ -193,6 +526,7 @@ def describe_templates(
             "describe_launch_templates",
             region=region,
             Filters=[{"Name": "launch-template-name", "Values": chunk}],
+            PaginationConfig={"PageSize": _LT_NAMES_PER_FILTER},
         ):
             for raw in page.get("LaunchTemplates", []):
                 template = parse_template(raw)
@@ -229,9 +563,8 @@ def describe_versions(
         params["NextToken"] = token
 
 
-def describe_target_groups(
-    aws: Aws, region: str, names: set[str]
-) -> dict[str, ObservedTargetGroup]:
+def list_target_groups(aws: Aws, region: str, names: set[str]) -> dict[str, dict[str, Any]]:
+    """The raw target groups named in ``names``, by ARN."""
     raw_groups: dict[str, dict[str, Any]] = {}
     # Listing all is one call for most accounts, and unlike Names it tolerates a missing group.
     for page in aws.pages(
@@ -240,11 +573,7 @@ def describe_target_groups(
         for raw in page.get("TargetGroups", []):
             if raw["TargetGroupName"] in names:
                 raw_groups[raw["TargetGroupArn"]] = raw
-    tags = describe_target_group_tags(aws, region, list(raw_groups))
-    return {
-        raw["TargetGroupName"]: parse_target_group(raw, tags.get(arn, {}))
-        for arn, raw in raw_groups.items()
-    }
+    return raw_groups
 
 
 def describe_target_group_tags(
@@ -258,16 +587,26 @@ def describe_target_group_tags(
     return tags
 
 
-def describe_policies(
+def describe_policies_by_name(
     aws: Aws, region: str, names: Sequence[str]
-) -> dict[str, list[ObservedScalingPolicy]]:
-    """The reconciler's own policies, by group name. Other policies are not ours to manage."""
-    by_group: dict[str, list[ObservedScalingPolicy]] = {}
+) -> dict[str, list[tuple[str, ObservedScalingPolicy]]]:
+    """The reconciler's own policies, by policy name, as (group name, policy) pairs.
+
+    Other policies are not ours to manage. A name is unique within a group, not an account.
+    """
+    found: dict[str, list[tuple[str, ObservedScalingPolicy]]] = {}
     for chunk in _chunks(sorted(set(names)), _POLICY_NAMES_PER_CALL):
-        for page in aws.pages("autoscaling", "describe_policies", region=region, PolicyNames=chunk):
+        for page in aws.pages(
+            "autoscaling",
+            "describe_policies",
+            region=region,
+            PolicyNames=chunk,
+            PaginationConfig={"PageSize": 100},
+        ):
             for raw in page.get("ScalingPolicies", []):
-                by_group.setdefault(raw["AutoScalingGroupName"], []).append(parse_policy(raw))
-    return by_group
+                policy = parse_policy(raw)
+                found.setdefault(policy.name, []).append((raw["AutoScalingGroupName"], policy))
+    return found
 
 
 def describe_refreshes(aws: Aws, region: str, group: str) -> tuple[ObservedRefresh, ...]:

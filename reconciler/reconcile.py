@@ -58,7 +58,11 @@ class Reconciler:
         outcomes = [self._prepare(spec) for spec in specs]
         ready = [o for o in outcomes if o.error is None]
         try:
-            observed = self.observer.observe([o.spec for o in ready])
+            observed = self.observer.observe(
+                [o.spec for o in ready],
+                # A group about to be rolled out needs its refresh history read this tick.
+                fingerprints={o.name: o.desired.fingerprint for o in ready if o.desired},
+            )
         except errors.ReconcilerError as exc:
             for outcome in ready:
                 outcome.error = exc
