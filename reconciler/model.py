@@ -315,6 +315,21 @@ class ChangeKind(enum.StrEnum):
 Value = str | int | float | bool | None | tuple[Any, ...]
 
 
+def value_text(value: Value) -> str:
+    """A field value as the diff and the plan show it: ``(none)``, ``true``, ``[50, 100]``."""
+    if value is None:
+        return "(none)"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, tuple):
+        return "[" + ", ".join(value_text(v) for v in value) + "]"
+    if value == "":
+        return '""'
+    return str(value)
+
+
 @dataclass(frozen=True, slots=True)
 class Change:
     """One field that differs: ``resource`` named ``resource_name`` has ``old``, wants ``new``."""

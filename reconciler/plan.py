@@ -46,7 +46,7 @@ from reconciler.model import (
     RefreshStatus,
     Resource,
     RolloutSpec,
-    Value,
+    value_text,
 )
 
 CLIENT_TOKEN_LIMIT = 64  # EC2 ClientToken
@@ -176,7 +176,7 @@ def _tag_actions(
         if not tags:
             continue
         params = {"resource_type": change.resource, "resource_id": resource_id, "tags": tags}
-        reason = f"adopt {change.resource.value} {name}: tag {_fmt(change.new)}"
+        reason = f"adopt {change.resource.value} {name}: tag {value_text(change.new)}"
         actions.append(Action(ActionKind.TAG_RESOURCE, name, params, reason))
     return actions
 
@@ -328,16 +328,4 @@ def _mark_failed_actions(
 
 
 def _reasons(changes: Iterable[Change]) -> str:
-    return "; ".join(f"{c.field}: {_fmt(c.old)} → {_fmt(c.new)}" for c in changes)
-
-
-def _fmt(value: Value) -> str:
-    if value is None:
-        return "(none)"
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, float):
-        return f"{value:g}"
-    if isinstance(value, tuple):
-        return ", ".join(str(v) for v in value)
-    return str(value)
+    return "; ".join(f"{c.field}: {value_text(c.old)} → {value_text(c.new)}" for c in changes)

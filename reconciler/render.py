@@ -18,6 +18,7 @@ from reconciler.model import (
     Phase,
     Plan,
     Value,
+    value_text,
 )
 
 if TYPE_CHECKING:  # status pulls in the whole pipeline; render only needs its shapes
@@ -71,20 +72,6 @@ def summary(diffs: Sequence[Diff]) -> str:
         return f"No changes to make. Not in sync: {phases}."
     noun = "service" if len(diffs) == 1 else "services"
     return f"Plan: {count} to change in {len(changed)} of {len(diffs)} {noun}."
-
-
-def value_text(value: Value) -> str:
-    if value is None:
-        return "(none)"
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, float):
-        return f"{value:g}"
-    if isinstance(value, tuple):
-        return "[" + ", ".join(value_text(v) for v in value) + "]"
-    if value == "":
-        return '""'
-    return str(value)
 
 
 # ------------------------------------------------------------------------------------------------
