@@ -7,7 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
-"$PY" benchmarks/tick_cost.py --services 100 --write
+for n in 1 10 100; do
+    "$PY" benchmarks/tick_cost.py --services "$n" --write
+done
 "$PY" benchmarks/reaction.py --trials 5 --write
 "$PY" benchmarks/rollout_durations.py --write
 "$PY" benchmarks/footprint.py --services 10 --ticks 1000 --write
