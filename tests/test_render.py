@@ -16,6 +16,7 @@ from reconciler.model import (
     Phase,
     Resource,
     Value,
+    value_text,
 )
 from reconciler.plan import plan
 from reconciler.status import Condition, Revision, ServiceStatus
@@ -146,7 +147,7 @@ def test_text_progressing_is_not_reported_as_in_sync() -> None:
     ],
 )
 def test_value_text(value: Value, shown: str) -> None:
-    assert render.value_text(value) == shown
+    assert value_text(value) == shown
 
 
 def test_single_service_summary_is_singular() -> None:
