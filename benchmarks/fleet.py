@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler import desired, logs, userdata
+from reconciler.apply import health_check_params
 from reconciler.aws import Aws
 from reconciler.images import ImageResolver
 from reconciler.model import DEFAULT_OWNER, TAG_OWNER, TAG_SERVICE, ServiceSpec
@@ -157,7 +158,6 @@ def _create_service(
     wanted = prepare(spec, resolver)
     tags = {TAG_OWNER: DEFAULT_OWNER, TAG_SERVICE: spec.name}
     listed = [{"Key": k, "Value": v} for k, v in tags.items()]
-    hc = spec.target_group.health_check
     target_group_arn = aws.call(
         "elbv2",
         "create_target_group",
@@ -166,14 +166,7 @@ def _create_service(
         Port=8080,
         VpcId=seeded.vpc_id,
         TargetType="instance",
-        HealthCheckProtocol=hc.protocol,
-        HealthCheckPort=hc.port,
-        HealthCheckPath=hc.path,
-        HealthCheckIntervalSeconds=hc.interval_seconds,
-        HealthCheckTimeoutSeconds=hc.timeout_seconds,
-        HealthyThresholdCount=hc.healthy_threshold,
-        UnhealthyThresholdCount=hc.unhealthy_threshold,
-        Matcher={"HttpCode": hc.matcher},
+        **health_check_params(spec.target_group.health_check),
         Tags=listed,
     )["TargetGroups"][0]["TargetGroupArn"]
     template_id = aws.call(

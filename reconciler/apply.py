@@ -72,15 +72,22 @@ def _modify_target_group(ctx: _Context, action: Action) -> None:
         region=ctx.region,
         resource=action.resource_name,
         TargetGroupArn=action.params["target_group_arn"],
-        HealthCheckProtocol=hc.protocol,
-        HealthCheckPort=hc.port,
-        HealthCheckPath=hc.path,
-        HealthCheckIntervalSeconds=hc.interval_seconds,
-        HealthCheckTimeoutSeconds=hc.timeout_seconds,
-        HealthyThresholdCount=hc.healthy_threshold,
-        UnhealthyThresholdCount=hc.unhealthy_threshold,
-        Matcher={"HttpCode": hc.matcher},
+        **health_check_params(hc),
     )
+
+
+def health_check_params(hc: HealthCheckSpec) -> dict[str, Any]:
+    """A health check in the shape ELB's CreateTargetGroup and ModifyTargetGroup take."""
+    return {
+        "HealthCheckProtocol": hc.protocol,
+        "HealthCheckPort": hc.port,
+        "HealthCheckPath": hc.path,
+        "HealthCheckIntervalSeconds": hc.interval_seconds,
+        "HealthCheckTimeoutSeconds": hc.timeout_seconds,
+        "HealthyThresholdCount": hc.healthy_threshold,
+        "UnhealthyThresholdCount": hc.unhealthy_threshold,
+        "Matcher": {"HttpCode": hc.matcher},
+    }
 
 
 def _tag_resource(ctx: _Context, action: Action) -> None:
