@@ -20,13 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reconciler import desired, logs, userdata
-from reconciler.apply import health_check_params
+from reconciler import desired
 from reconciler.aws import Aws
-from reconciler.images import ImageResolver
+from reconciler.cli import logs
+from reconciler.images import userdata
+from reconciler.images.resolver import ImageResolver
 from reconciler.model import DEFAULT_OWNER, TAG_OWNER, TAG_SERVICE, ServiceSpec
-from reconciler.observe import scaling_policy_name
-from reconciler.reconcile import Reconciler, ServiceOutcome, prepare
+from reconciler.pipeline.apply import health_check_params
+from reconciler.pipeline.observe import scaling_policy_name
+from reconciler.pipeline.reconcile import Reconciler, ServiceOutcome, prepare
 from reconciler.sandbox import Sandbox, SandboxClock, Seeded
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -41,12 +41,12 @@ def rss_mib() -> float:
 
 
 def child(desired_dir: Path, endpoint: str, ticks: int) -> dict[str, Any]:
-    from reconciler import logs
     from reconciler.aws import Aws
-    from reconciler.images import ImageResolver
-    from reconciler.loop import Daemon
-    from reconciler.reconcile import Reconciler
-    from reconciler.source import LocalSource
+    from reconciler.cli import logs
+    from reconciler.daemon.loop import Daemon
+    from reconciler.daemon.source import LocalSource
+    from reconciler.images.resolver import ImageResolver
+    from reconciler.pipeline.reconcile import Reconciler
 
     logs.configure(level="warning", json=True)
     aws = Aws(region="us-east-1", endpoint_url=endpoint)

@@ -2,7 +2,8 @@
 
     python benchmarks/reaction.py [--trials 5] [--write]
 
-The real daemon (``reconciler.loop.build_daemon`` and its ``StatusServer``) runs in this process
+The real daemon (``reconciler.daemon.loop.build_daemon`` and its ``StatusServer``) runs in this
+process
 against an in-process sandbox (clock 600x, so each rollout ends between trials) and follows a
 bare origin repository on disk. Each trial commits a tag change in a work clone and pushes it;
 the clock starts when ``git push`` returns (the commit is on the origin, where a forge would
@@ -41,9 +42,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import fleet
 from reconciler.aws import is_read
-from reconciler.loop import Daemon, RunConfig, build_daemon
+from reconciler.daemon.loop import Daemon, RunConfig, build_daemon
+from reconciler.daemon.server import StatusServer, sign
 from reconciler.sandbox import Sandbox
-from reconciler.server import StatusServer, sign
 
 SECRET = b"benchmark-webhook-secret"
 LEASE_OPERATIONS = frozenset({"PutItem", "UpdateItem", "DeleteItem", "CreateTable"})

@@ -34,8 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks import fleet
 from reconciler import desired
 from reconciler.aws import Aws
-from reconciler.images import ImageResolver
-from reconciler.reconcile import Reconciler
+from reconciler.images.resolver import ImageResolver
+from reconciler.pipeline.reconcile import Reconciler
 from reconciler.sandbox import Sandbox
 
 TICK = 30.0  # sandbox seconds between reconcile ticks

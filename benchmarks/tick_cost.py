@@ -27,9 +27,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import fleet
-from reconciler.images import ImageResolver
-from reconciler.observe import Observer
-from reconciler.reconcile import Reconciler
+from reconciler.images.resolver import ImageResolver
+from reconciler.pipeline.observe import Observer
+from reconciler.pipeline.reconcile import Reconciler
 from reconciler.sandbox import Sandbox
 
 TICK_INTERVAL = 30.0  # the daemon's default --interval

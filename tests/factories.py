@@ -8,7 +8,8 @@ when it already matches ``desired`` exactly, so a test states only the one thing
     o = with_group(observed_service(d), max_size=6)
 
 No I/O and no reconciler module beyond ``model``: UserData is rendered by ``user_data`` here,
-a stand-in for ``reconciler.userdata.render`` with the same ``${IMAGE}`` → ``repo@sha256:…`` rule.
+a stand-in for ``reconciler.images.userdata.render`` with the same ``${IMAGE}`` → ``repo@sha256:…``
+rule.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from reconciler import userdata
+from reconciler.images import userdata
 from reconciler.model import (
     DEFAULT_OWNER,
     TAG_FAILED_FINGERPRINT,
@@ -173,7 +174,7 @@ def user_data(image: ResolvedImage | str, *, template: str = USER_DATA_TEMPLATE)
 
 
 def fingerprint(template_name: str, rendered: str) -> str:
-    """Same recipe as ``reconciler.userdata.fingerprint``: sha256 over name, NUL, UserData."""
+    """Same recipe as ``reconciler.images.userdata.fingerprint``: sha256 of name, NUL, UserData."""
     return hashlib.sha256(f"{template_name}\0{rendered}".encode()).hexdigest()[:16]
 
 

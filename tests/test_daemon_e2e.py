@@ -25,10 +25,10 @@ from typing import Any
 import pytest
 
 from reconciler.aws import Aws
-from reconciler.lease import Lease
-from reconciler.loop import Daemon
+from reconciler.daemon.lease import Lease
+from reconciler.daemon.loop import Daemon
+from reconciler.daemon.server import StatusServer, sign
 from reconciler.sandbox import Sandbox
-from reconciler.server import StatusServer, sign
 from tests.gitrepo import SigningKey
 from tests.test_loop import (
     aws_writes,

@@ -16,8 +16,10 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 
-from reconciler import desired, userdata, yamlload
+from reconciler import desired
+from reconciler.desired import yamlload
 from reconciler.errors import InvalidDesiredState
+from reconciler.images import userdata
 from reconciler.model import (
     AutoScalingGroupSpec,
     HealthCheckSpec,

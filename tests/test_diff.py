@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from reconciler.diff import desired_version, diff
 from reconciler.model import (
     TAG_OWNER,
     TAG_RETRIED_REFRESH,
@@ -23,7 +22,8 @@ from reconciler.model import (
     ScalingSpec,
     Value,
 )
-from reconciler.status import last_failed_refresh
+from reconciler.pipeline.diff import desired_version, diff
+from reconciler.pipeline.status import last_failed_refresh
 from tests.factories import (
     DIGEST_A,
     DIGEST_B,

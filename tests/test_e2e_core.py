@@ -13,9 +13,9 @@ import pytest
 
 from reconciler import desired
 from reconciler.aws import Aws
-from reconciler.images import ImageResolver
+from reconciler.images.resolver import ImageResolver
 from reconciler.model import TAG_OWNER, Phase
-from reconciler.reconcile import Reconciler
+from reconciler.pipeline.reconcile import Reconciler
 
 ROOT = Path(__file__).resolve().parent.parent
 ACCOUNT = "123456789012"

@@ -24,9 +24,7 @@ import requests
 
 from reconciler import errors
 from reconciler.aws import Aws
-from reconciler.images import ImageResolver
-from reconciler.model import ImageSpec, ResolvedImage
-from reconciler.registry import (
+from reconciler.images.registry import (
     Challenge,
     Credentials,
     RegistryClient,
@@ -34,6 +32,8 @@ from reconciler.registry import (
     parse_repository,
     parse_www_authenticate,
 )
+from reconciler.images.resolver import ImageResolver
+from reconciler.model import ImageSpec, ResolvedImage
 from tests.registry_fixtures import (
     HTPASSWD_BIN,
     REGISTRY_BIN,

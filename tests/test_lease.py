@@ -6,7 +6,7 @@ import pytest
 
 from reconciler import errors
 from reconciler.aws import Aws
-from reconciler.lease import Lease, holder_id
+from reconciler.daemon.lease import Lease, holder_id
 
 TABLE = "asg-reconciler-leases"
 

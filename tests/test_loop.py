@@ -15,9 +15,8 @@ from structlog.testing import capture_logs
 
 from reconciler import errors
 from reconciler.aws import Aws, is_read
-from reconciler.images import ImageResolver
-from reconciler.lease import Lease
-from reconciler.loop import (
+from reconciler.daemon.lease import Lease
+from reconciler.daemon.loop import (
     Backoff,
     CallGate,
     Daemon,
@@ -27,9 +26,10 @@ from reconciler.loop import (
     parse_duration,
     webhook_secret,
 )
-from reconciler.reconcile import Reconciler
+from reconciler.daemon.source import GitSettings, GitSource, LocalSource
+from reconciler.images.resolver import ImageResolver
+from reconciler.pipeline.reconcile import Reconciler
 from reconciler.sandbox import Sandbox, SandboxClock
-from reconciler.source import GitSettings, GitSource, LocalSource
 from tests.gitrepo import GitRepo, SigningKey
 
 ROOT = Path(__file__).resolve().parent.parent

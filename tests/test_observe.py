@@ -13,7 +13,7 @@ import pytest
 
 from benchmarks import fleet
 from reconciler.aws import Aws
-from reconciler.images import ImageResolver
+from reconciler.images.resolver import ImageResolver
 from reconciler.model import (
     TAG_OWNER,
     ObservedAutoScalingGroup,
@@ -21,8 +21,8 @@ from reconciler.model import (
     ObservedLaunchTemplate,
     Phase,
 )
-from reconciler.observe import Observer, quiet_signature, scaling_policy_name
-from reconciler.reconcile import Reconciler, ServiceOutcome
+from reconciler.pipeline.observe import Observer, quiet_signature, scaling_policy_name
+from reconciler.pipeline.reconcile import Reconciler, ServiceOutcome
 from reconciler.sandbox import Sandbox
 
 STEADY = Counter(

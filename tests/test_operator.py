@@ -12,10 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import cli, desired, operator, yamlload
+from reconciler import cli, desired
 from reconciler.aws import Aws
+from reconciler.cli import operator
+from reconciler.cli.operator import Image, OperatorError
+from reconciler.desired import yamlload
 from reconciler.model import Phase
-from reconciler.operator import Image, OperatorError
 from tests.gitrepo import GitRepo
 from tests.test_loop import converge, deploy, desired_repo, git_source, make_daemon
 

@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from reconciler.diff import diff
 from reconciler.model import (
     NEW_VERSION,
     TAG_OWNER,
@@ -22,7 +21,8 @@ from reconciler.model import (
     Resource,
     ScalingSpec,
 )
-from reconciler.plan import (
+from reconciler.pipeline.diff import diff
+from reconciler.pipeline.plan import (
     CLIENT_TOKEN_LIMIT,
     client_token,
     plan,

@@ -27,9 +27,9 @@ from botocore.retries.standard import ExponentialBackoff
 
 from reconciler import desired
 from reconciler.aws import Aws
-from reconciler.images import ImageResolver
+from reconciler.images.resolver import ImageResolver
 from reconciler.model import ServiceSpec
-from reconciler.reconcile import Reconciler, ServiceOutcome
+from reconciler.pipeline.reconcile import Reconciler, ServiceOutcome
 from reconciler.sandbox import Sandbox
 from tests.faults import FaultProxy
 from tests.test_e2e_core import ROOT, sandbox_copy

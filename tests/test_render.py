@@ -7,8 +7,7 @@ import json
 
 import pytest
 
-from reconciler import render
-from reconciler.diff import diff
+from reconciler.cli import render
 from reconciler.model import (
     Change,
     ChangeKind,
@@ -18,8 +17,9 @@ from reconciler.model import (
     Value,
     value_text,
 )
-from reconciler.plan import plan
-from reconciler.status import Condition, Revision, ServiceStatus
+from reconciler.pipeline.diff import diff
+from reconciler.pipeline.plan import plan
+from reconciler.pipeline.status import Condition, Revision, ServiceStatus
 from tests.factories import (
     DIGEST_B,
     OWNER,

@@ -16,11 +16,12 @@ from typing import Any
 
 import pytest
 
-from reconciler import desired, status
+from reconciler import desired
 from reconciler.aws import Aws
-from reconciler.images import ImageResolver
+from reconciler.images.resolver import ImageResolver
 from reconciler.model import TAG_FAILED_FINGERPRINT, ServiceSpec
-from reconciler.reconcile import Reconciler, ServiceOutcome
+from reconciler.pipeline import status
+from reconciler.pipeline.reconcile import Reconciler, ServiceOutcome
 from reconciler.sandbox import Sandbox, Seeded
 from tests.test_e2e_core import run_cli, sandbox_copy
 

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from reconciler import errors
-from reconciler.metrics import Metrics
-from reconciler.server import StatusServer, TokenBucket, parse_listen, sign, signature_ok
+from reconciler.daemon.metrics import Metrics
+from reconciler.daemon.server import StatusServer, TokenBucket, parse_listen, sign, signature_ok
 
 SECRET = b"webhook-secret"
 PUSH = json.dumps({"ref": "refs/heads/main", "after": "0" * 40}).encode()

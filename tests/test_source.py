@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from reconciler import errors
-from reconciler.model import Problem
-from reconciler.source import (
+from reconciler.daemon.source import (
     HISTORY_LIMIT,
     Checkout,
     FetchError,
@@ -27,6 +26,7 @@ from reconciler.source import (
     redact,
     revision_of,
 )
+from reconciler.model import Problem
 from tests.gitrepo import GitRepo, SigningKey
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import userdata
 from reconciler.errors import InvalidDesiredState
+from reconciler.images import userdata
 from reconciler.model import ImageSpec, Problem, ResolvedImage
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -15,7 +15,7 @@ from typing import Any
 
 from moto.ecr.models import ecr_backends
 
-from reconciler import userdata
+from reconciler.images import userdata
 
 BROKEN_TAGS = frozenset({"v2.0"})
 _VERDICT = "_sandbox_broken"

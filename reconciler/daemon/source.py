@@ -40,7 +40,7 @@ import structlog
 from reconciler import errors
 from reconciler.model import Problem
 
-log = structlog.get_logger("reconciler.source")
+log = structlog.get_logger("reconciler.daemon.source")
 
 GIT_TIMEOUT = 120.0  # seconds for any one git call; a hung remote must not hang the loop
 MAX_ARCHIVE_BYTES = 32 * 1024 * 1024  # the desired path at one commit; the loader caps each file

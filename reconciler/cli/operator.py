@@ -29,8 +29,9 @@ from typing import Any
 
 import yaml
 
-from reconciler import desired, errors, yamlload
-from reconciler.yamlload import FieldPath
+from reconciler import desired, errors
+from reconciler.desired import yamlload
+from reconciler.desired.yamlload import FieldPath
 
 PREVIOUS = "previous"
 IMAGE_FIELDS = ("repository", "tag", "digest")

@@ -22,7 +22,7 @@ from reconciler.model import (
 )
 
 if TYPE_CHECKING:  # status pulls in the whole pipeline; render only needs its shapes
-    from reconciler.status import Revision, ServiceStatus
+    from reconciler.pipeline.status import Revision, ServiceStatus
 
 JSON_VERSION = 1
 MARKDOWN_LIMIT = 65000  # GitHub refuses comments over 65536 characters

@@ -53,6 +53,7 @@ from typing import Any
 
 from reconciler import errors
 from reconciler.aws import Aws
+from reconciler.images.userdata import parse_description
 from reconciler.model import (
     DESCRIPTION_MARKER,
     HealthCheckSpec,
@@ -66,8 +67,8 @@ from reconciler.model import (
     ObservedTargetGroup,
     RefreshStatus,
     ServiceSpec,
+    fields,
 )
-from reconciler.userdata import parse_description
 
 # How many of its own launch template versions per template the reconciler remembers: enough to
 # reuse a recent version on revert, without holding every UserData ever deployed in memory.
@@ -631,11 +632,7 @@ def parse_group(raw: Mapping[str, Any]) -> ObservedAutoScalingGroup:
     return ObservedAutoScalingGroup(
         name=raw["AutoScalingGroupName"],
         arn=raw.get("AutoScalingGroupARN", ""),
-        min_size=int(raw["MinSize"]),
-        max_size=int(raw["MaxSize"]),
-        desired_capacity=int(raw["DesiredCapacity"]),
-        health_check_type=raw.get("HealthCheckType", "EC2"),
-        health_check_grace_period=int(raw.get("HealthCheckGracePeriod", 0)),
+        **fields.from_aws(fields.GROUP, raw),
         launch_template_id=spec.get("LaunchTemplateId"),
         launch_template_name=spec.get("LaunchTemplateName"),
         launch_template_version=spec.get("Version"),
@@ -696,16 +693,7 @@ def parse_target_group(raw: Mapping[str, Any], tags: Mapping[str, str]) -> Obser
     return ObservedTargetGroup(
         arn=raw["TargetGroupArn"],
         name=raw["TargetGroupName"],
-        health_check=HealthCheckSpec(
-            path=raw.get("HealthCheckPath", "/"),
-            port=str(raw.get("HealthCheckPort", "traffic-port")),
-            protocol=raw.get("HealthCheckProtocol", "HTTP"),
-            interval_seconds=int(raw.get("HealthCheckIntervalSeconds", 30)),
-            timeout_seconds=int(raw.get("HealthCheckTimeoutSeconds", 5)),
-            healthy_threshold=int(raw.get("HealthyThresholdCount", 5)),
-            unhealthy_threshold=int(raw.get("UnhealthyThresholdCount", 2)),
-            matcher=str(raw.get("Matcher", {}).get("HttpCode", "200")),
-        ),
+        health_check=HealthCheckSpec(**fields.from_aws(fields.HEALTH_CHECK, raw)),
         tags=dict(tags),
     )
 

@@ -33,7 +33,7 @@ import structlog
 from reconciler import errors
 from reconciler.aws import Aws
 
-log = structlog.get_logger("reconciler.lease")
+log = structlog.get_logger("reconciler.daemon.lease")
 
 SAFETY = 0.2  # fraction of the duration before expiry at which a holder stops writing
 _KEY = "lease"

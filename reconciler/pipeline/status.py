@@ -12,7 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from reconciler import errors, userdata
+from reconciler import errors
+from reconciler.images import userdata
 from reconciler.model import (
     LaunchTemplateVersion,
     ObservedRefresh,
@@ -20,7 +21,7 @@ from reconciler.model import (
     Phase,
     RefreshStatus,
 )
-from reconciler.reconcile import ServiceOutcome
+from reconciler.pipeline.reconcile import ServiceOutcome
 
 # A refresh rolling back has failed already (AWS rolls back only on failure or on request), so
 # `reconciler retry` may forgive it before the rollback ends.

@@ -8,8 +8,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from reconciler.model import ServiceSpec
-from reconciler.reconcile import Reconciler, ServiceOutcome
-from reconciler.status import ServiceStatus, service_status
+from reconciler.pipeline.reconcile import Reconciler, ServiceOutcome
+from reconciler.pipeline.status import ServiceStatus, service_status
 
 
 class Verdict(enum.IntEnum):

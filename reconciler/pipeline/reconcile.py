@@ -9,11 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from reconciler import errors, userdata
-from reconciler.apply import ApplyResult, apply
+from reconciler import errors
 from reconciler.aws import Aws
-from reconciler.diff import diff
-from reconciler.images import ImageResolver
+from reconciler.images import userdata
+from reconciler.images.resolver import ImageResolver
 from reconciler.model import (
     DEFAULT_OWNER,
     DesiredService,
@@ -22,8 +21,10 @@ from reconciler.model import (
     Plan,
     ServiceSpec,
 )
-from reconciler.observe import Observer
-from reconciler.plan import plan
+from reconciler.pipeline.apply import ApplyResult, apply
+from reconciler.pipeline.diff import diff
+from reconciler.pipeline.observe import Observer
+from reconciler.pipeline.plan import plan
 
 
 @dataclass

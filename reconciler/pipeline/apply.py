@@ -25,9 +25,10 @@ from reconciler.model import (
     HealthCheckSpec,
     Plan,
     Resource,
+    fields,
 )
 
-log = structlog.get_logger("reconciler.apply")
+log = structlog.get_logger("reconciler.pipeline.apply")
 
 
 @dataclass
@@ -78,16 +79,9 @@ def _modify_target_group(ctx: _Context, action: Action) -> None:
 
 def health_check_params(hc: HealthCheckSpec) -> dict[str, Any]:
     """A health check in the shape ELB's CreateTargetGroup and ModifyTargetGroup take."""
-    return {
-        "HealthCheckProtocol": hc.protocol,
-        "HealthCheckPort": hc.port,
-        "HealthCheckPath": hc.path,
-        "HealthCheckIntervalSeconds": hc.interval_seconds,
-        "HealthCheckTimeoutSeconds": hc.timeout_seconds,
-        "HealthyThresholdCount": hc.healthy_threshold,
-        "UnhealthyThresholdCount": hc.unhealthy_threshold,
-        "Matcher": {"HttpCode": hc.matcher},
-    }
+    return fields.to_aws(
+        fields.HEALTH_CHECK, {f.attr: getattr(hc, f.attr) for f in fields.HEALTH_CHECK}
+    )
 
 
 def _tag_resource(ctx: _Context, action: Action) -> None:

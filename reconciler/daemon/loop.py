@@ -40,12 +40,9 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from reconciler import desired, errors
 from reconciler.aws import Aws
-from reconciler.images import ImageResolver
-from reconciler.lease import Lease
-from reconciler.metrics import Metrics
-from reconciler.model import DEFAULT_OWNER, Problem, ServiceSpec
-from reconciler.reconcile import Reconciler, ServiceOutcome
-from reconciler.source import (
+from reconciler.daemon.lease import Lease
+from reconciler.daemon.metrics import Metrics
+from reconciler.daemon.source import (
     Fetched,
     GitSettings,
     GitSource,
@@ -54,9 +51,12 @@ from reconciler.source import (
     default_cache_dir,
     is_git_repository,
 )
-from reconciler.status import Condition, ServiceStatus, service_status
+from reconciler.images.resolver import ImageResolver
+from reconciler.model import DEFAULT_OWNER, Problem, ServiceSpec
+from reconciler.pipeline.reconcile import Reconciler, ServiceOutcome
+from reconciler.pipeline.status import Condition, ServiceStatus, service_status
 
-log = structlog.get_logger("reconciler.loop")
+log = structlog.get_logger("reconciler.daemon.loop")
 
 TICK_JOB = "tick"
 LEASE_JOB = "lease"
@@ -728,7 +728,7 @@ def _run_once(daemon: Daemon) -> int:
 
 
 def _run_forever(daemon: Daemon, config: RunConfig, stop: threading.Event) -> int:
-    from reconciler.server import StatusServer
+    from reconciler.daemon.server import StatusServer
 
     server = None
     if config.listen is not None:

@@ -20,14 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from reconciler import userdata
-from reconciler.diff import (
-    POLICY_METRIC,
-    current_version,
-    desired_version,
-    is_rollout,
-    missing_tags,
-)
+from reconciler.images import userdata
 from reconciler.model import (
     NEW_VERSION,
     TAG_FAILED_FINGERPRINT,
@@ -46,19 +39,20 @@ from reconciler.model import (
     RefreshStatus,
     Resource,
     RolloutSpec,
+    fields,
     value_text,
+)
+from reconciler.pipeline.diff import (
+    POLICY_METRIC,
+    current_version,
+    desired_version,
+    is_rollout,
+    missing_tags,
 )
 
 CLIENT_TOKEN_LIMIT = 64  # EC2 ClientToken
+_GROUP_YAML = {f.yaml: f for f in fields.GROUP}
 
-# desired.yaml group field → UpdateAutoScalingGroup parameter.
-_GROUP_FIELDS = {
-    "minSize": "MinSize",
-    "maxSize": "MaxSize",
-    "desiredCapacity": "DesiredCapacity",
-    "healthCheckType": "HealthCheckType",
-    "healthCheckGracePeriod": "HealthCheckGracePeriod",
-}
 _SETTINGS_PHASES = frozenset(
     {Phase.OUT_OF_SYNC, Phase.PROGRESSING, Phase.SUPERSEDING, Phase.FAILED}
 )
@@ -187,24 +181,24 @@ def _group_actions(
     template: ObservedLaunchTemplate,
     changes: Iterable[Change],
 ) -> list[Action]:
-    fields: dict[str, Any] = {}
+    params: dict[str, Any] = {}
     relevant = []
     for change in changes:
         if change.resource is not Resource.AUTO_SCALING_GROUP:
             continue
-        if change.field in _GROUP_FIELDS:
-            fields[_GROUP_FIELDS[change.field]] = change.new
+        if change.field in _GROUP_YAML:
+            params.update(_GROUP_YAML[change.field].to_aws(change.new))
         elif change.field == "launchTemplate.version":
             # Only pinning a floating reference; a rollout moves the group through the refresh.
-            fields["LaunchTemplate"] = {"LaunchTemplateId": template.id, "Version": str(change.new)}
+            params["LaunchTemplate"] = {"LaunchTemplateId": template.id, "Version": str(change.new)}
         else:
             continue
         relevant.append(change)
-    if not fields:
+    if not params:
         return []
     return [
         Action(
-            ActionKind.UPDATE_AUTO_SCALING_GROUP, group.name, {"fields": fields}, _reasons(relevant)
+            ActionKind.UPDATE_AUTO_SCALING_GROUP, group.name, {"fields": params}, _reasons(relevant)
         )
     ]
 

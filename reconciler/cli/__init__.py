@@ -15,11 +15,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from typing import TextIO
 
-from reconciler import desired, errors, logs, render, source
-from reconciler.apply import apply
+from reconciler import desired, errors
 from reconciler.aws import Aws
-from reconciler.follow import Follower, progress_line
-from reconciler.images import ImageResolver
+from reconciler.cli import logs, render
+from reconciler.daemon import source
+from reconciler.images.resolver import ImageResolver
 from reconciler.model import (
     DEFAULT_OWNER,
     Action,
@@ -29,8 +29,10 @@ from reconciler.model import (
     Problem,
     ServiceSpec,
 )
-from reconciler.reconcile import Reconciler, ServiceOutcome
-from reconciler.status import history, last_failed_refresh, service_status
+from reconciler.pipeline.apply import apply
+from reconciler.pipeline.follow import Follower, progress_line
+from reconciler.pipeline.reconcile import Reconciler, ServiceOutcome
+from reconciler.pipeline.status import history, last_failed_refresh, service_status
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -299,7 +301,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
 def cmd_rollback(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from reconciler import operator
+    from reconciler.cli import operator
 
     operator.rollback(
         repo=Path(args.repo),
@@ -316,7 +318,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 def cmd_pause(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from reconciler import operator
+    from reconciler.cli import operator
 
     operator.pause(
         repo=Path(args.repo),
@@ -344,7 +346,7 @@ def _operator_arguments(cmd: argparse.ArgumentParser) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from reconciler.demo import Demo, example_dir  # starts moto; only this command needs it
+    from reconciler.cli.demo import Demo, example_dir  # starts moto; only this command needs it
 
     return Demo(out=sys.stdout, template_dir=example_dir()).run()
 
@@ -358,7 +360,8 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from reconciler import loop, server  # apscheduler and prometheus-client: the daemon's only
+    # apscheduler and prometheus-client: the daemon's only
+    from reconciler.daemon import loop, server
 
     if args.verify_commits != (args.allowed_signers is not None):
         raise errors.UsageError("--verify-commits and --allowed-signers FILE go together")

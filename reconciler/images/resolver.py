@@ -4,7 +4,8 @@
 
 - ECR repositories (``<account>.dkr.ecr.<region>.amazonaws.com/<name>``) through
   ``Aws.call("ecr", "describe_images")`` in the region of the host name, where the registry lives.
-- Any other registry through the OCI distribution API (``reconciler.registry``), with credentials
+- Any other registry through the OCI distribution API (``reconciler.images.registry``), with
+  credentials
   from the docker config of the ops host.
 
 Tags move, so a tag's digest is cached for ``poll_interval`` seconds: one registry request per
@@ -29,8 +30,7 @@ import structlog
 
 from reconciler import errors
 from reconciler.aws import Aws
-from reconciler.model import ImageSpec, ResolvedImage
-from reconciler.registry import (
+from reconciler.images.registry import (
     DockerConfigCredentials,
     Reference,
     RegistryClient,
@@ -38,6 +38,7 @@ from reconciler.registry import (
     check_tag,
     parse_repository,
 )
+from reconciler.model import ImageSpec, ResolvedImage
 
 log = structlog.get_logger(__name__)
 

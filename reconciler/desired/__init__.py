@@ -24,8 +24,17 @@ from typing import Any
 from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError
 
-from reconciler import userdata
+from reconciler.desired.yamlload import (
+    FILE_FIELD,
+    MAX_FILE_BYTES,
+    Document,
+    FieldPath,
+    decode,
+    field_name,
+    parse_bytes,
+)
 from reconciler.errors import InvalidDesiredState
+from reconciler.images import userdata
 from reconciler.model import (
     AutoScalingGroupSpec,
     HealthCheckSpec,
@@ -37,15 +46,7 @@ from reconciler.model import (
     ServiceSpec,
     SourceRef,
     TargetGroupSpec,
-)
-from reconciler.yamlload import (
-    FILE_FIELD,
-    MAX_FILE_BYTES,
-    Document,
-    FieldPath,
-    decode,
-    field_name,
-    parse_bytes,
+    fields,
 )
 
 SUFFIXES = (".yaml", ".yml")
@@ -74,7 +75,7 @@ def schema() -> dict[str, Any]:
     """The Service JSON Schema, shipped inside the package."""
     # A path next to this module, not importlib.resources: the package directory holds a symlink
     # to the top-level schemas/, which some resource readers refuse to follow.
-    resource = Path(__file__).resolve().parent / "schemas" / "service.schema.json"
+    resource = Path(__file__).resolve().parent.parent / "schemas" / "service.schema.json"
     loaded: dict[str, Any] = json.loads(resource.read_text(encoding="utf-8"))
     return loaded
 
@@ -741,14 +742,11 @@ def _build(doc: _Doc, template: _Template, *, revision: str | None) -> ServiceSp
             lt["name"], lt["userData"], template.path, template.text
         ),
         auto_scaling_group=AutoScalingGroupSpec(
-            name=asg["name"],
-            min_size=asg["minSize"],
-            max_size=asg["maxSize"],
-            desired_capacity=asg.get("desiredCapacity"),
-            health_check_type=asg["healthCheckType"],
-            health_check_grace_period=asg["healthCheckGracePeriod"],
+            name=asg["name"], **fields.from_yaml(fields.GROUP, asg)
         ),
-        target_group=TargetGroupSpec(tg["name"], _health_check(health)),
+        target_group=TargetGroupSpec(
+            tg["name"], HealthCheckSpec(**fields.from_yaml(fields.HEALTH_CHECK, health))
+        ),
         rollout=RolloutSpec(
             min_healthy_percentage=rollout["minHealthyPercentage"],
             max_healthy_percentage=rollout["maxHealthyPercentage"],
@@ -762,17 +760,4 @@ def _build(doc: _Doc, template: _Template, *, revision: str | None) -> ServiceSp
         source=SourceRef(doc.file, doc.line, revision),
         paused=spec["paused"],
         image_poll_interval=spec["imagePollInterval"],
-    )
-
-
-def _health_check(health: dict[str, Any]) -> HealthCheckSpec:
-    return HealthCheckSpec(
-        path=health["path"],
-        port=str(health["port"]),
-        interval_seconds=health["intervalSeconds"],
-        timeout_seconds=health["timeoutSeconds"],
-        healthy_threshold=health["healthyThreshold"],
-        unhealthy_threshold=health["unhealthyThreshold"],
-        matcher=str(health["matcher"]),
-        protocol=health["protocol"],
     )

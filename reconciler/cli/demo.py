@@ -19,15 +19,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from reconciler import desired, render, source
-from reconciler.follow import Verdict, progress_line
-from reconciler.images import ImageResolver
-from reconciler.loop import Daemon
+from reconciler import desired
+from reconciler.cli import render
+from reconciler.daemon import source
+from reconciler.daemon.loop import Daemon
+from reconciler.daemon.source import GitSettings, GitSource
+from reconciler.images.resolver import ImageResolver
 from reconciler.model import ServiceSpec
-from reconciler.reconcile import Reconciler
+from reconciler.pipeline.follow import Verdict, progress_line
+from reconciler.pipeline.reconcile import Reconciler
+from reconciler.pipeline.status import ServiceStatus
 from reconciler.sandbox import Sandbox, SandboxClock
-from reconciler.source import GitSettings, GitSource
-from reconciler.status import ServiceStatus
 
 SEED_IMAGE = "ghcr.io/johnhuh619/simple-api"
 TICK_SECONDS = 30.0  # sandbox seconds between two reconciles, like a daemon's --interval 30s
@@ -165,7 +167,7 @@ def make_daemon(sandbox: Sandbox, *, repo: Path, cache: Path) -> Daemon:
 
 def example_dir() -> Path:
     """The canonical desired/ shipped with the package (a symlink to the top-level desired/)."""
-    return Path(__file__).resolve().parent / "examples"
+    return Path(__file__).resolve().parent.parent / "examples"
 
 
 def init_repo(repo: Path, *, template_dir: Path, image: str, tag: str) -> None:

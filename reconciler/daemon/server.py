@@ -27,9 +27,9 @@ from typing import Any, Protocol
 import structlog
 
 from reconciler import errors
-from reconciler.metrics import Metrics
+from reconciler.daemon.metrics import Metrics
 
-log = structlog.get_logger("reconciler.server")
+log = structlog.get_logger("reconciler.daemon.server")
 
 MAX_BODY = 1024 * 1024  # GitHub push payloads are far smaller; anything bigger is refused
 SIGNATURE_HEADER = "X-Hub-Signature-256"

@@ -23,7 +23,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from reconciler import userdata
+from reconciler.images import userdata
 from reconciler.model import (
     TAG_FAILED_FINGERPRINT,
     TAG_OWNER,
@@ -43,7 +43,7 @@ from reconciler.model import (
     Phase,
     RefreshStatus,
     Resource,
-    Value,
+    fields,
 )
 
 POLICY_TYPE = "TargetTrackingScaling"
@@ -52,17 +52,6 @@ POLICY_METRIC = "ASGAverageCPUUtilization"
 # Fields whose change can only be made real by an instance refresh.
 ROLLOUT_FIELDS = frozenset({"image", "userData", "launchTemplate", "instances"})
 
-# desired.yaml field names → the observed/desired attribute, in the order the diff reports them.
-_HEALTH_CHECK_FIELDS = (
-    ("path", "path"),
-    ("port", "port"),
-    ("protocol", "protocol"),
-    ("intervalSeconds", "interval_seconds"),
-    ("timeoutSeconds", "timeout_seconds"),
-    ("healthyThreshold", "healthy_threshold"),
-    ("unhealthyThreshold", "unhealthy_threshold"),
-    ("matcher", "matcher"),
-)
 _FLOATING_REFS = (None, "$Latest", "$Default")
 _FAILED_ENDINGS = frozenset(
     {RefreshStatus.FAILED, RefreshStatus.ROLLBACK_SUCCESSFUL, RefreshStatus.ROLLBACK_FAILED}
@@ -248,28 +237,22 @@ def _target_group_changes(
     want: HealthCheckSpec = desired.spec.target_group.health_check
     have = target.health_check
     return tuple(
-        Change(Resource.TARGET_GROUP, target.name, f"healthCheck.{name}", old, new)
-        for name, attr in _HEALTH_CHECK_FIELDS
-        if (old := getattr(have, attr)) != (new := getattr(want, attr))
+        Change(Resource.TARGET_GROUP, target.name, f"healthCheck.{f.yaml}", old, new)
+        for f in fields.HEALTH_CHECK
+        if (old := getattr(have, f.attr)) != (new := getattr(want, f.attr))
     )
 
 
 def _group_changes(desired: DesiredService, group: ObservedAutoScalingGroup) -> tuple[Change, ...]:
     spec = desired.spec.auto_scaling_group
-    pairs: list[tuple[str, Value, Value]] = [
-        ("minSize", group.min_size, spec.min_size),
-        ("maxSize", group.max_size, spec.max_size),
-        ("healthCheckType", group.health_check_type, spec.health_check_type),
-        ("healthCheckGracePeriod", group.health_check_grace_period, spec.health_check_grace_period),
-    ]
     # Rule 5: with a scaling policy, capacity is the policy's. If the new min/max exclude the
     # current capacity, UpdateAutoScalingGroup clamps it for us, so there is nothing to set.
-    if desired.spec.scaling is None and spec.desired_capacity is not None:
-        pairs.append(("desiredCapacity", group.desired_capacity, spec.desired_capacity))
+    capacity_is_ours = desired.spec.scaling is None and spec.desired_capacity is not None
     return tuple(
-        Change(Resource.AUTO_SCALING_GROUP, group.name, name, old, new)
-        for name, old, new in pairs
-        if old != new
+        Change(Resource.AUTO_SCALING_GROUP, group.name, f.yaml, old, new)
+        for f in fields.GROUP
+        if f.attr != "desired_capacity" or capacity_is_ours
+        if (old := getattr(group, f.attr)) != (new := getattr(spec, f.attr))
     )
 
 

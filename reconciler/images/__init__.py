@@ -1,0 +1,1 @@
+"""Image references: resolving tags to digests, and reading images back out of UserData."""

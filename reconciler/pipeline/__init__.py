@@ -1,0 +1,1 @@
+"""The reconcile pipeline: observe, diff, plan, apply, and the status read from their records."""
