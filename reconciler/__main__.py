@@ -1,3 +1,5 @@
+"""`python -m reconciler`: the same entry point as the `reconciler` command."""
+
 import sys
 
 from reconciler.cli import main
