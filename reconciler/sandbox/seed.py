@@ -63,19 +63,7 @@ def seed(aws: Aws) -> Seeded:
     repository_uri = repository["repository"]["repositoryUri"]
     digests = images.push(aws)
     template_id = _launch_template(aws, repository_uri, groups["app-sg"])
-    aws.call(
-        "autoscaling",
-        "create_auto_scaling_group",
-        AutoScalingGroupName=GROUP,
-        MinSize=2,
-        MaxSize=4,
-        DesiredCapacity=2,
-        HealthCheckType="ELB",
-        HealthCheckGracePeriod=300,
-        VPCZoneIdentifier=",".join(subnet_ids.values()),
-        TargetGroupARNs=[target_group_arn],
-        LaunchTemplate={"LaunchTemplateId": template_id, "Version": "$Default"},
-    )
+    _group(aws, list(subnet_ids.values()), target_group_arn, template_id)
     return Seeded(
         region=aws.region,
         account_id=repository["repository"]["registryId"],
@@ -89,6 +77,23 @@ def seed(aws: Aws) -> Seeded:
         group_name=GROUP,
         repository_uri=repository_uri,
         image_digests=digests,
+    )
+
+
+def _group(aws: Aws, subnet_ids: list[str], target_group_arn: str, template_id: str) -> None:
+    # The seed's group: 2 instances on ELB health checks, launching the template's $Default.
+    aws.call(
+        "autoscaling",
+        "create_auto_scaling_group",
+        AutoScalingGroupName=GROUP,
+        MinSize=2,
+        MaxSize=4,
+        DesiredCapacity=2,
+        HealthCheckType="ELB",
+        HealthCheckGracePeriod=300,
+        VPCZoneIdentifier=",".join(subnet_ids),
+        TargetGroupARNs=[target_group_arn],
+        LaunchTemplate={"LaunchTemplateId": template_id, "Version": "$Default"},
     )
 
 
