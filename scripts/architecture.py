@@ -27,7 +27,7 @@ def modules() -> Iterator[Path]:
 def summary(tree: ast.Module) -> str:
     doc = ast.get_docstring(tree) or ""
     first = " ".join(doc.split("\n\n", 1)[0].split())
-    return first.replace("|", "\\|")
+    return first.removesuffix(":").replace("|", "\\|")
 
 
 def imported_packages(tree: ast.Module, here: str) -> list[str]:
@@ -40,10 +40,14 @@ def imported_packages(tree: ast.Module, here: str) -> list[str]:
             names = [a.name for a in node.names]
         for name in names:
             parts = name.split(".")
-            if parts[0] == "reconciler" and len(parts) > 1 and (PACKAGE / parts[1]).exists():
-                found.add(parts[1].removesuffix(".py"))
+            if parts[0] == "reconciler" and len(parts) > 1 and _is_part(parts[1]):
+                found.add(parts[1])
     found.discard(here)
-    return sorted(p for p in found if (PACKAGE / p).is_dir() or (PACKAGE / f"{p}.py").is_file())
+    return sorted(found)
+
+
+def _is_part(name: str) -> bool:
+    return (PACKAGE / name).is_dir() or (PACKAGE / f"{name}.py").is_file()
 
 
 def row(path: Path) -> str:
