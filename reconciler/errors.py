@@ -8,8 +8,6 @@
     │   └── RegistryUnavailable      registry unreachable or refusing credentials
     └── PermanentError               retrying the same input will not help
         ├── AwsApiError              AWS said no: operation, resource, code
-        ├── ResourceNotFound         a resource named in desired.yaml does not exist
-        ├── OwnershipConflict        another reconciler instance owns the resource
         └── ImageNotFound            the tag or digest is not in the registry
 
 Temporary errors back off and retry; permanent errors mark the service Stalled until its
@@ -65,14 +63,6 @@ class AwsApiError(PermanentError):
         self.resource = resource
         on = f" on {resource}" if resource else ""
         super().__init__(f"{operation}{on} failed: {code}: {message}")
-
-
-class ResourceNotFound(PermanentError):
-    pass
-
-
-class OwnershipConflict(PermanentError):
-    pass
 
 
 class ImageNotFound(PermanentError):
