@@ -23,6 +23,8 @@ from reconciler.model import Problem, ServiceSpec
 
 @dataclass(frozen=True, slots=True)
 class Loaded:
+    """A valid load: the services in file order, and the warnings to show beside them."""
+
     services: tuple[ServiceSpec, ...]
     warnings: tuple[Problem, ...]
 
