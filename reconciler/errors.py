@@ -3,14 +3,17 @@
     ReconcilerError                  base; str(e) is one clear line for a human
     ├── UsageError                   bad command line (exit 2)
     ├── InvalidDesiredState          desired files failed validation; carries located Problems
+    ├── SandboxError                 the local sandbox cannot serve (a busy port) or is not running
+    ├── DemoFailed                   a step of `reconciler demo` did not end as the story says
     ├── TemporaryError               worth retrying later; carries `delay` seconds
     │   ├── AwsThrottled             throttling, 5xx, timeouts, connection failures
     │   └── RegistryUnavailable      registry unreachable or refusing credentials
     └── PermanentError               retrying the same input will not help
         ├── AwsApiError              AWS said no: operation, resource, code
-        ├── ResourceNotFound         a resource named in desired.yaml does not exist
-        ├── OwnershipConflict        another reconciler instance owns the resource
         └── ImageNotFound            the tag or digest is not in the registry
+
+The command line prints any of them as one line and exits 1 (``UsageError``: 2); anything else
+that escapes is a bug and is reported as an internal error.
 
 Temporary errors back off and retry; permanent errors mark the service Stalled until its
 desired state changes. Neither ever carries a credential in its message.
@@ -40,6 +43,14 @@ class InvalidDesiredState(ReconcilerError):
         super().__init__(first + more)
 
 
+class SandboxError(ReconcilerError):
+    pass
+
+
+class DemoFailed(ReconcilerError):
+    pass
+
+
 class TemporaryError(ReconcilerError):
     def __init__(self, message: str, *, delay: float = 5.0) -> None:
         super().__init__(message)
@@ -65,14 +76,6 @@ class AwsApiError(PermanentError):
         self.resource = resource
         on = f" on {resource}" if resource else ""
         super().__init__(f"{operation}{on} failed: {code}: {message}")
-
-
-class ResourceNotFound(PermanentError):
-    pass
-
-
-class OwnershipConflict(PermanentError):
-    pass
 
 
 class ImageNotFound(PermanentError):

@@ -218,6 +218,20 @@ def test_directory_loads_yaml_and_yml_sorted_and_skips_hidden_and_other_files() 
     assert orders.target_group.health_check.port == "traffic-port"
 
 
+def test_files_in_is_the_rule_load_reads_a_directory_by() -> None:
+    listed = desired.files_in(DATA / "dir")
+    assert [p.name for p in listed] == ["10-feedback.yaml", "20-orders.yml"]
+    loaded = desired.load([DATA / "dir"])
+    assert [Path(s.source.file) for s in loaded.services] == listed
+
+
+def test_files_in_names_entries_without_checking_them(tmp_path: Path) -> None:
+    (tmp_path / "b.yml").symlink_to(tmp_path / "gone.yaml")
+    (tmp_path / "a.yaml").mkdir()
+    (tmp_path / "c.YAML").write_text("")  # suffixes are case-sensitive, as they always were
+    assert [p.name for p in desired.files_in(tmp_path)] == ["a.yaml", "b.yml"]
+
+
 def test_a_file_given_twice_is_loaded_once() -> None:
     loaded = desired.load([DATA / "dir", DATA / "dir" / "10-feedback.yaml"])
     assert [s.name for s in loaded.services] == ["feedback", "orders"]

@@ -37,6 +37,7 @@ test that advances an hour pays for it only on its next call.
 
 from __future__ import annotations
 
+from reconciler.errors import SandboxError
 from reconciler.sandbox.clock import SandboxClock
 from reconciler.sandbox.health import (
     HealthChecks,
@@ -47,7 +48,7 @@ from reconciler.sandbox.health import (
 )
 from reconciler.sandbox.images import image_digests
 from reconciler.sandbox.seed import Seeded, seed
-from reconciler.sandbox.server import Sandbox, SandboxError, install, serve
+from reconciler.sandbox.server import Sandbox, install, serve
 
 __all__ = [
     "HealthChecks",

@@ -1,7 +1,9 @@
 """AWS error codes the sandbox answers with, as moto service exceptions.
 
 moto serializes a ``ServiceException`` with the code and HTTP status that botocore's service model
-gives the matching fault, so boto3 raises exactly what it would against AWS.
+gives the matching fault, so boto3 raises exactly what it would against AWS. They are emulated
+AWS answers, not the reconciler's errors: the sandbox's own failure (it cannot serve) is
+``reconciler.errors.SandboxError``, in the product's exception tree.
 """
 
 from __future__ import annotations

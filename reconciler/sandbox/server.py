@@ -20,6 +20,7 @@ from moto.autoscaling.models import autoscaling_backends
 from moto.server import ThreadedMotoServer
 
 from reconciler.aws import Aws
+from reconciler.errors import SandboxError
 from reconciler.sandbox import fixes, lifecycle, refresh_api, runtime, simulation
 from reconciler.sandbox.clock import SandboxClock
 from reconciler.sandbox.health import HealthChecks, TargetHealthModel
@@ -29,10 +30,6 @@ HOST = "127.0.0.1"
 ACCESS_KEY = "testing"
 _running: Sandbox | None = None
 _running_lock = threading.Lock()
-
-
-class SandboxError(RuntimeError):
-    pass
 
 
 class _MotoServer(ThreadedMotoServer):

@@ -1,0 +1,69 @@
+"""A valid document, with the schema's defaults filled in, as the ``ServiceSpec`` it declares.
+
+Only documents without errors get here, so every required field is present with its type. The
+group and health-check settings come from ``model.fields``, the one table of managed settings.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from reconciler.desired import service_schema
+from reconciler.desired.document import Doc
+from reconciler.desired.template import Template
+from reconciler.model import (
+    AutoScalingGroupSpec,
+    HealthCheckSpec,
+    ImageSpec,
+    LaunchTemplateSpec,
+    RolloutSpec,
+    ScalingSpec,
+    ServiceSpec,
+    SourceRef,
+    TargetGroupSpec,
+    fields,
+)
+
+
+def build(doc: Doc, template: Template, *, revision: str | None) -> ServiceSpec:
+    """The service ``doc`` declares, its UserData being ``template``."""
+    data = service_schema.with_defaults(doc.document.data)
+    spec = data["spec"]
+    image, lt, asg, tg = (
+        spec["image"],
+        spec["launchTemplate"],
+        spec["autoScalingGroup"],
+        spec["targetGroup"],
+    )
+    scaling = spec.get("scaling")
+    return ServiceSpec(
+        name=data["metadata"]["name"],
+        region=spec["region"],
+        image=ImageSpec(image["repository"], image.get("tag"), image.get("digest")),
+        launch_template=LaunchTemplateSpec(
+            lt["name"], lt["userData"], template.path, template.text
+        ),
+        auto_scaling_group=AutoScalingGroupSpec(
+            name=asg["name"], **fields.from_yaml(fields.GROUP, asg)
+        ),
+        target_group=TargetGroupSpec(
+            tg["name"], HealthCheckSpec(**fields.from_yaml(fields.HEALTH_CHECK, tg["healthCheck"]))
+        ),
+        rollout=_rollout(spec["rollout"]),
+        scaling=ScalingSpec(float(scaling["targetCpuUtilization"])) if scaling else None,
+        source=SourceRef(doc.file, doc.line, revision),
+        paused=spec["paused"],
+        image_poll_interval=spec["imagePollInterval"],
+    )
+
+
+def _rollout(rollout: dict[str, Any]) -> RolloutSpec:
+    return RolloutSpec(
+        min_healthy_percentage=rollout["minHealthyPercentage"],
+        max_healthy_percentage=rollout["maxHealthyPercentage"],
+        instance_warmup=rollout.get("instanceWarmup"),
+        checkpoint_percentages=tuple(rollout.get("checkpointPercentages", ())),
+        checkpoint_delay=rollout.get("checkpointDelay"),
+        auto_rollback=rollout["autoRollback"],
+        skip_matching=rollout["skipMatching"],
+    )

@@ -1,0 +1,203 @@
+"""The rules a schema cannot express: ranges across fields, grammars, names unique across files.
+
+Each rule reads values through ``Doc``'s typed accessors, so a value of the wrong type (already
+reported by the schema) is skipped rather than crashing the rule, and each returns its problems
+located like the schema's.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+
+from reconciler.desired import service_schema
+from reconciler.desired.document import IMAGE, Doc
+from reconciler.desired.yamlload import FieldPath
+from reconciler.images import userdata
+from reconciler.model import Problem
+
+CHECKPOINT_DELAY_DEFAULT = 3600  # what AWS waits at a checkpoint when no delay is given
+
+_ASG = ("spec", "autoScalingGroup")
+_HEALTH = ("spec", "targetGroup", "healthCheck")
+_ROLLOUT = ("spec", "rollout")
+# The names that must be unique across services.
+_AWS_NAMES: tuple[tuple[str, FieldPath], ...] = (
+    ("Auto Scaling group", ("spec", "autoScalingGroup", "name")),
+    ("launch template", ("spec", "launchTemplate", "name")),
+    ("target group", ("spec", "targetGroup", "name")),
+)
+
+
+def check(doc: Doc) -> list[Problem]:
+    """Every rule's problems with one document."""
+    return [problem for rule in _RULES for problem in rule(doc)]
+
+
+def _integer(doc: Doc, path: FieldPath, *, default: bool = False) -> int | None:
+    """The integer at ``path`` (or the schema's default there).
+
+    None when absent, not an integer, or outside the schema's own bounds: the schema reports
+    those, and a rule relating two fields has nothing sound to say about them.
+    """
+    value = doc.get(path)
+    if value is None and default:
+        value = service_schema.default(path)
+    if not isinstance(value, int) or isinstance(value, bool):
+        return None
+    return value if service_schema.within_bounds(path, value) else None
+
+
+def _capacity(doc: Doc) -> list[Problem]:
+    low = _integer(doc, (*_ASG, "minSize"))
+    high = _integer(doc, (*_ASG, "maxSize"))
+    want = _integer(doc, (*_ASG, "desiredCapacity"))
+    if low is not None and high is not None and low > high:
+        allowed = f"at least minSize ({low})"
+        return [doc.at((*_ASG, "maxSize"), f"maxSize {high} is below minSize {low}", allowed)]
+    if want is None:
+        return []
+    span = "minSize ≤ desiredCapacity ≤ maxSize"
+    if low is not None and want < low:
+        return [doc.at((*_ASG, "desiredCapacity"), f"{want} is below minSize {low}", span)]
+    if high is not None and want > high:
+        return [doc.at((*_ASG, "desiredCapacity"), f"{want} is above maxSize {high}", span)]
+    return []
+
+
+def _health_check_timing(doc: Doc) -> list[Problem]:
+    interval = _integer(doc, (*_HEALTH, "intervalSeconds"), default=True)
+    timeout = _integer(doc, (*_HEALTH, "timeoutSeconds"), default=True)
+    if interval is None or timeout is None or timeout < interval:
+        return []
+    field = (
+        "timeoutSeconds" if doc.get((*_HEALTH, "timeoutSeconds")) is not None else "intervalSeconds"
+    )
+    message = f"timeoutSeconds ({timeout}) must be less than intervalSeconds ({interval})"
+    allowed = f"timeoutSeconds from 2 to {min(120, interval - 1)}, below intervalSeconds"
+    return [doc.at((*_HEALTH, field), message, allowed)]
+
+
+def _health_check_port(doc: Doc) -> list[Problem]:
+    port = doc.text((*_HEALTH, "port"))
+    if port is None or not port.isdigit() or 1 <= int(port) <= 65535:
+        return []
+    allowed = 'a port number 1-65535 or "traffic-port"'
+    return [doc.at((*_HEALTH, "port"), f"port {port} is out of range", allowed)]
+
+
+_MATCHER_ALLOWED = 'HTTP codes 200-499: a code ("200"), a list ("200,302") or a range ("200-299")'
+_MATCHER_ITEM = re.compile(r"([0-9]{3})(?:-([0-9]{3}))?")
+
+
+def _matcher_error(text: str) -> str | None:
+    for item in text.split(","):
+        match = _MATCHER_ITEM.fullmatch(item)
+        if not match:
+            return f"{item!r} is not an HTTP code or a range of codes"
+        low = int(match.group(1))
+        high = int(match.group(2) or low)
+        if not (200 <= low <= 499 and 200 <= high <= 499):
+            return f"{item} is outside 200-499"
+        if low > high:
+            return f"the range {item} runs backwards"
+    return None
+
+
+def _matcher(doc: Doc) -> list[Problem]:
+    matcher = doc.text((*_HEALTH, "matcher"))
+    reason = _matcher_error(matcher) if matcher else None
+    return [doc.at((*_HEALTH, "matcher"), reason, _MATCHER_ALLOWED)] if reason else []
+
+
+def _checkpoints(doc: Doc) -> list[Problem]:
+    path = (*_ROLLOUT, "checkpointPercentages")
+    values = doc.get(path)
+    if not isinstance(values, list) or not values:
+        return []
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        return []
+    allowed = "strictly ascending percentages ending with 100, e.g. [50, 100]"
+    for index in range(1, len(values)):
+        if values[index] <= values[index - 1]:
+            message = f"{values[index]} follows {values[index - 1]}: percentages must increase"
+            return [doc.at((*path, index), message, allowed)]
+    if values[-1] < 100:  # above 100 is the schema's to report
+        message = f"the last checkpoint is {values[-1]}, so the refresh would stop short of 100%"
+        return [doc.at((*path, len(values) - 1), message, allowed)]
+    return []
+
+
+def _healthy_percentages(doc: Doc) -> list[Problem]:
+    low = _integer(doc, (*_ROLLOUT, "minHealthyPercentage"), default=True)
+    high = _integer(doc, (*_ROLLOUT, "maxHealthyPercentage"), default=True)
+    if low is None or high is None or high - low <= 100:
+        return []
+    message = f"maxHealthyPercentage {high} is more than 100 above minHealthyPercentage {low}"
+    allowed = f"at most {low + 100} (minHealthyPercentage + 100)"
+    return [doc.at((*_ROLLOUT, "maxHealthyPercentage"), message, allowed)]
+
+
+def _image(doc: Doc) -> list[Problem]:
+    checks: list[tuple[str, Callable[[str], str | None], str]] = [
+        ("repository", userdata.repository_error, userdata.REPOSITORY_ALLOWED),
+        ("tag", userdata.tag_error, userdata.TAG_ALLOWED),
+        ("digest", userdata.digest_error, userdata.DIGEST_ALLOWED),
+    ]
+    problems = []
+    for name, error_of, allowed in checks:
+        value = doc.text((*IMAGE, name))
+        reason = error_of(value) if value is not None else None
+        if reason:
+            problems.append(doc.at((*IMAGE, name), reason, allowed))
+    return problems
+
+
+def _checkpoint_delay_warning(doc: Doc) -> list[Problem]:
+    if doc.get((*_ROLLOUT, "checkpointPercentages")) is None:
+        return []
+    if doc.get((*_ROLLOUT, "checkpointDelay")) is not None:
+        return []
+    message = (
+        "checkpointPercentages is set without checkpointDelay: "
+        f"AWS waits its default {CHECKPOINT_DELAY_DEFAULT} s at each checkpoint"
+    )
+    allowed = "set checkpointDelay (0 to 172800 seconds)"
+    return [doc.at((*_ROLLOUT, "checkpointPercentages"), message, allowed, warning=True)]
+
+
+_RULES: tuple[Callable[[Doc], list[Problem]], ...] = (
+    _capacity,
+    _health_check_timing,
+    _health_check_port,
+    _matcher,
+    _checkpoints,
+    _healthy_percentages,
+    _image,
+    _checkpoint_delay_warning,
+)
+
+
+def duplicate_names(documents: Sequence[Doc]) -> list[Problem]:
+    """The second use of a service name, or of an AWS resource name in one Region, is an error."""
+    problems = []
+    services: dict[str, Doc] = {}
+    resources: dict[tuple[str, str | None, str], Doc] = {}
+    for doc in documents:
+        name = doc.text(("metadata", "name"))
+        if name is not None:
+            first = services.setdefault(name, doc)
+            if first is not doc:
+                message = f"service {name!r} is already declared at {first.file}:{first.line}"
+                problems.append(doc.at(("metadata", "name"), message, "a name used once"))
+        region = doc.text(("spec", "region"))
+        for what, path in _AWS_NAMES:
+            value = doc.text(path)
+            if value is None:
+                continue
+            first = resources.setdefault((what, region, value), doc)
+            if first is not doc:
+                where = f"{first.file}:{first.document.line_of(path)}"
+                message = f"{what} {value!r} is already used in {region} at {where}"
+                problems.append(doc.at(path, message, "one service per resource"))
+    return problems
