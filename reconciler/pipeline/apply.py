@@ -18,6 +18,8 @@ from reconciler import errors
 from reconciler.aws import Aws
 from reconciler.model import (
     NEW_VERSION,
+    POLICY_METRIC,
+    POLICY_TYPE,
     TAG_FAILED_FINGERPRINT,
     TAG_RETRIED_REFRESH,
     Action,
@@ -172,9 +174,9 @@ def _put_policy(ctx: _Context, action: Action) -> None:
         resource=action.resource_name,
         AutoScalingGroupName=action.resource_name,
         PolicyName=action.params["policy_name"],
-        PolicyType="TargetTrackingScaling",
+        PolicyType=POLICY_TYPE,
         TargetTrackingConfiguration={
-            "PredefinedMetricSpecification": {"PredefinedMetricType": "ASGAverageCPUUtilization"},
+            "PredefinedMetricSpecification": {"PredefinedMetricType": POLICY_METRIC},
             "TargetValue": float(action.params["target_value"]),
         },
     )

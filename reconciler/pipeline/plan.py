@@ -23,6 +23,7 @@ from typing import Any
 from reconciler.images import userdata
 from reconciler.model import (
     NEW_VERSION,
+    POLICY_METRIC,
     TAG_FAILED_FINGERPRINT,
     Action,
     ActionKind,
@@ -43,7 +44,6 @@ from reconciler.model import (
     value_text,
 )
 from reconciler.pipeline.diff import (
-    POLICY_METRIC,
     current_version,
     desired_version,
     is_rollout,
