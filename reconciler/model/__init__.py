@@ -11,6 +11,7 @@ spec           desired side: ``ServiceSpec`` and its parts, ``Problem``, ``Desir
 observed       what AWS holds: ``ObservedService`` and its parts, ``RefreshStatus``
 changes        the diff: ``Change``, ``Phase``, ``Diff``, ``value_text``
 actions        the plan: ``ActionKind``, ``Action``, ``Plan``
+outcome        one pass's record of a service: ``ServiceOutcome``, ``ApplyResult``
 markers        what the reconciler writes into AWS to recognise its own: tags, policy name
 fields         THE table of managed settings
 =============  ===============================================================================
@@ -51,6 +52,7 @@ from reconciler.model.observed import (
     ObservedTargetGroup,
     RefreshStatus,
 )
+from reconciler.model.outcome import ApplyResult, ServiceOutcome
 from reconciler.model.spec import (
     AutoScalingGroupSpec,
     DesiredService,
@@ -78,6 +80,7 @@ __all__ = [
     "TAG_SERVICE",
     "Action",
     "ActionKind",
+    "ApplyResult",
     "AutoScalingGroupSpec",
     "Change",
     "ChangeKind",
@@ -102,6 +105,7 @@ __all__ = [
     "Resource",
     "RolloutSpec",
     "ScalingSpec",
+    "ServiceOutcome",
     "ServiceSpec",
     "SourceRef",
     "TargetGroupSpec",

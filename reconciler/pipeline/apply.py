@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -24,6 +24,7 @@ from reconciler.model import (
     TAG_RETRIED_REFRESH,
     Action,
     ActionKind,
+    ApplyResult,
     HealthCheckSpec,
     Plan,
     Resource,
@@ -31,14 +32,6 @@ from reconciler.model import (
 )
 
 log = structlog.get_logger("reconciler.pipeline.apply")
-
-
-@dataclass
-class ApplyResult:
-    service: str
-    done: list[Action] = field(default_factory=list)
-    created_version: int | None = None
-    refresh_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from reconciler.model import ServiceSpec
-from reconciler.pipeline.reconcile import Reconciler, ServiceOutcome
+from reconciler.model import ServiceOutcome, ServiceSpec
+from reconciler.pipeline.reconcile import Reconciler
 from reconciler.pipeline.status import ServiceStatus, service_status
 
 

@@ -20,8 +20,8 @@ from reconciler.model import (
     ObservedService,
     Phase,
     RefreshStatus,
+    ServiceOutcome,
 )
-from reconciler.pipeline.reconcile import ServiceOutcome
 
 # A refresh rolling back has failed already (AWS rolls back only on failure or on request), so
 # `reconciler retry` may forgive it before the rollback ends.
