@@ -100,6 +100,13 @@ class RefreshStatus(enum.StrEnum):
         """AWS refuses a new refresh while one of these is under way."""
         return self in _ACTIVE_REFRESH
 
+    @property
+    def failed(self) -> bool:
+        """The refresh failed: AWS rolls back only on failure or on request, so one rolling back
+        has failed already, and `reconciler retry` may forgive it before the rollback ends.
+        """
+        return self in _FAILED_REFRESH
+
 
 _ACTIVE_REFRESH = frozenset(
     {
@@ -108,6 +115,14 @@ _ACTIVE_REFRESH = frozenset(
         RefreshStatus.CANCELLING,
         RefreshStatus.ROLLBACK_IN_PROGRESS,
         RefreshStatus.BAKING,
+    }
+)
+_FAILED_REFRESH = frozenset(
+    {
+        RefreshStatus.FAILED,
+        RefreshStatus.ROLLBACK_IN_PROGRESS,
+        RefreshStatus.ROLLBACK_SUCCESSFUL,
+        RefreshStatus.ROLLBACK_FAILED,
     }
 )
 
@@ -134,3 +149,6 @@ class ObservedService:
     target_group: ObservedTargetGroup | None
     scaling_policies: tuple[ObservedScalingPolicy, ...] = ()
     refreshes: tuple[ObservedRefresh, ...] = ()  # newest first
+
+    def last_failed_refresh(self) -> ObservedRefresh | None:
+        return next((r for r in self.refreshes if r.status.failed), None)

@@ -11,6 +11,8 @@ FAILED         settings drift, and MARK_FAILED when the failure is not tagged ye
 BLOCKED        nothing
 =============  ==========================================================================
 
+``retry`` plans `reconciler retry`: forgetting a failed fingerprint (CLEAR_FAILED).
+
 "Settings" are the target group health check, adoption tags, group sizes and health check,
 pinning a floating version reference, and the scaling policy. Actions sort by ``ActionKind``.
 """
@@ -40,6 +42,7 @@ from reconciler.model import (
     RefreshStatus,
     Resource,
     RolloutSpec,
+    ServiceOutcome,
     fields,
     value_text,
 )
@@ -94,6 +97,26 @@ def plan(
     ]
     ordered = tuple(sorted(actions, key=lambda a: a.kind))
     return Plan(desired.name, ordered, diff.phase, diff.message)
+
+
+def retry(outcome: ServiceOutcome) -> Plan | None:
+    """What `reconciler retry` applies: forget the failed fingerprint, so the next pass rolls the
+    desired state out again. ``None`` when no failure is recorded.
+
+    The failed refresh is tagged too: its failure stays in the refresh history, and the diff must
+    not find it there again.
+    """
+    diff = outcome.diff
+    if diff is None or diff.phase is not Phase.FAILED:
+        return None
+    failed = outcome.observed.last_failed_refresh() if outcome.observed else None
+    action = Action(
+        ActionKind.CLEAR_FAILED,
+        outcome.spec.auto_scaling_group.name,
+        params={"retried_refresh": failed.refresh_id if failed else ""},
+        reason="retry requested",
+    )
+    return Plan(outcome.spec.name, (action,), Phase.OUT_OF_SYNC)
 
 
 def client_token(*, fingerprint: str, template_name: str) -> str:

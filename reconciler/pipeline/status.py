@@ -19,19 +19,7 @@ from reconciler.model import (
     ObservedRefresh,
     ObservedService,
     Phase,
-    RefreshStatus,
     ServiceOutcome,
-)
-
-# A refresh rolling back has failed already (AWS rolls back only on failure or on request), so
-# `reconciler retry` may forgive it before the rollback ends.
-_FAILED_REFRESH = frozenset(
-    {
-        RefreshStatus.FAILED,
-        RefreshStatus.ROLLBACK_IN_PROGRESS,
-        RefreshStatus.ROLLBACK_SUCCESSFUL,
-        RefreshStatus.ROLLBACK_FAILED,
-    }
 )
 
 
@@ -136,8 +124,7 @@ def _progressing(outcome: ServiceOutcome) -> Condition:
 
 
 def last_failed_refresh(observed: ObservedService | None) -> ObservedRefresh | None:
-    refreshes = observed.refreshes if observed else ()
-    return next((r for r in refreshes if r.status in _FAILED_REFRESH), None)
+    return observed.last_failed_refresh() if observed else None
 
 
 def last_failure(outcome: ServiceOutcome) -> str | None:
