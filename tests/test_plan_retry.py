@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from reconciler.model import (
-    ActionKind,
+    ClearFailed,
     Diff,
     ObservedRefresh,
     Phase,
@@ -46,7 +46,7 @@ def failed_outcome(*refreshes: ObservedRefresh) -> ServiceOutcome:
 @pytest.mark.parametrize(
     ("refreshes", "retried"),
     [
-        ((), ""),
+        ((), None),
         ((refresh(refresh_id="rf-9", status=RefreshStatus.FAILED, desired_version="4"),), "rf-9"),
         (
             (
@@ -61,18 +61,14 @@ def failed_outcome(*refreshes: ObservedRefresh) -> ServiceOutcome:
     ids=["no-history", "failed", "newest-failure-wins", "rolling-back"],
 )
 def test_retry_clears_the_failure_and_forgives_the_newest_failed_refresh(
-    refreshes: tuple[ObservedRefresh, ...], retried: str
+    refreshes: tuple[ObservedRefresh, ...], retried: str | None
 ) -> None:
     planned = retry(failed_outcome(*refreshes))
     assert planned is not None
     assert (planned.service, planned.phase, planned.message) == (SERVICE, Phase.OUT_OF_SYNC, "")
-    (action,) = planned.actions
-    assert (action.kind, action.resource_name, action.reason) == (
-        ActionKind.CLEAR_FAILED,
-        GROUP,
-        "retry requested",
+    assert planned.actions == (
+        ClearFailed(resource_name=GROUP, reason="retry requested", retried_refresh=retried),
     )
-    assert action.params == {"retried_refresh": retried}
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ One module per concern; this package re-exports the names the rest of the reconc
 spec           desired side: ``ServiceSpec`` and its parts, ``Problem``, ``DesiredService``
 observed       what AWS holds: ``ObservedService`` and its parts, ``RefreshStatus``
 changes        the diff: ``Change``, ``Phase``, ``Diff``, ``value_text``
-actions        the plan: ``ActionKind``, ``Action``, ``Plan``
+actions        the plan: one dataclass per kind of action, ``Action`` (their union), ``Plan``
 outcome        one pass's record of a service: ``ServiceOutcome``, ``ApplyResult``
 markers        what the reconciler writes into AWS to recognise its own: tags, policy name
 fields         THE table of managed settings
@@ -20,7 +20,23 @@ fields         THE table of managed settings
 from __future__ import annotations
 
 from reconciler.model import fields
-from reconciler.model.actions import NEW_VERSION, Action, ActionKind, Plan
+from reconciler.model.actions import (
+    NEW_VERSION,
+    Action,
+    ActionKind,
+    CancelInstanceRefresh,
+    ClearFailed,
+    CreateLaunchTemplateVersion,
+    DeleteScalingPolicy,
+    MarkFailed,
+    ModifyTargetGroup,
+    Plan,
+    PutScalingPolicy,
+    StartInstanceRefresh,
+    TagResource,
+    UpdateAutoScalingGroup,
+    VersionPin,
+)
 from reconciler.model.changes import (
     Change,
     ChangeKind,
@@ -82,14 +98,20 @@ __all__ = [
     "ActionKind",
     "ApplyResult",
     "AutoScalingGroupSpec",
+    "CancelInstanceRefresh",
     "Change",
     "ChangeKind",
+    "ClearFailed",
+    "CreateLaunchTemplateVersion",
+    "DeleteScalingPolicy",
     "DesiredService",
     "Diff",
     "HealthCheckSpec",
     "ImageSpec",
     "LaunchTemplateSpec",
     "LaunchTemplateVersion",
+    "MarkFailed",
+    "ModifyTargetGroup",
     "ObservedAutoScalingGroup",
     "ObservedInstance",
     "ObservedLaunchTemplate",
@@ -100,6 +122,7 @@ __all__ = [
     "Phase",
     "Plan",
     "Problem",
+    "PutScalingPolicy",
     "RefreshStatus",
     "ResolvedImage",
     "Resource",
@@ -108,8 +131,12 @@ __all__ = [
     "ServiceOutcome",
     "ServiceSpec",
     "SourceRef",
+    "StartInstanceRefresh",
+    "TagResource",
     "TargetGroupSpec",
+    "UpdateAutoScalingGroup",
     "Value",
+    "VersionPin",
     "fields",
     "scaling_policy_name",
     "value_text",
