@@ -12,6 +12,7 @@ observed       what AWS holds: ``ObservedService`` and its parts, ``RefreshStatu
 changes        the diff: ``Change``, ``Phase``, ``Diff``, ``value_text``
 actions        the plan: one dataclass per kind of action, ``Action`` (their union), ``Plan``
 outcome        one pass's record of a service: ``ServiceOutcome``, ``ApplyResult``
+conditions     status conditions: ``Condition``, ``ConditionType``, ``Reason``
 markers        what the reconciler writes into AWS to recognise its own: tags, policy name
 fields         THE table of managed settings
 =============  ===============================================================================
@@ -46,6 +47,7 @@ from reconciler.model.changes import (
     Value,
     value_text,
 )
+from reconciler.model.conditions import Condition, ConditionType, Reason
 from reconciler.model.markers import (
     DEFAULT_OWNER,
     DESCRIPTION_MARKER,
@@ -102,6 +104,8 @@ __all__ = [
     "Change",
     "ChangeKind",
     "ClearFailed",
+    "Condition",
+    "ConditionType",
     "CreateLaunchTemplateVersion",
     "DeleteScalingPolicy",
     "DesiredService",
@@ -123,6 +127,7 @@ __all__ = [
     "Plan",
     "Problem",
     "PutScalingPolicy",
+    "Reason",
     "RefreshStatus",
     "ResolvedImage",
     "Resource",
