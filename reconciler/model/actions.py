@@ -34,7 +34,8 @@ class ActionKind(enum.IntEnum):
 
 
 # Placeholder for "the launch template version created earlier in this same plan".
-NEW_VERSION: Literal["$New"] = "$New"
+NewVersion = Literal["$New"]
+NEW_VERSION: NewVersion = "$New"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -138,7 +139,7 @@ class StartInstanceRefresh(_Action):
 
     kind: ClassVar[ActionKind] = ActionKind.START_INSTANCE_REFRESH
     launch_template_id: str
-    version: int | Literal["$New"]
+    version: int | NewVersion
     preferences: Mapping[str, Any]
     fingerprint: str
 

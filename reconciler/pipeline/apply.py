@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from typing import Any, Literal, assert_never
+from typing import Any, assert_never
 
 import structlog
 
@@ -31,6 +31,7 @@ from reconciler.model import (
     HealthCheckSpec,
     MarkFailed,
     ModifyTargetGroup,
+    NewVersion,
     Plan,
     PutScalingPolicy,
     Resource,
@@ -256,7 +257,7 @@ def _start_refresh(ctx: _Context, action: StartInstanceRefresh) -> None:
     ctx.result.refresh_id = str(response["InstanceRefreshId"])
 
 
-def _version(ctx: _Context, version: int | Literal["$New"]) -> int:
+def _version(ctx: _Context, version: int | NewVersion) -> int:
     if version != NEW_VERSION:
         return version
     if ctx.result.created_version is None:

@@ -20,7 +20,7 @@ pinning a floating version reference, and the scaling policy. Actions sort by ``
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any, Literal
+from typing import Any
 
 from reconciler.images import userdata
 from reconciler.model import (
@@ -38,6 +38,7 @@ from reconciler.model import (
     Diff,
     MarkFailed,
     ModifyTargetGroup,
+    NewVersion,
     ObservedAutoScalingGroup,
     ObservedLaunchTemplate,
     ObservedService,
@@ -310,7 +311,7 @@ def _rollout_actions(
     reason = _reasons(rollout)
     existing = desired_version(desired, template)
     actions: list[Action] = []
-    version: int | Literal["$New"]
+    version: int | NewVersion
     if existing is not None:
         # A revert, or a crash after the create: reuse the version rather than make another.
         version = existing.version_number
