@@ -112,31 +112,29 @@ def health_check_params(hc: HealthCheckSpec) -> dict[str, Any]:
 
 
 def _tag_resource(ctx: _Context, action: TagResource) -> None:
-    kind = action.resource_type
-    resource_id = action.resource_id
     tags = dict(action.tags)
-    if kind is Resource.AUTO_SCALING_GROUP:
-        _tag_group(ctx, group=resource_id, tags=tags)
-    elif kind is Resource.LAUNCH_TEMPLATE:
+    if action.resource_type is Resource.AUTO_SCALING_GROUP:
+        _tag_group(ctx, group=action.resource_id, tags=tags)
+    elif action.resource_type is Resource.LAUNCH_TEMPLATE:
         ctx.aws.call(
             "ec2",
             "create_tags",
             region=ctx.region,
             resource=action.resource_name,
-            Resources=[resource_id],
+            Resources=[action.resource_id],
             Tags=_key_values(tags),
         )
-    elif kind is Resource.TARGET_GROUP:
+    elif action.resource_type is Resource.TARGET_GROUP:
         ctx.aws.call(
             "elbv2",
             "add_tags",
             region=ctx.region,
             resource=action.resource_name,
-            ResourceArns=[resource_id],
+            ResourceArns=[action.resource_id],
             Tags=_key_values(tags),
         )
     else:
-        raise errors.PermanentError(f"cannot tag a {kind.value}")
+        raise errors.PermanentError(f"cannot tag a {action.resource_type.value}")
 
 
 def _key_values(tags: dict[str, str]) -> list[dict[str, str]]:
