@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import typing
 from typing import Any, TypeVar
 
 import pytest
@@ -11,6 +12,7 @@ from reconciler.model import (
     NEW_VERSION,
     TAG_OWNER,
     TAG_SERVICE,
+    Action,
     ActionKind,
     CancelInstanceRefresh,
     CreateLaunchTemplateVersion,
@@ -95,6 +97,12 @@ def previous_image() -> DesiredService:
 # ------------------------------------------------------------------------------------------------
 # Nothing to do
 # ------------------------------------------------------------------------------------------------
+
+
+def test_every_kind_of_action_has_its_own_class() -> None:
+    classes = typing.get_args(Action)
+    assert sorted(c.kind for c in classes) == list(ActionKind)
+    assert len(classes) == len(ActionKind)
 
 
 def test_in_sync_plans_nothing() -> None:
