@@ -25,9 +25,16 @@ from reconciler.aws import Aws
 from reconciler.cli import logs
 from reconciler.images import userdata
 from reconciler.images.resolver import ImageResolver
-from reconciler.model import DEFAULT_OWNER, TAG_OWNER, TAG_SERVICE, ServiceSpec
+from reconciler.model import (
+    DEFAULT_OWNER,
+    POLICY_METRIC,
+    POLICY_TYPE,
+    TAG_OWNER,
+    TAG_SERVICE,
+    ServiceSpec,
+    scaling_policy_name,
+)
 from reconciler.pipeline.apply import health_check_params
-from reconciler.pipeline.observe import scaling_policy_name
 from reconciler.pipeline.reconcile import Reconciler, ServiceOutcome, prepare
 from reconciler.sandbox import Sandbox, SandboxClock, Seeded
 
@@ -216,11 +223,9 @@ def _create_service(
             "put_scaling_policy",
             AutoScalingGroupName=group.name,
             PolicyName=scaling_policy_name(spec.name),
-            PolicyType="TargetTrackingScaling",
+            PolicyType=POLICY_TYPE,
             TargetTrackingConfiguration={
-                "PredefinedMetricSpecification": {
-                    "PredefinedMetricType": "ASGAverageCPUUtilization"
-                },
+                "PredefinedMetricSpecification": {"PredefinedMetricType": POLICY_METRIC},
                 "TargetValue": float(spec.scaling.target_cpu_utilization),
             },
         )

@@ -22,6 +22,8 @@ from typing import Any
 from reconciler.images import userdata
 from reconciler.model import (
     DEFAULT_OWNER,
+    POLICY_METRIC,
+    POLICY_TYPE,
     TAG_FAILED_FINGERPRINT,
     TAG_OWNER,
     TAG_SERVICE,
@@ -45,6 +47,7 @@ from reconciler.model import (
     ServiceSpec,
     SourceRef,
     TargetGroupSpec,
+    scaling_policy_name,
 )
 
 OWNER = DEFAULT_OWNER
@@ -63,7 +66,7 @@ GROUP_ARN = (
     "11111111-2222-3333-4444-555555555555:autoScalingGroupName/feedback-asg"
 )
 REVISION = "0f877b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f70"
-POLICY = f"asg-reconciler-{SERVICE}-cpu"
+POLICY = scaling_policy_name(SERVICE)
 # Digests whose short forms (first 12 hex) are easy to spot in assertions.
 DIGEST_A = "sha256:1a2b3c4d5e6f" + "0" * 52
 DIGEST_B = "sha256:9f8e7d6c5b4a" + "1" * 52
@@ -294,8 +297,8 @@ def observed_target_group(**overrides: Any) -> ObservedTargetGroup:
 def cpu_policy(**overrides: Any) -> ObservedScalingPolicy:
     values: dict[str, Any] = {
         "name": POLICY,
-        "policy_type": "TargetTrackingScaling",
-        "metric": "ASGAverageCPUUtilization",
+        "policy_type": POLICY_TYPE,
+        "metric": POLICY_METRIC,
         "target_value": 70.0,
     }
     return ObservedScalingPolicy(**{**values, **overrides})

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+import typing
+from typing import Any, TypeVar
 
 import pytest
 
@@ -13,13 +14,23 @@ from reconciler.model import (
     TAG_SERVICE,
     Action,
     ActionKind,
+    CancelInstanceRefresh,
+    CreateLaunchTemplateVersion,
+    DeleteScalingPolicy,
     DesiredService,
+    MarkFailed,
+    ModifyTargetGroup,
     ObservedService,
     Phase,
     Plan,
+    PutScalingPolicy,
     RefreshStatus,
     Resource,
     ScalingSpec,
+    StartInstanceRefresh,
+    TagResource,
+    UpdateAutoScalingGroup,
+    VersionPin,
 )
 from reconciler.pipeline.diff import diff
 from reconciler.pipeline.plan import (
@@ -58,6 +69,8 @@ from tests.factories import (
     with_template,
 )
 
+A = TypeVar("A")
+
 
 def run(desired: DesiredService, observed: ObservedService, **kwargs: Any) -> Plan:
     return plan(desired, observed, diff(desired, observed, owner=OWNER), owner=OWNER, **kwargs)
@@ -67,8 +80,8 @@ def kinds(result: Plan) -> list[ActionKind]:
     return [a.kind for a in result.actions]
 
 
-def only(result: Plan, kind: ActionKind) -> Action:
-    (action,) = [a for a in result.actions if a.kind is kind]
+def only(result: Plan, kind: type[A]) -> A:
+    (action,) = [a for a in result.actions if isinstance(a, kind)]
     return action
 
 
@@ -84,6 +97,12 @@ def previous_image() -> DesiredService:
 # ------------------------------------------------------------------------------------------------
 # Nothing to do
 # ------------------------------------------------------------------------------------------------
+
+
+def test_every_kind_of_action_has_its_own_class() -> None:
+    classes = typing.get_args(Action)
+    assert sorted(c.kind for c in classes) == list(ActionKind)
+    assert len(classes) == len(ActionKind)
 
 
 def test_in_sync_plans_nothing() -> None:
@@ -114,46 +133,46 @@ def test_health_check_drift_modifies_the_target_group() -> None:
     observed = with_target_group(observed_service(), health_check=health_check(interval_seconds=10))
     desired = desired_service()
     result = run(desired, observed)
-    action = only(result, ActionKind.MODIFY_TARGET_GROUP)
+    action = only(result, ModifyTargetGroup)
     assert action.resource_name == TARGET_GROUP
-    assert action.params == {
-        "target_group_arn": TARGET_GROUP_ARN,
-        "health_check": desired.spec.target_group.health_check,
-    }
+    assert (action.target_group_arn, action.health_check) == (
+        TARGET_GROUP_ARN,
+        desired.spec.target_group.health_check,
+    )
     assert "10 → 30" in action.reason
     assert kinds(result) == [ActionKind.MODIFY_TARGET_GROUP]
 
 
 @pytest.mark.parametrize(
-    ("attr", "observed_value", "key", "desired_value"),
+    ("attr", "observed_value", "desired_value"),
     [
-        ("min_size", 1, "MinSize", 2),
-        ("max_size", 8, "MaxSize", 4),
-        ("health_check_type", "EC2", "HealthCheckType", "ELB"),
-        ("health_check_grace_period", 60, "HealthCheckGracePeriod", 300),
+        ("min_size", 1, 2),
+        ("max_size", 8, 4),
+        ("health_check_type", "EC2", "ELB"),
+        ("health_check_grace_period", 60, 300),
     ],
 )
 def test_group_setting_updates_only_that_field(
-    attr: str, observed_value: Any, key: str, desired_value: Any
+    attr: str, observed_value: Any, desired_value: Any
 ) -> None:
     observed = with_group(observed_service(), **{attr: observed_value})
-    action = only(run(desired_service(), observed), ActionKind.UPDATE_AUTO_SCALING_GROUP)
+    action = only(run(desired_service(), observed), UpdateAutoScalingGroup)
     assert action.resource_name == GROUP
-    assert action.params == {"fields": {key: desired_value}}
+    assert (action.settings, action.pin) == ({attr: desired_value}, None)
 
 
 def test_desired_capacity_without_scaling() -> None:
     desired = desired_service(scaling=None)
     observed = with_group(observed_service(desired), desired_capacity=5)
-    action = only(run(desired, observed), ActionKind.UPDATE_AUTO_SCALING_GROUP)
-    assert action.params == {"fields": {"DesiredCapacity": 2}}
+    action = only(run(desired, observed), UpdateAutoScalingGroup)
+    assert action.settings == {"desired_capacity": 2}
 
 
 def test_several_group_settings_in_one_call() -> None:
     observed = with_group(observed_service(), min_size=1, max_size=8)
     result = run(desired_service(), observed)
     assert kinds(result) == [ActionKind.UPDATE_AUTO_SCALING_GROUP]
-    assert result.actions[0].params == {"fields": {"MinSize": 2, "MaxSize": 4}}
+    assert only(result, UpdateAutoScalingGroup).settings == {"min_size": 2, "max_size": 4}
 
 
 @pytest.mark.parametrize("ref", ["$Default", "$Latest"])
@@ -161,9 +180,8 @@ def test_floating_reference_is_pinned_without_a_refresh(ref: str) -> None:
     observed = with_group(observed_service(), launch_template_version=ref)
     result = run(desired_service(), observed)
     assert kinds(result) == [ActionKind.UPDATE_AUTO_SCALING_GROUP]
-    assert result.actions[0].params == {
-        "fields": {"LaunchTemplate": {"LaunchTemplateId": TEMPLATE_ID, "Version": "3"}}
-    }
+    action = only(result, UpdateAutoScalingGroup)
+    assert (action.settings, action.pin) == ({}, VersionPin(TEMPLATE_ID, "3"))
 
 
 @pytest.mark.parametrize("ref", ["$Latest", "$Default"])
@@ -176,32 +194,32 @@ def test_floating_group_is_pinned_to_its_current_version_before_the_refresh(ref:
         ActionKind.UPDATE_AUTO_SCALING_GROUP,
         ActionKind.START_INSTANCE_REFRESH,
     ]
-    pin = result.actions[1].params
-    assert pin == {"fields": {"LaunchTemplate": {"LaunchTemplateId": TEMPLATE_ID, "Version": "3"}}}
-    assert result.actions[2].params["version"] == NEW_VERSION
+    assert only(result, UpdateAutoScalingGroup).pin == VersionPin(TEMPLATE_ID, "3")
+    assert only(result, StartInstanceRefresh).version == NEW_VERSION
 
 
 def test_rollout_never_sets_the_group_launch_template() -> None:
     observed = with_group(observed_service(), max_size=6)
     result = run(new_image(), observed)
-    action = only(result, ActionKind.UPDATE_AUTO_SCALING_GROUP)
-    assert action.params == {"fields": {"MaxSize": 4}}
+    action = only(result, UpdateAutoScalingGroup)
+    assert (action.settings, action.pin) == ({"max_size": 4}, None)
 
 
 def test_scaling_policy_created() -> None:
     observed = dataclasses.replace(observed_service(), scaling_policies=())
-    action = only(run(desired_service(), observed), ActionKind.PUT_SCALING_POLICY)
-    assert (action.resource_name, action.params) == (
+    action = only(run(desired_service(), observed), PutScalingPolicy)
+    assert (action.resource_name, action.policy_name, action.target_value) == (
         GROUP,
-        {"policy_name": POLICY, "target_value": 70.0},
+        POLICY,
+        70.0,
     )
 
 
 def test_scaling_policy_target_updated() -> None:
     desired = desired_service(scaling=ScalingSpec(target_cpu_utilization=55))
-    action = only(run(desired, observed_service()), ActionKind.PUT_SCALING_POLICY)
-    assert action.params == {"policy_name": POLICY, "target_value": 55.0}
-    assert isinstance(action.params["target_value"], float)
+    action = only(run(desired, observed_service()), PutScalingPolicy)
+    assert (action.policy_name, action.target_value) == (POLICY, 55.0)
+    assert isinstance(action.target_value, float)
 
 
 def test_scaling_policy_deleted() -> None:
@@ -209,7 +227,8 @@ def test_scaling_policy_deleted() -> None:
     observed = dataclasses.replace(observed_service(desired), scaling_policies=(cpu_policy(),))
     result = run(desired, observed)
     assert kinds(result) == [ActionKind.DELETE_SCALING_POLICY]
-    assert result.actions[0].params == {"policy_name": POLICY}
+    action = only(result, DeleteScalingPolicy)
+    assert (action.resource_name, action.policy_name) == (GROUP, POLICY)
 
 
 @pytest.mark.parametrize(
@@ -225,19 +244,19 @@ def test_adoption_tags_by_the_right_id(
 ) -> None:
     observed = builder(observed_service(), tags={"Name": "feedback"})
     result = run(desired_service(), observed)
-    action = only(result, ActionKind.TAG_RESOURCE)
+    action = only(result, TagResource)
     assert action.resource_name == name
-    assert action.params == {
-        "resource_type": resource,
-        "resource_id": resource_id,
-        "tags": {TAG_OWNER: OWNER, TAG_SERVICE: "feedback"},
-    }
+    assert (action.resource_type, action.resource_id, action.tags) == (
+        resource,
+        resource_id,
+        {TAG_OWNER: OWNER, TAG_SERVICE: "feedback"},
+    )
 
 
 def test_adoption_writes_only_missing_tags() -> None:
     observed = with_template(observed_service(), tags={TAG_OWNER: OWNER})
-    action = only(run(desired_service(), observed), ActionKind.TAG_RESOURCE)
-    assert action.params["tags"] == {TAG_SERVICE: "feedback"}
+    action = only(run(desired_service(), observed), TagResource)
+    assert action.tags == {TAG_SERVICE: "feedback"}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -252,23 +271,26 @@ def test_new_image_creates_a_version_and_refreshes_to_it() -> None:
         ActionKind.CREATE_LAUNCH_TEMPLATE_VERSION,
         ActionKind.START_INSTANCE_REFRESH,
     ]
-    create, start = result.actions
-    assert create.resource_name == TEMPLATE
-    assert create.params == {
-        "launch_template_id": TEMPLATE_ID,
-        "source_version": 3,
-        "user_data": desired.user_data,
-        "description": (
+    create = only(result, CreateLaunchTemplateVersion)
+    assert create == CreateLaunchTemplateVersion(
+        resource_name=TEMPLATE,
+        reason=create.reason,
+        launch_template_id=TEMPLATE_ID,
+        source_version=3,
+        user_data=desired.user_data,
+        description=(
             f"asg-reconciler fp={desired.fingerprint} rev={REVISION[:12]}"
             f" tag={desired.image.tag} image={desired.image.pinned}"
         ),
-        "client_token": f"asgr-{desired.fingerprint}-{TEMPLATE}",
-    }
-    assert start.resource_name == GROUP
-    assert start.params == {
-        "launch_template_id": TEMPLATE_ID,
-        "version": NEW_VERSION,
-        "preferences": {
+        client_token=f"asgr-{desired.fingerprint}-{TEMPLATE}",
+    )
+    start = only(result, StartInstanceRefresh)
+    assert start == StartInstanceRefresh(
+        resource_name=GROUP,
+        reason=start.reason,
+        launch_template_id=TEMPLATE_ID,
+        version=NEW_VERSION,
+        preferences={
             "MinHealthyPercentage": 50,
             "MaxHealthyPercentage": 100,
             "InstanceWarmup": 300,
@@ -277,8 +299,8 @@ def test_new_image_creates_a_version_and_refreshes_to_it() -> None:
             "AutoRollback": True,
             "SkipMatching": False,
         },
-        "fingerprint": desired.fingerprint,
-    }
+        fingerprint=desired.fingerprint,
+    )
 
 
 def test_user_data_change_rolls_out_like_an_image_change() -> None:
@@ -301,8 +323,8 @@ def test_user_data_change_rolls_out_like_an_image_change() -> None:
 def test_source_version_is_what_the_group_runs(ref: str, source: int) -> None:
     observed = with_template(observed_service(), default_version=2)
     observed = with_group(observed, launch_template_version=ref)
-    create = only(run(new_image(), observed), ActionKind.CREATE_LAUNCH_TEMPLATE_VERSION)
-    assert create.params["source_version"] == source
+    create = only(run(new_image(), observed), CreateLaunchTemplateVersion)
+    assert create.source_version == source
 
 
 def test_group_on_another_template_copies_our_default_version() -> None:
@@ -313,13 +335,13 @@ def test_group_on_another_template_copies_our_default_version() -> None:
     result = run(desired_service(), observed)
     # Version 3 already holds the desired content: reuse it, no create needed.
     assert kinds(result) == [ActionKind.START_INSTANCE_REFRESH]
-    assert result.actions[0].params["version"] == 3
+    assert only(result, StartInstanceRefresh).version == 3
 
 
 def test_revert_reuses_the_existing_version() -> None:
     result = run(previous_image(), observed_service())
     assert kinds(result) == [ActionKind.START_INSTANCE_REFRESH]
-    assert result.actions[0].params["version"] == 2
+    assert only(result, StartInstanceRefresh).version == 2
 
 
 def test_crash_after_create_reuses_the_new_version() -> None:
@@ -328,7 +350,7 @@ def test_crash_after_create_reuses_the_new_version() -> None:
     observed = add_versions(observed_service(), version_of(desired, 4))
     result = run(desired, observed)
     assert kinds(result) == [ActionKind.START_INSTANCE_REFRESH]
-    assert result.actions[0].params["version"] == 4
+    assert only(result, StartInstanceRefresh).version == 4
 
 
 def test_stale_instances_refresh_to_the_current_version() -> None:
@@ -339,7 +361,7 @@ def test_stale_instances_refresh_to_the_current_version() -> None:
     observed = with_group(observed_service(), instances=mixed)
     result = run(desired_service(), observed)
     assert kinds(result) == [ActionKind.START_INSTANCE_REFRESH]
-    assert result.actions[0].params["version"] == 3
+    assert only(result, StartInstanceRefresh).version == 3
 
 
 def test_apply_twice_is_a_no_op() -> None:
@@ -392,11 +414,11 @@ def test_client_token_is_cut_to_64() -> None:
 
 def test_client_token_is_deterministic_per_content() -> None:
     desired = new_image()
-    first = only(run(desired, observed_service()), ActionKind.CREATE_LAUNCH_TEMPLATE_VERSION)
+    first = only(run(desired, observed_service()), CreateLaunchTemplateVersion)
     other_commit = new_image(source=source_ref(revision="f" * 40))
-    second = only(run(other_commit, observed_service()), ActionKind.CREATE_LAUNCH_TEMPLATE_VERSION)
-    assert first.params["client_token"] == second.params["client_token"]
-    assert first.params["description"] != second.params["description"]
+    second = only(run(other_commit, observed_service()), CreateLaunchTemplateVersion)
+    assert first.client_token == second.client_token
+    assert first.description != second.description
 
 
 def test_long_template_name_in_plan() -> None:
@@ -407,9 +429,9 @@ def test_long_template_name_in_plan() -> None:
         launch_template=dataclasses.replace(base.spec.launch_template, name=name),
     )
     observed = with_template(observed_service(), name=name)
-    create = only(run(desired, observed), ActionKind.CREATE_LAUNCH_TEMPLATE_VERSION)
-    assert len(create.params["client_token"]) == 64
-    assert len(create.params["description"]) <= 255
+    create = only(run(desired, observed), CreateLaunchTemplateVersion)
+    assert len(create.client_token) == 64
+    assert len(create.description) <= 255
 
 
 @pytest.mark.parametrize(
@@ -418,15 +440,15 @@ def test_long_template_name_in_plan() -> None:
 def test_revision_argument_overrides_the_loaded_one(revision: str | None, shown: str) -> None:
     create = only(
         run(new_image(), observed_service(), revision=revision),
-        ActionKind.CREATE_LAUNCH_TEMPLATE_VERSION,
+        CreateLaunchTemplateVersion,
     )
-    assert shown in create.params["description"]
+    assert shown in create.description
 
 
 def test_no_revision_anywhere_is_a_dash() -> None:
     desired = new_image(source=source_ref(revision=None))
-    create = only(run(desired, observed_service()), ActionKind.CREATE_LAUNCH_TEMPLATE_VERSION)
-    assert " rev=- " in create.params["description"]
+    create = only(run(desired, observed_service()), CreateLaunchTemplateVersion)
+    assert " rev=- " in create.description
 
 
 @pytest.mark.parametrize(
@@ -494,8 +516,8 @@ def test_no_revision_anywhere_is_a_dash() -> None:
 def test_refresh_preferences(overrides: dict[str, Any], expected: dict[str, Any]) -> None:
     assert refresh_preferences(rollout_spec(**overrides)) == expected
     desired = new_image(rollout=rollout_spec(**overrides))
-    start = only(run(desired, observed_service()), ActionKind.START_INSTANCE_REFRESH)
-    assert start.params["preferences"] == expected
+    start = only(run(desired, observed_service()), StartInstanceRefresh)
+    assert start.preferences == expected
 
 
 # ------------------------------------------------------------------------------------------------
@@ -551,8 +573,9 @@ def test_superseding_cancels_before_anything_else_rolls_out() -> None:
         ActionKind.UPDATE_AUTO_SCALING_GROUP,
         ActionKind.CANCEL_INSTANCE_REFRESH,
     ]
-    assert result.actions[-1].resource_name == GROUP
-    assert result.actions[-1].params == {}
+    assert result.actions[-1] == CancelInstanceRefresh(
+        resource_name=GROUP, reason=result.actions[-1].reason
+    )
 
 
 def test_revert_supersedes_a_broken_rollout_then_reuses_the_old_version() -> None:
@@ -567,7 +590,7 @@ def test_revert_supersedes_a_broken_rollout_then_reuses_the_old_version() -> Non
     )
     result = run(previous_image(), cancelled)
     assert kinds(result) == [ActionKind.START_INSTANCE_REFRESH]
-    assert result.actions[0].params["version"] == 2
+    assert only(result, StartInstanceRefresh).version == 2
 
 
 def test_cancelling_waits_without_acting() -> None:
@@ -590,8 +613,8 @@ def test_failed_refresh_is_marked_once() -> None:
     result = run(desired, observed)
     assert result.phase is Phase.FAILED
     assert kinds(result) == [ActionKind.MARK_FAILED]
-    assert result.actions[0].resource_name == GROUP
-    assert result.actions[0].params == {"fingerprint": desired.fingerprint}
+    action = only(result, MarkFailed)
+    assert (action.resource_name, action.fingerprint) == (GROUP, desired.fingerprint)
     # Tick 2: tagged now, so nothing more to do.
     tagged = with_group(observed, tags=failed_tags(desired))
     again = run(desired, tagged)

@@ -2,15 +2,15 @@
 
 Every write is safe to repeat after a crash: launch template versions carry a deterministic
 ClientToken, refreshes name an explicit version number, and cancelling a refresh that has already
-ended is treated as done.
+ended is treated as done. There is one handler per kind of action; ``_run`` dispatches on the
+action's type, and mypy checks that every kind has its handler.
 """
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, assert_never
 
 import structlog
 
@@ -18,25 +18,30 @@ from reconciler import errors
 from reconciler.aws import Aws
 from reconciler.model import (
     NEW_VERSION,
+    POLICY_METRIC,
+    POLICY_TYPE,
     TAG_FAILED_FINGERPRINT,
     TAG_RETRIED_REFRESH,
     Action,
-    ActionKind,
+    ApplyResult,
+    CancelInstanceRefresh,
+    ClearFailed,
+    CreateLaunchTemplateVersion,
+    DeleteScalingPolicy,
     HealthCheckSpec,
+    MarkFailed,
+    ModifyTargetGroup,
+    NewVersion,
     Plan,
+    PutScalingPolicy,
     Resource,
+    StartInstanceRefresh,
+    TagResource,
+    UpdateAutoScalingGroup,
     fields,
 )
 
 log = structlog.get_logger("reconciler.pipeline.apply")
-
-
-@dataclass
-class ApplyResult:
-    service: str
-    done: list[Action] = field(default_factory=list)
-    created_version: int | None = None
-    refresh_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -44,9 +49,6 @@ class _Context:
     aws: Aws
     region: str
     result: ApplyResult
-
-
-Handler = Callable[[_Context, Action], None]
 
 
 def apply(aws: Aws, plan: Plan, *, region: str) -> ApplyResult:
@@ -60,20 +62,45 @@ def apply(aws: Aws, plan: Plan, *, region: str) -> ApplyResult:
             resource=action.resource_name,
             reason=action.reason,
         )
-        _HANDLERS[action.kind](ctx, action)
+        _run(ctx, action)
         ctx.result.done.append(action)
     return ctx.result
 
 
-def _modify_target_group(ctx: _Context, action: Action) -> None:
-    hc: HealthCheckSpec = action.params["health_check"]
+def _run(ctx: _Context, action: Action) -> None:
+    match action:
+        case ClearFailed():
+            _clear_failed(ctx, action)
+        case ModifyTargetGroup():
+            _modify_target_group(ctx, action)
+        case TagResource():
+            _tag_resource(ctx, action)
+        case CreateLaunchTemplateVersion():
+            _create_version(ctx, action)
+        case UpdateAutoScalingGroup():
+            _update_group(ctx, action)
+        case PutScalingPolicy():
+            _put_policy(ctx, action)
+        case DeleteScalingPolicy():
+            _delete_policy(ctx, action)
+        case CancelInstanceRefresh():
+            _cancel_refresh(ctx, action)
+        case StartInstanceRefresh():
+            _start_refresh(ctx, action)
+        case MarkFailed():
+            _mark_failed(ctx, action)
+        case _:
+            assert_never(action)
+
+
+def _modify_target_group(ctx: _Context, action: ModifyTargetGroup) -> None:
     ctx.aws.call(
         "elbv2",
         "modify_target_group",
         region=ctx.region,
         resource=action.resource_name,
-        TargetGroupArn=action.params["target_group_arn"],
-        **health_check_params(hc),
+        TargetGroupArn=action.target_group_arn,
+        **health_check_params(action.health_check),
     )
 
 
@@ -84,32 +111,30 @@ def health_check_params(hc: HealthCheckSpec) -> dict[str, Any]:
     )
 
 
-def _tag_resource(ctx: _Context, action: Action) -> None:
-    kind = Resource(action.params["resource_type"])
-    resource_id: str = action.params["resource_id"]
-    tags: dict[str, str] = dict(action.params["tags"])
-    if kind is Resource.AUTO_SCALING_GROUP:
-        _tag_group(ctx, group=resource_id, tags=tags)
-    elif kind is Resource.LAUNCH_TEMPLATE:
+def _tag_resource(ctx: _Context, action: TagResource) -> None:
+    tags = dict(action.tags)
+    if action.resource_type is Resource.AUTO_SCALING_GROUP:
+        _tag_group(ctx, group=action.resource_id, tags=tags)
+    elif action.resource_type is Resource.LAUNCH_TEMPLATE:
         ctx.aws.call(
             "ec2",
             "create_tags",
             region=ctx.region,
             resource=action.resource_name,
-            Resources=[resource_id],
+            Resources=[action.resource_id],
             Tags=_key_values(tags),
         )
-    elif kind is Resource.TARGET_GROUP:
+    elif action.resource_type is Resource.TARGET_GROUP:
         ctx.aws.call(
             "elbv2",
             "add_tags",
             region=ctx.region,
             resource=action.resource_name,
-            ResourceArns=[resource_id],
+            ResourceArns=[action.resource_id],
             Tags=_key_values(tags),
         )
     else:
-        raise errors.PermanentError(f"cannot tag a {kind.value}")
+        raise errors.PermanentError(f"cannot tag a {action.resource_type.value}")
 
 
 def _key_values(tags: dict[str, str]) -> list[dict[str, str]]:
@@ -136,62 +161,67 @@ def _tag_group(ctx: _Context, *, group: str, tags: dict[str, str]) -> None:
     )
 
 
-def _create_version(ctx: _Context, action: Action) -> None:
-    params = action.params
-    encoded = base64.b64encode(str(params["user_data"]).encode("utf-8")).decode("ascii")
+def _create_version(ctx: _Context, action: CreateLaunchTemplateVersion) -> None:
+    encoded = base64.b64encode(action.user_data.encode("utf-8")).decode("ascii")
     response = ctx.aws.call(
         "ec2",
         "create_launch_template_version",
         region=ctx.region,
         resource=action.resource_name,
-        LaunchTemplateId=params["launch_template_id"],
-        SourceVersion=str(params["source_version"]),
-        VersionDescription=params["description"],
-        ClientToken=params["client_token"],
+        LaunchTemplateId=action.launch_template_id,
+        SourceVersion=str(action.source_version),
+        VersionDescription=action.description,
+        ClientToken=action.client_token,
         LaunchTemplateData={"UserData": encoded},
     )
     ctx.result.created_version = int(response["LaunchTemplateVersion"]["VersionNumber"])
 
 
-def _update_group(ctx: _Context, action: Action) -> None:
+def _update_group(ctx: _Context, action: UpdateAutoScalingGroup) -> None:
+    params = fields.to_aws(fields.GROUP, action.settings)
+    if action.pin is not None:
+        params["LaunchTemplate"] = {
+            "LaunchTemplateId": action.pin.launch_template_id,
+            "Version": action.pin.version,
+        }
     ctx.aws.call(
         "autoscaling",
         "update_auto_scaling_group",
         region=ctx.region,
         resource=action.resource_name,
         AutoScalingGroupName=action.resource_name,
-        **dict(action.params["fields"]),
+        **params,
     )
 
 
-def _put_policy(ctx: _Context, action: Action) -> None:
+def _put_policy(ctx: _Context, action: PutScalingPolicy) -> None:
     ctx.aws.call(
         "autoscaling",
         "put_scaling_policy",
         region=ctx.region,
         resource=action.resource_name,
         AutoScalingGroupName=action.resource_name,
-        PolicyName=action.params["policy_name"],
-        PolicyType="TargetTrackingScaling",
+        PolicyName=action.policy_name,
+        PolicyType=POLICY_TYPE,
         TargetTrackingConfiguration={
-            "PredefinedMetricSpecification": {"PredefinedMetricType": "ASGAverageCPUUtilization"},
-            "TargetValue": float(action.params["target_value"]),
+            "PredefinedMetricSpecification": {"PredefinedMetricType": POLICY_METRIC},
+            "TargetValue": float(action.target_value),
         },
     )
 
 
-def _delete_policy(ctx: _Context, action: Action) -> None:
+def _delete_policy(ctx: _Context, action: DeleteScalingPolicy) -> None:
     ctx.aws.call(
         "autoscaling",
         "delete_policy",
         region=ctx.region,
         resource=action.resource_name,
         AutoScalingGroupName=action.resource_name,
-        PolicyName=action.params["policy_name"],
+        PolicyName=action.policy_name,
     )
 
 
-def _cancel_refresh(ctx: _Context, action: Action) -> None:
+def _cancel_refresh(ctx: _Context, action: CancelInstanceRefresh) -> None:
     try:
         ctx.aws.call(
             "autoscaling",
@@ -206,8 +236,7 @@ def _cancel_refresh(ctx: _Context, action: Action) -> None:
             raise
 
 
-def _start_refresh(ctx: _Context, action: Action) -> None:
-    params = action.params
+def _start_refresh(ctx: _Context, action: StartInstanceRefresh) -> None:
     response = ctx.aws.call(
         "autoscaling",
         "start_instance_refresh",
@@ -217,35 +246,32 @@ def _start_refresh(ctx: _Context, action: Action) -> None:
         Strategy="Rolling",
         DesiredConfiguration={
             "LaunchTemplate": {
-                "LaunchTemplateId": params["launch_template_id"],
-                "Version": str(_version(ctx, params["version"])),
+                "LaunchTemplateId": action.launch_template_id,
+                "Version": str(_version(ctx, action.version)),
             }
         },
-        Preferences=dict(params["preferences"]),
+        Preferences=dict(action.preferences),
     )
     ctx.result.refresh_id = str(response["InstanceRefreshId"])
 
 
-def _version(ctx: _Context, version: Any) -> int:
+def _version(ctx: _Context, version: int | NewVersion) -> int:
     if version != NEW_VERSION:
-        return int(version)
+        return version
     if ctx.result.created_version is None:
         raise errors.PermanentError("plan refers to a new launch template version it never made")
     return ctx.result.created_version
 
 
-def _mark_failed(ctx: _Context, action: Action) -> None:
-    _tag_group(
-        ctx,
-        group=action.resource_name,
-        tags={TAG_FAILED_FINGERPRINT: str(action.params["fingerprint"])},
-    )
+def _mark_failed(ctx: _Context, action: MarkFailed) -> None:
+    _tag_group(ctx, group=action.resource_name, tags={TAG_FAILED_FINGERPRINT: action.fingerprint})
 
 
-def _clear_failed(ctx: _Context, action: Action) -> None:
-    retried = str(action.params.get("retried_refresh", ""))
-    if retried:
-        _tag_group(ctx, group=action.resource_name, tags={TAG_RETRIED_REFRESH: retried})
+def _clear_failed(ctx: _Context, action: ClearFailed) -> None:
+    if action.retried_refresh:
+        _tag_group(
+            ctx, group=action.resource_name, tags={TAG_RETRIED_REFRESH: action.retried_refresh}
+        )
     ctx.aws.call(
         "autoscaling",
         "delete_tags",
@@ -259,17 +285,3 @@ def _clear_failed(ctx: _Context, action: Action) -> None:
             }
         ],
     )
-
-
-_HANDLERS: dict[ActionKind, Handler] = {
-    ActionKind.CLEAR_FAILED: _clear_failed,
-    ActionKind.MODIFY_TARGET_GROUP: _modify_target_group,
-    ActionKind.TAG_RESOURCE: _tag_resource,
-    ActionKind.CREATE_LAUNCH_TEMPLATE_VERSION: _create_version,
-    ActionKind.UPDATE_AUTO_SCALING_GROUP: _update_group,
-    ActionKind.PUT_SCALING_POLICY: _put_policy,
-    ActionKind.DELETE_SCALING_POLICY: _delete_policy,
-    ActionKind.CANCEL_INSTANCE_REFRESH: _cancel_refresh,
-    ActionKind.START_INSTANCE_REFRESH: _start_refresh,
-    ActionKind.MARK_FAILED: _mark_failed,
-}

@@ -7,8 +7,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from reconciler.model import ServiceSpec
-from reconciler.pipeline.reconcile import Reconciler, ServiceOutcome
+from reconciler.model import ConditionType, Reason, ServiceOutcome, ServiceSpec
+from reconciler.pipeline.reconcile import Reconciler
 from reconciler.pipeline.status import ServiceStatus, service_status
 
 
@@ -49,11 +49,11 @@ class Follower:
 
 def judge(outcomes: Sequence[ServiceOutcome], statuses: Sequence[ServiceStatus]) -> Verdict | None:
     """A final verdict, or None to keep following."""
-    if any(s.condition("Degraded").reason == "RolloutFailed" for s in statuses):
+    if any(s.condition(ConditionType.DEGRADED).reason == Reason.ROLLOUT_FAILED for s in statuses):
         return Verdict.FAILED
-    if any(s.condition("Stalled").status for s in statuses):
+    if any(s.condition(ConditionType.STALLED).status for s in statuses):
         return Verdict.ERROR
-    if all(s.condition("Ready").status for s in statuses) and all(
+    if all(s.condition(ConditionType.READY).status for s in statuses) and all(
         o.plan is None or o.plan.empty for o in outcomes
     ):
         return Verdict.READY
@@ -62,7 +62,7 @@ def judge(outcomes: Sequence[ServiceOutcome], statuses: Sequence[ServiceStatus])
 
 def progress_line(status: ServiceStatus) -> str:
     """``feedback: Progressing RefreshInProgress 50% (1 to update) ...``: one line per poll."""
-    ready = status.condition("Ready")
+    ready = status.condition(ConditionType.READY)
     if ready.status:
         return f"{status.name}: Ready"
     active = next((c for c in status.conditions[1:] if c.status), ready)

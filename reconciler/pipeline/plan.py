@@ -11,6 +11,8 @@ FAILED         settings drift, and MARK_FAILED when the failure is not tagged ye
 BLOCKED        nothing
 =============  ==========================================================================
 
+``retry`` plans `reconciler retry`: forgetting a failed fingerprint (CLEAR_FAILED).
+
 "Settings" are the target group health check, adoption tags, group sizes and health check,
 pinning a floating version reference, and the scaling policy. Actions sort by ``ActionKind``.
 """
@@ -23,27 +25,40 @@ from typing import Any
 from reconciler.images import userdata
 from reconciler.model import (
     NEW_VERSION,
+    POLICY_METRIC,
     TAG_FAILED_FINGERPRINT,
     Action,
-    ActionKind,
+    CancelInstanceRefresh,
     Change,
     ChangeKind,
+    ClearFailed,
+    CreateLaunchTemplateVersion,
+    DeleteScalingPolicy,
     DesiredService,
     Diff,
+    MarkFailed,
+    ModifyTargetGroup,
+    NewVersion,
     ObservedAutoScalingGroup,
     ObservedLaunchTemplate,
     ObservedService,
     ObservedTargetGroup,
     Phase,
     Plan,
+    PutScalingPolicy,
     RefreshStatus,
     Resource,
     RolloutSpec,
+    ServiceOutcome,
+    StartInstanceRefresh,
+    TagResource,
+    UpdateAutoScalingGroup,
+    Value,
+    VersionPin,
     fields,
     value_text,
 )
 from reconciler.pipeline.diff import (
-    POLICY_METRIC,
     current_version,
     desired_version,
     is_rollout,
@@ -96,6 +111,25 @@ def plan(
     return Plan(desired.name, ordered, diff.phase, diff.message)
 
 
+def retry(outcome: ServiceOutcome) -> Plan | None:
+    """What `reconciler retry` applies: forget the failed fingerprint, so the next pass rolls the
+    desired state out again. ``None`` when no failure is recorded.
+
+    The failed refresh is tagged too: its failure stays in the refresh history, and the diff must
+    not find it there again.
+    """
+    diff = outcome.diff
+    if diff is None or diff.phase is not Phase.FAILED:
+        return None
+    failed = outcome.observed.last_failed_refresh() if outcome.observed else None
+    action = ClearFailed(
+        resource_name=outcome.spec.auto_scaling_group.name,
+        reason="retry requested",
+        retried_refresh=failed.refresh_id if failed else None,
+    )
+    return Plan(outcome.spec.name, (action,), Phase.OUT_OF_SYNC)
+
+
 def client_token(*, fingerprint: str, template_name: str) -> str:
     """Deterministic per content (rule 1): a retried create returns the same version."""
     return f"asgr-{fingerprint}-{template_name}"[:CLIENT_TOKEN_LIMIT]
@@ -134,11 +168,14 @@ def _target_group_actions(
     ]
     if not relevant:
         return []
-    params = {
-        "target_group_arn": target.arn,
-        "health_check": desired.spec.target_group.health_check,
-    }
-    return [Action(ActionKind.MODIFY_TARGET_GROUP, target.name, params, _reasons(relevant))]
+    return [
+        ModifyTargetGroup(
+            resource_name=target.name,
+            reason=_reasons(relevant),
+            target_group_arn=target.arn,
+            health_check=desired.spec.target_group.health_check,
+        )
+    ]
 
 
 def _tag_actions(
@@ -161,7 +198,7 @@ def _tag_actions(
         Resource.LAUNCH_TEMPLATE: template.tags,
         Resource.TARGET_GROUP: target.tags,
     }
-    actions = []
+    actions: list[Action] = []
     for change in changes:
         if change.field != "tags" or change.resource not in ids:
             continue
@@ -169,9 +206,16 @@ def _tag_actions(
         tags = missing_tags(tags_of[change.resource], owner=owner, service=desired.name)
         if not tags:
             continue
-        params = {"resource_type": change.resource, "resource_id": resource_id, "tags": tags}
         reason = f"adopt {change.resource.value} {name}: tag {value_text(change.new)}"
-        actions.append(Action(ActionKind.TAG_RESOURCE, name, params, reason))
+        actions.append(
+            TagResource(
+                resource_name=name,
+                reason=reason,
+                resource_type=change.resource,
+                resource_id=resource_id,
+                tags=tags,
+            )
+        )
     return actions
 
 
@@ -181,43 +225,51 @@ def _group_actions(
     template: ObservedLaunchTemplate,
     changes: Iterable[Change],
 ) -> list[Action]:
-    params: dict[str, Any] = {}
+    settings: dict[str, Value] = {}
+    pin = None
     relevant = []
     for change in changes:
         if change.resource is not Resource.AUTO_SCALING_GROUP:
             continue
         if change.field in _GROUP_YAML:
-            params.update(_GROUP_YAML[change.field].to_aws(change.new))
+            settings[_GROUP_YAML[change.field].attr] = change.new
         elif change.field == "launchTemplate.version":
             # Only pinning a floating reference; a rollout moves the group through the refresh.
-            params["LaunchTemplate"] = {"LaunchTemplateId": template.id, "Version": str(change.new)}
+            pin = VersionPin(launch_template_id=template.id, version=str(change.new))
         else:
             continue
         relevant.append(change)
-    if not params:
+    if not relevant:
         return []
     return [
-        Action(
-            ActionKind.UPDATE_AUTO_SCALING_GROUP, group.name, {"fields": params}, _reasons(relevant)
+        UpdateAutoScalingGroup(
+            resource_name=group.name, reason=_reasons(relevant), settings=settings, pin=pin
         )
     ]
 
 
 def _scaling_actions(*, group: ObservedAutoScalingGroup, changes: Iterable[Change]) -> list[Action]:
-    actions = []
+    actions: list[Action] = []
     for change in changes:
         if change.resource is not Resource.SCALING_POLICY:
             continue
         if change.kind is ChangeKind.DELETE:
-            params: dict[str, Any] = {"policy_name": change.resource_name}
             reason = f"scaling policy {change.resource_name} is no longer declared"
-            actions.append(Action(ActionKind.DELETE_SCALING_POLICY, group.name, params, reason))
-            continue
-        if not isinstance(change.new, (int, float)):
-            continue
-        params = {"policy_name": change.resource_name, "target_value": float(change.new)}
-        reason = f"{change.resource_name}: {POLICY_METRIC} target {_reasons([change])}"
-        actions.append(Action(ActionKind.PUT_SCALING_POLICY, group.name, params, reason))
+            actions.append(
+                DeleteScalingPolicy(
+                    resource_name=group.name, reason=reason, policy_name=change.resource_name
+                )
+            )
+        elif isinstance(change.new, (int, float)):
+            reason = f"{change.resource_name}: {POLICY_METRIC} target {_reasons([change])}"
+            actions.append(
+                PutScalingPolicy(
+                    resource_name=group.name,
+                    reason=reason,
+                    policy_name=change.resource_name,
+                    target_value=float(change.new),
+                )
+            )
     return actions
 
 
@@ -258,21 +310,24 @@ def _rollout_actions(
         return []
     reason = _reasons(rollout)
     existing = desired_version(desired, template)
-    actions = []
-    version: int | str
+    actions: list[Action] = []
+    version: int | NewVersion
     if existing is not None:
         # A revert, or a crash after the create: reuse the version rather than make another.
         version = existing.version_number
     else:
         actions.append(_create_version(desired, group=group, template=template, revision=revision))
         version = NEW_VERSION
-    params = {
-        "launch_template_id": template.id,
-        "version": version,
-        "preferences": refresh_preferences(desired.spec.rollout),
-        "fingerprint": desired.fingerprint,
-    }
-    actions.append(Action(ActionKind.START_INSTANCE_REFRESH, group.name, params, reason))
+    actions.append(
+        StartInstanceRefresh(
+            resource_name=group.name,
+            reason=reason,
+            launch_template_id=template.id,
+            version=version,
+            preferences=refresh_preferences(desired.spec.rollout),
+            fingerprint=desired.fingerprint,
+        )
+    )
     return actions
 
 
@@ -282,20 +337,20 @@ def _create_version(
     group: ObservedAutoScalingGroup,
     template: ObservedLaunchTemplate,
     revision: str | None,
-) -> Action:
+) -> CreateLaunchTemplateVersion:
     # Copy from what the group runs so settings we do not manage (AMI, type, SGs) carry over.
     source = current_version(group, template) or template.default_version
-    params = {
-        "launch_template_id": template.id,
-        "source_version": source,
-        "user_data": desired.user_data,
-        "description": userdata.description(
+    return CreateLaunchTemplateVersion(
+        resource_name=template.name,
+        reason=f"new version from {source} with {desired.image.describe()}",
+        launch_template_id=template.id,
+        source_version=source,
+        user_data=desired.user_data,
+        description=userdata.description(
             fingerprint=desired.fingerprint, revision=revision, image=desired.image
         ),
-        "client_token": client_token(fingerprint=desired.fingerprint, template_name=template.name),
-    }
-    reason = f"new version from {source} with {desired.image.describe()}"
-    return Action(ActionKind.CREATE_LAUNCH_TEMPLATE_VERSION, template.name, params, reason)
+        client_token=client_token(fingerprint=desired.fingerprint, template_name=template.name),
+    )
 
 
 def _cancel_actions(diff: Diff, *, group: ObservedAutoScalingGroup) -> list[Action]:
@@ -303,7 +358,7 @@ def _cancel_actions(diff: Diff, *, group: ObservedAutoScalingGroup) -> list[Acti
     if refresh is None or refresh.status is RefreshStatus.CANCELLING:
         return []
     reason = f"supersede instance refresh {refresh.refresh_id} ({refresh.status.value})"
-    return [Action(ActionKind.CANCEL_INSTANCE_REFRESH, group.name, {}, reason)]
+    return [CancelInstanceRefresh(resource_name=group.name, reason=reason)]
 
 
 def _mark_failed_actions(
@@ -312,8 +367,9 @@ def _mark_failed_actions(
     # Tagging the group makes the failure survive refresh history ageing out and restarts.
     if group.tags.get(TAG_FAILED_FINGERPRINT) == desired.fingerprint:
         return []
-    params = {"fingerprint": desired.fingerprint}
-    return [Action(ActionKind.MARK_FAILED, group.name, params, diff.message)]
+    return [
+        MarkFailed(resource_name=group.name, reason=diff.message, fingerprint=desired.fingerprint)
+    ]
 
 
 # ------------------------------------------------------------------------------------------------

@@ -16,32 +16,17 @@ from reconciler.images.resolver import ImageResolver
 from reconciler.model import (
     DEFAULT_OWNER,
     DesiredService,
-    Diff,
     ObservedService,
-    Plan,
+    ServiceOutcome,
     ServiceSpec,
 )
-from reconciler.pipeline.apply import ApplyResult, apply
+from reconciler.pipeline.apply import apply
 from reconciler.pipeline.diff import diff
 from reconciler.pipeline.observe import Observer
 from reconciler.pipeline.plan import plan
 
-
-@dataclass
-class ServiceOutcome:
-    """Everything one pass learned about one service. ``error`` set means it stopped there."""
-
-    spec: ServiceSpec
-    desired: DesiredService | None = None
-    observed: ObservedService | None = None
-    diff: Diff | None = None
-    plan: Plan | None = None
-    applied: ApplyResult | None = None
-    error: errors.ReconcilerError | None = None
-
-    @property
-    def name(self) -> str:
-        return self.spec.name
+# ServiceOutcome lives in the model; importers of it from here keep working.
+__all__ = ["Reconciler", "ServiceOutcome", "prepare"]
 
 
 @dataclass

@@ -1,9 +1,11 @@
-"""Status like Kubernetes reports it: conditions with a reason and a message, the applied and the
-last attempted revision, and the history of what the reconciler rolled out.
+"""Status like Kubernetes reports it: conditions with a reason, a message and a transition time,
+the applied and the last attempted revision, and the history of what the reconciler rolled out.
 
 Everything here is derived from one pipeline pass (``ServiceOutcome``); AWS is the record, so the
 status survives restarts: revisions live in launch template version descriptions, failures in a
-tag on the group, and rollouts in the instance refresh history.
+tag on the group, and rollouts in the instance refresh history. A condition's transition time
+comes from that history too (when the refresh behind it started or ended), so it stays the same
+from one pass to the next without the reconciler remembering anything.
 """
 
 from __future__ import annotations
@@ -15,32 +17,29 @@ from typing import Any
 from reconciler import errors
 from reconciler.images import userdata
 from reconciler.model import (
+    Condition,
+    ConditionType,
     LaunchTemplateVersion,
     ObservedRefresh,
     ObservedService,
     Phase,
-    RefreshStatus,
-)
-from reconciler.pipeline.reconcile import ServiceOutcome
-
-# A refresh rolling back has failed already (AWS rolls back only on failure or on request), so
-# `reconciler retry` may forgive it before the rollback ends.
-_FAILED_REFRESH = frozenset(
-    {
-        RefreshStatus.FAILED,
-        RefreshStatus.ROLLBACK_IN_PROGRESS,
-        RefreshStatus.ROLLBACK_SUCCESSFUL,
-        RefreshStatus.ROLLBACK_FAILED,
-    }
+    Reason,
+    ServiceOutcome,
 )
 
-
-@dataclass(frozen=True)
-class Condition:
-    type: str  # Ready | Progressing | Degraded | Stalled
-    status: bool
-    reason: str
-    message: str = ""
+# Condition lives in the model; importers of it from here keep working.
+__all__ = [
+    "Condition",
+    "Revision",
+    "ServiceStatus",
+    "applied_revision",
+    "conditions",
+    "history",
+    "last_attempted_revision",
+    "last_failed_refresh",
+    "last_failure",
+    "service_status",
+]
 
 
 @dataclass(frozen=True)
@@ -88,56 +87,79 @@ def conditions(outcome: ServiceOutcome) -> tuple[Condition, ...]:
     stalled = _stalled(outcome)
     degraded = _degraded(outcome)
     progressing = _progressing(outcome)
-    ready_ok = not (stalled.status or degraded.status or progressing.status) and _in_sync(outcome)
-    ready = Condition(
-        "Ready",
-        ready_ok,
-        "InSync" if ready_ok else _not_ready_reason(stalled, degraded, progressing),
-        "AWS matches the desired state" if ready_ok else "",
+    return _ready(outcome, stalled, degraded, progressing), progressing, degraded, stalled
+
+
+def _ready(outcome: ServiceOutcome, *others: Condition) -> Condition:
+    """Ready unless another condition holds; then not Ready for that condition's reason."""
+    cause = next((c for c in others if c.status), None)
+    if cause is not None:
+        return Condition(ConditionType.READY, False, cause.reason, "", cause.last_transition_time)
+    if outcome.diff is None or not outcome.diff.in_sync:
+        return Condition(ConditionType.READY, False, Reason.OUT_OF_SYNC)
+    # In sync since the last rollout ended, as far as AWS's records go.
+    message = "AWS matches the desired state"
+    return Condition(
+        ConditionType.READY, True, Reason.IN_SYNC, message, _last_ended(outcome.observed)
     )
-    return ready, progressing, degraded, stalled
-
-
-def _in_sync(outcome: ServiceOutcome) -> bool:
-    return outcome.diff is not None and outcome.diff.in_sync
-
-
-def _not_ready_reason(*conds: Condition) -> str:
-    return next((c.reason for c in conds if c.status), "OutOfSync")
 
 
 def _stalled(outcome: ServiceOutcome) -> Condition:
     error = outcome.error
     if error is not None and not isinstance(error, errors.TemporaryError):
-        return Condition("Stalled", True, type(error).__name__, str(error))
+        return Condition(ConditionType.STALLED, True, type(error).__name__, str(error))
     if outcome.diff is not None and outcome.diff.phase is Phase.BLOCKED:
-        return Condition("Stalled", True, "Blocked", outcome.diff.message)
-    return Condition("Stalled", False, "NotStalled")
+        return Condition(ConditionType.STALLED, True, Reason.BLOCKED, outcome.diff.message)
+    return Condition(ConditionType.STALLED, False, Reason.NOT_STALLED)
 
 
 def _degraded(outcome: ServiceOutcome) -> Condition:
     if outcome.diff is not None and outcome.diff.phase is Phase.FAILED:
-        return Condition("Degraded", True, "RolloutFailed", outcome.diff.message)
+        failed = last_failed_refresh(outcome.observed)
+        # A refresh still rolling back has no end time yet: it failed when it started rolling back.
+        since = (failed.end_time or failed.start_time) if failed else ""
+        return Condition(
+            ConditionType.DEGRADED, True, Reason.ROLLOUT_FAILED, outcome.diff.message, since
+        )
     error = outcome.error
     if isinstance(error, errors.TemporaryError):
-        return Condition("Degraded", True, "TemporaryError", f"{error} (retrying)")
-    return Condition("Degraded", False, "NotDegraded")
+        return Condition(
+            ConditionType.DEGRADED, True, Reason.TEMPORARY_ERROR, f"{error} (retrying)"
+        )
+    return Condition(ConditionType.DEGRADED, False, Reason.NOT_DEGRADED)
+
+
+_REFRESH_REASONS = {
+    Phase.PROGRESSING: Reason.REFRESH_PROGRESSING,
+    Phase.SUPERSEDING: Reason.REFRESH_SUPERSEDING,
+}
 
 
 def _progressing(outcome: ServiceOutcome) -> Condition:
     diff = outcome.diff
     if diff is None:
-        return Condition("Progressing", False, "Unknown")
-    if diff.phase in (Phase.PROGRESSING, Phase.SUPERSEDING):
-        return Condition("Progressing", True, f"Refresh{diff.phase.value}", diff.message)
+        return Condition(ConditionType.PROGRESSING, False, Reason.UNKNOWN)
+    if diff.phase in _REFRESH_REASONS:
+        since = diff.refresh.start_time if diff.refresh else ""
+        return Condition(
+            ConditionType.PROGRESSING, True, _REFRESH_REASONS[diff.phase], diff.message, since
+        )
     if diff.phase is Phase.OUT_OF_SYNC:
-        return Condition("Progressing", True, "ChangesPending", f"{len(diff.changes)} change(s)")
-    return Condition("Progressing", False, "Idle")
+        pending = f"{len(diff.changes)} change(s)"
+        return Condition(ConditionType.PROGRESSING, True, Reason.CHANGES_PENDING, pending)
+    return Condition(
+        ConditionType.PROGRESSING, False, Reason.IDLE, "", _last_ended(outcome.observed)
+    )
+
+
+def _last_ended(observed: ObservedService | None) -> str:
+    """When the newest refresh ended; "" while it runs or when there is none."""
+    newest = observed.refreshes[0] if observed and observed.refreshes else None
+    return newest.end_time if newest is not None and not newest.status.active else ""
 
 
 def last_failed_refresh(observed: ObservedService | None) -> ObservedRefresh | None:
-    refreshes = observed.refreshes if observed else ()
-    return next((r for r in refreshes if r.status in _FAILED_REFRESH), None)
+    return observed.last_failed_refresh() if observed else None
 
 
 def last_failure(outcome: ServiceOutcome) -> str | None:

@@ -1,0 +1,180 @@
+"""What ``plan`` decides and ``apply`` carries out: one frozen dataclass per kind of action, in a
+``Plan``.
+
+Each action holds everything apply needs, already decided: apply makes no decisions. Every kind
+names the resource it acts on (``resource_name``), says why (``reason``), and has a class-level
+``kind`` whose value is the apply order. ``Action`` is the union of the kinds, so mypy checks
+that plan builds and apply reads the same fields, and that apply handles every kind.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+from reconciler.model.changes import Phase, Resource, Value
+from reconciler.model.spec import HealthCheckSpec
+
+
+class ActionKind(enum.IntEnum):
+    """What apply does, in the order it must be done: the value is the sort key."""
+
+    CLEAR_FAILED = 5  # `reconciler retry`: forget a failed fingerprint
+    MODIFY_TARGET_GROUP = 10
+    TAG_RESOURCE = 15
+    CREATE_LAUNCH_TEMPLATE_VERSION = 20
+    UPDATE_AUTO_SCALING_GROUP = 30
+    PUT_SCALING_POLICY = 40
+    DELETE_SCALING_POLICY = 41
+    CANCEL_INSTANCE_REFRESH = 50
+    START_INSTANCE_REFRESH = 51
+    MARK_FAILED = 60
+
+
+# Placeholder for "the launch template version created earlier in this same plan".
+NewVersion = Literal["$New"]
+NEW_VERSION: NewVersion = "$New"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Action:
+    kind: ClassVar[ActionKind]
+    resource_name: str
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClearFailed(_Action):
+    """Forget the group's failed fingerprint (`reconciler retry`); ``resource_name``: the group.
+
+    ``retried_refresh`` is the failed refresh whose failure no longer counts, tagged on the group
+    so the diff does not find the failure again in the refresh history.
+    """
+
+    kind: ClassVar[ActionKind] = ActionKind.CLEAR_FAILED
+    retried_refresh: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModifyTargetGroup(_Action):
+    """Set the target group's health check; ``resource_name``: the target group."""
+
+    kind: ClassVar[ActionKind] = ActionKind.MODIFY_TARGET_GROUP
+    target_group_arn: str
+    health_check: HealthCheckSpec
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TagResource(_Action):
+    """Adopt a resource by writing the tags it lacks; each type is tagged by its own kind of id
+    (group name, launch template id, target group ARN) through its own API.
+    """
+
+    kind: ClassVar[ActionKind] = ActionKind.TAG_RESOURCE
+    resource_type: Resource
+    resource_id: str
+    tags: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CreateLaunchTemplateVersion(_Action):
+    """A new version copied from ``source_version`` with the rendered UserData (plain text)."""
+
+    kind: ClassVar[ActionKind] = ActionKind.CREATE_LAUNCH_TEMPLATE_VERSION
+    launch_template_id: str
+    source_version: int
+    user_data: str
+    description: str
+    client_token: str
+
+
+@dataclass(frozen=True, slots=True)
+class VersionPin:
+    """Pin the group to an explicit launch template version instead of a floating reference."""
+
+    launch_template_id: str
+    version: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UpdateAutoScalingGroup(_Action):
+    """Change only what differs: ``settings`` maps ``fields.GROUP`` attributes to their new
+    values; ``pin`` replaces a floating version reference.
+    """
+
+    kind: ClassVar[ActionKind] = ActionKind.UPDATE_AUTO_SCALING_GROUP
+    settings: Mapping[str, Value]
+    pin: VersionPin | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PutScalingPolicy(_Action):
+    """Target tracking on the group's average CPU (``markers.POLICY_METRIC``)."""
+
+    kind: ClassVar[ActionKind] = ActionKind.PUT_SCALING_POLICY
+    policy_name: str
+    target_value: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeleteScalingPolicy(_Action):
+    kind: ClassVar[ActionKind] = ActionKind.DELETE_SCALING_POLICY
+    policy_name: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CancelInstanceRefresh(_Action):
+    """Cancel the group's refresh in flight; one that already ended counts as done."""
+
+    kind: ClassVar[ActionKind] = ActionKind.CANCEL_INSTANCE_REFRESH
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StartInstanceRefresh(_Action):
+    """Roll the group onto ``version``: a number, or ``NEW_VERSION`` for the version created
+    earlier in the same plan. ``preferences`` is in StartInstanceRefresh's ``Preferences`` shape.
+    """
+
+    kind: ClassVar[ActionKind] = ActionKind.START_INSTANCE_REFRESH
+    launch_template_id: str
+    version: int | NewVersion
+    preferences: Mapping[str, Any]
+    fingerprint: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MarkFailed(_Action):
+    """Tag the group with the fingerprint whose rollout failed, so the failure outlives the
+    refresh history and restarts.
+    """
+
+    kind: ClassVar[ActionKind] = ActionKind.MARK_FAILED
+    fingerprint: str
+
+
+Action = (
+    ClearFailed
+    | ModifyTargetGroup
+    | TagResource
+    | CreateLaunchTemplateVersion
+    | UpdateAutoScalingGroup
+    | PutScalingPolicy
+    | DeleteScalingPolicy
+    | CancelInstanceRefresh
+    | StartInstanceRefresh
+    | MarkFailed
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    service: str
+    actions: tuple[Action, ...]
+    phase: Phase
+    message: str = ""
+
+    @property
+    def empty(self) -> bool:
+        return not self.actions

@@ -1,0 +1,154 @@
+"""The observed side: what AWS holds for a service, as ``observe`` reads it. A missing resource
+is ``None``; nothing here is fetched lazily.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from reconciler.model.spec import HealthCheckSpec
+
+
+@dataclass(frozen=True, slots=True)
+class LaunchTemplateVersion:
+    version_number: int
+    user_data: str  # decoded from base64; "" when absent
+    description: str = ""
+    create_time: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ObservedLaunchTemplate:
+    id: str
+    name: str
+    default_version: int
+    latest_version: int
+    tags: Mapping[str, str] = field(default_factory=dict)
+    # Versions the diff may need: the one the group uses, and those the reconciler created.
+    versions: tuple[LaunchTemplateVersion, ...] = ()
+
+    def version(self, number: int) -> LaunchTemplateVersion | None:
+        return next((v for v in self.versions if v.version_number == number), None)
+
+    def resolve(self, ref: str | None) -> int | None:
+        """Turn a group's version reference ("3", "$Latest", "$Default") into a number."""
+        if ref in (None, "$Default"):
+            return self.default_version
+        if ref == "$Latest":
+            return self.latest_version
+        return int(ref) if ref.isdigit() else None
+
+
+@dataclass(frozen=True, slots=True)
+class ObservedInstance:
+    instance_id: str
+    availability_zone: str
+    lifecycle_state: str  # "InService", "Pending", ...
+    health_status: str  # "Healthy" | "Unhealthy"
+    launch_template_version: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ObservedAutoScalingGroup:
+    name: str
+    arn: str
+    min_size: int
+    max_size: int
+    desired_capacity: int
+    health_check_type: str
+    health_check_grace_period: int
+    launch_template_id: str | None
+    launch_template_name: str | None
+    launch_template_version: str | None  # as AWS reports it: "3", "$Latest" or "$Default"
+    target_group_arns: tuple[str, ...] = ()
+    tags: Mapping[str, str] = field(default_factory=dict)
+    instances: tuple[ObservedInstance, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ObservedTargetGroup:
+    arn: str
+    name: str
+    health_check: HealthCheckSpec
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ObservedScalingPolicy:
+    name: str
+    policy_type: str
+    metric: str | None  # predefined metric type, e.g. "ASGAverageCPUUtilization"
+    target_value: float | None
+
+
+class RefreshStatus(enum.StrEnum):
+    PENDING = "Pending"
+    IN_PROGRESS = "InProgress"
+    SUCCESSFUL = "Successful"
+    FAILED = "Failed"
+    CANCELLING = "Cancelling"
+    CANCELLED = "Cancelled"
+    ROLLBACK_IN_PROGRESS = "RollbackInProgress"
+    ROLLBACK_FAILED = "RollbackFailed"
+    ROLLBACK_SUCCESSFUL = "RollbackSuccessful"
+    BAKING = "Baking"
+
+    @property
+    def active(self) -> bool:
+        """AWS refuses a new refresh while one of these is under way."""
+        return self in _ACTIVE_REFRESH
+
+    @property
+    def failed(self) -> bool:
+        """The refresh failed: AWS rolls back only on failure or on request, so one rolling back
+        has failed already, and `reconciler retry` may forgive it before the rollback ends.
+        """
+        return self in _FAILED_REFRESH
+
+
+_ACTIVE_REFRESH = frozenset(
+    {
+        RefreshStatus.PENDING,
+        RefreshStatus.IN_PROGRESS,
+        RefreshStatus.CANCELLING,
+        RefreshStatus.ROLLBACK_IN_PROGRESS,
+        RefreshStatus.BAKING,
+    }
+)
+_FAILED_REFRESH = frozenset(
+    {
+        RefreshStatus.FAILED,
+        RefreshStatus.ROLLBACK_IN_PROGRESS,
+        RefreshStatus.ROLLBACK_SUCCESSFUL,
+        RefreshStatus.ROLLBACK_FAILED,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ObservedRefresh:
+    refresh_id: str
+    status: RefreshStatus
+    percentage_complete: int = 0
+    instances_to_update: int = 0
+    status_reason: str = ""
+    desired_version: str | None = None  # DesiredConfiguration.LaunchTemplate.Version
+    start_time: str = ""
+    end_time: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ObservedService:
+    """What AWS holds for one service. A missing resource is None."""
+
+    name: str
+    auto_scaling_group: ObservedAutoScalingGroup | None
+    launch_template: ObservedLaunchTemplate | None
+    target_group: ObservedTargetGroup | None
+    scaling_policies: tuple[ObservedScalingPolicy, ...] = ()
+    refreshes: tuple[ObservedRefresh, ...] = ()  # newest first
+
+    def last_failed_refresh(self) -> ObservedRefresh | None:
+        return next((r for r in self.refreshes if r.status.failed), None)
