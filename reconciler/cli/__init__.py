@@ -20,19 +20,12 @@ from reconciler.aws import Aws
 from reconciler.cli import logs, render
 from reconciler.daemon import source
 from reconciler.images.resolver import ImageResolver
-from reconciler.model import (
-    DEFAULT_OWNER,
-    Action,
-    ActionKind,
-    Phase,
-    Plan,
-    Problem,
-    ServiceSpec,
-)
+from reconciler.model import DEFAULT_OWNER, Problem, ServiceSpec
 from reconciler.pipeline.apply import apply
 from reconciler.pipeline.follow import Follower, progress_line
+from reconciler.pipeline.plan import retry
 from reconciler.pipeline.reconcile import Reconciler, ServiceOutcome
-from reconciler.pipeline.status import history, last_failed_refresh, service_status
+from reconciler.pipeline.status import history, service_status
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -277,23 +270,11 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 def cmd_retry(args: argparse.Namespace) -> int:
     outcome = _one_service(args)
-    if outcome.diff is None or outcome.diff.phase is not Phase.FAILED:
+    planned = retry(outcome)
+    if planned is None:
         print(f"{args.service}: no failed revision recorded; nothing to retry")
         return EXIT_OK
-    failed = last_failed_refresh(outcome.observed)
-    plan = Plan(
-        service=args.service,
-        actions=(
-            Action(
-                ActionKind.CLEAR_FAILED,
-                outcome.spec.auto_scaling_group.name,
-                params={"retried_refresh": failed.refresh_id if failed else ""},
-                reason="retry requested",
-            ),
-        ),
-        phase=Phase.OUT_OF_SYNC,
-    )
-    apply(_aws(args, [outcome.spec]), plan, region=outcome.spec.region)
+    apply(_aws(args, [outcome.spec]), planned, region=outcome.spec.region)
     print(f"{args.service}: failure forgotten; the next apply or tick rolls it out again")
     return EXIT_OK
 
