@@ -1,12 +1,15 @@
-"""Describes that take a list of names, cut into AWS's per-call limits and read page by page."""
+"""Describes that take a list of names, cut into AWS's per-call limits and read page by page.
+
+Each caller writes its own ``aws.pages(...)`` call with the service and operation spelled out:
+the IAM policy test finds the operations the reconciler calls by reading those calls.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from reconciler.aws import Aws
+Pages = Iterable[Mapping[str, Any]]
 
 
 def chunks(items: Sequence[str], size: int) -> Iterator[list[str]]:
@@ -14,24 +17,10 @@ def chunks(items: Sequence[str], size: int) -> Iterator[list[str]]:
         yield list(items[start : start + size])
 
 
-@dataclass(frozen=True)
-class BatchedDescribe:
-    """One paginated describe by name: at most ``per_call`` names a call, records in ``member``."""
-
-    service: str
-    operation: str
-    per_call: int
-    page_size: int
-    member: str
-    request: Callable[[list[str]], Mapping[str, Any]]  # the parameters that name a batch
-
-    def records(self, aws: Aws, region: str, names: Iterable[str]) -> Iterator[Mapping[str, Any]]:
-        for chunk in chunks(sorted(set(names)), self.per_call):
-            for page in aws.pages(
-                self.service,
-                self.operation,
-                region=region,
-                PaginationConfig={"PageSize": self.page_size},
-                **self.request(chunk),
-            ):
-                yield from page.get(self.member, [])
+def batched(
+    names: Iterable[str], per_call: int, read: Callable[[list[str]], Pages], *, member: str
+) -> Iterator[Mapping[str, Any]]:
+    """The records under ``member`` that ``read`` returns for ``names``, ``per_call`` at a time."""
+    for chunk in chunks(sorted(set(names)), per_call):
+        for page in read(chunk):
+            yield from page.get(member, [])

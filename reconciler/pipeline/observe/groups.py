@@ -3,24 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from reconciler.aws import Aws
 from reconciler.model import ObservedAutoScalingGroup
-from reconciler.pipeline.observe.batches import BatchedDescribe
+from reconciler.pipeline.observe.batches import Pages, batched
 from reconciler.pipeline.observe.shapes import parse_group
 
-_DESCRIBE = BatchedDescribe(
-    "autoscaling",
-    "describe_auto_scaling_groups",
-    per_call=100,  # with MaxRecords=100; AWS allows 50 names without it
-    page_size=100,
-    member="AutoScalingGroups",
-    request=lambda names: {"AutoScalingGroupNames": names},
-)
+_ASG_NAMES_PER_CALL = 100  # with MaxRecords=100; AWS allows 50 names without it
 
 
 def describe_groups(
     aws: Aws, region: str, names: Sequence[str]
 ) -> dict[str, ObservedAutoScalingGroup]:
-    groups = (parse_group(raw) for raw in _DESCRIBE.records(aws, region, names))
-    return {group.name: group for group in groups}
+    def read(chunk: list[str]) -> Pages:
+        params: dict[str, Any] = {
+            "AutoScalingGroupNames": chunk,
+            "PaginationConfig": {"PageSize": 100},
+        }
+        return aws.pages("autoscaling", "describe_auto_scaling_groups", region=region, **params)
+
+    raws = batched(names, _ASG_NAMES_PER_CALL, read, member="AutoScalingGroups")
+    return {group.name: group for group in map(parse_group, raws)}

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from reconciler.aws import Aws
 from reconciler.model import ObservedScalingPolicy
 from reconciler.pipeline.diff import policy_name as scaling_policy_name
-from reconciler.pipeline.observe.batches import BatchedDescribe
+from reconciler.pipeline.observe.batches import Pages, batched
 from reconciler.pipeline.observe.memory import ExpiringCache
 from reconciler.pipeline.observe.shapes import parse_policy
 
@@ -18,14 +19,7 @@ __all__ = [
     "scaling_policy_name",
 ]
 
-_DESCRIBE = BatchedDescribe(
-    "autoscaling",
-    "describe_policies",
-    per_call=50,
-    page_size=100,
-    member="ScalingPolicies",
-    request=lambda names: {"PolicyNames": names},
-)
+_POLICY_NAMES_PER_CALL = 50
 
 PolicyCache = ExpiringCache[list[tuple[str, ObservedScalingPolicy]]]  # by policy name
 
@@ -62,8 +56,13 @@ def describe_policies_by_name(
 
     Other policies are not ours to manage. A name is unique within a group, not an account.
     """
+
+    def read(chunk: list[str]) -> Pages:
+        params: dict[str, Any] = {"PolicyNames": chunk, "PaginationConfig": {"PageSize": 100}}
+        return aws.pages("autoscaling", "describe_policies", region=region, **params)
+
     found: dict[str, list[tuple[str, ObservedScalingPolicy]]] = {}
-    for raw in _DESCRIBE.records(aws, region, names):
+    for raw in batched(names, _POLICY_NAMES_PER_CALL, read, member="ScalingPolicies"):
         policy = parse_policy(raw)
         found.setdefault(policy.name, []).append((raw["AutoScalingGroupName"], policy))
     return found

@@ -19,21 +19,13 @@ from reconciler.model import (
     ObservedLaunchTemplate,
     ObservedRefresh,
 )
-from reconciler.pipeline.observe.batches import BatchedDescribe
+from reconciler.pipeline.observe.batches import Pages, batched
 from reconciler.pipeline.observe.shapes import parse_template, parse_version
 
 # How many of its own launch template versions per template the reconciler remembers: enough to
 # reuse a recent version on revert, without holding every UserData ever deployed in memory.
 KEEP_OWN_VERSIONS = 20
-# A name filter, unlike LaunchTemplateNames, does not fail the whole call for one missing name.
-_DESCRIBE = BatchedDescribe(
-    "ec2",
-    "describe_launch_templates",
-    per_call=200,
-    page_size=200,
-    member="LaunchTemplates",
-    request=lambda names: {"Filters": [{"Name": "launch-template-name", "Values": names}]},
-)
+_LT_NAMES_PER_FILTER = 200
 
 
 @dataclass
@@ -139,8 +131,16 @@ def referenced_versions(
 def describe_templates(
     aws: Aws, region: str, names: Sequence[str]
 ) -> dict[str, ObservedLaunchTemplate]:
-    templates = (parse_template(raw) for raw in _DESCRIBE.records(aws, region, names))
-    return {template.name: template for template in templates}
+    def read(chunk: list[str]) -> Pages:
+        # A name filter, unlike LaunchTemplateNames, does not fail the call for one missing name.
+        params: dict[str, Any] = {
+            "Filters": [{"Name": "launch-template-name", "Values": chunk}],
+            "PaginationConfig": {"PageSize": _LT_NAMES_PER_FILTER},
+        }
+        return aws.pages("ec2", "describe_launch_templates", region=region, **params)
+
+    raws = batched(names, _LT_NAMES_PER_FILTER, read, member="LaunchTemplates")
+    return {template.name: template for template in map(parse_template, raws)}
 
 
 def describe_versions(
