@@ -40,11 +40,12 @@ handful per service. What a tick calls, and why each skip stays correct:
 A new ``Observer`` (a restart, a CLI run) has no memory and reads everything, so nothing above
 can outlive the process that learned it.
 
-The modules, one job each: ``observer`` (the ``Observer`` that ties a tick together),
-``groups``, ``templates`` (and the ``VersionCache``), ``target_groups``, ``policies`` and
-``refreshes`` (the batched describes per resource kind, and what each remembers), ``shapes``
-(AWS's response shapes parsed into model records), ``memory`` (the TTL cache), ``writes`` (our
-own writes, heard through botocore) and ``batches``.
+The modules, one job each: ``observer`` (the ``Observer`` that ties a tick together);
+``groups``, ``templates`` (with the ``VersionCache``), ``target_groups``, ``policies`` and
+``refreshes`` (per resource kind: its batched describe, and what is remembered of it);
+``shapes`` (AWS's response shapes parsed into model records); ``memory`` (the per-region stores
+and the TTL cache); ``writes`` (our own writes, heard through botocore); ``batches`` (names cut
+into AWS's per-call limits).
 """
 
 from __future__ import annotations
