@@ -35,6 +35,7 @@ from reconciler.pipeline.diff.versions import (
     holds_desired,
     is_rollout,
     uses_template,
+    version_fingerprint,
 )
 
 __all__ = [
@@ -50,4 +51,5 @@ __all__ = [
     "ownership_tags",
     "policy_name",
     "uses_template",
+    "version_fingerprint",
 ]

@@ -43,8 +43,13 @@ def current_version(
     return template.resolve(group.launch_template_version)
 
 
+def version_fingerprint(version: LaunchTemplateVersion) -> str | None:
+    """The desired-state fingerprint a version's description records, if we wrote it."""
+    return userdata.parse_description(version.description).get("fp")
+
+
 def holds_desired(version: LaunchTemplateVersion, desired: DesiredService) -> bool:
-    if userdata.parse_description(version.description).get("fp") == desired.fingerprint:
+    if version_fingerprint(version) == desired.fingerprint:
         return True
     return version.user_data == desired.user_data
 

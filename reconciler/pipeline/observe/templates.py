@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.aws import Aws
-from reconciler.images.userdata import parse_description
 from reconciler.model import (
     DESCRIPTION_MARKER,
     LaunchTemplateVersion,
@@ -19,6 +18,7 @@ from reconciler.model import (
     ObservedLaunchTemplate,
     ObservedRefresh,
 )
+from reconciler.pipeline.diff import version_fingerprint
 from reconciler.pipeline.observe.batches import Pages, batched
 from reconciler.pipeline.observe.shapes import parse_template, parse_version
 
@@ -70,9 +70,7 @@ class VersionCache:
             return False
         number = template.resolve(group.launch_template_version)
         version = self.known(template.id).get(number) if number is not None else None
-        return version is not None and parse_description(version.description).get("fp") == (
-            fingerprint
-        )
+        return version is not None and version_fingerprint(version) == fingerprint
 
 
 def with_versions(
