@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,7 +22,10 @@ from reconciler.model import (
     ObservedLaunchTemplate,
     Phase,
 )
+from reconciler.pipeline import diff
 from reconciler.pipeline.observe import Observer, quiet_signature, scaling_policy_name
+from reconciler.pipeline.observe.batches import batched
+from reconciler.pipeline.observe.memory import ExpiringCache
 from reconciler.pipeline.reconcile import Reconciler, ServiceOutcome
 from reconciler.sandbox import Sandbox
 
@@ -322,3 +326,46 @@ def test_a_replaced_instance_changes_the_picture() -> None:
     before = quiet_signature(group(instance("i-1"), instance("i-2")), TEMPLATE)
     after = quiet_signature(group(instance("i-1"), instance("i-3")), TEMPLATE)
     assert before is not None and after is not None and before != after
+
+
+# ------------------------------------------------------------------------------------------------
+# The pieces the Observer is built from
+# ------------------------------------------------------------------------------------------------
+
+
+def test_batched_asks_each_name_once_and_at_most_per_call_a_call() -> None:
+    asked: list[list[str]] = []
+
+    def read(chunk: list[str]) -> list[dict[str, Any]]:
+        asked.append(chunk)
+        return [{"Items": [{"Name": n} for n in chunk]}]
+
+    names = ["c", "a", "b", "a", "d", "e"]
+    found = [raw["Name"] for raw in batched(names, 2, read, member="Items")]
+    assert asked == [["a", "b"], ["c", "d"], ["e"]]
+    assert found == ["a", "b", "c", "d", "e"]
+
+
+def test_the_expiring_cache_fetches_only_what_is_stale_or_dropped() -> None:
+    cache: ExpiringCache[list[str]] = ExpiringCache()
+    fetched: list[list[str]] = []
+
+    def values(now: float) -> dict[str, list[str]]:
+        def fetch(keys: list[str]) -> dict[str, list[str]]:
+            fetched.append(keys)
+            return {k: [k.upper()] for k in keys if k != "gone"}
+
+        return cache.values("r", ["a", "gone"], now=now, ttl=10, fetch=fetch, absent=list)
+
+    assert values(0) == {"a": ["A"], "gone": []}  # a name AWS lacks is remembered as absent
+    assert values(9) == {"a": ["A"], "gone": []}
+    cache.drop("r", "a")  # one of our writes
+    values(9)
+    values(10)  # the TTL is up for "gone", not for "a", read again at 9
+    assert fetched == [["a", "gone"], [], ["a"], ["gone"]]
+    cache.keep_only("r", {"gone"})
+    assert len(cache) == 1
+
+
+def test_the_observed_scaling_policy_name_is_the_one_diff_and_plan_use() -> None:
+    assert scaling_policy_name is diff.policy_name

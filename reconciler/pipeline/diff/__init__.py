@@ -1,0 +1,55 @@
+"""Pair a desired service with what AWS holds and say, field by field, what differs. Pure: no I/O.
+
+``diff`` returns a ``Diff``: the field-level ``Change``s and the rollout ``Phase`` that tells
+``plan`` what it may do. The helpers beside it (``desired_version``, ``current_version``,
+``policy_name``, ``missing_tags``, ``is_rollout``) are shared with ``plan`` so both sides agree
+on what "the desired version" and "a rollout change" mean.
+
+Phase precedence, highest first:
+
+1. a resource is missing or owned by someone else → BLOCKED, no changes;
+2. a refresh for the desired version is running → PROGRESSING (rollout changes dropped);
+3. the desired fingerprint is tagged failed, or the newest finished refresh for the desired
+   version failed or was rolled back → FAILED (only when a rollout would otherwise be needed);
+4. another refresh is running → SUPERSEDING (cancel it first, or wait for the cancel);
+5. any change → OUT_OF_SYNC, else IN_SYNC;
+
+and ``spec.paused`` turns whatever came out of 2-5 into BLOCKED "paused", keeping the changes.
+
+The modules: ``compare`` (``diff`` itself, in that order), ``ownership`` (1, and the tags
+adopting a resource writes), ``settings`` (target group, group and scaling policy changes, from
+``model.fields``), ``versions`` (the launch template version and image pairing, and the rollout
+changes), ``images`` (which image an observed version runs, and how it is named), ``rollout``
+(2-4).
+"""
+
+from __future__ import annotations
+
+from reconciler.pipeline.diff.compare import diff
+from reconciler.pipeline.diff.ownership import missing_tags, ownership_tags
+from reconciler.pipeline.diff.settings import POLICY_METRIC, POLICY_TYPE, policy_name
+from reconciler.pipeline.diff.versions import (
+    ROLLOUT_FIELDS,
+    current_version,
+    desired_version,
+    holds_desired,
+    is_rollout,
+    uses_template,
+    version_fingerprint,
+)
+
+__all__ = [
+    "POLICY_METRIC",
+    "POLICY_TYPE",
+    "ROLLOUT_FIELDS",
+    "current_version",
+    "desired_version",
+    "diff",
+    "holds_desired",
+    "is_rollout",
+    "missing_tags",
+    "ownership_tags",
+    "policy_name",
+    "uses_template",
+    "version_fingerprint",
+]

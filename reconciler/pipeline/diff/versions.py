@@ -1,0 +1,168 @@
+"""The launch template side of a diff: which version a group runs, which version holds the
+desired content, and the rollout changes that pair them (template, image, UserData, version pin,
+instances on another version). What the image is in an observed version comes from ``images``.
+"""
+
+from __future__ import annotations
+
+from reconciler.images import userdata
+from reconciler.model import (
+    Change,
+    DesiredService,
+    LaunchTemplateVersion,
+    ObservedAutoScalingGroup,
+    ObservedLaunchTemplate,
+    Resource,
+)
+from reconciler.pipeline.diff.images import describe_image, pinned, version_image
+
+# Fields whose change can only be made real by an instance refresh.
+ROLLOUT_FIELDS = frozenset({"image", "userData", "launchTemplate", "instances"})
+
+_FLOATING_REFS = (None, "$Latest", "$Default")
+_ELLIPSIS_AT = 60
+
+
+def is_rollout(change: Change) -> bool:
+    """Whether a change needs an instance refresh (rather than an API call on a setting)."""
+    return change.field in ROLLOUT_FIELDS or change.resource is Resource.INSTANCE_REFRESH
+
+
+def uses_template(group: ObservedAutoScalingGroup, template: ObservedLaunchTemplate) -> bool:
+    if group.launch_template_id is not None:
+        return group.launch_template_id == template.id
+    return group.launch_template_name == template.name
+
+
+def current_version(
+    group: ObservedAutoScalingGroup, template: ObservedLaunchTemplate
+) -> int | None:
+    """The version number the group launches today, or None if it is not on this template."""
+    if not uses_template(group, template):
+        return None
+    return template.resolve(group.launch_template_version)
+
+
+def version_fingerprint(version: LaunchTemplateVersion) -> str | None:
+    """The desired-state fingerprint a version's description records, if we wrote it."""
+    return userdata.parse_description(version.description).get("fp")
+
+
+def holds_desired(version: LaunchTemplateVersion, desired: DesiredService) -> bool:
+    if version_fingerprint(version) == desired.fingerprint:
+        return True
+    return version.user_data == desired.user_data
+
+
+def desired_version(
+    desired: DesiredService, template: ObservedLaunchTemplate
+) -> LaunchTemplateVersion | None:
+    """The newest observed version that already holds the desired UserData.
+
+    Reusing it (rather than creating a new one) is what makes a revert cheap and idempotent.
+    """
+    matches = [v for v in template.versions if holds_desired(v, desired)]
+    return max(matches, key=lambda v: v.version_number, default=None)
+
+
+def rollout_changes(
+    desired: DesiredService,
+    *,
+    group: ObservedAutoScalingGroup,
+    template: ObservedLaunchTemplate,
+) -> tuple[Change, ...]:
+    if not uses_template(group, template):
+        return (
+            Change(
+                Resource.AUTO_SCALING_GROUP,
+                group.name,
+                "launchTemplate",
+                group.launch_template_name,
+                template.name,
+            ),
+        )
+    number = template.resolve(group.launch_template_version)
+    if number is None:
+        old = f"unknown (version {group.launch_template_version} not understood)"
+        return (_image_change(desired, template=template, old=old),)
+    pin = _pin_change(group, number=number)
+    current = template.version(number)
+    if current is None:
+        old = f"unknown (version {number} not observed)"
+        return (*pin, _image_change(desired, template=template, old=old))
+    if not holds_desired(current, desired):
+        return (*pin, _content_change(desired, template=template, current=current))
+    return (*pin, *_instance_changes(group, template=template, number=number))
+
+
+def _image_change(desired: DesiredService, *, template: ObservedLaunchTemplate, old: str) -> Change:
+    return Change(Resource.LAUNCH_TEMPLATE, template.name, "image", old, desired.image.describe())
+
+
+def _content_change(
+    desired: DesiredService, *, template: ObservedLaunchTemplate, current: LaunchTemplateVersion
+) -> Change:
+    """An image change when the digests differ (rule 2), else a UserData change."""
+    old_image = version_image(current)
+    if pinned(old_image) != desired.image.pinned:  # digests decide, not tag names
+        old = describe_image(old_image, repository=desired.image.repository)
+        return _image_change(desired, template=template, old=old)
+    old_line, new_line = _first_difference(current.user_data, desired.user_data)
+    return Change(Resource.LAUNCH_TEMPLATE, template.name, "userData", old_line, new_line)
+
+
+def _pin_change(group: ObservedAutoScalingGroup, *, number: int) -> tuple[Change, ...]:
+    """Rule 2: point a group on ``$Latest``/``$Default`` at the number it already runs.
+
+    On the desired content that is all it needs. Before a rollout it is required: AWS refuses
+    AutoRollback while the group uses a floating version, and the refresh moves it on anyway.
+    """
+    if group.launch_template_version not in _FLOATING_REFS:
+        return ()
+    old = group.launch_template_version or "$Default"
+    return (
+        Change(Resource.AUTO_SCALING_GROUP, group.name, "launchTemplate.version", old, str(number)),
+    )
+
+
+def _instance_changes(
+    group: ObservedAutoScalingGroup, *, template: ObservedLaunchTemplate, number: int
+) -> tuple[Change, ...]:
+    """InService instances on another version: the group was repointed without a refresh."""
+    in_service = [i for i in group.instances if i.lifecycle_state == "InService"]
+    # An instance whose version AWS did not report is unknown, not wrong: refreshing for it
+    # could loop forever.
+    stale = [
+        i
+        for i in in_service
+        if i.launch_template_version is not None
+        and template.resolve(i.launch_template_version) != number
+    ]
+    if not stale:
+        return ()
+    old = f"{len(stale)} of {len(in_service)} on another version"
+    return (
+        Change(
+            Resource.AUTO_SCALING_GROUP, group.name, "instances", old, f"all on version {number}"
+        ),
+    )
+
+
+def _first_difference(old: str, new: str) -> tuple[str, str]:
+    """The first differing line of two UserData scripts: enough to see what changed."""
+    old_lines, new_lines = old.splitlines(), new.splitlines()
+    for number in range(max(len(old_lines), len(new_lines))):
+        before = old_lines[number] if number < len(old_lines) else ""
+        after = new_lines[number] if number < len(new_lines) else ""
+        if before != after:
+            return (
+                f"line {number + 1}: {_shorten(before)}",
+                f"line {number + 1}: {_shorten(after)}",
+            )
+    # Only trailing whitespace or line endings differ.
+    return (f"{len(old)} bytes", f"{len(new)} bytes")
+
+
+def _shorten(line: str) -> str:
+    line = line.strip()
+    return line if len(line) <= _ELLIPSIS_AT else line[: _ELLIPSIS_AT - 1] + "…"

@@ -1,0 +1,128 @@
+"""AWS's response shapes parsed into the model's observed records; no calls, no caching.
+
+Managed settings are read through ``model.fields`` so their AWS members and defaults live in
+one table; everything else AWS returns is read here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from reconciler import errors
+from reconciler.model import (
+    HealthCheckSpec,
+    LaunchTemplateVersion,
+    ObservedAutoScalingGroup,
+    ObservedInstance,
+    ObservedLaunchTemplate,
+    ObservedRefresh,
+    ObservedScalingPolicy,
+    ObservedTargetGroup,
+    RefreshStatus,
+    fields,
+)
+
+
+def parse_group(raw: Mapping[str, Any]) -> ObservedAutoScalingGroup:
+    spec = _group_template_ref(raw)
+    return ObservedAutoScalingGroup(
+        name=raw["AutoScalingGroupName"],
+        arn=raw.get("AutoScalingGroupARN", ""),
+        **fields.from_aws(fields.GROUP, raw),
+        launch_template_id=spec.get("LaunchTemplateId"),
+        launch_template_name=spec.get("LaunchTemplateName"),
+        launch_template_version=spec.get("Version"),
+        target_group_arns=tuple(raw.get("TargetGroupARNs", [])),
+        tags=tag_map(raw.get("Tags", [])),
+        instances=tuple(parse_instance(i) for i in raw.get("Instances", [])),
+    )
+
+
+def _group_template_ref(raw: Mapping[str, Any]) -> Mapping[str, Any]:
+    if "LaunchTemplate" in raw:
+        return dict(raw["LaunchTemplate"])
+    mixed = raw.get("MixedInstancesPolicy", {})
+    return dict(mixed.get("LaunchTemplate", {}).get("LaunchTemplateSpecification", {}))
+
+
+def parse_instance(raw: Mapping[str, Any]) -> ObservedInstance:
+    return ObservedInstance(
+        instance_id=raw["InstanceId"],
+        availability_zone=raw.get("AvailabilityZone", ""),
+        lifecycle_state=raw.get("LifecycleState", ""),
+        health_status=raw.get("HealthStatus", ""),
+        launch_template_version=raw.get("LaunchTemplate", {}).get("Version"),
+    )
+
+
+def parse_template(raw: Mapping[str, Any]) -> ObservedLaunchTemplate:
+    return ObservedLaunchTemplate(
+        id=raw["LaunchTemplateId"],
+        name=raw["LaunchTemplateName"],
+        default_version=int(raw.get("DefaultVersionNumber", 1)),
+        latest_version=int(raw.get("LatestVersionNumber", 1)),
+        tags=tag_map(raw.get("Tags", [])),
+    )
+
+
+def parse_version(raw: Mapping[str, Any]) -> LaunchTemplateVersion:
+    return LaunchTemplateVersion(
+        version_number=int(raw["VersionNumber"]),
+        user_data=decode_user_data(raw.get("LaunchTemplateData", {}).get("UserData", "")),
+        description=raw.get("VersionDescription", "") or "",
+        create_time=str(raw.get("CreateTime", "")),
+    )
+
+
+def decode_user_data(encoded: str) -> str:
+    if not encoded:
+        return ""
+    try:
+        return base64.b64decode(encoded, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError) as exc:
+        raise errors.PermanentError(
+            f"launch template UserData is not base64 UTF-8: {exc}"
+        ) from None
+
+
+def parse_target_group(raw: Mapping[str, Any], tags: Mapping[str, str]) -> ObservedTargetGroup:
+    return ObservedTargetGroup(
+        arn=raw["TargetGroupArn"],
+        name=raw["TargetGroupName"],
+        health_check=HealthCheckSpec(**fields.from_aws(fields.HEALTH_CHECK, raw)),
+        tags=dict(tags),
+    )
+
+
+def parse_policy(raw: Mapping[str, Any]) -> ObservedScalingPolicy:
+    config = raw.get("TargetTrackingConfiguration", {})
+    metric = config.get("PredefinedMetricSpecification", {}).get("PredefinedMetricType")
+    target = config.get("TargetValue")
+    return ObservedScalingPolicy(
+        name=raw["PolicyName"],
+        policy_type=raw.get("PolicyType", ""),
+        metric=metric,
+        target_value=float(target) if target is not None else None,
+    )
+
+
+def parse_refresh(raw: Mapping[str, Any]) -> ObservedRefresh:
+    template = raw.get("DesiredConfiguration", {}).get("LaunchTemplate", {})
+    return ObservedRefresh(
+        refresh_id=raw["InstanceRefreshId"],
+        status=RefreshStatus(raw["Status"]),
+        percentage_complete=int(raw.get("PercentageComplete", 0) or 0),
+        instances_to_update=int(raw.get("InstancesToUpdate", 0) or 0),
+        status_reason=raw.get("StatusReason", "") or "",
+        desired_version=template.get("Version"),
+        start_time=str(raw.get("StartTime", "")),
+        end_time=str(raw.get("EndTime", "")),
+    )
+
+
+def tag_map(tags: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """AWS's ``[{"Key": k, "Value": v}]`` as ``{k: v}``."""
+    return {str(t["Key"]): str(t.get("Value", "")) for t in tags}
