@@ -22,7 +22,6 @@ from reconciler.model import (
     ObservedLaunchTemplate,
     Phase,
 )
-from reconciler.pipeline import diff
 from reconciler.pipeline.observe import Observer, quiet_signature, scaling_policy_name
 from reconciler.pipeline.observe.batches import batched
 from reconciler.pipeline.observe.memory import ExpiringCache
@@ -367,5 +366,6 @@ def test_the_expiring_cache_fetches_only_what_is_stale_or_dropped() -> None:
     assert len(cache) == 1
 
 
-def test_the_observed_scaling_policy_name_is_the_one_diff_and_plan_use() -> None:
-    assert scaling_policy_name is diff.policy_name
+def test_the_scaling_policy_name_is_the_persistent_format_earlier_releases_wrote() -> None:
+    # Renaming it would orphan every policy created before: the observer would stop seeing them.
+    assert scaling_policy_name("feedback") == "asg-reconciler-feedback-cpu"

@@ -2,7 +2,7 @@
 
 ``diff`` returns a ``Diff``: the field-level ``Change``s and the rollout ``Phase`` that tells
 ``plan`` what it may do. The helpers beside it (``desired_version``, ``current_version``,
-``policy_name``, ``missing_tags``, ``is_rollout``) are shared with ``plan`` so both sides agree
+``missing_tags``, ``is_rollout``) are shared with ``plan`` so both sides agree
 on what "the desired version" and "a rollout change" mean.
 
 Phase precedence, highest first:
@@ -27,7 +27,6 @@ from __future__ import annotations
 
 from reconciler.pipeline.diff.compare import diff
 from reconciler.pipeline.diff.ownership import missing_tags, ownership_tags
-from reconciler.pipeline.diff.settings import POLICY_METRIC, POLICY_TYPE, policy_name
 from reconciler.pipeline.diff.versions import (
     ROLLOUT_FIELDS,
     current_version,
@@ -39,8 +38,6 @@ from reconciler.pipeline.diff.versions import (
 )
 
 __all__ = [
-    "POLICY_METRIC",
-    "POLICY_TYPE",
     "ROLLOUT_FIELDS",
     "current_version",
     "desired_version",
@@ -49,7 +46,6 @@ __all__ = [
     "is_rollout",
     "missing_tags",
     "ownership_tags",
-    "policy_name",
     "uses_template",
     "version_fingerprint",
 ]

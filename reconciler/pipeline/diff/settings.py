@@ -4,6 +4,8 @@ group sizes and health check (both from ``model.fields``), and the reconciler's 
 from __future__ import annotations
 
 from reconciler.model import (
+    POLICY_METRIC,
+    POLICY_TYPE,
     Change,
     ChangeKind,
     DesiredService,
@@ -14,15 +16,8 @@ from reconciler.model import (
     Resource,
     Value,
     fields,
+    scaling_policy_name,
 )
-
-POLICY_TYPE = "TargetTrackingScaling"
-POLICY_METRIC = "ASGAverageCPUUtilization"
-
-
-def policy_name(service: str) -> str:
-    """The one scaling policy on a group that the reconciler owns."""
-    return f"asg-reconciler-{service}-cpu"
 
 
 def target_group_changes(
@@ -51,7 +46,7 @@ def group_changes(desired: DesiredService, group: ObservedAutoScalingGroup) -> t
 
 
 def scaling_changes(desired: DesiredService, observed: ObservedService) -> tuple[Change, ...]:
-    name = policy_name(desired.name)
+    name = scaling_policy_name(desired.name)
     ours = next((p for p in observed.scaling_policies if p.name == name), None)
     scaling = desired.spec.scaling
     want = None if scaling is None else float(scaling.target_cpu_utilization)

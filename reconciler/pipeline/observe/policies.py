@@ -6,8 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from reconciler.aws import Aws
-from reconciler.model import ObservedScalingPolicy
-from reconciler.pipeline.diff import policy_name as scaling_policy_name
+from reconciler.model import ObservedScalingPolicy, scaling_policy_name
 from reconciler.pipeline.observe.batches import Pages, batched
 from reconciler.pipeline.observe.memory import ExpiringCache
 from reconciler.pipeline.observe.shapes import parse_policy
