@@ -15,12 +15,11 @@ from structlog.testing import capture_logs
 
 from reconciler import errors
 from reconciler.aws import Aws, is_read
+from reconciler.daemon.backoff import Backoff
+from reconciler.daemon.gate import CallGate, Interrupted
 from reconciler.daemon.lease import Lease
 from reconciler.daemon.loop import (
-    Backoff,
-    CallGate,
     Daemon,
-    Interrupted,
     RunConfig,
     build_source,
     parse_duration,

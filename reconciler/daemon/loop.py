@@ -26,8 +26,7 @@ import re
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -40,6 +39,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from reconciler import desired, errors
 from reconciler.aws import Aws
+from reconciler.daemon.backoff import Backoffs
+from reconciler.daemon.gate import CallGate, Interrupted
 from reconciler.daemon.lease import Lease
 from reconciler.daemon.metrics import Metrics
 from reconciler.daemon.source import (
@@ -70,76 +71,6 @@ def parse_duration(text: str) -> float:
     if match is None or float(match.group(1)) <= 0:
         raise errors.UsageError(f"invalid duration {text!r}: use e.g. 30s, 5m, 1h or seconds")
     return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-
-
-# ------------------------------------------------------------------------------------------------
-# Backoff and the call gate
-# ------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Backoff:
-    """Exponential backoff for one thing that can fail (the fetch, or one service)."""
-
-    base: float = 5.0
-    cap: float = 300.0
-    failures: int = 0
-    not_before: float = 0.0  # monotonic
-
-    def fail(self, *, now: float, at_least: float = 0.0) -> float:
-        """Record a failure; ``at_least`` is the error's own delay, e.g. a throttle's."""
-        delay = min(self.cap, max(self.base, at_least) * float(2**self.failures))
-        self.failures += 1
-        self.not_before = now + delay
-        return delay
-
-    def park(self, *, now: float) -> float:
-        """A permanent failure: wait the longest."""
-        self.failures += 1
-        self.not_before = now + self.cap
-        return self.cap
-
-    def succeed(self) -> None:
-        self.failures = 0
-        self.not_before = 0.0
-
-    def due(self, now: float) -> bool:
-        return now >= self.not_before
-
-
-class Interrupted(errors.TemporaryError):
-    """The daemon is stopping: this AWS call was not started."""
-
-
-class CallGate:
-    """Closed on shutdown; then the tick thread's next AWS call raises instead of starting.
-
-    Registered as an ``Aws.on_call`` hook, which runs before each call is sent. Only threads
-    inside ``guard()`` (the tick) are stopped, so releasing the lease still works.
-    """
-
-    def __init__(self) -> None:
-        self._closed = threading.Event()
-        self._local = threading.local()
-
-    def close(self) -> None:
-        self._closed.set()
-
-    @property
-    def closed(self) -> bool:
-        return self._closed.is_set()
-
-    @contextmanager
-    def guard(self) -> Iterator[None]:
-        self._local.guarded = True
-        try:
-            yield
-        finally:
-            self._local.guarded = False
-
-    def check(self, service: str, operation: str) -> None:
-        if self._closed.is_set() and getattr(self._local, "guarded", False):
-            raise Interrupted(f"stopping: {operation} not started", delay=0.0)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -222,9 +153,7 @@ class Daemon:
         # Several daemons started together (a deploy) should not tick in lockstep.
         self.jitter = min(interval / 10, 5.0) if jitter is None else jitter
         self.gate = CallGate()
-        self._backoff = (backoff_base, backoff_cap)
-        self._fetch_backoff = Backoff(base=backoff_base, cap=backoff_cap)
-        self._service_backoff: dict[str, Backoff] = {}
+        self._backoffs = Backoffs(base=backoff_base, cap=backoff_cap)
         self._clock = clock
         self._state = _State(role="standby" if lease else "leader")
         self._state_lock = threading.Lock()
@@ -282,7 +211,11 @@ class Daemon:
             outcomes, applied = self._reconcile(specs, leading=leading, now=now)
             self._finish_tick(outcomes, specs=specs)
             ok = desired_ok and all(o.error is None for o in outcomes)
-            return TickResult(ok=ok, next_delay=self._next_delay(), applied=applied)
+            return TickResult(
+                ok=ok,
+                next_delay=self._backoffs.next_delay(now=self._clock(), interval=self.interval),
+                applied=applied,
+            )
 
     def _lead(self) -> bool:
         if self.lease is None:
@@ -297,7 +230,7 @@ class Daemon:
 
     def _desired_specs(self, now: float) -> tuple[tuple[ServiceSpec, ...], bool]:
         """The specs to reconcile (the last good ones when the newest commit is refused)."""
-        if self._fetch_backoff.due(now):
+        if self._backoffs.fetch.due(now):
             self._refresh_desired(now)
         with self._state_lock:
             state = self._state
@@ -337,7 +270,7 @@ class Daemon:
             self._source_failed(exc, now=now)
             return None
         self.metrics.fetched(seconds=self._clock() - started, ok=True)
-        self._fetch_backoff.succeed()
+        self._backoffs.fetch.succeed()
         with self._state_lock:
             self._state.source_error = None
         if fetched.rewritten:
@@ -351,7 +284,7 @@ class Daemon:
 
     def _source_failed(self, exc: errors.ReconcilerError, *, now: float) -> None:
         at_least = exc.delay if isinstance(exc, errors.TemporaryError) else 0.0
-        delay = self._fetch_backoff.fail(now=now, at_least=at_least)
+        delay = self._backoffs.fetch.fail(now=now, at_least=at_least)
         with self._state_lock:
             self._state.source_error = str(exc)
         log.warning("fetch_failed", source=self.source.description, error=str(exc), retry_in=delay)
@@ -388,7 +321,7 @@ class Daemon:
             self._state.good = _Good(revision=revision, specs=specs)
             self._state.desired_error = None
         # A new commit is a new desired state: every service gets a fresh start.
-        self._service_backoff.clear()
+        self._backoffs.fresh_start()
         self.metrics.desired_revision(revision=revision, last_good=revision, valid=True)
         log.info("desired_loaded", revision=revision, services=[s.name for s in specs], result="ok")
 
@@ -397,7 +330,7 @@ class Daemon:
     def _reconcile(
         self, specs: Sequence[ServiceSpec], *, leading: bool, now: float
     ) -> tuple[list[ServiceOutcome], int]:
-        due = [s for s in specs if self._backoff_for(s.name).due(now)]
+        due = [s for s in specs if self._backoffs.service(s.name).due(now)]
         if not due:
             return [], 0
         started = self._clock()
@@ -415,13 +348,10 @@ class Daemon:
             self._record(outcome, seconds=shared + self._clock() - began, writing=writing)
         return outcomes, applied
 
-    def _backoff_for(self, name: str) -> Backoff:
-        base, cap = self._backoff
-        return self._service_backoff.setdefault(name, Backoff(base=base, cap=cap))
-
     def _record(self, outcome: ServiceOutcome, *, seconds: float, writing: bool) -> None:
         result = _result(outcome, writing=writing)
-        retry_in = self._update_backoff(outcome)
+        backoff = self._backoffs.service(outcome.name)
+        retry_in = backoff.after(outcome.error, now=self._clock())
         diff = outcome.diff
         status = service_status(outcome)
         self.metrics.reconciled(
@@ -443,19 +373,6 @@ class Daemon:
             self._state.statuses[outcome.name] = status
         _log_outcome(outcome, result=result, retry_in=retry_in)
 
-    def _update_backoff(self, outcome: ServiceOutcome) -> float | None:
-        backoff = self._backoff_for(outcome.name)
-        error = outcome.error
-        if error is None:
-            backoff.succeed()
-            return None
-        if isinstance(error, Interrupted):
-            return None  # stopping, not failing
-        now = self._clock()
-        if isinstance(error, errors.TemporaryError):
-            return backoff.fail(now=now, at_least=error.delay)
-        return backoff.park(now=now)
-
     def _finish_tick(
         self, outcomes: Sequence[ServiceOutcome], *, specs: Sequence[ServiceSpec]
     ) -> None:
@@ -474,14 +391,6 @@ class Daemon:
             if state.good is not None and completed:
                 state.reconciled = state.good.revision
             state.last_tick = datetime.now(UTC).isoformat(timespec="seconds")
-
-    def _next_delay(self) -> float:
-        now = self._clock()
-        pending = [b.not_before for b in self._service_backoff.values() if b.not_before > now]
-        if self._fetch_backoff.not_before > now:
-            pending.append(self._fetch_backoff.not_before)
-        soonest = min(pending, default=now + self.interval) - now
-        return max(0.0, min(self.interval, soonest))
 
     # -- scheduling --------------------------------------------------------------------------
 
@@ -533,7 +442,7 @@ class Daemon:
             delay = self.tick().next_delay
         except Exception as exc:  # a bug must not kill the loop: log it and back off
             log.exception("tick_crashed", error=f"{type(exc).__name__}: {exc}")
-            delay = self._fetch_backoff.fail(now=self._clock())
+            delay = self._backoffs.fetch.fail(now=self._clock())
         finally:
             with self._state_lock:
                 self._ticking = False
