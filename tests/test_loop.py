@@ -1,4 +1,4 @@
-"""loop: ticks against real git repositories and the sandbox, backoff, the call gate, standby."""
+"""The daemon: ticks against real git and the sandbox, backoff, the call gate, the standby."""
 
 from __future__ import annotations
 
@@ -16,15 +16,10 @@ from structlog.testing import capture_logs
 from reconciler import errors
 from reconciler.aws import Aws, is_read
 from reconciler.daemon.backoff import Backoff
+from reconciler.daemon.daemon import Daemon
 from reconciler.daemon.gate import CallGate, Interrupted
 from reconciler.daemon.lease import Lease
-from reconciler.daemon.loop import (
-    Daemon,
-    RunConfig,
-    build_source,
-    parse_duration,
-    webhook_secret,
-)
+from reconciler.daemon.run import RunConfig, build_source, parse_duration, webhook_secret
 from reconciler.daemon.source import GitSettings, GitSource, LocalSource
 from reconciler.images.resolver import ImageResolver
 from reconciler.pipeline.reconcile import Reconciler
