@@ -6,6 +6,7 @@
     backoff    when the fetch and each service may be tried again
     gate       the clean stop: no new AWS call once stopping
     report     what is told: /status, /readyz, metrics and the log line of each pass
+    ticker     when ticks run: APScheduler's triggers, and a poke for the webhook
     lease      the DynamoDB leader lease: one writer
     server     HTTP: health, readiness, status, metrics, the webhook
     metrics    the Prometheus series

@@ -6,7 +6,7 @@ A tick::
 
 Each step's policy lives in a module of its own: following revisions and keeping the last good
 one (``revisions``), backing off (``backoff``), the clean stop (``gate``), what is reported
-(``report``).
+(``report``) and when ticks run (``ticker``).
 
 - **One writer.** With a lease, only the holder applies; the others compute and report
   ``standby``.
@@ -19,12 +19,9 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
-from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.interval import IntervalTrigger
 
 from reconciler.daemon.backoff import Backoffs
 from reconciler.daemon.gate import CallGate
@@ -33,13 +30,13 @@ from reconciler.daemon.metrics import Metrics
 from reconciler.daemon.report import Report
 from reconciler.daemon.revisions import Revisions
 from reconciler.daemon.source import Source
+from reconciler.daemon.ticker import Ticker
 from reconciler.model import ServiceSpec
 from reconciler.pipeline.reconcile import Reconciler, ServiceOutcome
 from reconciler.pipeline.status import ServiceStatus
 
 log = structlog.get_logger("reconciler.daemon.daemon")
 
-TICK_JOB = "tick"
 LEASE_JOB = "lease"
 
 
@@ -81,10 +78,7 @@ class Daemon:
         )
         self._report = Report(revisions=self._revisions, metrics=self.metrics, lease=lease)
         self._tick_lock = threading.Lock()
-        self._trigger_lock = threading.Lock()
-        self._triggers = 0
-        self._ticking = False
-        self._scheduler: Any = None
+        self._ticker: Ticker | None = None
         aws_objects = [reconciler.aws] + ([lease.aws] if lease else [])
         for aws in {id(a): a for a in aws_objects}.values():
             aws.on_call(self.gate.check)  # first: a call the gate stops is not counted
@@ -156,30 +150,17 @@ class Daemon:
 
     def start(self) -> None:
         """Tick now and every ``interval`` (plus jitter) on a background scheduler."""
-        scheduler = BackgroundScheduler(
-            timezone=UTC,
-            job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
-        )
-        scheduler.add_job(
-            self._scheduled_tick,
-            IntervalTrigger(seconds=self.interval, jitter=self.jitter or None, timezone=UTC),
-            id=TICK_JOB,
-            next_run_time=datetime.now(UTC),
-        )
+        ticker = Ticker(self._scheduled_tick, interval=self.interval, jitter=self.jitter)
         if self.lease is not None:
-            scheduler.add_job(
-                self._renew, IntervalTrigger(seconds=self.lease.renew_every), id=LEASE_JOB
-            )
-        self._scheduler = scheduler
-        scheduler.start()
+            ticker.every(self.lease.renew_every, self._renew, name=LEASE_JOB)
+        self._ticker = ticker
+        ticker.start()
 
     def trigger(self) -> None:
         """Tick as soon as possible (the webhook): now, or right after the tick in flight."""
-        with self._trigger_lock:
-            self._triggers += 1
-            busy = self._ticking
-        if not busy and not self.gate.closed:
-            self._run_at(datetime.now(UTC))
+        ticker = self._ticker
+        if ticker is not None and not self.gate.closed:
+            ticker.poke()
 
     def stop(self, *, release: bool = True) -> None:
         """Finish the AWS call in flight, start no other, stop ticking, hand the lease over.
@@ -187,41 +168,23 @@ class Daemon:
         ``release=False`` leaves the lease to expire, as a crash would.
         """
         self.gate.close()
-        scheduler, self._scheduler = self._scheduler, None
-        if scheduler is not None:
-            scheduler.shutdown(wait=True)  # waits for the tick in flight
+        ticker, self._ticker = self._ticker, None
+        if ticker is not None:
+            ticker.stop()  # waits for the tick in flight
         if release and self.lease is not None:
             self.lease.release()
         log.info("stopped", released=release and self.lease is not None)
 
-    def _scheduled_tick(self) -> None:
-        with self._trigger_lock:
-            self._ticking = True
-            seen = self._triggers
+    def _scheduled_tick(self) -> float | None:
+        """A tick on the scheduler: the seconds until the next, None once stopping."""
+        if self.gate.closed:
+            return None
         try:
             delay = self.tick().next_delay
         except Exception as exc:  # a bug must not kill the loop: log it and back off
             log.exception("tick_crashed", error=f"{type(exc).__name__}: {exc}")
             delay = self._backoffs.fetch.fail(now=self._clock())
-        finally:
-            with self._trigger_lock:
-                self._ticking = False
-                triggered = self._triggers != seen
-        if self.gate.closed:
-            return
-        if triggered:
-            delay = 0.0
-        if delay < self.interval:
-            self._run_at(datetime.now(UTC) + timedelta(seconds=delay))
-
-    def _run_at(self, when: datetime) -> None:
-        scheduler = self._scheduler
-        if scheduler is None:
-            return
-        try:
-            scheduler.modify_job(TICK_JOB, next_run_time=when)
-        except Exception as exc:  # the scheduler shut down meanwhile
-            log.debug("reschedule_skipped", error=str(exc))
+        return None if self.gate.closed else delay
 
     def _renew(self) -> None:
         if self.lease is None or self.gate.closed:

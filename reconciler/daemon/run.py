@@ -124,8 +124,9 @@ def build_daemon(config: RunConfig, *, metrics: Metrics | None = None) -> Daemon
 def run(config: RunConfig) -> int:
     """``reconciler run``: until SIGTERM/SIGINT (exit 0), or one tick with ``once``."""
     daemon = build_daemon(config)
-    # apscheduler warns through stdlib logging when a trigger meets the tick in flight; the
-    # trigger is still served (see Daemon.trigger), so only its errors are worth a line.
+    # apscheduler warns through stdlib logging when a poke finds a tick running and another
+    # waiting; the waiting one serves it (see Ticker), so only apscheduler's errors are worth a
+    # line.
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
     stop = threading.Event()
 
