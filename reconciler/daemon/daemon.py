@@ -106,7 +106,7 @@ class Daemon:
             leading = self._lead()
             followed = self._revisions.follow(now)
             outcomes, applied = self._reconcile(followed.specs, leading=leading, now=now)
-            self._report.finish_tick(outcomes, followed=followed, specs=followed.specs)
+            self._report.finish_tick(outcomes, followed=followed)
             ok = followed.ok and all(o.error is None for o in outcomes)
             next_delay = self._backoffs.next_delay(now=self._clock(), interval=self.interval)
             return TickResult(ok=ok, next_delay=next_delay, applied=applied)

@@ -19,7 +19,6 @@ from reconciler.daemon.gate import Interrupted
 from reconciler.daemon.lease import Lease
 from reconciler.daemon.metrics import Metrics
 from reconciler.daemon.revisions import DesiredError, Followed, Revisions
-from reconciler.model import ServiceSpec
 from reconciler.pipeline.reconcile import ServiceOutcome
 from reconciler.pipeline.status import Condition, ServiceStatus, service_status
 
@@ -105,15 +104,9 @@ class Report:
             self._statuses[outcome.name] = status
         _log_outcome(outcome, result=result, retry_in=retry_in)
 
-    def finish_tick(
-        self,
-        outcomes: Sequence[ServiceOutcome],
-        *,
-        followed: Followed,
-        specs: Sequence[ServiceSpec],
-    ) -> None:
+    def finish_tick(self, outcomes: Sequence[ServiceOutcome], *, followed: Followed) -> None:
         """Forget services that left, stall them all while a commit is refused, mark the pass."""
-        names = {s.name for s in specs}
+        names = {s.name for s in followed.specs}
         error = followed.desired_error
         with self._lock:
             for gone in set(self._statuses) - names:
