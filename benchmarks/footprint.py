@@ -43,7 +43,7 @@ def rss_mib() -> float:
 def child(desired_dir: Path, endpoint: str, ticks: int) -> dict[str, Any]:
     from reconciler.aws import Aws
     from reconciler.cli import logs
-    from reconciler.daemon.loop import Daemon
+    from reconciler.daemon.daemon import Daemon
     from reconciler.daemon.source import LocalSource
     from reconciler.images.resolver import ImageResolver
     from reconciler.pipeline.reconcile import Reconciler

@@ -2,7 +2,7 @@
 
     python benchmarks/reaction.py [--trials 5] [--write]
 
-The real daemon (``reconciler.daemon.loop.build_daemon`` and its ``StatusServer``) runs in this
+The real daemon (``reconciler.daemon.run.build_daemon`` and its ``StatusServer``) runs in this
 process
 against an in-process sandbox (clock 600x, so each rollout ends between trials) and follows a
 bare origin repository on disk. Each trial commits a tag change in a work clone and pushes it;
@@ -42,7 +42,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import fleet
 from reconciler.aws import is_read
-from reconciler.daemon.loop import Daemon, RunConfig, build_daemon
+from reconciler.daemon.daemon import Daemon
+from reconciler.daemon.run import RunConfig, build_daemon
 from reconciler.daemon.server import StatusServer, sign
 from reconciler.sandbox import Sandbox
 

@@ -25,8 +25,8 @@ from typing import Any
 import pytest
 
 from reconciler.aws import Aws
+from reconciler.daemon.daemon import Daemon
 from reconciler.daemon.lease import Lease
-from reconciler.daemon.loop import Daemon
 from reconciler.daemon.server import StatusServer, sign
 from reconciler.sandbox import Sandbox
 from tests.gitrepo import SigningKey

@@ -1,4 +1,4 @@
-"""loop: ticks against real git repositories and the sandbox, backoff, the call gate, standby."""
+"""The daemon: ticks against real git and the sandbox, backoff, the call gate, the standby."""
 
 from __future__ import annotations
 
@@ -15,18 +15,13 @@ from structlog.testing import capture_logs
 
 from reconciler import errors
 from reconciler.aws import Aws, is_read
+from reconciler.daemon.backoff import Backoff
+from reconciler.daemon.daemon import Daemon
+from reconciler.daemon.gate import CallGate, Interrupted
 from reconciler.daemon.lease import Lease
-from reconciler.daemon.loop import (
-    Backoff,
-    CallGate,
-    Daemon,
-    Interrupted,
-    RunConfig,
-    build_source,
-    parse_duration,
-    webhook_secret,
-)
+from reconciler.daemon.run import RunConfig, build_source, parse_duration, webhook_secret
 from reconciler.daemon.source import GitSettings, GitSource, LocalSource
+from reconciler.daemon.ticker import Ticker
 from reconciler.images.resolver import ImageResolver
 from reconciler.pipeline.reconcile import Reconciler
 from reconciler.sandbox import Sandbox, SandboxClock
@@ -192,6 +187,49 @@ def test_the_gate_stops_only_guarded_threads_once_closed() -> None:
         with pytest.raises(Interrupted):
             gate.check("ec2", "CreateLaunchTemplateVersion")
     gate.check("dynamodb", "DeleteItem")  # outside a tick: releasing the lease still works
+
+
+def run_ticker(delays: list[float | None], *, poke_during: int | None = None) -> list[float]:
+    """A Ticker (interval 60 s) whose ticks return ``delays`` in turn; when each tick started.
+
+    The tick numbered ``poke_during`` pokes the ticker and takes 0.2 s more, so a tick that
+    overlapped it would start before it ended.
+    """
+    started: list[float] = []
+    ended: list[float] = []
+    ticker: Ticker
+
+    def tick() -> float | None:
+        started.append(time.monotonic())
+        if len(started) == poke_during:
+            ticker.poke()
+            time.sleep(0.2)
+        ended.append(time.monotonic())
+        return delays[min(len(started), len(delays)) - 1]
+
+    ticker = Ticker(tick, interval=60.0)
+    ticker.start()
+    try:
+        deadline = time.monotonic() + 1
+        while len(started) < len(delays) + 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        ticker.stop()
+    assert all(start >= end for start, end in zip(started[1:], ended, strict=False))
+    return started
+
+
+def test_the_ticker_runs_again_as_soon_as_a_tick_asks() -> None:
+    started = run_ticker([0.1, 60.0])
+    assert len(started) == 2 and started[1] - started[0] < 1.0  # not the 60 s interval
+
+
+def test_a_poke_during_a_tick_runs_another_right_after_it() -> None:
+    assert len(run_ticker([60.0, 60.0], poke_during=1)) == 2
+
+
+def test_a_tick_that_wants_no_sooner_run_keeps_the_interval() -> None:
+    assert len(run_ticker([None])) == 1
 
 
 def test_webhook_secret_from_file_or_environment(tmp_path: Path) -> None:

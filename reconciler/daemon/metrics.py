@@ -48,7 +48,12 @@ class Metrics:
 
     def __init__(self, *, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry(auto_describe=True)
-        r = self.registry
+        self._define_pass_metrics(self.registry)
+        self._define_daemon_metrics(self.registry)
+        self.desired_valid.set(1)
+
+    def _define_pass_metrics(self, r: CollectorRegistry) -> None:
+        """What each service's passes found and did."""
         self.reconciles = Counter(
             "reconciler_reconcile", "Reconcile passes.", ["service", "result"], registry=r
         )
@@ -74,6 +79,9 @@ class Metrics:
         self.applied = Info(
             "reconciler_applied_revision", "What each group runs.", ["service"], registry=r
         )
+
+    def _define_daemon_metrics(self, r: CollectorRegistry) -> None:
+        """The daemon's own inputs and outputs: revisions, AWS calls, fetches, lease, webhook."""
         self.desired = Info("reconciler_desired_revision", "Newest and last good.", registry=r)
         self.desired_valid = Gauge(
             "reconciler_desired_valid", "0 while the newest commit is refused.", registry=r
@@ -92,7 +100,6 @@ class Metrics:
         self.webhooks = Counter(
             "reconciler_webhook_requests", "Webhook requests.", ["result"], registry=r
         )
-        self.desired_valid.set(1)
 
     # -- recorders ---------------------------------------------------------------------------
 

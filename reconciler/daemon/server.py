@@ -36,6 +36,8 @@ SIGNATURE_HEADER = "X-Hub-Signature-256"
 
 
 class DaemonView(Protocol):
+    """What the server needs of the daemon."""
+
     def ready(self) -> bool: ...
 
     def report(self) -> dict[str, Any]: ...
@@ -77,8 +79,7 @@ def signature_ok(*, secret: bytes, body: bytes, header: str | None) -> bool:
     """GitHub's ``sha256=<hex>`` over the raw body, compared in constant time."""
     if not header or not header.startswith("sha256="):
         return False
-    expected = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected.encode(), header.strip().encode())
+    return hmac.compare_digest(sign(secret=secret, body=body).encode(), header.strip().encode())
 
 
 def sign(*, secret: bytes, body: bytes) -> str:
@@ -138,7 +139,8 @@ class Routes:
 
     def hook(self, *, body: bytes, signature: str | None, event: str | None) -> Reply:
         """POST /hooks/git, after the body was read within ``max_body``."""
-        assert self.secret is not None
+        if self.secret is None:
+            return _json(HTTPStatus.NOT_FOUND, {"error": "not found"})
         if not signature_ok(secret=self.secret, body=body, header=signature):
             return self._hook_reply("unauthorized", HTTPStatus.UNAUTHORIZED, "bad signature")
         if event == "ping":
@@ -181,7 +183,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         routes = self.server.routes
         if self.path.split("?", 1)[0] != "/hooks/git" or not routes.webhook_enabled():
-            self._discard_body()
+            self._discard_body(routes.max_body)
             self._send(_json(HTTPStatus.NOT_FOUND, {"error": "not found"}))
             return
         body = self._read_body(routes.max_body)
@@ -208,10 +210,10 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         return self.rfile.read(length)
 
-    def _discard_body(self) -> None:
+    def _discard_body(self, limit: int) -> None:
         raw = self.headers.get("Content-Length", "0")
         length = int(raw) if raw.isdigit() else 0
-        if length <= MAX_BODY:
+        if length <= limit:
             self.rfile.read(length)
         else:
             self.close_connection = True

@@ -1,0 +1,192 @@
+"""The daemon: the GitOps loop, one tick at a time.
+
+A tick::
+
+    lease (when configured) → fetch → verify → load (at the commit) → compute → apply → status
+
+Each step's policy lives in a module of its own: following revisions and keeping the last good
+one (``revisions``), backing off (``backoff``), the clean stop (``gate``), what is reported
+(``report``) and when ticks run (``ticker``).
+
+- **One writer.** With a lease, only the holder applies; the others compute and report
+  ``standby``.
+- **Clean stop.** On SIGTERM/SIGINT the call in flight finishes and no new AWS call starts.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from reconciler.daemon.backoff import Backoffs
+from reconciler.daemon.gate import CallGate
+from reconciler.daemon.lease import Lease
+from reconciler.daemon.metrics import Metrics
+from reconciler.daemon.report import Report
+from reconciler.daemon.revisions import Revisions
+from reconciler.daemon.source import Source
+from reconciler.daemon.ticker import Ticker
+from reconciler.model import ServiceSpec
+from reconciler.pipeline.reconcile import Reconciler, ServiceOutcome
+from reconciler.pipeline.status import ServiceStatus
+
+log = structlog.get_logger("reconciler.daemon.daemon")
+
+LEASE_JOB = "lease"
+
+
+@dataclass(frozen=True)
+class TickResult:
+    ok: bool  # no fetch, desired or service error
+    next_delay: float  # seconds until something is due again
+    applied: int = 0  # actions applied in this tick
+
+
+class Daemon:
+    """Ticks: fetch, load, compute, apply. ``tick()`` runs one; ``start()`` schedules them."""
+
+    def __init__(
+        self,
+        *,
+        source: Source,
+        reconciler: Reconciler,
+        metrics: Metrics | None = None,
+        lease: Lease | None = None,
+        interval: float = 30.0,
+        jitter: float | None = None,
+        backoff_base: float = 5.0,
+        backoff_cap: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.source = source
+        self.reconciler = reconciler
+        self.metrics = metrics or Metrics()
+        self.lease = lease
+        self.interval = interval
+        # Several daemons started together (a deploy) should not tick in lockstep.
+        self.jitter = min(interval / 10, 5.0) if jitter is None else jitter
+        self.gate = CallGate()
+        self._clock = clock
+        self._backoffs = Backoffs(base=backoff_base, cap=backoff_cap)
+        self._revisions = Revisions(
+            source=source, metrics=self.metrics, backoffs=self._backoffs, clock=clock
+        )
+        self._report = Report(revisions=self._revisions, metrics=self.metrics, lease=lease)
+        self._tick_lock = threading.Lock()
+        self._ticker: Ticker | None = None
+        aws_objects = [reconciler.aws] + ([lease.aws] if lease else [])
+        for aws in {id(a): a for a in aws_objects}.values():
+            aws.on_call(self.gate.check)  # first: a call the gate stops is not counted
+            aws.on_call(self.metrics.aws_call)
+
+    # -- what the server asks ----------------------------------------------------------------
+
+    def ready(self) -> bool:
+        """Whether a pass completed for the revision the daemon reconciles."""
+        return self._report.ready()
+
+    def report(self) -> dict[str, Any]:
+        """The ``/status`` document."""
+        return self._report.document()
+
+    def statuses(self) -> dict[str, ServiceStatus]:
+        return self._report.statuses()
+
+    # -- one tick ----------------------------------------------------------------------------
+
+    def tick(self) -> TickResult:
+        """One pass: fetch, load, compute, apply (when leading), record status."""
+        with self._tick_lock, self.gate.guard():
+            now = self._clock()
+            leading = self._lead()
+            followed = self._revisions.follow(now)
+            outcomes, applied = self._reconcile(followed.specs, leading=leading, now=now)
+            self._report.finish_tick(outcomes, followed=followed)
+            ok = followed.ok and all(o.error is None for o in outcomes)
+            next_delay = self._backoffs.next_delay(now=self._clock(), interval=self.interval)
+            return TickResult(ok=ok, next_delay=next_delay, applied=applied)
+
+    def _lead(self) -> bool:
+        if self.lease is None:
+            return True
+        leading = self.lease.ensure()
+        self._report.leading(leading)
+        return leading
+
+    def _reconcile(
+        self, specs: Sequence[ServiceSpec], *, leading: bool, now: float
+    ) -> tuple[list[ServiceOutcome], int]:
+        due = [s for s in specs if self._backoffs.service(s.name).due(now)]
+        if not due:
+            return [], 0
+        started = self._clock()
+        outcomes = self.reconciler.compute(due)
+        shared = self._clock() - started  # observe is batched: its time is every service's
+        applied = 0
+        for outcome in outcomes:
+            began = self._clock()
+            writing = leading and (self.lease is None or self.lease.held())
+            if writing:
+                applied += self._apply(outcome)
+            seconds = shared + self._clock() - began
+            backoff = self._backoffs.service(outcome.name)
+            retry_in = backoff.after(outcome.error, now=self._clock())
+            self._report.record(outcome, seconds=seconds, writing=writing, retry_in=retry_in)
+        return outcomes, applied
+
+    def _apply(self, outcome: ServiceOutcome) -> int:
+        """Apply one service's plan; the number of actions done."""
+        # apply logs each action; the binding puts the commit on those lines too.
+        with structlog.contextvars.bound_contextvars(revision=outcome.spec.source.revision):
+            self.reconciler.apply([outcome])
+        return len(outcome.applied.done) if outcome.applied else 0
+
+    # -- scheduling --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Tick now and every ``interval`` (plus jitter) on a background scheduler."""
+        ticker = Ticker(self._scheduled_tick, interval=self.interval, jitter=self.jitter)
+        if self.lease is not None:
+            ticker.every(self.lease.renew_every, self._renew, name=LEASE_JOB)
+        self._ticker = ticker
+        ticker.start()
+
+    def trigger(self) -> None:
+        """Tick as soon as possible (the webhook): now, or right after the tick in flight."""
+        ticker = self._ticker
+        if ticker is not None and not self.gate.closed:
+            ticker.poke()
+
+    def stop(self, *, release: bool = True) -> None:
+        """Finish the AWS call in flight, start no other, stop ticking, hand the lease over.
+
+        ``release=False`` leaves the lease to expire, as a crash would.
+        """
+        self.gate.close()
+        ticker, self._ticker = self._ticker, None
+        if ticker is not None:
+            ticker.stop()  # waits for the tick in flight
+        if release and self.lease is not None:
+            self.lease.release()
+        log.info("stopped", released=release and self.lease is not None)
+
+    def _scheduled_tick(self) -> float | None:
+        """A tick on the scheduler: the seconds until the next, None once stopping."""
+        if self.gate.closed:
+            return None
+        try:
+            delay = self.tick().next_delay
+        except Exception as exc:  # a bug must not kill the loop: log it and back off
+            log.exception("tick_crashed", error=f"{type(exc).__name__}: {exc}")
+            delay = self._backoffs.fetch.fail(now=self._clock())
+        return None if self.gate.closed else delay
+
+    def _renew(self) -> None:
+        if self.lease is None or self.gate.closed:
+            return
+        self._report.leading(self.lease.ensure())

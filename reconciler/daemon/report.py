@@ -1,0 +1,176 @@
+"""What the daemon tells about itself: ``/status``, ``/readyz``, the metrics and the log.
+
+Each pass of a service is recorded once (its result, status, metrics and log line). While the
+newest commit is refused, every service shows Stalled (and not Ready), naming the commit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+
+from reconciler import errors
+from reconciler.daemon.gate import Interrupted
+from reconciler.daemon.lease import Lease
+from reconciler.daemon.metrics import Metrics
+from reconciler.daemon.revisions import DesiredError, Followed, Revisions
+from reconciler.pipeline.reconcile import ServiceOutcome
+from reconciler.pipeline.status import Condition, ServiceStatus, service_status
+
+log = structlog.get_logger("reconciler.daemon.report")
+
+
+class Report:
+    """The services' statuses, the role and the last tick, readable from any thread."""
+
+    def __init__(self, *, revisions: Revisions, metrics: Metrics, lease: Lease | None) -> None:
+        self._revisions = revisions
+        self._metrics = metrics
+        self._lease = lease
+        self._lock = threading.Lock()
+        self._role = "standby" if lease else "leader"
+        self._statuses: dict[str, ServiceStatus] = {}
+        self._reconciled: str | None = None  # the good revision a pass last completed for
+        self._last_tick: str | None = None
+
+    # -- what the server asks ----------------------------------------------------------------
+
+    def ready(self) -> bool:
+        """Whether a pass completed for the revision the daemon reconciles."""
+        followed = self._revisions.current()
+        with self._lock:
+            return self._ready(followed)
+
+    def statuses(self) -> dict[str, ServiceStatus]:
+        with self._lock:
+            return dict(self._statuses)
+
+    def document(self) -> dict[str, Any]:
+        """The ``/status`` document."""
+        followed = self._revisions.current()
+        desired_error = followed.desired_error
+        with self._lock:
+            return {
+                "revision": followed.revision,
+                "lastGoodRevision": followed.good.revision if followed.good else None,
+                "desiredError": desired_error.to_dict() if desired_error else None,
+                "sourceError": followed.source_error,
+                "source": self._revisions.source.description,
+                "role": self._role,
+                "leader": self._lease.leader if self._lease else None,
+                "ready": self._ready(followed),
+                "lastTick": self._last_tick,
+                "services": [s.to_dict() for _, s in sorted(self._statuses.items())],
+            }
+
+    def _ready(self, followed: Followed) -> bool:
+        return followed.good is not None and self._reconciled == followed.good.revision
+
+    # -- what a tick records -----------------------------------------------------------------
+
+    def leading(self, leading: bool) -> None:
+        self._metrics.leading(leading)
+        with self._lock:
+            self._role = "leader" if leading else "standby"
+
+    def record(
+        self, outcome: ServiceOutcome, *, seconds: float, writing: bool, retry_in: float | None
+    ) -> None:
+        """One service's pass: its metrics, its status and its log line."""
+        result = _result(outcome, writing=writing)
+        diff = outcome.diff
+        status = service_status(outcome)
+        self._metrics.reconciled(
+            service=outcome.name,
+            result=result,
+            seconds=seconds,
+            changes=len(diff.changes) if diff else 0,
+            phase=diff.phase.value if diff else "Error",
+            percentage=_percentage(outcome),
+        )
+        applied = status.applied
+        self._metrics.applied_revision(
+            service=outcome.name,
+            revision=applied.revision if applied else None,
+            version=applied.launch_template_version if applied else None,
+            image=applied.image if applied else None,
+        )
+        with self._lock:
+            self._statuses[outcome.name] = status
+        _log_outcome(outcome, result=result, retry_in=retry_in)
+
+    def finish_tick(self, outcomes: Sequence[ServiceOutcome], *, followed: Followed) -> None:
+        """Forget services that left, stall them all while a commit is refused, mark the pass."""
+        names = {s.name for s in followed.specs}
+        error = followed.desired_error
+        with self._lock:
+            for gone in set(self._statuses) - names:
+                del self._statuses[gone]
+                self._metrics.forget(gone)
+            if error is not None:
+                self._statuses = {
+                    name: _stalled_by(status, error) for name, status in self._statuses.items()
+                }
+            completed = outcomes and not any(isinstance(o.error, Interrupted) for o in outcomes)
+            if followed.good is not None and completed:
+                self._reconciled = followed.good.revision
+            self._last_tick = datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _result(outcome: ServiceOutcome, *, writing: bool) -> str:
+    error = outcome.error
+    if error is not None:
+        return "temporary_error" if isinstance(error, errors.TemporaryError) else "permanent_error"
+    if outcome.applied is not None and outcome.applied.done:
+        return "applied"
+    if not writing and outcome.plan is not None and not outcome.plan.empty:
+        return "standby"
+    if outcome.diff is not None and outcome.diff.in_sync:
+        return "in_sync"
+    return "pending"  # waiting on a refresh, or blocked: the status says which
+
+
+def _percentage(outcome: ServiceOutcome) -> int | None:
+    diff = outcome.diff
+    if diff is None:
+        return None
+    if diff.refresh is not None and diff.refresh.status.active:
+        return diff.refresh.percentage_complete
+    return 100 if diff.in_sync else None
+
+
+def _log_outcome(outcome: ServiceOutcome, *, result: str, retry_in: float | None) -> None:
+    plan = outcome.plan
+    done = outcome.applied.done if outcome.applied else []
+    fields: dict[str, Any] = {
+        "service": outcome.name,
+        "revision": outcome.spec.source.revision,
+        "action": ",".join(a.kind.name.lower() for a in done) or "none",
+        "result": result,
+        "phase": outcome.diff.phase.value if outcome.diff else None,
+        "changes": len(outcome.diff.changes) if outcome.diff else 0,
+    }
+    if result == "standby" and plan is not None:
+        fields["planned"] = ",".join(a.kind.name.lower() for a in plan.actions)
+    if outcome.error is not None:
+        fields["error"] = str(outcome.error)
+        fields["retry_in"] = retry_in
+        log.warning("reconcile", **fields)
+    else:
+        log.info("reconcile", **fields)
+
+
+def _stalled_by(status: ServiceStatus, error: DesiredError) -> ServiceStatus:
+    """The status with Stalled (and not Ready) set: the newest commit cannot be applied."""
+    message = f"commit {error.revision[:12]} refused: {error.message}"
+    replaced: dict[str, Condition] = {
+        "Ready": Condition("Ready", False, error.reason, message),
+        "Stalled": Condition("Stalled", True, error.reason, message),
+    }
+    conditions = tuple(replaced.get(c.type, c) for c in status.conditions)
+    return dataclasses.replace(status, conditions=conditions)
