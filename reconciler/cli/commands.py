@@ -125,29 +125,25 @@ def cmd_retry(args: argparse.Namespace) -> int:
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    operator.rollback(
-        repo=Path(args.repo),
-        service=args.service,
-        path=args.path,
-        to=args.to,
-        reason=args.reason,
-        push=args.push,
-        dry_run=args.dry_run,
-    )
+    operator.rollback(_authoring(args), to=args.to)
     return EXIT_OK
 
 
 def cmd_pause(args: argparse.Namespace) -> int:
-    operator.pause(
+    operator.pause(_authoring(args), resume=args.resume)
+    return EXIT_OK
+
+
+def _authoring(args: argparse.Namespace) -> operator.Authoring:
+    """SERVICE and the options of ``options.add_operator``."""
+    return operator.Authoring(
         repo=Path(args.repo),
         service=args.service,
         path=args.path,
-        resume=args.resume,
         reason=args.reason,
         push=args.push,
         dry_run=args.dry_run,
     )
-    return EXIT_OK
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -12,10 +12,11 @@ any other commit. So a rollback is reviewed, recorded and reverted like a deploy
 - **pause** sets ``spec.paused: true`` (``--resume`` removes it): the reconciler then still shows
   the diff but applies nothing for the service.
 
-Both are one algorithm: the command turns its arguments into an ``Edit`` (what to change in which
-desired file, and how to tell and record it), and ``author`` applies the edit, validates and
-commits it. Both refuse a work tree with uncommitted changes, and edit only block-style YAML
-(``key: value`` lines); a document written in flow style is refused rather than re-dumped.
+Both are one algorithm: given an ``Authoring`` (which service in which checkout, and how to
+commit), the command builds an ``Edit`` (what to change in which desired file, and how to tell
+and record it), and ``author`` applies the edit, validates and commits it. Both refuse a work
+tree with uncommitted changes, and edit only block-style YAML (``key: value`` lines); a document
+written in flow style is refused rather than re-dumped.
 
 Modules: ``edit`` (the values), ``locate`` (the service's document and its history),
 ``yamltext`` (editing YAML text in place), ``worktree`` (git in the checkout), ``author`` and
@@ -24,7 +25,7 @@ Modules: ``edit`` (the values), ``locate`` (the service's document and its histo
 
 from reconciler.cli.operator.author import author
 from reconciler.cli.operator.commands import PREVIOUS, pause, rollback
-from reconciler.cli.operator.edit import Authored, Edit, Image, Located, OperatorError
+from reconciler.cli.operator.edit import Authored, Authoring, Edit, Image, Located, OperatorError
 from reconciler.cli.operator.locate import desired_files, image_at, locate, previous_image
 from reconciler.cli.operator.worktree import WorkTree
 from reconciler.cli.operator.yamltext import set_image, set_paused
@@ -32,6 +33,7 @@ from reconciler.cli.operator.yamltext import set_image, set_paused
 __all__ = [
     "PREVIOUS",
     "Authored",
+    "Authoring",
     "Edit",
     "Image",
     "Located",

@@ -6,24 +6,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 from reconciler import desired, errors
-from reconciler.cli.operator.edit import Authored, Edit, OperatorError
+from reconciler.cli.operator.edit import Authored, Authoring, Edit, OperatorError
 from reconciler.cli.operator.worktree import WorkTree
 
 
-def author(
-    work: WorkTree,
-    edit: Edit,
-    *,
-    path: str,
-    push: bool = False,
-    dry_run: bool = False,
-    say: Callable[[str], None] = print,
-) -> Authored:
-    """Make ``edit``, check the desired state at ``path`` still loads, and commit it.
+def author(work: WorkTree, edit: Edit, how: Authoring) -> Authored:
+    """Make ``edit``, check the desired state at ``how.path`` still loads, and commit it.
 
     Whatever goes wrong before the commit (an invalid result, a failing git, an interrupt), the
     file is restored and nothing stays staged. ``dry_run`` shows the change and then restores it.
     """
+    say = how.say
     for note in edit.notes:
         say(note)
     located = edit.located
@@ -31,10 +24,10 @@ def author(
     original = located.file.read_bytes()
     located.file.write_bytes(updated.encode("utf-8"))
     try:
-        _validate(work.root / path)
+        _validate(work.root / how.path)
         diff = work.run("diff", "--", str(located.relative))
         say(diff)
-        if dry_run:
+        if how.dry_run:
             located.file.write_bytes(original)
             say("dry run: nothing committed")
             return _authored(edit, diff=diff, commit=None)
@@ -45,7 +38,7 @@ def author(
         raise
     commit = work.run("rev-parse", "HEAD")
     say(f"committed {commit[:12]}: {edit.message.splitlines()[0]}")
-    pushed = _push(work, say=say) if push else False
+    pushed = _push(work, say=say) if how.push else False
     return _authored(edit, diff=diff, commit=commit, pushed=pushed)
 
 

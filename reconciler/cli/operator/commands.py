@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
-
 from reconciler.cli.operator.author import author
-from reconciler.cli.operator.edit import Authored, Edit, Image, Located, OperatorError
+from reconciler.cli.operator.edit import Authored, Authoring, Edit, Image, Located, OperatorError
 from reconciler.cli.operator.locate import image_at, locate, previous_image
 from reconciler.cli.operator.worktree import WorkTree
 from reconciler.cli.operator.yamltext import set_image, set_paused
@@ -14,44 +11,22 @@ from reconciler.cli.operator.yamltext import set_image, set_paused
 PREVIOUS = "previous"
 
 
-def rollback(
-    *,
-    repo: Path,
-    service: str,
-    path: str = "desired",
-    to: str = PREVIOUS,
-    reason: str | None = None,
-    push: bool = False,
-    dry_run: bool = False,
-    say: Callable[[str], None] = print,
-) -> Authored:
-    """Commit the image ``service`` had at ``to`` (a git revision, or ``previous``)."""
-    work, located = _open(repo, path=path, service=service)
-    edit = rollback_edit(work, located, to=to, reason=reason)
-    return author(work, edit, path=path, push=push, dry_run=dry_run, say=say)
+def rollback(how: Authoring, *, to: str = PREVIOUS) -> Authored:
+    """Commit the image the service had at ``to`` (a git revision, or ``previous``)."""
+    work, located = _open(how)
+    return author(work, rollback_edit(work, located, to=to, reason=how.reason), how)
 
 
-def pause(
-    *,
-    repo: Path,
-    service: str,
-    path: str = "desired",
-    resume: bool = False,
-    reason: str | None = None,
-    push: bool = False,
-    dry_run: bool = False,
-    say: Callable[[str], None] = print,
-) -> Authored:
-    """Commit ``spec.paused: true`` for ``service`` (``resume``: remove it)."""
-    work, located = _open(repo, path=path, service=service)
-    edit = pause_edit(located, resume=resume, reason=reason)
-    return author(work, edit, path=path, push=push, dry_run=dry_run, say=say)
+def pause(how: Authoring, *, resume: bool = False) -> Authored:
+    """Commit ``spec.paused: true`` for the service (``resume``: remove it)."""
+    work, located = _open(how)
+    return author(work, pause_edit(located, resume=resume, reason=how.reason), how)
 
 
-def _open(repo: Path, *, path: str, service: str) -> tuple[WorkTree, Located]:
-    work = WorkTree(repo)
+def _open(how: Authoring) -> tuple[WorkTree, Located]:
+    work = WorkTree(how.repo)
     work.require_clean()
-    return work, locate(repo=work.root, path=path, service=service)
+    return work, locate(repo=work.root, path=how.path, service=how.service)
 
 
 def rollback_edit(work: WorkTree, located: Located, *, to: str, reason: str | None) -> Edit:

@@ -63,6 +63,19 @@ class Located:
     paused: bool
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Authoring:
+    """What rollback and pause share: which service in which checkout, and how to commit."""
+
+    repo: Path  # a work tree of the desired repository
+    service: str
+    path: str = "desired"  # the desired files, inside the repository
+    reason: str | None = None  # for the commit message
+    push: bool = False  # push the commit to the branch's remote
+    dry_run: bool = False  # show the change, commit nothing
+    say: Callable[[str], None] = print  # where the operator is told what happens
+
+
 @dataclass(frozen=True, slots=True)
 class Edit:
     """What one command changes in which desired file, and how the change is told and recorded."""
