@@ -15,7 +15,7 @@ import pytest
 from reconciler import cli, desired
 from reconciler.aws import Aws
 from reconciler.cli import operator
-from reconciler.cli.operator import Image, OperatorError
+from reconciler.cli.operator import Authoring, Image, OperatorError
 from reconciler.desired import yamlload
 from reconciler.model import Phase
 from tests.gitrepo import GitRepo
@@ -70,7 +70,7 @@ def say_nothing(_: str) -> None:
 def test_rollback_to_previous_commits_the_image_before_head(repo: GitRepo) -> None:
     before = repo.head()
     done = operator.rollback(
-        repo=repo.work, service="feedback", reason="v2.0 answers 500", say=say_nothing
+        Authoring(repo=repo.work, service="feedback", reason="v2.0 answers 500", say=say_nothing)
     )
 
     assert done.commit == repo.head() != before
@@ -98,7 +98,7 @@ def test_previous_skips_commits_that_left_the_image_alone(repo: GitRepo) -> None
     repo.write("desired/desired.yaml", text.replace("maxSize: 4", "maxSize: 6"))
     repo.commit("allow 6 instances")
 
-    operator.rollback(repo=repo.work, service="feedback", say=say_nothing)
+    operator.rollback(Authoring(repo=repo.work, service="feedback", say=say_nothing))
 
     assert loaded_image(repo) == ("v1.1", None)  # not v2.0, which the capacity commit kept
     assert "maxSize: 6" in desired_text(repo)  # and the capacity change stays
@@ -107,7 +107,7 @@ def test_previous_skips_commits_that_left_the_image_alone(repo: GitRepo) -> None
 
 def test_rollback_to_a_revision(repo: GitRepo) -> None:
     first = repo.git("rev-list", "--max-parents=0", "HEAD")
-    operator.rollback(repo=repo.work, service="feedback", to=first, say=say_nothing)
+    operator.rollback(Authoring(repo=repo.work, service="feedback", say=say_nothing), to=first)
     assert loaded_image(repo) == ("v1.0", None)
     assert repo.git("log", "-1", "--format=%s") == "rollback feedback: v2.0 → v1.0"
     # Only the tag line changed: comments, order and everything else are as they were.
@@ -115,8 +115,8 @@ def test_rollback_to_a_revision(repo: GitRepo) -> None:
 
 
 def test_rollback_twice_goes_back_again(repo: GitRepo) -> None:
-    operator.rollback(repo=repo.work, service="feedback", say=say_nothing)
-    operator.rollback(repo=repo.work, service="feedback", say=say_nothing)
+    operator.rollback(Authoring(repo=repo.work, service="feedback", say=say_nothing))
+    operator.rollback(Authoring(repo=repo.work, service="feedback", say=say_nothing))
     # "previous" is the newest earlier image that differs: the v2.0 the first rollback undid.
     assert loaded_image(repo) == ("v2.0", None)
 
@@ -151,7 +151,7 @@ def test_rollback_refuses_a_dirty_work_tree(repo: GitRepo) -> None:
     path = repo.work / "desired" / "desired.yaml"
     path.write_text(path.read_text() + "# local edit\n")
     with pytest.raises(OperatorError, match="uncommitted changes"):
-        operator.rollback(repo=repo.work, service="feedback", say=say_nothing)
+        operator.rollback(Authoring(repo=repo.work, service="feedback", say=say_nothing))
     assert repo.head() == head
     assert path.read_text().endswith("# local edit\n")  # left as the user had it
     assert cli.main(["rollback", "feedback", "--repo", str(repo.work)]) == 1
@@ -160,11 +160,11 @@ def test_rollback_refuses_a_dirty_work_tree(repo: GitRepo) -> None:
 def test_rollback_refuses_what_cannot_be_rolled_back(repo: GitRepo) -> None:
     head = repo.head()
     with pytest.raises(OperatorError, match="nothing to roll back"):
-        operator.rollback(repo=repo.work, service="feedback", to=head, say=say_nothing)
+        operator.rollback(Authoring(repo=repo.work, service="feedback", say=say_nothing), to=head)
     with pytest.raises(OperatorError, match="no service 'billing'"):
-        operator.rollback(repo=repo.work, service="billing", say=say_nothing)
+        operator.rollback(Authoring(repo=repo.work, service="billing", say=say_nothing))
     with pytest.raises(OperatorError, match="no commit 'nope'"):
-        operator.rollback(repo=repo.work, service="feedback", to="nope", say=say_nothing)
+        operator.rollback(Authoring(repo=repo.work, service="feedback", say=say_nothing), to="nope")
     assert repo.head() == head
 
 
@@ -173,12 +173,14 @@ def test_previous_needs_an_earlier_image(tmp_path: Path, monkeypatch) -> None:
     for name, value in made.env.items():
         monkeypatch.setenv(name, value)
     with pytest.raises(OperatorError, match="no earlier commit"):
-        operator.rollback(repo=made.work, service="feedback", say=say_nothing)
+        operator.rollback(Authoring(repo=made.work, service="feedback", say=say_nothing))
 
 
 def test_dry_run_commits_nothing(repo: GitRepo) -> None:
     head = repo.head()
-    done = operator.rollback(repo=repo.work, service="feedback", dry_run=True, say=say_nothing)
+    done = operator.rollback(
+        Authoring(repo=repo.work, service="feedback", dry_run=True, say=say_nothing)
+    )
     assert done.commit is None
     assert "+    tag: v1.1" in done.diff
     assert repo.head() == head
@@ -192,7 +194,9 @@ def test_rollback_from_a_tag_to_a_digest(repo: GitRepo) -> None:
     pinned_commit = repo.commit("pin by digest")
     deploy(repo, "v2.0")
 
-    operator.rollback(repo=repo.work, service="feedback", to=pinned_commit, say=say_nothing)
+    operator.rollback(
+        Authoring(repo=repo.work, service="feedback", say=say_nothing), to=pinned_commit
+    )
 
     assert loaded_image(repo) == (None, DIGEST)
     assert repo.git("log", "-1", "--format=%s") == f"rollback feedback: v2.0 → {DIGEST[:19]}"
@@ -273,7 +277,9 @@ def test_set_paused_inserts_after_spec_and_removes_again() -> None:
 
 def test_pause_and_resume(repo: GitRepo) -> None:
     head = repo.head()
-    operator.pause(repo=repo.work, service="feedback", reason="incident 42", say=say_nothing)
+    operator.pause(
+        Authoring(repo=repo.work, service="feedback", reason="incident 42", say=say_nothing)
+    )
     assert repo.git("rev-parse", "HEAD~1") == head
     assert changed_lines(repo) == ["+  paused: true"]
     assert repo.git("log", "-1", "--format=%s") == "pause feedback"
@@ -281,7 +287,7 @@ def test_pause_and_resume(repo: GitRepo) -> None:
     assert desired.load([repo.work / "desired"]).services[0].paused is True
 
     with pytest.raises(OperatorError, match="already paused"):
-        operator.pause(repo=repo.work, service="feedback", say=say_nothing)
+        operator.pause(Authoring(repo=repo.work, service="feedback", say=say_nothing))
 
     assert cli.main(["pause", "feedback", "--resume", "--repo", str(repo.work)]) == 0
     assert repo.git("log", "-1", "--format=%s") == "resume feedback"
@@ -292,7 +298,7 @@ def test_pause_and_resume(repo: GitRepo) -> None:
 def test_pause_refuses_a_dirty_work_tree(repo: GitRepo) -> None:
     (repo.work / "desired" / "feedback-userdata.sh").write_text("#!/bin/sh\n")
     with pytest.raises(OperatorError, match="uncommitted changes"):
-        operator.pause(repo=repo.work, service="feedback", say=say_nothing)
+        operator.pause(Authoring(repo=repo.work, service="feedback", say=say_nothing))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -312,7 +318,9 @@ def test_the_daemon_converges_to_a_rollback(sandbox, aws: Aws, tmp_path: Path, m
     assert applied(daemon) == f"{SANDBOX_IMAGE}@{digests['v1.1']}"
 
     done = operator.rollback(
-        repo=made.work, service="feedback", reason="v1.1 is slow", push=True, say=say_nothing
+        Authoring(
+            repo=made.work, service="feedback", reason="v1.1 is slow", push=True, say=say_nothing
+        )
     )
     assert done.pushed
     converge(daemon, clock=sandbox.clock)
@@ -329,7 +337,7 @@ def test_a_paused_service_shows_its_diff_and_applies_nothing(
         monkeypatch.setenv(name, value)
     daemon = make_daemon(aws, git_source(made, tmp_path / "cache"))
     converge(daemon, clock=sandbox.clock)
-    operator.pause(repo=made.work, service="feedback", push=True, say=say_nothing)
+    operator.pause(Authoring(repo=made.work, service="feedback", push=True, say=say_nothing))
     deploy_paused = (made.work / "desired" / "desired.yaml").read_text()
     made.write("desired/desired.yaml", deploy_paused.replace("tag: v1.0", "tag: v1.1"))
     made.commit("deploy v1.1 while paused")

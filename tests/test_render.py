@@ -194,7 +194,7 @@ def test_json_change_values_keep_their_types() -> None:
 
 
 def test_json_schema_is_documented() -> None:
-    doc = render.json.__doc__ or ""
+    doc = render.__doc__ or ""
     for key in ('"version"', '"services"', '"summary"', '"refresh"', '"kind"', '"changed"'):
         assert key in doc
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from reconciler import errors
+from reconciler.daemon.git import redact
 from reconciler.daemon.source import (
     HISTORY_LIMIT,
     Checkout,
@@ -23,7 +24,6 @@ from reconciler.daemon.source import (
     cache_key,
     check_repo_path,
     is_git_repository,
-    redact,
     revision_of,
 )
 from reconciler.model import Problem

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -22,8 +21,10 @@ from typing import TextIO
 from reconciler import desired
 from reconciler.cli import render
 from reconciler.daemon import source
-from reconciler.daemon.loop import Daemon
+from reconciler.daemon.daemon import Daemon
+from reconciler.daemon.git import Git
 from reconciler.daemon.source import GitSettings, GitSource
+from reconciler.errors import DemoFailed
 from reconciler.images.resolver import ImageResolver
 from reconciler.model import ServiceSpec
 from reconciler.pipeline.follow import Verdict, progress_line
@@ -40,7 +41,7 @@ SANDBOX_CREDENTIALS = {
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_SESSION_TOKEN": "testing",
     "AWS_EC2_METADATA_DISABLED": "true",
-}  # further ticks after a failure, to show nothing is retried
+}
 
 
 @dataclass
@@ -48,10 +49,6 @@ class Step:
     title: str
     change: Callable[[Path], None] | None  # commits a change to the repository
     expect: Verdict
-
-
-class DemoFailed(Exception):
-    pass
 
 
 class Demo:
@@ -201,10 +198,5 @@ def load(repo: Path) -> list[ServiceSpec]:
 
 def git(repo: Path, *args: str) -> None:
     repo.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        ["git", "-c", "user.name=demo", "-c", "user.email=demo@localhost", *args],
-        cwd=repo,
-        check=True,
-        capture_output=True,
-        timeout=30,
-    )
+    author = ("-c", "user.name=demo", "-c", "user.email=demo@localhost")
+    Git.work_tree(repo, timeout=30).run(*author, *args)

@@ -1,6 +1,41 @@
 """Diffs and plans for people and programs: text (like ``terraform plan``), JSON and markdown.
 
 Nothing here decides anything; every function is a pure rendering of its arguments.
+
+``json``'s output is a contract for programs: stable, keys sorted, fields only ever added within
+a version. Schema (version 1)::
+
+    {
+      "version": 1,
+      "services": [
+        {
+          "name": str,
+          "phase": "InSync" | "OutOfSync" | "Progressing" | "Superseding" | "Failed"
+                   | "Blocked",
+          "message": str,
+          "changes": [
+            {
+              "resource": "target_group" | "launch_template" | "auto_scaling_group"
+                          | "scaling_policy" | "instance_refresh",
+              "name": str,            # the resource's name (a refresh: its id)
+              "field": str,           # desired.yaml path, e.g. "healthCheck.intervalSeconds"
+              "old": str | int | float | bool | list | null,
+              "new": str | int | float | bool | list | null,
+              "kind": "create" | "update" | "delete"
+            }
+          ],
+          "refresh": null | {
+            "id": str, "status": str, "percentage": int, "instances_to_update": int,
+            "desired_version": str | null, "status_reason": str,
+            "start_time": str, "end_time": str
+          }
+        }
+      ],
+      "summary": {"services": int, "changed": int, "changes": int}
+    }
+
+``summary.changed`` counts services with at least one change; ``summary.changes`` counts
+changes over all services.
 """
 
 from __future__ import annotations
@@ -80,42 +115,7 @@ def summary(diffs: Sequence[Diff]) -> str:
 
 
 def json(diffs: Sequence[Diff]) -> str:
-    """Machine-readable diffs. Stable: keys sorted, fields only ever added within a version.
-
-    Schema (version 1)::
-
-        {
-          "version": 1,
-          "services": [
-            {
-              "name": str,
-              "phase": "InSync" | "OutOfSync" | "Progressing" | "Superseding" | "Failed"
-                       | "Blocked",
-              "message": str,
-              "changes": [
-                {
-                  "resource": "target_group" | "launch_template" | "auto_scaling_group"
-                              | "scaling_policy" | "instance_refresh",
-                  "name": str,            # the resource's name (a refresh: its id)
-                  "field": str,           # desired.yaml path, e.g. "healthCheck.intervalSeconds"
-                  "old": str | int | float | bool | list | null,
-                  "new": str | int | float | bool | list | null,
-                  "kind": "create" | "update" | "delete"
-                }
-              ],
-              "refresh": null | {
-                "id": str, "status": str, "percentage": int, "instances_to_update": int,
-                "desired_version": str | null, "status_reason": str,
-                "start_time": str, "end_time": str
-              }
-            }
-          ],
-          "summary": {"services": int, "changed": int, "changes": int}
-        }
-
-    ``summary.changed`` counts services with at least one change; ``summary.changes`` counts
-    changes over all services.
-    """
+    """Machine-readable diffs, in the schema of this module's docstring (``JSON_VERSION``)."""
     document = {
         "version": JSON_VERSION,
         "services": [_json_service(d) for d in diffs],

@@ -11,7 +11,7 @@
     server     HTTP: health, readiness, status, metrics, the webhook
     metrics    the Prometheus series
     source     where desired state comes from: a git branch or a directory
-    loop       the first path of ``Daemon`` and ``run``, until their callers move
+    git        the one runner of git: timeouts, no prompts, redaction, safe archive extraction
 
 Nothing is imported here, so ``from reconciler.daemon import source`` stays cheap for the CLI.
 """

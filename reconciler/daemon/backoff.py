@@ -42,7 +42,7 @@ class Backoff:
     def due(self, now: float) -> bool:
         return now >= self.not_before
 
-    def after(self, error: errors.ReconcilerError | None, *, now: float) -> float | None:
+    def after(self, error: Exception | None, *, now: float) -> float | None:
         """Record how a try ended; the seconds until the next one, None when not delayed."""
         if error is None:
             self.succeed()

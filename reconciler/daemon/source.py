@@ -11,23 +11,19 @@ The daemon reads desired state through a ``Source``:
   that commit* in a temporary directory, so what is loaded is exactly what was committed.
 - ``LocalSource`` reads a plain directory; its revision is a content hash.
 
-Credentials come from git's usual means (SSH keys, credential helpers, ``GIT_SSH_COMMAND``); this
-module never prompts (``GIT_TERMINAL_PROMPT=0`` and no controlling terminal) and never logs or
-raises a URL with its ``user:password@`` part.
+Credentials come from git's usual means (SSH keys, credential helpers, ``GIT_SSH_COMMAND``). git
+runs through ``reconciler.daemon.git``, so it never prompts, every call has a timeout, a URL's
+``user:password@`` part is never logged or raised, and a checkout is unpacked only when it stays
+in its directory.
 """
 
 from __future__ import annotations
 
 import fcntl
 import hashlib
-import io
 import os
-import posixpath
 import re
-import shlex
 import shutil
-import subprocess
-import tarfile
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -38,11 +34,19 @@ from typing import Protocol
 import structlog
 
 from reconciler import errors
+from reconciler.daemon.git import (
+    GIT_TIMEOUT,
+    Git,
+    GitError,
+    Output,
+    extract,
+    redact,
+    trusted_upload_pack,
+)
 from reconciler.model import Problem
 
 log = structlog.get_logger("reconciler.daemon.source")
 
-GIT_TIMEOUT = 120.0  # seconds for any one git call; a hung remote must not hang the loop
 MAX_ARCHIVE_BYTES = 32 * 1024 * 1024  # the desired path at one commit; the loader caps each file
 HISTORY_LIMIT = 256  # commits fetched at most to tell a fast-forward from a rewrite
 _DEEPEN_STEP = 32
@@ -50,7 +54,6 @@ _TRACKING = "refs/remotes/origin/{branch}"
 _LAST = "refs/reconciler/last"  # the previous fetch's commit: kept so ancestry can be checked
 _DEEPEN = "refs/reconciler/deepen"
 _SIGNING_KEY = re.compile(r"key (SHA256:[A-Za-z0-9+/=]+)")
-_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s]*@")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -74,46 +77,12 @@ def _git_commit(paths: Sequence[Path]) -> str | None:
     return f"{head}-dirty" if status else head
 
 
-def local_path(repo: str | Path) -> str | None:
-    """The absolute path of a local repository (a path or file:// URL); None for a remote."""
-    text = str(repo)
-    if "://" in text and not text.startswith("file://"):
-        return None
-    path = text.removeprefix("file://")
-    return path if path.startswith("/") else str(Path(path).resolve())
-
-
-def trust(repo: str | Path) -> list[str]:
-    """``-c safe.directory`` options for a local repository the operator named.
-
-    git refuses a repository owned by another user ("dubious ownership"), which is the usual case
-    for a checkout mounted into the daemon's container. Only that one path is trusted, never `*`.
-    """
-    path = local_path(repo)
-    if path is None:
-        return []
-    return ["-c", f"safe.directory={path}", "-c", f"safe.directory={path}/.git"]
-
-
-def trusted_upload_pack(repo: str) -> list[str]:
-    """The same trust for a local fetch: git 2.39 does not pass ``-c`` on to upload-pack."""
-    if local_path(repo) is None:
-        return []
-    return ["--upload-pack=" + shlex.join(["git", *trust(repo), "upload-pack"])]
-
-
 def _git(cwd: Path, *args: str) -> str | None:
     try:
-        done = subprocess.run(
-            ["git", *trust(cwd.resolve()), "-C", str(cwd), *args],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
+        done = Git.work_tree(cwd, timeout=10, trusted=True).run(*args, check=False)
+    except GitError:
         return None
-    return done.stdout.strip() if done.returncode == 0 else None
+    return done.text.strip() if done.ok else None
 
 
 def content_hash(paths: Sequence[Path]) -> str:
@@ -137,11 +106,6 @@ def _files(paths: Sequence[Path]) -> list[Path]:
 def is_git_repository(path: Path) -> bool:
     """True when ``path`` is inside a git work tree or is a (bare) git repository."""
     return _git(path, "rev-parse", "--git-dir") is not None
-
-
-def redact(text: str) -> str:
-    """``https://user:token@host/x`` → ``https://host/x``, anywhere in ``text``."""
-    return _USERINFO.sub(r"\1", text)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -251,6 +215,7 @@ class GitSource:
         self.path = check_repo_path(settings.path)
         self.cache = settings.cache_dir / cache_key(repo=settings.repo, branch=settings.branch)
         self._tracking = _TRACKING.format(branch=settings.branch)
+        self._git = Git.bare(self.cache, timeout=settings.timeout)
 
     @property
     def description(self) -> str:
@@ -310,7 +275,7 @@ class GitSource:
         return done.returncode == 0
 
     def _count(self, revision: str) -> int:
-        return int(self._run("rev-list", "--count", revision).stdout.strip() or 0)
+        return int(self._run("rev-list", "--count", revision).text.strip() or 0)
 
     # -- verify ------------------------------------------------------------------------------
 
@@ -340,13 +305,13 @@ class GitSource:
         parent.mkdir(exist_ok=True)
         root = Path(tempfile.mkdtemp(prefix=f"rev-{revision[:12]}-", dir=parent))
         try:
-            _extract(self._archive(revision), into=root)
+            extract(self._archive(revision), into=root)
             yield Checkout(revision=revision, paths=(root / self.path,), root=root)
         finally:
             shutil.rmtree(root, ignore_errors=True)
 
     def _require_path(self, revision: str) -> None:
-        listed = self._run("ls-tree", "--name-only", revision, "--", str(self.path)).stdout
+        listed = self._run("ls-tree", "--name-only", revision, "--", str(self.path)).text
         if not listed.strip():
             problem = Problem(
                 file=str(self.path),
@@ -358,7 +323,7 @@ class GitSource:
             raise errors.InvalidDesiredState([problem])
 
     def _archive(self, revision: str) -> bytes:
-        done = self._run_bytes("archive", "--format=tar", revision, "--", str(self.path))
+        done = self._run("archive", "--format=tar", revision, "--", str(self.path)).stdout
         if len(done) > MAX_ARCHIVE_BYTES:
             problem = Problem(
                 str(self.path), 0, "(file)", "is too large", f"at most {MAX_ARCHIVE_BYTES} bytes"
@@ -386,68 +351,17 @@ class GitSource:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
     def _rev_parse(self, ref: str) -> str:
-        return self._run("rev-parse", "--verify", "--quiet", ref).stdout.strip()
+        return self._run("rev-parse", "--verify", "--quiet", ref).text.strip()
 
     def _rev_parse_optional(self, ref: str) -> str | None:
         done = self._run("rev-parse", "--verify", "--quiet", ref, check=False)
-        return done.stdout.strip() or None
+        return done.text.strip() or None
 
-    def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        done = _git_call(["git", "--git-dir", str(self.cache), *args], self.settings.timeout)
-        text = subprocess.CompletedProcess(
-            done.args,
-            done.returncode,
-            done.stdout.decode(errors="replace"),
-            done.stderr.decode(errors="replace"),
-        )
-        if check and done.returncode != 0:
-            raise _failure(args, text.stderr)
-        return text
-
-    def _run_bytes(self, *args: str) -> bytes:
-        done = _git_call(["git", "--git-dir", str(self.cache), *args], self.settings.timeout)
-        if done.returncode != 0:
-            raise _failure(args, done.stderr.decode(errors="replace"))
-        return done.stdout
-
-
-def _git_call(argv: list[str], timeout: float) -> subprocess.CompletedProcess[bytes]:
-    try:
-        # A new session has no controlling terminal, so neither git nor ssh can prompt on one.
-        return subprocess.run(
-            argv,
-            capture_output=True,
-            stdin=subprocess.DEVNULL,
-            env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},
-            timeout=timeout,
-            start_new_session=True,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        raise FetchError(f"git {_verb(argv)} timed out after {timeout:g}s", delay=5.0) from None
-    except OSError as exc:
-        raise FetchError(f"cannot run git: {exc}", delay=5.0) from None
-
-
-def _failure(args: Sequence[str], stderr: str) -> FetchError:
-    verb = next((a for a in args if not a.startswith("-") and "=" not in a), "git")
-    return FetchError(f"git {verb} failed: {redact(_first_line(stderr, last=True))}", delay=5.0)
-
-
-def _verb(argv: Sequence[str]) -> str:
-    rest = argv[3:]  # after "git --git-dir DIR"
-    return next((a for a in rest if not a.startswith("-") and "=" not in a), "")
-
-
-def _first_line(text: str, *, last: bool = False) -> str:
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    if not lines:
-        return ""
-    # git puts the useful line last ("fatal: ..."), after hints and warnings.
-    fatal = [line for line in lines if line.startswith(("fatal:", "error:"))]
-    if fatal:
-        return fatal[-1]
-    return lines[-1] if last else lines[0]
+    def _run(self, *args: str, check: bool = True) -> Output:
+        try:
+            return self._git.run(*args, check=check)
+        except GitError as exc:
+            raise FetchError(str(exc), delay=5.0) from None
 
 
 def _signature_failure(stderr: str) -> str:
@@ -458,51 +372,6 @@ def _signature_failure(stderr: str) -> str:
     key = _SIGNING_KEY.search(stderr)
     signed_by = f" (signed with {key.group(1)})" if key else ""
     return f"{lines[-1].rstrip('.')}{signed_by}"
-
-
-# Python 3.11.4 added extraction filters; Debian 12's 3.11.2 lacks them, and our own checks in
-# _unsafe_member cover what "data" refuses, so the filter is belt and braces where it exists.
-_DATA_FILTER: dict[str, str] = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
-
-
-def _extract(archive: bytes, *, into: Path) -> None:
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        members = tar.getmembers()
-        for member in members:
-            why = _unsafe_member(member)
-            if why:
-                raise errors.InvalidDesiredState(
-                    [
-                        Problem(
-                            file=member.name,
-                            line=1,
-                            field="(file)",
-                            message=why,
-                            allowed="files, directories and links that stay in the repository",
-                        )
-                    ]
-                )
-        tar.extractall(into, members=members, **_DATA_FILTER)  # type: ignore[arg-type]
-
-
-def _unsafe_member(member: tarfile.TarInfo) -> str:
-    """Why extracting ``member`` could write or point outside the checkout; "" when safe."""
-    if _leaves(member.name):
-        return "path leaves the repository"
-    if not (member.isfile() or member.isdir() or member.issym() or member.islnk()):
-        return "special files are not allowed"
-    if member.issym():
-        target = posixpath.join(posixpath.dirname(member.name), member.linkname)
-        if member.linkname.startswith("/") or _leaves(target):
-            return f"symlink points outside the repository ({member.linkname})"
-    if member.islnk() and _leaves(member.linkname):
-        return "hard link points outside the repository"
-    return ""
-
-
-def _leaves(name: str) -> bool:
-    clean = posixpath.normpath(name)
-    return name.startswith("/") or clean == ".." or clean.startswith("../")
 
 
 def check_repo_path(path: str) -> PurePosixPath:

@@ -1,0 +1,238 @@
+"""The commands' handlers: each reads its parsed arguments, does the work elsewhere, prints.
+
+A handler returns the command's exit code (``reconciler.cli.exits``); errors propagate to
+``reconciler.cli.main``, which turns each kind into its message and code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import TextIO
+
+from reconciler import desired, errors
+from reconciler.aws import Aws
+from reconciler.cli import logs, operator, render
+from reconciler.cli.exits import EXIT_CHANGES, EXIT_ERROR, EXIT_OK
+from reconciler.daemon import source
+from reconciler.images.resolver import ImageResolver
+from reconciler.model import Problem, ServiceSpec
+from reconciler.pipeline.apply import apply
+from reconciler.pipeline.follow import Follower, progress_line
+from reconciler.pipeline.plan import retry
+from reconciler.pipeline.reconcile import Reconciler, ServiceOutcome
+from reconciler.pipeline.status import history, service_status
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    loaded = desired.load(args.paths)
+    print_problems(loaded.warnings)
+    names = ", ".join(s.name for s in loaded.services)
+    print(f"valid: {len(loaded.services)} service(s): {names}")
+    return EXIT_OK
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    outcomes = _compute(args)
+    diffs = [o.diff for o in outcomes if o.diff is not None]
+    formatter: Callable[..., str] = {
+        "text": render.text,
+        "json": render.json,
+        "markdown": render.markdown,
+    }[args.output]
+    print(formatter(diffs))
+    if _report_errors(outcomes):
+        return EXIT_ERROR
+    return EXIT_OK if all(d.in_sync for d in diffs) else EXIT_CHANGES
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    reconciler, specs = _reconciler(args)
+    outcomes = reconciler.compute(specs)
+    diffs = [o.diff for o in outcomes if o.diff is not None]
+    print(render.text(diffs))
+    plans = [o.plan for o in outcomes if o.plan is not None and not o.plan.empty]
+    if plans:
+        print(render.plan_text(plans))
+        if not args.yes and not _confirm(sys.stdin, sys.stdout):
+            return EXIT_ERROR
+        reconciler.apply(outcomes)
+        for outcome in outcomes:
+            if outcome.applied is not None:
+                print(f"{outcome.name}: applied {len(outcome.applied.done)} action(s)")
+    if _report_errors(outcomes):
+        return EXIT_ERROR
+    if not args.wait:
+        return EXIT_OK
+    follower = Follower(
+        reconciler=reconciler,
+        specs=specs,
+        timeout=args.timeout,
+        interval=args.poll,
+        report=lambda status: print(progress_line(status), flush=True),
+    )
+    verdict = follower.run()
+    print(f"apply --wait: {verdict.name.lower()}")
+    return int(verdict)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    statuses = [service_status(o) for o in _compute(args)]
+    if args.output == "json":
+        print(json.dumps({"services": [s.to_dict() for s in statuses]}, indent=2, sort_keys=True))
+    else:
+        print("\n\n".join(render.status_text(s) for s in statuses))
+    return EXIT_OK
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    outcome = _one_service(args)
+    if outcome.observed is None:
+        raise errors.ReconcilerError(f"{args.service}: {outcome.error}")
+    revisions = history(outcome.observed)
+    if args.output == "json":
+        print(json.dumps([asdict(r) for r in revisions], indent=2, sort_keys=True))
+    else:
+        print(render.history_text(args.service, revisions))
+    return EXIT_OK
+
+
+def cmd_retry(args: argparse.Namespace) -> int:
+    outcome = _one_service(args)
+    planned = retry(outcome)
+    if planned is None:
+        print(f"{args.service}: no failed revision recorded; nothing to retry")
+        return EXIT_OK
+    apply(_aws(args, [outcome.spec]), planned, region=outcome.spec.region)
+    print(f"{args.service}: failure forgotten; the next apply or tick rolls it out again")
+    return EXIT_OK
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    operator.rollback(_authoring(args), to=args.to)
+    return EXIT_OK
+
+
+def cmd_pause(args: argparse.Namespace) -> int:
+    operator.pause(_authoring(args), resume=args.resume)
+    return EXIT_OK
+
+
+def _authoring(args: argparse.Namespace) -> operator.Authoring:
+    """SERVICE and the options of ``options.add_operator``."""
+    return operator.Authoring(
+        repo=Path(args.repo),
+        service=args.service,
+        path=args.path,
+        reason=args.reason,
+        push=args.push,
+        dry_run=args.dry_run,
+    )
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from reconciler.cli.demo import Demo, example_dir  # starts moto; only this command needs it
+
+    return Demo(out=sys.stdout, template_dir=example_dir()).run()
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    from reconciler import sandbox  # starts moto; kept out of every other command's start-up
+
+    return sandbox.serve(port=args.port, region=args.region or "us-east-1", speed=args.speed)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    # apscheduler and prometheus-client: the daemon's only
+    from reconciler.daemon import run, server
+
+    if args.verify_commits != (args.allowed_signers is not None):
+        raise errors.UsageError("--verify-commits and --allowed-signers FILE go together")
+    if args.log_level == "warning":  # the global default suits one-shot commands, not a daemon
+        logs.configure(level="info")
+    region = args.region or os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION")
+    config = run.RunConfig(
+        repo=args.repo,
+        branch=args.branch,
+        path=args.path,
+        interval=run.parse_duration(args.interval),
+        listen=None if args.listen == "off" else server.parse_listen(args.listen),
+        cache_dir=Path(args.cache_dir) if args.cache_dir else None,
+        lease_table=args.lease_table,
+        allowed_signers=Path(args.allowed_signers) if args.allowed_signers else None,
+        webhook_secret=run.webhook_secret(file=args.webhook_secret_file, env=os.environ),
+        once=args.once,
+        owner=args.owner,
+        region=region or "us-east-1",
+        endpoint_url=args.endpoint_url,
+    )
+    return run.run(config)
+
+
+# ------------------------------------------------------------------------------------------------
+# Helpers
+# ------------------------------------------------------------------------------------------------
+
+
+def _load(args: argparse.Namespace) -> list[ServiceSpec]:
+    revision = source.revision_of(args.paths)
+    loaded = desired.load(args.paths, revision=revision)
+    print_problems(loaded.warnings)
+    return list(loaded.services)
+
+
+def _aws(args: argparse.Namespace, specs: Sequence[ServiceSpec]) -> Aws:
+    region = args.region or os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION")
+    return Aws(
+        region=region or (specs[0].region if specs else "us-east-1"), endpoint_url=args.endpoint_url
+    )
+
+
+def _reconciler(args: argparse.Namespace) -> tuple[Reconciler, list[ServiceSpec]]:
+    specs = _load(args)
+    aws = _aws(args, specs)
+    return Reconciler(aws=aws, resolver=ImageResolver(aws), owner=args.owner), specs
+
+
+def _one_service(args: argparse.Namespace) -> ServiceOutcome:
+    args.paths = args.path or ["desired"]
+    reconciler, specs = _reconciler(args)
+    chosen = [s for s in specs if s.name == args.service]
+    if not chosen:
+        known = ", ".join(s.name for s in specs) or "none"
+        raise errors.UsageError(f"no service {args.service!r} in {args.paths} (found: {known})")
+    return reconciler.compute(chosen)[0]
+
+
+def _compute(args: argparse.Namespace) -> list[ServiceOutcome]:
+    reconciler, specs = _reconciler(args)
+    return reconciler.compute(specs)
+
+
+def _confirm(stdin: TextIO, stdout: TextIO) -> bool:
+    if not stdin.isatty():
+        raise errors.UsageError("refusing to apply without --yes: standard input is not a terminal")
+    stdout.write("Apply these changes? Only 'yes' is accepted: ")
+    stdout.flush()
+    answer = stdin.readline().strip()
+    if answer != "yes":
+        print("apply cancelled")
+        return False
+    return True
+
+
+def _report_errors(outcomes: Sequence[ServiceOutcome]) -> bool:
+    failed = [o for o in outcomes if o.error is not None]
+    for outcome in failed:
+        print(f"{outcome.name}: error: {outcome.error}", file=sys.stderr)
+    return bool(failed)
+
+
+def print_problems(problems: Sequence[Problem]) -> None:
+    for problem in problems:
+        print(problem, file=sys.stderr)

@@ -1,0 +1,206 @@
+"""The command line's grammar: one function per command builds its subparser, names its handler."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import TypeAlias
+
+from reconciler import errors
+from reconciler.cli import commands, options
+
+Subparsers: TypeAlias = "argparse._SubParsersAction[_Parser]"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of exiting, so usage errors share one exit path."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise errors.UsageError(f"{self.prog}: {message}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="reconciler", description="GitOps for EC2 Auto Scaling deployments.")
+    options.add_global(parser)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for add in COMMANDS:
+        add(sub)
+    return parser
+
+
+def add_validate(sub: Subparsers) -> None:
+    cmd = sub.add_parser("validate", help="check desired files; exit 0 valid, 1 invalid")
+    options.add_paths(cmd)
+    cmd.set_defaults(run=commands.cmd_validate)
+
+
+def add_diff(sub: Subparsers) -> None:
+    cmd = sub.add_parser("diff", help="show what apply would change; exit 0 none, 2 changes")
+    options.add_paths(cmd)
+    options.add_output(cmd, "text", "json", "markdown")
+    cmd.set_defaults(run=commands.cmd_diff)
+
+
+def add_apply(sub: Subparsers) -> None:
+    cmd = sub.add_parser("apply", help="show the diff, then make AWS match it")
+    options.add_paths(cmd)
+    cmd.add_argument("--yes", "-y", action="store_true", help="apply without asking")
+    cmd.add_argument("--wait", action="store_true", help="follow the rollout until it ends")
+    cmd.add_argument("--timeout", type=float, default=1800.0, help="seconds for --wait")
+    cmd.add_argument("--poll", type=float, default=10.0, help=argparse.SUPPRESS)
+    cmd.set_defaults(run=commands.cmd_apply)
+
+
+def add_status(sub: Subparsers) -> None:
+    cmd = sub.add_parser("status", help="conditions, revisions and rollouts per service")
+    options.add_paths(cmd)
+    options.add_output(cmd, "text", "json")
+    cmd.set_defaults(run=commands.cmd_status)
+
+
+def add_history(sub: Subparsers) -> None:
+    cmd = sub.add_parser("history", help="revisions the reconciler rolled out, newest first")
+    options.add_service(cmd)
+    options.add_output(cmd, "text", "json")
+    cmd.set_defaults(run=commands.cmd_history)
+
+
+def add_retry(sub: Subparsers) -> None:
+    cmd = sub.add_parser("retry", help="allow a failed revision to be rolled out again")
+    options.add_service(cmd)
+    cmd.set_defaults(run=commands.cmd_retry)
+
+
+def add_rollback(sub: Subparsers) -> None:
+    cmd = sub.add_parser(
+        "rollback",
+        help="commit the image a service had before (never touches AWS)",
+        description="In a checkout of the desired repository, set SERVICE's image back to the "
+        "one it had at --to (default 'previous': the newest commit before HEAD whose image "
+        "differs), editing only the image fields, and commit it; --push pushes the commit. "
+        "The daemon then rolls it out like any commit.",
+    )
+    cmd.add_argument("service")
+    cmd.add_argument(
+        "--to", default="previous", help="a git revision, or 'previous' (default: %(default)s)"
+    )
+    options.add_operator(cmd)
+    cmd.set_defaults(run=commands.cmd_rollback)
+
+
+def add_pause(sub: Subparsers) -> None:
+    cmd = sub.add_parser(
+        "pause",
+        help="commit spec.paused: true for a service (--resume removes it)",
+        description="In a checkout of the desired repository, commit spec.paused: true for "
+        "SERVICE: the reconciler keeps showing its diff but applies nothing to it. --resume "
+        "commits its removal.",
+    )
+    cmd.add_argument("service")
+    cmd.add_argument("--resume", action="store_true", help="remove spec.paused instead")
+    options.add_operator(cmd)
+    cmd.set_defaults(run=commands.cmd_pause)
+
+
+def add_demo(sub: Subparsers) -> None:
+    cmd = sub.add_parser(
+        "demo", help="the whole story against a local sandbox: deploy, break, revert"
+    )
+    cmd.set_defaults(run=commands.cmd_demo)
+
+
+def add_sandbox(sub: Subparsers) -> None:
+    cmd = sub.add_parser("sandbox", help="run a local AWS seeded with the example architecture")
+    cmd.add_argument("--port", type=int, default=4566)
+    cmd.add_argument(
+        "--speed", type=float, default=1.0, help="sandbox seconds per wall second (default 1)"
+    )
+    cmd.set_defaults(run=commands.cmd_sandbox)
+
+
+def add_run(sub: Subparsers) -> None:
+    cmd = sub.add_parser(
+        "run",
+        help="the daemon: reconcile a git branch in a loop (health, metrics, webhook, lease)",
+        description="Fetch --path of --branch from --repo every --interval and reconcile it. "
+        "A commit that fails validation (or, with --verify-commits, its signature check) is "
+        "refused and the last good one stays applied. HTTP on --listen: /healthz, /readyz, "
+        "/status, /metrics and POST /hooks/git.",
+    )
+    _run_source(cmd)
+    _run_service(cmd)
+    cmd.set_defaults(run=commands.cmd_run)
+
+
+# Each of ``run``'s flags with an env fallback reads RECONCILER_<FLAG> (options.run_env), so a
+# container image can be configured by its environment alone (see the Dockerfile).
+
+
+def _run_source(cmd: argparse.ArgumentParser) -> None:
+    """What ``run`` follows, and how often."""
+    env = options.run_env
+    cmd.add_argument(
+        "--repo",
+        required=not env("repo"),
+        default=env("repo"),
+        help="git URL or path; a plain directory works too (env RECONCILER_REPO)",
+    )
+    cmd.add_argument(
+        "--branch",
+        default=env("branch", "main"),
+        help="branch to follow (env RECONCILER_BRANCH; default: %(default)s)",
+    )
+    cmd.add_argument(
+        "--path",
+        default=env("path", "desired/"),
+        help="desired path in it (env RECONCILER_PATH; default: %(default)s)",
+    )
+    cmd.add_argument(
+        "--interval",
+        default=env("interval", "30s"),
+        help="30s, 5m, 1h or seconds (env RECONCILER_INTERVAL; default: %(default)s)",
+    )
+
+
+def _run_service(cmd: argparse.ArgumentParser) -> None:
+    """How ``run`` serves: HTTP, its git cache, the leader lease, signatures, the webhook."""
+    env = options.run_env
+    cmd.add_argument(
+        "--listen",
+        default=env("listen", "127.0.0.1:9090"),
+        help="HOST:PORT for HTTP, or 'off' (env RECONCILER_LISTEN; default: %(default)s)",
+    )
+    cmd.add_argument(
+        "--cache-dir",
+        default=env("cache_dir"),
+        help="git cache (env RECONCILER_CACHE_DIR; default: $XDG_CACHE_HOME/asg-reconciler/git)",
+    )
+    cmd.add_argument(
+        "--lease-table",
+        default=env("lease_table"),
+        help="DynamoDB table for a leader lease: only its holder writes (created if missing; "
+        "env RECONCILER_LEASE_TABLE)",
+    )
+    cmd.add_argument("--verify-commits", action="store_true", help="apply only SSH-signed commits")
+    cmd.add_argument("--allowed-signers", help="git's allowed signers file for --verify-commits")
+    cmd.add_argument(
+        "--webhook-secret-file",
+        help="shared secret of the GitHub push webhook (or env RECONCILER_WEBHOOK_SECRET); "
+        "without one, POST /hooks/git is disabled (404)",
+    )
+    cmd.add_argument("--once", action="store_true", help="one tick, then exit (1 on any error)")
+
+
+COMMANDS: tuple[Callable[[Subparsers], None], ...] = (
+    add_validate,
+    add_diff,
+    add_apply,
+    add_status,
+    add_history,
+    add_retry,
+    add_rollback,
+    add_pause,
+    add_demo,
+    add_sandbox,
+    add_run,
+)
