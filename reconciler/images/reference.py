@@ -56,6 +56,8 @@ _TAG_RE = re.compile(TAG_PATTERN, re.ASCII)
 _DIGEST_RE = re.compile(DIGEST_PATTERN, re.ASCII)
 
 DIGEST_ALGORITHM = "sha256"
+# What docker pulls when a reference names neither a tag nor a digest.
+DEFAULT_TAG = "latest"
 # distribution/reference: NameTotalLengthMax.
 MAX_REPOSITORY_CHARS = 255
 MAX_TAG_CHARS = 128

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 
 from reconciler.images.description import parse_description
 from reconciler.images.reference import (
+    DEFAULT_TAG,
     DIGEST_PATTERN,
     NAME_PATTERN,
     TAG_PATTERN,
@@ -26,9 +27,6 @@ from reconciler.images.reference import (
     tag_error,
 )
 from reconciler.model import ImageSpec, LaunchTemplateVersion, ResolvedImage
-
-# What docker pulls when a reference names no tag.
-DEFAULT_TAG = "latest"
 
 # A pinned reference anywhere in the script; the look-behind keeps it from starting mid-word.
 _PINNED_IN_TEXT = re.compile(
