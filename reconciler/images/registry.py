@@ -225,24 +225,7 @@ class RegistryClient:
             self.requests[host] += 1
         started = self._clock()
         try:
-            if creds is not None and creds.identity_token:
-                # docker login's OAuth2 flow: trade the refresh token for an access token.
-                self._check_transport(ref.registry, url=realm)
-                form = {
-                    **params,
-                    "grant_type": "refresh_token",
-                    "refresh_token": creds.identity_token,
-                    "client_id": "asg-reconciler",
-                }
-                response = self._session.post(realm, data=form, timeout=self._timeout)
-            else:
-                headers: dict[str, str] = {}
-                if creds is not None and creds.username:
-                    self._check_transport(ref.registry, url=realm)
-                    headers["Authorization"] = basic_authorization(creds)
-                response = self._session.get(
-                    realm, params=params, headers=headers, timeout=self._timeout
-                )
+            response = self._token_request(ref, realm=realm, params=params, creds=creds)
         except requests.RequestException as exc:
             raise _unreachable(exc, what=f"token service of registry {ref.registry}") from None
         if response.status_code in (401, 403):
@@ -254,6 +237,30 @@ class RegistryClient:
                 delay=SERVER_ERROR_DELAY,
             )
         return parse_token(_json(response), registry=ref.registry, started=started)
+
+    def _token_request(
+        self,
+        ref: ImageReference,
+        *,
+        realm: str,
+        params: Mapping[str, str],
+        creds: Credentials | None,
+    ) -> requests.Response:
+        if creds is not None and creds.identity_token:
+            # docker login's OAuth2 flow: trade the refresh token for an access token.
+            self._check_transport(ref.registry, url=realm)
+            form = {
+                **params,
+                "grant_type": "refresh_token",
+                "refresh_token": creds.identity_token,
+                "client_id": "asg-reconciler",
+            }
+            return self._session.post(realm, data=form, timeout=self._timeout)
+        headers: dict[str, str] = {}
+        if creds is not None and creds.username:
+            self._check_transport(ref.registry, url=realm)
+            headers["Authorization"] = basic_authorization(creds)
+        return self._session.get(realm, params=params, headers=headers, timeout=self._timeout)
 
     # -- credentials ---------------------------------------------------------------------------
 
