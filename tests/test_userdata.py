@@ -1,5 +1,7 @@
-"""userdata: render templates safely, read images back from any boot script, fingerprints and
-launch template version descriptions."""
+"""userdata: render templates safely, fingerprints and launch template version descriptions.
+
+The image grammar is tested in test_image_reference.py, the reader of images in UserData in
+test_image_scripts.py."""
 
 from __future__ import annotations
 
@@ -9,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from reconciler.errors import InvalidDesiredState
-from reconciler.images import userdata
-from reconciler.model import ImageSpec, Problem, ResolvedImage
+from reconciler.images import description, userdata
+from reconciler.model import Problem, ResolvedImage
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = (ROOT / "desired" / "feedback-userdata.sh").read_text()
@@ -18,18 +20,6 @@ REPO = "ghcr.io/johnhuh619/simple-api"
 DIGEST = "sha256:" + "ab" * 32
 OTHER_DIGEST = "sha256:" + "cd" * 32
 IMAGE = ResolvedImage(REPO, "latest", DIGEST)
-
-# The seed's boot script, as its GitHub Actions workflow writes it into the launch template.
-SEED = """#!/bin/bash
-IMAGE_TAG="latest"
-yum update -y
-yum install -y docker
-systemctl start docker
-docker pull ghcr.io/johnhuh619/simple-api:${IMAGE_TAG}
-docker run -d --name feedback --restart always -p 8080:8080 \\
-  -e SPRING_PROFILES_ACTIVE=prod \\
-  ghcr.io/johnhuh619/simple-api:${IMAGE_TAG}
-"""
 
 
 # ----------------------------------------------------------------------------------------------
@@ -176,184 +166,6 @@ def test_check_template_reports_every_unknown_placeholder() -> None:
 
 
 # ----------------------------------------------------------------------------------------------
-# Grammars
-# ----------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        "nginx",
-        "library/nginx",
-        "ghcr.io/johnhuh619/simple-api",
-        "localhost:5000/team/app",
-        "[::1]:5000/app",
-        "123456789012.dkr.ecr.us-east-1.amazonaws.com/app",
-        "Registry.Example.com/app",
-        "a__b/c.d/e_f/g---h",
-    ],
-)
-def test_valid_repositories(name: str) -> None:
-    assert userdata.repository_error(name) is None
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        "",
-        "ghcr.io/App",
-        "a..b",
-        "a._b",
-        "-a",
-        "a-",
-        "a/",
-        "/a",
-        "a//b",
-        "a b",
-        "ghcr.io:x/app",
-        "a" * 256,
-        "app:latest",
-        "app@sha256:00",
-    ],
-)
-def test_invalid_repositories(name: str) -> None:
-    assert userdata.repository_error(name) is not None
-
-
-@pytest.mark.parametrize("tag", ["latest", "previous", "sha-1a2b3c4", "v1.2.3", "_x", "A" * 128])
-def test_valid_tags(tag: str) -> None:
-    assert userdata.tag_error(tag) is None
-
-
-@pytest.mark.parametrize("tag", ["", ".x", "-x", "a/b", "a:b", "A" * 129, "ü"])
-def test_invalid_tags(tag: str) -> None:
-    assert userdata.tag_error(tag) is not None
-
-
-def test_digests() -> None:
-    assert userdata.digest_error(DIGEST) is None
-    assert userdata.digest_error("sha512:" + "0" * 128) is None
-    for bad in ["sha256:" + "0" * 63, "sha256:" + "A" * 64, "md5:" + "0" * 32, "0" * 64]:
-        assert userdata.digest_error(bad) is not None
-
-
-# ----------------------------------------------------------------------------------------------
-# parse_image
-# ----------------------------------------------------------------------------------------------
-
-
-def test_parse_image_reads_the_seed_script() -> None:
-    assert userdata.parse_image(SEED) == ImageSpec(REPO, "latest", None)
-
-
-def test_parse_image_reads_the_seed_rollback_script() -> None:
-    rollback = SEED.replace('IMAGE_TAG="latest"', 'IMAGE_TAG="previous"')
-    assert userdata.parse_image(rollback) == ImageSpec(REPO, "previous", None)
-
-
-@pytest.mark.parametrize(
-    "image",
-    [
-        ResolvedImage(REPO, "latest", DIGEST),
-        ResolvedImage(REPO, None, OTHER_DIGEST),
-        ResolvedImage("localhost:5000/team/app", "sha-1a2b3c4", DIGEST),
-    ],
-)
-def test_parse_image_reads_rendered_scripts(image: ResolvedImage) -> None:
-    rendered = userdata.render(TEMPLATE, image=image, service="feedback")
-    assert userdata.parse_image(rendered) == ImageSpec(image.repository, None, image.digest)
-
-
-def test_parse_image_takes_the_tag_of_a_rendered_image_tag_assignment() -> None:
-    template = 'IMAGE_TAG="${IMAGE_TAG}"\ndocker pull ${IMAGE}\n'
-    rendered = userdata.render(template, image=IMAGE, service="feedback")
-    assert userdata.parse_image(rendered) == ImageSpec(REPO, "latest", DIGEST)
-
-
-@pytest.mark.parametrize(
-    "script, expected",
-    [
-        (
-            "docker run -d -p 8080:8080 --name api ghcr.io/x/api:v1.2\n",
-            ImageSpec("ghcr.io/x/api", "v1.2", None),
-        ),
-        (
-            "sudo docker pull ghcr.io/x/api:sha-1a2b3c4\n",
-            ImageSpec("ghcr.io/x/api", "sha-1a2b3c4", None),
-        ),
-        (
-            "docker run -d -v /data:/data --env-file /etc/app.env -e A=b:c ghcr.io/x/api:2\n",
-            ImageSpec("ghcr.io/x/api", "2", None),
-        ),
-        (
-            "docker run --rm -it localhost:5000/app:dev sh\n",
-            ImageSpec("localhost:5000/app", "dev", None),
-        ),
-        ("docker pull nginx\n", ImageSpec("nginx", "latest", None)),
-        ("docker container run -d --publish=80:80 nginx:1.25\n", ImageSpec("nginx", "1.25", None)),
-        ("podman run -d quay.io/org/app:v9\n", ImageSpec("quay.io/org/app", "v9", None)),
-        (
-            "docker pull ghcr.io/x/api:v1@" + DIGEST + "\n",
-            ImageSpec("ghcr.io/x/api", "v1", DIGEST),
-        ),
-        (
-            'IMAGE=ghcr.io/x/api:v3\ndocker pull "$IMAGE"\ndocker run -d $IMAGE\n',
-            ImageSpec("ghcr.io/x/api", "v3", None),
-        ),
-        (
-            "export REPO='ghcr.io/x/api'\nTAG=v4 # pinned by hand\ndocker run -d ${REPO}:${TAG}\n",
-            ImageSpec("ghcr.io/x/api", "v4", None),
-        ),
-        (
-            "# docker pull ghcr.io/x/old:v0\ndocker pull ghcr.io/x/new:v1\n",
-            ImageSpec("ghcr.io/x/new", "v1", None),
-        ),
-        (
-            f"# ran ghcr.io/x/old@{OTHER_DIGEST} before\ndocker pull ghcr.io/x/new@{DIGEST}\n",
-            ImageSpec("ghcr.io/x/new", None, DIGEST),
-        ),
-    ],
-    ids=[
-        "run-with-options",
-        "sudo-pull",
-        "options-with-colons",
-        "registry-port",
-        "pull-implicit-latest",
-        "container-run",
-        "podman",
-        "tag-and-digest",
-        "image-variable",
-        "repo-and-tag-variables",
-        "commented-out-pull",
-        "commented-out-digest",
-    ],
-)
-def test_parse_image_reads_hand_written_scripts(script: str, expected: ImageSpec) -> None:
-    assert userdata.parse_image(script) == expected
-
-
-@pytest.mark.parametrize(
-    "script",
-    [
-        "",
-        "#!/bin/bash\necho hello\n",
-        "docker ps\n",
-        "docker run -d -p 8080:8080\n",
-        'docker pull "ghcr.io/x/api:${UNKNOWN}"\n',
-        "docker pull ghcr.io/X/api:v1\n",
-    ],
-)
-def test_parse_image_returns_none_without_an_image(script: str) -> None:
-    assert userdata.parse_image(script) is None
-
-
-def test_parse_image_never_takes_a_port_mapping_for_an_image() -> None:
-    script = "docker run -d -p 8080:8080 ghcr.io/x/api:v1\n"
-    assert userdata.parse_image(script) == ImageSpec("ghcr.io/x/api", "v1", None)
-    assert userdata.parse_image("docker run -p 8080:8080\n") is None
-
-
-# ----------------------------------------------------------------------------------------------
 # fingerprint and description
 # ----------------------------------------------------------------------------------------------
 
@@ -387,11 +199,11 @@ def test_fingerprint_is_stable_and_sensitive() -> None:
 
 
 def test_description_format_and_round_trip() -> None:
-    text = userdata.description(fingerprint="0123456789abcdef", revision="f" * 40, image=IMAGE)
+    text = description.description(fingerprint="0123456789abcdef", revision="f" * 40, image=IMAGE)
     assert text == (
         f"asg-reconciler fp=0123456789abcdef rev={'f' * 12} tag={IMAGE.tag} image={REPO}@{DIGEST}"
     )
-    assert userdata.parse_description(text) == {
+    assert description.parse_description(text) == {
         "fp": "0123456789abcdef",
         "rev": "f" * 12,
         "tag": IMAGE.tag,
@@ -404,22 +216,22 @@ def test_description_format_and_round_trip() -> None:
     [("0f877b1c2d3e4f5a", "rev=0f877b1c2d3e"), ("abc", "rev=abc"), (None, "rev=-"), ("", "rev=-")],
 )
 def test_description_revision(revision: str | None, shown: str) -> None:
-    text = userdata.description(fingerprint="f" * 16, revision=revision, image=IMAGE)
+    text = description.description(fingerprint="f" * 16, revision=revision, image=IMAGE)
     assert f" {shown} " in text
 
 
 @pytest.mark.parametrize(("tag", "shown"), [("v1.1", "tag=v1.1"), (None, "tag=-")])
 def test_description_tag(tag: str | None, shown: str) -> None:
     image = ResolvedImage(REPO, tag, DIGEST)
-    text = userdata.description(fingerprint="f" * 16, revision=None, image=image)
+    text = description.description(fingerprint="f" * 16, revision=None, image=image)
     assert f" {shown} image=" in text
-    assert userdata.parse_description(text).get("tag") == tag
+    assert description.parse_description(text).get("tag") == tag
 
 
 def test_description_without_revision() -> None:
-    text = userdata.description(fingerprint="0123456789abcdef", revision=None, image=IMAGE)
+    text = description.description(fingerprint="0123456789abcdef", revision=None, image=IMAGE)
     assert " rev=- " in text
-    assert userdata.parse_description(text) == {
+    assert description.parse_description(text) == {
         "fp": "0123456789abcdef",
         "tag": IMAGE.tag,
         "image": IMAGE.pinned,
@@ -429,10 +241,10 @@ def test_description_without_revision() -> None:
 def test_description_is_cut_to_255_characters() -> None:
     long_repo = "registry.example.com/" + "/".join(["team"] * 45)
     image = ResolvedImage(long_repo, None, DIGEST)
-    text = userdata.description(fingerprint="0123456789abcdef", revision="abc", image=image)
+    text = description.description(fingerprint="0123456789abcdef", revision="abc", image=image)
     assert len(text) == 255
     # A truncated image is not reported as if it were whole; the fingerprint still is.
-    assert userdata.parse_description(text) == {"fp": "0123456789abcdef", "rev": "abc"}
+    assert description.parse_description(text) == {"fp": "0123456789abcdef", "rev": "abc"}
 
 
 @pytest.mark.parametrize(
@@ -447,4 +259,4 @@ def test_description_is_cut_to_255_characters() -> None:
     ],
 )
 def test_parse_description_of_foreign_text_is_empty(text: str) -> None:
-    assert userdata.parse_description(text) == {}
+    assert description.parse_description(text) == {}

@@ -30,19 +30,18 @@ import structlog
 
 from reconciler import errors
 from reconciler.aws import Aws
-from reconciler.images.registry import (
-    DockerConfigCredentials,
-    Reference,
-    RegistryClient,
-    check_digest,
-    check_tag,
-    parse_repository,
+from reconciler.images.credentials import DockerConfigCredentials
+from reconciler.images.reference import (
+    DEFAULT_TAG,
+    ImageReference,
+    InvalidReference,
+    image_reference,
+    is_digest,
 )
+from reconciler.images.registry import RegistryClient
 from reconciler.model import ImageSpec, ResolvedImage
 
 log = structlog.get_logger(__name__)
-
-DEFAULT_TAG = "latest"
 
 _ECR_HOST = re.compile(
     r"(?P<account>\d{12})\.dkr\.ecr(?:-fips)?\.(?P<region>[a-z]{2}(?:-[a-z]+)+-\d+)"
@@ -63,22 +62,22 @@ class _Repository(Protocol):
 @dataclass(frozen=True, slots=True)
 class _EcrRepository:
     aws: Aws | None
-    repository: str
-    host: str
+    ref: ImageReference
     account: str
     region: str
-    name: str
 
     @property
     def key(self) -> str:
-        return f"{self.host}/{self.name}"
+        return self.ref.key
 
     def digest_of(self, reference: str) -> str:
         if self.aws is None:
-            raise errors.PermanentError(f"image {self.repository} is in ECR, but AWS is not set up")
-        by = "imageDigest" if reference.startswith("sha256:") else "imageTag"
+            raise errors.PermanentError(
+                f"image {self.ref.repository} is in ECR, but AWS is not set up"
+            )
+        by = "imageDigest" if is_digest(reference) else "imageTag"
         sep = "@" if by == "imageDigest" else ":"
-        image = f"{self.repository}{sep}{reference}"
+        image = f"{self.ref.repository}{sep}{reference}"
         try:
             response = self.aws.call(
                 "ecr",
@@ -86,26 +85,26 @@ class _EcrRepository:
                 region=self.region,
                 resource=image,
                 registryId=self.account,
-                repositoryName=self.name,
+                repositoryName=self.ref.path,
                 imageIds=[{by: reference}],
             )
         except errors.AwsApiError as exc:
             if exc.code in _ECR_MISSING:
                 raise errors.ImageNotFound(
-                    f"image {image} not found in registry {self.host}"
+                    f"image {image} not found in registry {self.ref.registry}"
                 ) from None
             raise
         details = response.get("imageDetails") or []
         digest = details[0].get("imageDigest") if details else None
         if not isinstance(digest, str) or not digest:
-            raise errors.ImageNotFound(f"image {image} not found in registry {self.host}")
+            raise errors.ImageNotFound(f"image {image} not found in registry {self.ref.registry}")
         return digest
 
 
 @dataclass(frozen=True, slots=True)
 class _OciRepository:
     client: RegistryClient
-    ref: Reference
+    ref: ImageReference
 
     @property
     def key(self) -> str:
@@ -171,41 +170,13 @@ class ImageResolver:
         Raises ImageNotFound, RegistryUnavailable (temporary), or PermanentError when the
         reference is invalid or a pinned digest disagrees with the tag.
         """
-        return self._resolve(image, force=False, max_age=max_age)
-
-    def refresh(self, image: ImageSpec, *, region: str) -> ResolvedImage:
-        """Resolve ``image`` now, whatever the cache holds, and cache the answer."""
-        return self._resolve(image, force=True)
-
-    def invalidate(self, image: ImageSpec | None = None) -> None:
-        """Forget what is cached about ``image`` (or everything): the next resolve asks."""
-        with self._lock:
-            if image is None:
-                self._tags.clear()
-                self._digests.clear()
-                self._client.forget()
-                return
-        repo = self._repository(image)
-        with self._lock:
-            for key in [k for k in self._tags if k[0] == repo.key]:
-                del self._tags[key]
-            self._digests = {k for k in self._digests if k[0] != repo.key}
-
-    # -- internals -----------------------------------------------------------------------------
-
-    def _resolve(
-        self, image: ImageSpec, *, force: bool, max_age: float | None = None
-    ) -> ResolvedImage:
-        repo = self._repository(image)
-        if image.digest is not None:
-            check_digest(image.digest, repository=image.repository)
         tag = image.tag if image.tag is not None or image.digest is not None else DEFAULT_TAG
+        repo = self._repository(image, tag)
         if tag is None:
             assert image.digest is not None
-            self._verify_digest(repo, image.digest, force=force)
+            self._verify_digest(repo, image.digest)
             return ResolvedImage(repository=image.repository, tag=None, digest=image.digest)
-        check_tag(tag, repository=image.repository)
-        digest = self._tag_digest(repo, tag, force=force, max_age=max_age)
+        digest = self._tag_digest(repo, tag, max_age=max_age)
         if image.digest is not None and digest != image.digest:
             raise errors.PermanentError(
                 f"image {image.repository}:{tag} is {digest} in the registry, "
@@ -213,30 +184,29 @@ class ImageResolver:
             )
         return ResolvedImage(repository=image.repository, tag=tag, digest=digest)
 
-    def _repository(self, image: ImageSpec) -> _Repository:
-        host, _, name = image.repository.partition("/")
-        match = _ECR_HOST.fullmatch(host)
-        if match and name:
-            return _EcrRepository(
-                aws=self._aws,
-                repository=image.repository,
-                host=host,
-                account=match["account"],
-                region=match["region"],
-                name=name,
-            )
-        return _OciRepository(client=self._client, ref=parse_repository(image.repository))
+    # -- internals -----------------------------------------------------------------------------
 
-    def _tag_digest(
-        self, repo: _Repository, tag: str, *, force: bool, max_age: float | None = None
-    ) -> str:
+    def _repository(self, image: ImageSpec, tag: str | None) -> _Repository:
+        """Where ``image`` lives; PermanentError when any part of it breaks the grammar."""
+        try:
+            ref = image_reference(image.repository, tag, image.digest)
+        except InvalidReference as exc:
+            raise errors.PermanentError(f"{exc} (image {image.repository})") from None
+        match = _ECR_HOST.fullmatch(ref.registry)
+        if match:
+            return _EcrRepository(
+                aws=self._aws, ref=ref, account=match["account"], region=match["region"]
+            )
+        return _OciRepository(client=self._client, ref=ref)
+
+    def _tag_digest(self, repo: _Repository, tag: str, *, max_age: float | None) -> str:
         interval = self._poll_interval if max_age is None else max_age
         key = (repo.key, tag)
         with self._key_lock(key):
             with self._lock:
                 entry = self._tags.get(key)
             now = self._clock()
-            if entry is not None and not force and now - entry.resolved_at < interval:
+            if entry is not None and now - entry.resolved_at < interval:
                 return entry.digest
             digest = repo.digest_of(tag)
             with self._lock:
@@ -250,13 +220,13 @@ class ImageResolver:
             )
         return digest
 
-    def _verify_digest(self, repo: _Repository, digest: str, *, force: bool) -> None:
+    def _verify_digest(self, repo: _Repository, digest: str) -> None:
         key = (repo.key, digest)
         if not self._verify_digests:
             return
         with self._key_lock(key):
             with self._lock:
-                if key in self._digests and not force:
+                if key in self._digests:
                     return
             served = repo.digest_of(digest)
             if served != digest:
