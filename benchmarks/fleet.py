@@ -23,7 +23,7 @@ from typing import Any
 from reconciler import desired
 from reconciler.aws import Aws
 from reconciler.cli import logs
-from reconciler.images import userdata
+from reconciler.images.description import description
 from reconciler.images.resolver import ImageResolver
 from reconciler.model import (
     DEFAULT_OWNER,
@@ -182,7 +182,7 @@ def _create_service(
         "ec2",
         "create_launch_template",
         LaunchTemplateName=spec.launch_template.name,
-        VersionDescription=userdata.description(
+        VersionDescription=description(
             fingerprint=wanted.fingerprint, revision=spec.source.revision, image=wanted.image
         ),
         LaunchTemplateData={

@@ -19,7 +19,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from reconciler.images import userdata
+from reconciler.images.description import description
 from reconciler.model import (
     DEFAULT_OWNER,
     POLICY_METRIC,
@@ -217,7 +217,7 @@ def version_of(desired: DesiredService, number: int, **overrides: Any) -> Launch
     values: dict[str, Any] = {
         "version_number": number,
         "user_data": desired.user_data,
-        "description": userdata.description(
+        "description": description(
             fingerprint=desired.fingerprint, revision=REVISION, image=desired.image
         ),
         "create_time": f"2024-05-0{min(number, 9)}T10:00:00Z",

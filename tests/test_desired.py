@@ -19,7 +19,7 @@ from jsonschema import Draft202012Validator
 from reconciler import desired
 from reconciler.desired import yamlload
 from reconciler.errors import InvalidDesiredState
-from reconciler.images import userdata
+from reconciler.images import scripts, userdata
 from reconciler.model import (
     AutoScalingGroupSpec,
     HealthCheckSpec,
@@ -165,7 +165,7 @@ def test_canonical_template_renders_and_reads_back() -> None:
     rendered = userdata.render(service.launch_template.template, image=image, service=service.name)
     assert f"docker pull {image.pinned}\n" in rendered
     assert "--name feedback " in rendered
-    assert userdata.parse_image(rendered) == ImageSpec(image.repository, None, DIGEST)
+    assert scripts.parse_image(rendered) == ImageSpec(image.repository, None, DIGEST)
 
 
 def test_several_documents_in_one_file() -> None:

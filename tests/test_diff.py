@@ -361,12 +361,27 @@ def test_description_image_cut_by_the_length_limit_falls_back_to_user_data() -> 
     assert change.old == "sha256:c0ffee000000"
 
 
-def test_port_mapping_is_not_mistaken_for_an_image() -> None:
-    script = "#!/bin/bash\ndocker run -p 8080:8080 app\n"
-    observed = add_versions(observed_service(), foreign_version(4, user_data=script))
+@pytest.mark.parametrize(
+    ("script", "shown"),
+    [
+        # -p takes a value: "8080:8080" is the port mapping, "app" the image (Docker Hub's).
+        ("docker run -p 8080:8080 app", "app:latest (unpinned)"),
+        # A Docker Hub short name: status named it while diff said "unknown".
+        ("docker run -d myorg/api:v1", "myorg/api:v1 (unpinned)"),
+        (
+            "docker pull localhost:5000/api:dev\ndocker run localhost:5000/api:dev",
+            "localhost:5000/api:dev (unpinned)",
+        ),
+        ("echo no container here", "unknown"),
+    ],
+)
+def test_a_foreign_scripts_image_is_read_by_the_one_reader(script: str, shown: str) -> None:
+    observed = add_versions(
+        observed_service(), foreign_version(4, user_data=f"#!/bin/bash\n{script}\n")
+    )
     observed = with_group(observed, launch_template_version="4", instances=instances("4"))
     (change,) = run(desired_service(), observed).changes
-    assert change.old == "unknown"
+    assert change.old == shown
 
 
 def test_user_data_only_change_when_image_matches() -> None:

@@ -304,7 +304,3 @@ def test_describe(found: str | None, shown: str) -> None:
 def test_describe_matches_resolved_image_describe() -> None:
     image = parse(f"{REPO}:latest@{DIGEST}")
     assert scripts.describe(image, repository=REPO) == IMAGE.describe()
-
-
-def test_userdata_keeps_the_reader_importable() -> None:
-    assert userdata.parse_image is scripts.parse_image

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from reconciler.desired import service_schema
 from reconciler.desired.document import IMAGE, Doc
 from reconciler.desired.yamlload import FieldPath
-from reconciler.images import userdata
+from reconciler.images import reference
 from reconciler.model import Problem
 
 CHECKPOINT_DELAY_DEFAULT = 3600  # what AWS waits at a checkpoint when no delay is given
@@ -139,18 +139,9 @@ def _healthy_percentages(doc: Doc) -> list[Problem]:
 
 
 def _image(doc: Doc) -> list[Problem]:
-    checks: list[tuple[str, Callable[[str], str | None], str]] = [
-        ("repository", userdata.repository_error, userdata.REPOSITORY_ALLOWED),
-        ("tag", userdata.tag_error, userdata.TAG_ALLOWED),
-        ("digest", userdata.digest_error, userdata.DIGEST_ALLOWED),
-    ]
-    problems = []
-    for name, error_of, allowed in checks:
-        value = doc.text((*IMAGE, name))
-        reason = error_of(value) if value is not None else None
-        if reason:
-            problems.append(doc.at((*IMAGE, name), reason, allowed))
-    return problems
+    # The resolver's own grammar, so a file that validates is a file the daemon can resolve.
+    parts = [doc.text((*IMAGE, part)) for part in ("repository", "tag", "digest")]
+    return [doc.at((*IMAGE, e.field), e.reason, e.allowed) for e in reference.image_errors(*parts)]
 
 
 def _checkpoint_delay_warning(doc: Doc) -> list[Problem]:

@@ -19,42 +19,8 @@ import re
 from collections.abc import Iterator, Mapping
 
 from reconciler.errors import InvalidDesiredState
-
-# Re-exported so callers of the old single module keep working; new code imports these from
-# reference (the grammar), description and scripts (the reader) directly.
-from reconciler.images.description import description, parse_description
-from reconciler.images.reference import (
-    DIGEST_ALLOWED,
-    REPOSITORY_ALLOWED,
-    TAG_ALLOWED,
-    digest_error,
-    image_errors,
-    repository_error,
-    tag_error,
-)
-from reconciler.images.scripts import parse_image
+from reconciler.images.reference import image_errors
 from reconciler.model import Problem, ResolvedImage
-
-__all__ = [
-    "DIGEST_ALLOWED",
-    "MAX_USER_DATA_BYTES",
-    "PLACEHOLDERS",
-    "REPOSITORY_ALLOWED",
-    "SERVICE_ALLOWED",
-    "TAG_ALLOWED",
-    "check_size",
-    "check_template",
-    "description",
-    "digest_error",
-    "fingerprint",
-    "parse_description",
-    "parse_image",
-    "render",
-    "repository_error",
-    "service_error",
-    "substitute",
-    "tag_error",
-]
 
 PLACEHOLDERS = ("IMAGE", "IMAGE_TAG", "IMAGE_DIGEST", "SERVICE")
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from reconciler.images import userdata
+from reconciler.images.description import description
 from reconciler.model import (
     NEW_VERSION,
     POLICY_METRIC,
@@ -346,7 +346,7 @@ def _create_version(
         launch_template_id=template.id,
         source_version=source,
         user_data=desired.user_data,
-        description=userdata.description(
+        description=description(
             fingerprint=desired.fingerprint, revision=revision, image=desired.image
         ),
         client_token=client_token(fingerprint=desired.fingerprint, template_name=template.name),

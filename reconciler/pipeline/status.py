@@ -15,7 +15,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from reconciler import errors
-from reconciler.images import userdata
+from reconciler.images import scripts
+from reconciler.images.description import parse_description
 from reconciler.model import (
     Condition,
     ConditionType,
@@ -202,7 +203,7 @@ def history(observed: ObservedService) -> list[Revision]:
     if template is None:
         return []
     outcomes = _outcomes(observed.refreshes)
-    ours = [v for v in template.versions if userdata.parse_description(v.description)]
+    ours = [v for v in template.versions if parse_description(v.description)]
     return [
         _revision(v.version_number, v, outcomes=outcomes)
         for v in sorted(ours, key=lambda v: v.version_number, reverse=True)
@@ -221,13 +222,9 @@ def _outcomes(refreshes: Sequence[ObservedRefresh]) -> Mapping[int, str]:
 def _revision(
     number: int | None, version: LaunchTemplateVersion | None, *, outcomes: Mapping[int, str]
 ) -> Revision:
-    fields = userdata.parse_description(version.description) if version else {}
-    image = fields.get("image")
-    if image is None and version is not None:
-        parsed = userdata.parse_image(version.user_data)
-        if parsed is not None:
-            ref = parsed.digest or parsed.tag
-            image = f"{parsed.repository}{'@' if parsed.digest else ':'}{ref}"
+    fields = parse_description(version.description) if version else {}
+    found = scripts.version_image(version) if version else None
+    image = (found.pinned or str(found)) if found else None
     return Revision(
         launch_template_version=number,
         revision=fields.get("rev"),

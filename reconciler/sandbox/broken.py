@@ -15,7 +15,7 @@ from typing import Any
 
 from moto.ecr.models import ecr_backends
 
-from reconciler.images import userdata
+from reconciler.images import scripts
 
 BROKEN_TAGS = frozenset({"v2.0"})
 _VERDICT = "_sandbox_broken"
@@ -30,7 +30,7 @@ def runs_broken_image(instance: Any) -> bool:
 
 
 def _judge(instance: Any) -> bool:
-    image = userdata.parse_image(_user_data(instance))
+    image = scripts.parse_image(_user_data(instance))
     if image is None:
         return False
     repository = _ecr_repository(instance, image.repository)

@@ -19,8 +19,8 @@ and ``spec.paused`` turns whatever came out of 2-5 into BLOCKED "paused", keepin
 The modules: ``compare`` (``diff`` itself, in that order), ``ownership`` (1, and the tags
 adopting a resource writes), ``settings`` (target group, group and scaling policy changes, from
 ``model.fields``), ``versions`` (the launch template version and image pairing, and the rollout
-changes), ``images`` (which image an observed version runs, and how it is named), ``rollout``
-(2-4).
+changes; which image an observed version runs is ``reconciler.images.scripts``'s answer, the
+one reader), ``rollout`` (2-4).
 """
 
 from __future__ import annotations

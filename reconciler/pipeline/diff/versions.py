@@ -5,7 +5,8 @@ instances on another version). What the image is in an observed version comes fr
 
 from __future__ import annotations
 
-from reconciler.images import userdata
+from reconciler.images import scripts
+from reconciler.images.description import parse_description
 from reconciler.model import (
     Change,
     DesiredService,
@@ -14,7 +15,6 @@ from reconciler.model import (
     ObservedLaunchTemplate,
     Resource,
 )
-from reconciler.pipeline.diff.images import describe_image, pinned, version_image
 
 # Fields whose change can only be made real by an instance refresh.
 ROLLOUT_FIELDS = frozenset({"image", "userData", "launchTemplate", "instances"})
@@ -45,7 +45,7 @@ def current_version(
 
 def version_fingerprint(version: LaunchTemplateVersion) -> str | None:
     """The desired-state fingerprint a version's description records, if we wrote it."""
-    return userdata.parse_description(version.description).get("fp")
+    return parse_description(version.description).get("fp")
 
 
 def holds_desired(version: LaunchTemplateVersion, desired: DesiredService) -> bool:
@@ -103,9 +103,10 @@ def _content_change(
     desired: DesiredService, *, template: ObservedLaunchTemplate, current: LaunchTemplateVersion
 ) -> Change:
     """An image change when the digests differ (rule 2), else a UserData change."""
-    old_image = version_image(current)
-    if pinned(old_image) != desired.image.pinned:  # digests decide, not tag names
-        old = describe_image(old_image, repository=desired.image.repository)
+    old_image = scripts.version_image(current)
+    old_pinned = old_image.pinned if old_image else None
+    if old_pinned != desired.image.pinned:  # digests decide, not tag names
+        old = scripts.describe(old_image, repository=desired.image.repository)
         return _image_change(desired, template=template, old=old)
     old_line, new_line = _first_difference(current.user_data, desired.user_data)
     return Change(Resource.LAUNCH_TEMPLATE, template.name, "userData", old_line, new_line)
