@@ -1,0 +1,241 @@
+"""The sandbox answers like AWS where the seed's happy path does not go: real boto3 calls.
+
+Each test names its source in shared/aws-facts.md: ``[M …]`` is the botocore service model
+(``autoscaling/2011-01-01`` and friends), the UG-… tags are user-guide pages, TF-… are real AWS
+answers quoted in Terraform issues. The row ids (B2, A12, …) are those of section 8, the places
+where the sandbox used to differ from AWS.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import pytest
+
+from reconciler.aws import Aws
+from reconciler.errors import AwsApiError
+from reconciler.sandbox import Sandbox, Seeded
+
+GROUP = "feedback-asg"
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def refused(call: Any) -> AwsApiError:
+    with pytest.raises(AwsApiError) as raised:
+        call()
+    return raised.value
+
+
+def new_version(aws: Aws, seeded: Seeded, **data: Any) -> int:
+    script = base64.b64encode(b"#!/bin/bash\necho v2\n").decode()
+    created = aws.call(
+        "ec2",
+        "create_launch_template_version",
+        LaunchTemplateId=seeded.launch_template_id,
+        SourceVersion="1",
+        LaunchTemplateData={"UserData": script, **data},
+    )
+    number: int = created["LaunchTemplateVersion"]["VersionNumber"]
+    return number
+
+
+def pin_group(aws: Aws, seeded: Seeded, version: int | str) -> None:
+    aws.call(
+        "autoscaling",
+        "update_auto_scaling_group",
+        AutoScalingGroupName=GROUP,
+        LaunchTemplate={"LaunchTemplateId": seeded.launch_template_id, "Version": str(version)},
+    )
+
+
+def start(aws: Aws, seeded: Seeded, version: int | None = None, **prefs: Any) -> str:
+    params: dict[str, Any] = {"AutoScalingGroupName": GROUP, "Preferences": prefs}
+    if version is not None:
+        spec = {"LaunchTemplateId": seeded.launch_template_id, "Version": str(version)}
+        params["DesiredConfiguration"] = {"LaunchTemplate": spec}
+    refresh_id: str = aws.call("autoscaling", "start_instance_refresh", **params)[
+        "InstanceRefreshId"
+    ]
+    return refresh_id
+
+
+def refresh(aws: Aws) -> dict[str, Any]:
+    found: dict[str, Any] = aws.call(
+        "autoscaling", "describe_instance_refreshes", AutoScalingGroupName=GROUP
+    )["InstanceRefreshes"][0]
+    return found
+
+
+@pytest.fixture
+def still(sandbox: Sandbox) -> Sandbox:
+    """The sandbox with its clock stopped: time moves only when the test advances it."""
+    sandbox.clock.speed = 0
+    return sandbox
+
+
+# -- item 7: refusals with AWS's error code --------------------------------------------------
+
+
+def test_checkpoint_delay_without_checkpoint_percentages_is_refused(
+    aws: Aws, seeded: Seeded
+) -> None:
+    """B2. [M RefreshPreferences.CheckpointDelay]: "if you specify a value for it, you must also
+    specify a value for CheckpointPercentages"; UG-defaults."""
+    error = refused(lambda: start(aws, seeded, CheckpointDelay=60))
+    assert error.code == "ValidationError"
+    assert start(aws, seeded, CheckpointDelay=60, CheckpointPercentages=[50, 100])
+
+
+@pytest.mark.parametrize(
+    ("prefs", "message"),
+    [
+        (
+            {"CheckpointPercentages": [100], "CheckpointDelay": 172_801},
+            "Value '172801' at 'preferences.checkpointDelay' failed to satisfy constraint: "
+            "Member must have value less than or equal to 172800",
+        ),
+        (
+            {"BakeTime": 200_000},
+            "Value '200000' at 'preferences.bakeTime' failed to satisfy constraint: "
+            "Member must have value less than or equal to 172800",
+        ),
+        (
+            {"MinHealthyPercentage": 101},
+            "Value '101' at 'preferences.minHealthyPercentage' failed to satisfy constraint: "
+            "Member must have value less than or equal to 100",
+        ),
+        (
+            {"MinHealthyPercentage": 100, "MaxHealthyPercentage": 201},
+            "Value '201' at 'preferences.maxHealthyPercentage' failed to satisfy constraint: "
+            "Member must have value less than or equal to 200",
+        ),
+    ],
+)
+def test_values_out_of_range_are_refused(
+    aws: Aws, seeded: Seeded, prefs: dict[str, Any], message: str
+) -> None:
+    """B3. The ranges of [M CheckpointDelay], [M BakeTime] (0-172800), [M IntPercent] and
+    [M IntPercent100To200]; botocore checks only the lower bound on the client."""
+    error = refused(lambda: start(aws, seeded, **prefs))
+    assert error.code == "ValidationError"
+    assert f"1 validation error detected: {message}" in str(error)
+
+
+def test_range_limits_themselves_are_accepted(aws: Aws, seeded: Seeded) -> None:
+    """B3, the other side: 172800 s is inside [M CheckpointDelay] and [M BakeTime]."""
+    assert start(
+        aws, seeded, CheckpointPercentages=[100], CheckpointDelay=172_800, BakeTime=172_800
+    )
+
+
+def test_bad_enum_values_get_aws_enum_text(aws: Aws, seeded: Seeded) -> None:
+    """B4. [M RefreshPreferences.ScaleInProtectedInstances / .StandbyInstances]; the text is
+    AWS's own answer quoted in TF-33377 (its enum order, not the model's)."""
+    one = refused(lambda: start(aws, seeded, ScaleInProtectedInstances="Bogus"))
+    assert one.code == "ValidationError"
+    assert (
+        "1 validation error detected: Value 'Bogus' at 'preferences.scaleInProtectedInstances' "
+        "failed to satisfy constraint: Member must satisfy enum value set: [Ignore, Wait, Refresh]"
+    ) in str(one)
+    both = refused(lambda: start(aws, seeded, ScaleInProtectedInstances="", StandbyInstances=""))
+    assert (
+        "2 validation errors detected: Value '' at 'preferences.scaleInProtectedInstances' "
+        "failed to satisfy constraint: Member must satisfy enum value set: [Ignore, Wait, "
+        "Refresh]; Value '' at 'preferences.standbyInstances' failed to satisfy constraint: "
+        "Member must satisfy enum value set: [Terminate, Ignore, Wait]"
+    ) in str(both)
+
+
+def test_more_than_ten_alarms_are_refused(aws: Aws, seeded: Seeded) -> None:
+    """[M AlarmSpecification.Alarms]: "You can specify up to 10 alarms"."""
+    alarms = {"Alarms": [f"alarm-{n}" for n in range(11)]}
+    assert refused(lambda: start(aws, seeded, AlarmSpecification=alarms)).code == (
+        "ValidationError"
+    )
+
+
+def test_auto_rollback_refused_when_the_group_image_is_an_ssm_parameter(
+    still: Sandbox, aws: Aws, seeded: Seeded
+) -> None:
+    """B5. [M RefreshPreferences.AutoRollback], [M RollbackInstanceRefresh], UG-rollback
+    (section 1.6): no rollback when the group's launch template takes its ImageId from a
+    Systems Manager parameter. A manual rollback gets [M IrreversibleInstanceRefreshFault]."""
+    on_ssm = new_version(aws, seeded, ImageId="resolve:ssm:/aws/service/ami-amazon-linux-latest")
+    pin_group(aws, seeded, on_ssm)
+    target = new_version(aws, seeded)
+    error = refused(lambda: start(aws, seeded, target, AutoRollback=True))
+    assert error.code == "ValidationError" and "Systems Manager parameter" in str(error)
+    start(aws, seeded, target, AutoRollback=False)
+    manual = refused(
+        lambda: aws.call("autoscaling", "rollback_instance_refresh", AutoScalingGroupName=GROUP)
+    )
+    assert manual.code == "IrreversibleInstanceRefresh"
+
+
+@pytest.mark.parametrize("version", ["$Latest", "$Default"])
+def test_auto_rollback_refused_when_the_group_is_unpinned(
+    aws: Aws, seeded: Seeded, version: str
+) -> None:
+    """B5. Section 1.6 condition 3: the group on ``$Latest``/``$Default`` cannot be restored."""
+    pin_group(aws, seeded, version)
+    target = new_version(aws, seeded)
+    assert refused(lambda: start(aws, seeded, target, AutoRollback=True)).code == (
+        "ValidationError"
+    )
+
+
+@pytest.mark.parametrize(
+    "operation", ["describe_auto_scaling_groups", "describe_instance_refreshes"]
+)
+def test_max_records_over_100_is_a_validation_error(
+    aws: Aws, seeded: Seeded, operation: str
+) -> None:
+    """B8. [M DescribeAutoScalingGroups], [M DescribeInstanceRefreshes]: MaxRecords is at most
+    100. A client error is answered once, not retried as a 500 would be."""
+    params: dict[str, Any] = {"MaxRecords": 101}
+    if operation == "describe_instance_refreshes":
+        params["AutoScalingGroupName"] = GROUP
+    aws.requests.clear()
+    assert refused(lambda: aws.call("autoscaling", operation, **params)).code == "ValidationError"
+    assert sum(aws.requests.values()) == 1
+
+
+def test_more_than_50_group_names_need_max_records(aws: Aws, seeded: Seeded) -> None:
+    """B8. [M DescribeAutoScalingGroups.AutoScalingGroupNames]: "By default, you can only
+    specify up to 50 names. You can optionally increase this limit using the MaxRecords
+    property." """
+    names = [GROUP] + [f"other-{n}" for n in range(50)]
+
+    def call(**extra: Any) -> dict[str, Any]:
+        return aws.call(
+            "autoscaling", "describe_auto_scaling_groups", AutoScalingGroupNames=names, **extra
+        )
+
+    assert refused(call).code == "ValidationError"
+    assert [g["AutoScalingGroupName"] for g in call(MaxRecords=100)["AutoScalingGroups"]] == [GROUP]
+
+
+@pytest.mark.parametrize(("given", "stored"), [(None, 0), (0, 0), (45, 45)])
+def test_grace_period_default_is_zero_and_zero_is_kept(
+    aws: Aws, seeded: Seeded, given: int | None, stored: int
+) -> None:
+    """B7. [M CreateAutoScalingGroup.HealthCheckGracePeriod] "Default: 0 seconds", UG-grace:
+    the SDK default is 0 (300 is the console's), and an explicit 0 is valid."""
+    params: dict[str, Any] = {
+        "AutoScalingGroupName": "grace-test",
+        "MinSize": 0,
+        "MaxSize": 1,
+        "DesiredCapacity": 0,
+        "LaunchTemplate": {"LaunchTemplateId": seeded.launch_template_id, "Version": "1"},
+        "VPCZoneIdentifier": ",".join(seeded.subnet_ids.values()),
+    }
+    if given is not None:
+        params["HealthCheckGracePeriod"] = given
+    aws.call("autoscaling", "create_auto_scaling_group", **params)
+    (group,) = aws.call(
+        "autoscaling", "describe_auto_scaling_groups", AutoScalingGroupNames=["grace-test"]
+    )["AutoScalingGroups"]
+    assert group["HealthCheckGracePeriod"] == stored
