@@ -239,3 +239,114 @@ def test_grace_period_default_is_zero_and_zero_is_kept(
         "autoscaling", "describe_auto_scaling_groups", AutoScalingGroupNames=["grace-test"]
     )["AutoScalingGroups"]
     assert group["HealthCheckGracePeriod"] == stored
+
+
+# -- item 6: BakeTime and alarms -------------------------------------------------------------
+
+# Two instances, one at a time (MinHealthyPercentage 50): 2 x (launch 60 s + warmup 300 s).
+REPLACED = 720
+
+
+def group_version(aws: Aws) -> str:
+    (found,) = aws.call(
+        "autoscaling", "describe_auto_scaling_groups", AutoScalingGroupNames=[GROUP]
+    )["AutoScalingGroups"]
+    version: str = found["LaunchTemplate"]["Version"]
+    return version
+
+
+def test_bake_time_shows_baking_before_successful(still: Sandbox, aws: Aws, seeded: Seeded) -> None:
+    """A12. [M RefreshPreferences.BakeTime] waits "at the end of an instance refresh before the
+    instance refresh is considered complete"; [M InstanceRefreshStatus] ``Baking`` (section 1.8).
+    The group keeps its configuration until the refresh succeeds [M StartInstanceRefresh]."""
+    pin_group(aws, seeded, 1)
+    good = new_version(aws, seeded)
+    start(aws, seeded, good, MinHealthyPercentage=50, BakeTime=600)
+    refresh(aws)
+    still.clock.advance(REPLACED + 60)
+    baking = refresh(aws)
+    assert (baking["Status"], baking["PercentageComplete"]) == ("Baking", 100)
+    assert baking["Preferences"]["BakeTime"] == 600
+    assert group_version(aws) == "1"
+    refused_start = refused(lambda: start(aws, seeded))
+    assert refused_start.code == "InstanceRefreshInProgress"  # Baking is still active
+    still.clock.advance(600)
+    done = refresh(aws)
+    assert done["Status"] == "Successful"
+    assert group_version(aws) == str(good)
+
+
+def test_no_bake_time_goes_straight_to_successful(still: Sandbox, aws: Aws, seeded: Seeded) -> None:
+    """A12. The SDK default BakeTime is zero (UG-defaults): no ``Baking`` at all."""
+    pin_group(aws, seeded, 1)
+    start(aws, seeded, new_version(aws, seeded), MinHealthyPercentage=50)
+    refresh(aws)
+    still.clock.advance(REPLACED + 60)
+    assert refresh(aws)["Status"] == "Successful"
+
+
+def put_alarm(aws: Aws, name: str) -> None:
+    aws.call(
+        "cloudwatch",
+        "put_metric_alarm",
+        AlarmName=name,
+        Namespace="AWS/ApplicationELB",
+        MetricName="HTTPCode_Target_5XX_Count",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=10,
+        ComparisonOperator="GreaterThanThreshold",
+    )
+
+
+def set_alarm(aws: Aws, name: str, state: str) -> None:
+    aws.call("cloudwatch", "set_alarm_state", AlarmName=name, StateValue=state, StateReason="test")
+
+
+@pytest.mark.parametrize(
+    ("auto_rollback", "ended"), [(True, "RollbackSuccessful"), (False, "Failed")]
+)
+def test_alarm_in_alarm_fails_the_refresh(
+    still: Sandbox, aws: Aws, seeded: Seeded, auto_rollback: bool, ended: str
+) -> None:
+    """A13. [M AlarmSpecification], [M RefreshPreferences.AutoRollback] ("roll back ... if the
+    instance refresh fails or a CloudWatch alarm threshold is met"), UG-rollback (section 1.9).
+    An alarm that is not in ALARM changes nothing."""
+    put_alarm(aws, "high-5xx")
+    put_alarm(aws, "quiet")
+    pin_group(aws, seeded, 1)
+    good = new_version(aws, seeded)
+    alarms = {"Alarms": ["high-5xx", "quiet"]}
+    start(aws, seeded, good, AutoRollback=auto_rollback, AlarmSpecification=alarms)
+    still.clock.advance(200)
+    set_alarm(aws, "quiet", "INSUFFICIENT_DATA")
+    assert refresh(aws)["Status"] == "InProgress"
+    set_alarm(aws, "high-5xx", "ALARM")
+    failing = refresh(aws)
+    assert failing["Status"] == ("RollbackInProgress" if auto_rollback else "Failed")
+    assert "high-5xx" in failing["StatusReason"]
+    still.clock.advance(900)
+    assert refresh(aws)["Status"] == ended
+    assert group_version(aws) == "1"
+
+
+def test_alarm_during_baking_rolls_back(still: Sandbox, aws: Aws, seeded: Seeded) -> None:
+    """A12 + A13. Baking is still active, so an alarm then can still roll the refresh back
+    (derived in section 1.8 from 1.7 and 1.9)."""
+    put_alarm(aws, "high-5xx")
+    pin_group(aws, seeded, 1)
+    good = new_version(aws, seeded)
+    alarms = {"Alarms": ["high-5xx"]}
+    start(
+        aws, seeded, good, MinHealthyPercentage=50, BakeTime=3600, AutoRollback=True,
+        AlarmSpecification=alarms,
+    )  # fmt: skip
+    refresh(aws)
+    still.clock.advance(REPLACED + 60)
+    assert refresh(aws)["Status"] == "Baking"
+    set_alarm(aws, "high-5xx", "ALARM")
+    assert refresh(aws)["Status"] == "RollbackInProgress"
+    still.clock.advance(2 * REPLACED)
+    assert refresh(aws)["Status"] == "RollbackSuccessful"
+    assert group_version(aws) == "1"

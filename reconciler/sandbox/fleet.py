@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from moto.cloudwatch.models import cloudwatch_backends
+
 from reconciler.sandbox import groups, launches
 from reconciler.sandbox.fixes import target_health
 from reconciler.sandbox.groups import TemplateRef
@@ -41,6 +43,13 @@ class GroupFleet:
 
     def set_template(self, ref: TemplateRef) -> None:
         groups.set_template(self.group, ref)
+
+    def alarming(self, names: Sequence[str]) -> list[str]:
+        if not names:
+            return []
+        backend = self.group.autoscaling_backend
+        alarms = cloudwatch_backends[backend.account_id][backend.region_name].alarms
+        return [n for n in names if n in alarms and alarms[n].state_value == "ALARM"]
 
     def progress(self, instance_id: str, now: datetime) -> Progress:
         state = next(

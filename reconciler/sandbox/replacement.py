@@ -53,6 +53,10 @@ class Fleet(Protocol):
 
     def set_template(self, ref: TemplateRef) -> None: ...
 
+    def alarming(self, names: Sequence[str]) -> list[str]:
+        """Those of the named CloudWatch alarms that are in the ALARM state."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class Pace:
