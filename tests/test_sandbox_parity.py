@@ -9,6 +9,7 @@ where the sandbox used to differ from AWS.
 from __future__ import annotations
 
 import base64
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -350,3 +351,53 @@ def test_alarm_during_baking_rolls_back(still: Sandbox, aws: Aws, seeded: Seeded
     still.clock.advance(2 * REPLACED)
     assert refresh(aws)["Status"] == "RollbackSuccessful"
     assert group_version(aws) == "1"
+
+
+# -- item 8: reporting -----------------------------------------------------------------------
+
+
+def test_target_health_reports_the_numeric_health_check_port(aws: Aws, seeded: Seeded) -> None:
+    """[M TargetHealthDescription.HealthCheckPort] is "the port to use to connect with the
+    target": with the target group's ``traffic-port`` (the default, section 3.2) that is the
+    target's own port, not the setting's name."""
+    (target_group,) = aws.call(
+        "elbv2", "describe_target_groups", TargetGroupArns=[seeded.target_group_arn]
+    )["TargetGroups"]
+    assert target_group["HealthCheckPort"] == "traffic-port"
+    described = aws.call("elbv2", "describe_target_health", TargetGroupArn=seeded.target_group_arn)[
+        "TargetHealthDescriptions"
+    ]
+    assert described
+    for target in described:
+        assert target["HealthCheckPort"] == str(target["Target"]["Port"])
+        assert target["HealthCheckPort"].isdigit()
+
+
+def test_refresh_times_are_whole_utc_seconds(still: Sandbox, aws: Aws, seeded: Seeded) -> None:
+    """UG-status's CLI examples show ``"StartTime": "2020-06-02T18:11:27Z"``: AWS reports
+    refresh times in whole seconds, UTC (and RollbackDetails.RollbackStartTime likewise)."""
+    pin_group(aws, seeded, 1)
+    start(aws, seeded, new_version(aws, seeded))
+    still.clock.advance(0.25)
+    aws.call("autoscaling", "rollback_instance_refresh", AutoScalingGroupName=GROUP)
+    still.clock.advance(REPLACED)
+    record = refresh(aws)
+    assert record["Status"] == "RollbackSuccessful"
+    times = [record["StartTime"], record["EndTime"], record["RollbackDetails"]["RollbackStartTime"]]
+    for moment in times:
+        assert moment.microsecond == 0 and moment.utcoffset() == timedelta(0)
+
+
+def test_describe_echoes_max_healthy_only_when_given(
+    still: Sandbox, aws: Aws, seeded: Seeded
+) -> None:
+    """A18. UG-defaults: MaxHealthyPercentage defaults to "100 percent (null)", so Describe
+    shows it only when the request set it; MinHealthyPercentage's default 90 is shown
+    [M RefreshPreferences.MinHealthyPercentage]."""
+    start(aws, seeded)
+    omitted = refresh(aws)["Preferences"]
+    assert "MaxHealthyPercentage" not in omitted and omitted["MinHealthyPercentage"] == 90
+    aws.call("autoscaling", "cancel_instance_refresh", AutoScalingGroupName=GROUP)
+    still.clock.advance(120)  # the launch under way settles: Cancelled
+    start(aws, seeded, MinHealthyPercentage=100, MaxHealthyPercentage=100)
+    assert refresh(aws)["Preferences"]["MaxHealthyPercentage"] == 100

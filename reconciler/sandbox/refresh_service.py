@@ -26,10 +26,12 @@ from reconciler.sandbox.groups import TemplateRef
 from reconciler.sandbox.refresh import InstanceRefresh
 from reconciler.sandbox.state import attached
 
-# What AWS reports for preferences a request left out.
+# What AWS reports for preferences a request left out. MaxHealthyPercentage is not among them:
+# UG-defaults lists its default as "100 percent (null)", absent unless given (row A18). AWS also
+# paces an omitted maximum differently from an explicit one (section 1.2); the sandbox's pacing
+# does not tell them apart yet (row A2).
 DEFAULT_PREFERENCES: dict[str, Any] = {
     "MinHealthyPercentage": 90,
-    "MaxHealthyPercentage": 100,
     "SkipMatching": False,
     "AutoRollback": False,
     "ScaleInProtectedInstances": "Ignore",
