@@ -401,3 +401,169 @@ def test_describe_echoes_max_healthy_only_when_given(
     still.clock.advance(120)  # the launch under way settles: Cancelled
     start(aws, seeded, MinHealthyPercentage=100, MaxHealthyPercentage=100)
     assert refresh(aws)["Preferences"]["MaxHealthyPercentage"] == 100
+
+
+# -- item 4: Standby and scale-in-protected instances ----------------------------------------
+
+HOUR = 3600
+
+
+def instances(aws: Aws) -> dict[str, dict[str, Any]]:
+    (found,) = aws.call(
+        "autoscaling", "describe_auto_scaling_groups", AutoScalingGroupNames=[GROUP]
+    )["AutoScalingGroups"]
+    return {i["InstanceId"]: i for i in found["Instances"]}
+
+
+def to_standby(aws: Aws) -> str:
+    """Put one of the seed's two instances in Standby (desired capacity 2 -> 1)."""
+    chosen = sorted(instances(aws))[0]
+    aws.call(
+        "autoscaling",
+        "enter_standby",
+        AutoScalingGroupName=GROUP,
+        InstanceIds=[chosen],
+        ShouldDecrementDesiredCapacity=True,
+    )
+    return chosen
+
+
+def protect(aws: Aws, chosen: str | None = None, *, protected: bool = True) -> str:
+    """Set (or remove) one instance's scale-in protection; the first of the seed's by default."""
+    chosen = chosen or sorted(instances(aws))[0]
+    aws.call(
+        "autoscaling",
+        "set_instance_protection",
+        AutoScalingGroupName=GROUP,
+        InstanceIds=[chosen],
+        ProtectedFromScaleIn=protected,
+    )
+    return chosen
+
+
+def test_describe_echoes_wait_for_standby_and_protected_by_default(
+    aws: Aws, seeded: Seeded
+) -> None:
+    """A18. [M RefreshPreferences.ScaleInProtectedInstances / .StandbyInstances]: "Wait
+    (default)"; the console's Ignore is sent explicitly (CLI-8338)."""
+    start(aws, seeded)
+    prefs = refresh(aws)["Preferences"]
+    assert (prefs["ScaleInProtectedInstances"], prefs["StandbyInstances"]) == ("Wait", "Wait")
+
+
+def test_standby_instance_waits_an_hour_then_fails(
+    still: Sandbox, aws: Aws, seeded: Seeded
+) -> None:
+    """A8. StandbyInstances Wait (the SDK default): "waits one hour for you to return the
+    instances to service. Otherwise, the instance refresh will fail" [M RefreshPreferences
+    .StandbyInstances]; UG-overview "One-hour timeout". The InService one is replaced first."""
+    pin_group(aws, seeded, 1)
+    standby = to_standby(aws)
+    good = new_version(aws, seeded)
+    start(aws, seeded, good)
+    refresh(aws)
+    still.clock.advance(400)  # the InService instance is replaced; only the Standby one is left
+    waiting = refresh(aws)
+    assert waiting["Status"] == "InProgress" and standby in waiting["StatusReason"]
+    still.clock.advance(HOUR - 100)
+    assert refresh(aws)["Status"] == "InProgress"
+    still.clock.advance(200)
+    failed = refresh(aws)
+    assert failed["Status"] == "Failed"
+    assert standby in failed["StatusReason"] and "Standby" in failed["StatusReason"]
+    assert instances(aws)[standby]["LifecycleState"] == "Standby"
+    assert group_version(aws) == "1"
+
+
+def test_standby_instance_back_in_service_within_the_hour_is_replaced(
+    still: Sandbox, aws: Aws, seeded: Seeded
+) -> None:
+    """A8. Wait ends when the instance returns to service; it is then replaced in its turn."""
+    pin_group(aws, seeded, 1)
+    standby = to_standby(aws)
+    good = new_version(aws, seeded)
+    start(aws, seeded, good)
+    refresh(aws)
+    still.clock.advance(1800)
+    aws.call("autoscaling", "exit_standby", AutoScalingGroupName=GROUP, InstanceIds=[standby])
+    still.clock.advance(REPLACED)
+    assert refresh(aws)["Status"] == "Successful"
+    assert standby not in instances(aws)
+    assert {i["LaunchTemplate"]["Version"] for i in instances(aws).values()} == {str(good)}
+
+
+@pytest.mark.parametrize(("choice", "kept"), [("Ignore", True), ("Terminate", False)])
+def test_standby_ignore_and_terminate(
+    still: Sandbox, aws: Aws, seeded: Seeded, choice: str, kept: bool
+) -> None:
+    """A8. StandbyInstances Ignore "continues to replace instances that are in the InService
+    state"; Terminate "terminates instances that are in Standby" [M RefreshPreferences
+    .StandbyInstances]. Standby instances are outside the desired capacity: nothing replaces
+    a terminated one."""
+    pin_group(aws, seeded, 1)
+    standby = to_standby(aws)
+    good = new_version(aws, seeded)
+    start(aws, seeded, good, StandbyInstances=choice)
+    refresh(aws)
+    still.clock.advance(REPLACED)
+    assert refresh(aws)["Status"] == "Successful"
+    now = instances(aws)
+    assert (standby in now) is kept
+    assert len(now) == (2 if kept else 1)
+    others = [i for i in now.values() if i["InstanceId"] != standby]
+    assert [i["LaunchTemplate"]["Version"] for i in others] == [str(good)]
+
+
+@pytest.mark.parametrize(
+    ("auto_rollback", "ended"), [(False, "Failed"), (True, "RollbackSuccessful")]
+)
+def test_protected_instance_waits_an_hour_then_fails(
+    still: Sandbox, aws: Aws, seeded: Seeded, auto_rollback: bool, ended: str
+) -> None:
+    """A9. ScaleInProtectedInstances Wait (the SDK default): "waits one hour for you to remove
+    scale-in protection. Otherwise, the instance refresh will fail" [M RefreshPreferences
+    .ScaleInProtectedInstances]; with AutoRollback the failure rolls back (section 1.5/1.6)."""
+    pin_group(aws, seeded, 1)
+    protected = protect(aws)
+    start(aws, seeded, new_version(aws, seeded), AutoRollback=auto_rollback)
+    refresh(aws)
+    still.clock.advance(400)
+    assert "scale-in protection" in refresh(aws)["StatusReason"]
+    still.clock.advance(HOUR + REPLACED)
+    record = refresh(aws)
+    assert record["Status"] == ended and protected in record["StatusReason"]
+    assert protected in instances(aws)
+    assert group_version(aws) == "1"
+
+
+@pytest.mark.parametrize(("choice", "kept"), [("Ignore", True), ("Refresh", False)])
+def test_protected_ignore_and_refresh(
+    still: Sandbox, aws: Aws, seeded: Seeded, choice: str, kept: bool
+) -> None:
+    """A9. ScaleInProtectedInstances Refresh "replaces instances that are protected from scale
+    in"; Ignore leaves them and replaces the rest
+    [M RefreshPreferences.ScaleInProtectedInstances]."""
+    pin_group(aws, seeded, 1)
+    protected = protect(aws)
+    start(aws, seeded, new_version(aws, seeded), ScaleInProtectedInstances=choice)
+    refresh(aws)
+    still.clock.advance(REPLACED + 60)
+    assert refresh(aws)["Status"] == "Successful"
+    assert (protected in instances(aws)) is kept
+    assert len(instances(aws)) == 2
+
+
+def test_protection_removed_within_the_hour_lets_the_refresh_finish(
+    still: Sandbox, aws: Aws, seeded: Seeded
+) -> None:
+    """A9. Wait ends as soon as the protection is removed."""
+    pin_group(aws, seeded, 1)
+    protected = protect(aws)
+    good = new_version(aws, seeded)
+    start(aws, seeded, good)
+    refresh(aws)
+    still.clock.advance(1800)
+    protect(aws, protected, protected=False)
+    still.clock.advance(REPLACED)
+    assert refresh(aws)["Status"] == "Successful"
+    assert protected not in instances(aws)

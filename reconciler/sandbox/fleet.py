@@ -11,6 +11,7 @@ from moto.cloudwatch.models import cloudwatch_backends
 from reconciler.sandbox import groups, launches
 from reconciler.sandbox.fixes import target_health
 from reconciler.sandbox.groups import TemplateRef
+from reconciler.sandbox.holds import Hold
 from reconciler.sandbox.replacement import Progress
 
 
@@ -50,6 +51,16 @@ class GroupFleet:
         backend = self.group.autoscaling_backend
         alarms = cloudwatch_backends[backend.account_id][backend.region_name].alarms
         return [n for n in names if n in alarms and alarms[n].state_value == "ALARM"]
+
+    def held(self, instance_id: str) -> Hold | None:
+        state = next(
+            (s for s in groups.live_states(self.group) if s.instance.id == instance_id), None
+        )
+        if state is None:
+            return None
+        if state.lifecycle_state == "Standby":
+            return Hold.STANDBY
+        return Hold.PROTECTED if state.protected_from_scale_in else None
 
     def progress(self, instance_id: str, now: datetime) -> Progress:
         state = next(

@@ -26,6 +26,7 @@ from typing import Any
 
 from reconciler.model import RefreshStatus
 from reconciler.sandbox.groups import TemplateRef
+from reconciler.sandbox.holds import HoldPolicy
 from reconciler.sandbox.replacement import Fleet, Pace, Replacement
 
 CANCELLED_REASON = "The instance refresh was cancelled by a user request."
@@ -113,6 +114,10 @@ class InstanceRefresh:
             # A rollback replaces everything it must in one pass: AWS skips checkpoints then.
             checkpoints=tuple(prefs.get("CheckpointPercentages") or ()) if checkpoints else (),
             checkpoint_delay=int(prefs.get("CheckpointDelay", 0)),
+            holds=HoldPolicy(
+                protected=str(prefs.get("ScaleInProtectedInstances", "Wait")),
+                standby=str(prefs.get("StandbyInstances", "Wait")),
+            ),
         )
 
     def to_replace(self, fleet: Fleet) -> list[str]:

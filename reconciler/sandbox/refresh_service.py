@@ -34,8 +34,9 @@ DEFAULT_PREFERENCES: dict[str, Any] = {
     "MinHealthyPercentage": 90,
     "SkipMatching": False,
     "AutoRollback": False,
-    "ScaleInProtectedInstances": "Ignore",
-    "StandbyInstances": "Ignore",
+    # "Wait (default)" in [M RefreshPreferences]; only the console sends Ignore (CLI-8338).
+    "ScaleInProtectedInstances": "Wait",
+    "StandbyInstances": "Wait",
 }
 # AWS waits this long at each checkpoint when CheckpointDelay is not given (flaw 4 of the brief).
 DEFAULT_CHECKPOINT_DELAY = 3600
