@@ -1,8 +1,8 @@
 """Write the module table of docs/architecture.md from the tree under reconciler/.
 
 The table is generated, never edited by hand: `python scripts/architecture.py` rewrites the part
-between the two markers, one row per module with the first sentence of its docstring, its size and
-the packages it imports; `--check` exits 1 when the committed file and the tree disagree (run by
+between the two markers, one row per module with the first paragraph of its docstring and the
+packages it imports; `--check` exits 1 when the committed file and the tree disagree (run by
 tests/test_docs.py), so a module added without a docstring or a doc row fails CI.
 """
 
@@ -56,15 +56,15 @@ def row(path: Path) -> str:
     relative = path.relative_to(PACKAGE)
     here = relative.parts[0].removesuffix(".py")
     uses = ", ".join(imported_packages(tree, here)) or "—"
-    return f"| `{relative}` | {len(text.splitlines())} | {uses} | {summary(tree)} |"
+    return f"| `{relative}` | {uses} | {summary(tree)} |"
 
 
 def table() -> str:
     lines = [
         BEGIN,
         "",
-        "| module | lines | imports from | what it is for |",
-        "|---|---|---|---|",
+        "| module | imports from | what it is for |",
+        "|---|---|---|",
         *(row(p) for p in modules()),
         "",
         END,

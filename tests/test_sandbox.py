@@ -411,7 +411,7 @@ def test_rollback_restores_previous_configuration(
     sandbox.clock.advance(SETTLE)
     (record,) = refreshes(aws)
     assert record["Status"] == "RollbackSuccessful"
-    assert record["PercentageComplete"] == 100 and record["InstancesToUpdate"] == 0
+    assert record["PercentageComplete"] == 0 and record["InstancesToUpdate"] == 2
     details = record["RollbackDetails"]
     assert details["RollbackReason"] and details["RollbackStartTime"] >= record["StartTime"]
     # What the forward pass had done when the rollback began: nothing warmed up yet.

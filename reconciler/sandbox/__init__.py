@@ -21,7 +21,15 @@ sandbox seconds (the durations and their justification are in ``timing``):
 - instance refreshes replace instances in batches (Min/MaxHealthyPercentage), wait for warmup and
   health, pause at checkpoints (CheckpointDelay, 3600 s when absent), fail or roll back
   (AutoRollback) when a new instance fails its health checks, and cancel after in-flight
-  launches settle. The seed's refresh takes 13 sandbox minutes.
+  launches settle. The seed's refresh takes 13 sandbox minutes;
+- a refresh with BakeTime is ``Baking`` that long before ``Successful``; an alarm named in its
+  AlarmSpecification that goes to ALARM (``cloudwatch set_alarm_state``) fails it, or rolls it
+  back with AutoRollback;
+- Standby and scale-in-protected instances follow StandbyInstances / ScaleInProtectedInstances;
+  with AWS's default ``Wait`` the refresh waits an hour for them, then fails;
+- requests AWS refuses (out-of-range or unknown preference values, CheckpointDelay without
+  CheckpointPercentages, AutoRollback with nothing to return to, MaxRecords over 100) get AWS's
+  ValidationError.
 
 Controlling it::
 

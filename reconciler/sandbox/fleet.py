@@ -6,9 +6,12 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from moto.cloudwatch.models import cloudwatch_backends
+
 from reconciler.sandbox import groups, launches
 from reconciler.sandbox.fixes import target_health
 from reconciler.sandbox.groups import TemplateRef
+from reconciler.sandbox.holds import Hold
 from reconciler.sandbox.replacement import Progress
 
 
@@ -41,6 +44,23 @@ class GroupFleet:
 
     def set_template(self, ref: TemplateRef) -> None:
         groups.set_template(self.group, ref)
+
+    def alarming(self, names: Sequence[str]) -> list[str]:
+        if not names:
+            return []
+        backend = self.group.autoscaling_backend
+        alarms = cloudwatch_backends[backend.account_id][backend.region_name].alarms
+        return [n for n in names if n in alarms and alarms[n].state_value == "ALARM"]
+
+    def held(self, instance_id: str) -> Hold | None:
+        state = next(
+            (s for s in groups.live_states(self.group) if s.instance.id == instance_id), None
+        )
+        if state is None:
+            return None
+        if state.lifecycle_state == "Standby":
+            return Hold.STANDBY
+        return Hold.PROTECTED if state.protected_from_scale_in else None
 
     def progress(self, instance_id: str, now: datetime) -> Progress:
         state = next(

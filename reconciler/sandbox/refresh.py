@@ -7,19 +7,29 @@ AutoRollback, rolls it back: a second ``Replacement`` puts the previous version 
 
 What AWS reports, and how it is kept here:
 - ``PercentageComplete`` / ``InstancesToUpdate``: instances replaced *and warmed up* over the
-  total, of the forward pass, and of the rollback while one runs;
+  total, of the forward pass. During a rollback the percentage counts only the forward pass's
+  replacements not yet rolled back, so it "gradually goes back down to zero", and
+  InstancesToUpdate stays what the refresh never updated [M InstanceRefresh.PercentageComplete,
+  .InstancesToUpdate] (section 1.14);
 - ``RollbackDetails``: the forward pass's percentage and remaining count when the rollback began;
 - the group's launch template becomes the desired configuration only when the refresh succeeds.
+
+After the last replacement the refresh waits out ``BakeTime`` in ``Baking``, still active and so
+still cancellable and reversible ([M RefreshPreferences.BakeTime], [M InstanceRefreshStatus],
+section 1.8). While ``InProgress`` or ``Baking``, a CloudWatch alarm named in
+``AlarmSpecification`` that is in ``ALARM`` fails the refresh, or rolls it back with AutoRollback
+([M AlarmSpecification], [M RefreshPreferences.AutoRollback], UG-rollback, section 1.9).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from reconciler.model import RefreshStatus
 from reconciler.sandbox.groups import TemplateRef
+from reconciler.sandbox.holds import HoldPolicy
 from reconciler.sandbox.replacement import Fleet, Pace, Replacement
 
 CANCELLED_REASON = "The instance refresh was cancelled by a user request."
@@ -28,6 +38,8 @@ AUTO_ROLLBACK_REASON = (
     "The instance refresh failed and was rolled back automatically (AutoRollback): {why}"
 )
 FAILED_REASON = "The instance refresh failed: {why}"
+BAKING_REASON = "Waiting for the bake time of {seconds} seconds to pass before completing."
+ALARM_REASON = "CloudWatch alarm {names} went into the ALARM state."
 ROLLBACK_FAILED_REASON = "The rollback of the instance refresh failed: {why}"
 
 
@@ -55,6 +67,7 @@ class InstanceRefresh:
     strategy: str = "Rolling"
     forward: Replacement | None = None
     backward: Replacement | None = None
+    baked_at: datetime | None = None  # when Baking ends
 
     @property
     def active(self) -> bool:
@@ -74,6 +87,14 @@ class InstanceRefresh:
         return bool(self.preferences.get("AutoRollback", False))
 
     @property
+    def bake_time(self) -> int:
+        return int(self.preferences.get("BakeTime") or 0)
+
+    @property
+    def alarms(self) -> list[str]:
+        return list((self.preferences.get("AlarmSpecification") or {}).get("Alarms") or [])
+
+    @property
     def current(self) -> Replacement | None:
         return self.backward or self.forward
 
@@ -81,11 +102,19 @@ class InstanceRefresh:
     def percentage_complete(self) -> int:
         if self.status is RefreshStatus.SUCCESSFUL:
             return 100
-        return self.current.percentage if self.current else 0
+        forward, backward = self.forward, self.backward
+        if forward is None:
+            return 0
+        if backward is None or forward.total == 0:
+            return forward.percentage
+        standing = [i for i in forward.replaced if i in backward.waiting]
+        return len(standing) * 100 // forward.total
 
     @property
     def instances_to_update(self) -> int:
-        return self.current.remaining if self.current else 0
+        if self.rollback is not None:
+            return self.rollback.instances_to_update_on_rollback
+        return self.forward.remaining if self.forward else 0
 
     def pace(self, *, checkpoints: bool) -> Pace:
         prefs = self.preferences
@@ -96,6 +125,10 @@ class InstanceRefresh:
             # A rollback replaces everything it must in one pass: AWS skips checkpoints then.
             checkpoints=tuple(prefs.get("CheckpointPercentages") or ()) if checkpoints else (),
             checkpoint_delay=int(prefs.get("CheckpointDelay", 0)),
+            holds=HoldPolicy(
+                protected=str(prefs.get("ScaleInProtectedInstances", "Wait")),
+                standby=str(prefs.get("StandbyInstances", "Wait")),
+            ),
         )
 
     def to_replace(self, fleet: Fleet) -> list[str]:
@@ -138,8 +171,15 @@ class InstanceRefresh:
     def step(self, fleet: Fleet, now: datetime) -> None:
         if self.status is RefreshStatus.PENDING:
             self.status = RefreshStatus.IN_PROGRESS
+        if self.status in (RefreshStatus.IN_PROGRESS, RefreshStatus.BAKING):
+            alarming = fleet.alarming(self.alarms)
+            if alarming:
+                self._fail(fleet, now, ALARM_REASON.format(names=", ".join(alarming)))
+                return
         if self.status is RefreshStatus.IN_PROGRESS:
             self._advance(fleet, now)
+        elif self.status is RefreshStatus.BAKING:
+            self._bake(fleet, now)
         elif self.status is RefreshStatus.CANCELLING:
             self._settle(fleet, now)
         elif self.status is RefreshStatus.ROLLBACK_IN_PROGRESS:
@@ -148,15 +188,24 @@ class InstanceRefresh:
     def _advance(self, fleet: Fleet, now: datetime) -> None:
         forward = self.forward
         if forward is None:
-            self._succeed(fleet, now)
+            self._bake(fleet, now)
             return
         failure = forward.step(fleet, now)
         if failure is not None:
             self._fail(fleet, now, failure)
         elif forward.finished:
-            self._succeed(fleet, now)
+            self._bake(fleet, now)
         else:
             self.status_reason = forward.note or None
+
+    def _bake(self, fleet: Fleet, now: datetime) -> None:
+        if self.baked_at is None:
+            self.baked_at = now + timedelta(seconds=self.bake_time)
+        if now >= self.baked_at:
+            self._succeed(fleet, now)
+            return
+        self.status = RefreshStatus.BAKING
+        self.status_reason = BAKING_REASON.format(seconds=self.bake_time)
 
     def _succeed(self, fleet: Fleet, now: datetime) -> None:
         # AWS saves the desired configuration on the group only once the refresh succeeds.

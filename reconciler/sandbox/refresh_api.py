@@ -3,10 +3,14 @@
 moto parses the request and serializes the XML answer from botocore's service model, so these
 handlers only read parameters and return dicts in the output shapes of
 ``autoscaling/2011-01-01/service-2.json`` (StartInstanceRefreshAnswer and friends).
+
+Times are whole UTC seconds, as AWS reports them (``2020-06-02T18:11:27Z`` in UG-status's CLI
+examples); the sandbox clock itself keeps microseconds.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from moto.autoscaling.responses import AutoScalingResponse
@@ -102,7 +106,7 @@ def as_api(refresh: InstanceRefresh) -> dict[str, Any]:
         "InstanceRefreshId": refresh.refresh_id,
         "AutoScalingGroupName": refresh.group_name,
         "Status": refresh.status.value,
-        "StartTime": refresh.start_time,
+        "StartTime": aws_time(refresh.start_time),
         "PercentageComplete": refresh.percentage_complete,
         "InstancesToUpdate": refresh.instances_to_update,
         "ProgressDetails": _progress(refresh.percentage_complete, refresh.instances_to_update),
@@ -112,14 +116,14 @@ def as_api(refresh: InstanceRefresh) -> dict[str, Any]:
     if refresh.status_reason:
         record["StatusReason"] = refresh.status_reason
     if refresh.end_time is not None:
-        record["EndTime"] = refresh.end_time
+        record["EndTime"] = aws_time(refresh.end_time)
     if refresh.desired is not None:
         record["DesiredConfiguration"] = {"LaunchTemplate": refresh.desired.spec()}
     if refresh.rollback is not None:
         details = refresh.rollback
         record["RollbackDetails"] = {
             "RollbackReason": details.reason,
-            "RollbackStartTime": details.start_time,
+            "RollbackStartTime": aws_time(details.start_time),
             "PercentageCompleteOnRollback": details.percentage_complete_on_rollback,
             "InstancesToUpdateOnRollback": details.instances_to_update_on_rollback,
             "ProgressDetailsOnRollback": _progress(
@@ -128,6 +132,10 @@ def as_api(refresh: InstanceRefresh) -> dict[str, Any]:
             ),
         }
     return record
+
+
+def aws_time(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(microsecond=0)
 
 
 def _progress(percentage: int, remaining: int) -> dict[str, Any]:

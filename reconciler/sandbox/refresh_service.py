@@ -14,7 +14,7 @@ from typing import Any
 from moto.ec2.exceptions import EC2ClientError
 
 from reconciler.model import RefreshStatus
-from reconciler.sandbox import groups
+from reconciler.sandbox import groups, refresh_checks
 from reconciler.sandbox.errors import (
     ActiveInstanceRefreshNotFound,
     InstanceRefreshInProgress,
@@ -26,14 +26,17 @@ from reconciler.sandbox.groups import TemplateRef
 from reconciler.sandbox.refresh import InstanceRefresh
 from reconciler.sandbox.state import attached
 
-# What AWS reports for preferences a request left out.
+# What AWS reports for preferences a request left out. MaxHealthyPercentage is not among them:
+# UG-defaults lists its default as "100 percent (null)", absent unless given (row A18). AWS also
+# paces an omitted maximum differently from an explicit one (section 1.2); the sandbox's pacing
+# does not tell them apart yet (row A2).
 DEFAULT_PREFERENCES: dict[str, Any] = {
     "MinHealthyPercentage": 90,
-    "MaxHealthyPercentage": 100,
     "SkipMatching": False,
     "AutoRollback": False,
-    "ScaleInProtectedInstances": "Ignore",
-    "StandbyInstances": "Ignore",
+    # "Wait (default)" in [M RefreshPreferences]; only the console sends Ignore (CLI-8338).
+    "ScaleInProtectedInstances": "Wait",
+    "StandbyInstances": "Wait",
 }
 # AWS waits this long at each checkpoint when CheckpointDelay is not given (flaw 4 of the brief).
 DEFAULT_CHECKPOINT_DELAY = 3600
@@ -74,8 +77,8 @@ def start(
     desired = _desired(group, desired_configuration or {})
     previous = groups.template_ref(group)
     given = dict(preferences or {})
-    _check_preferences(given)
-    _check_auto_rollback(given, desired=desired, previous=previous)
+    refresh_checks.check_preferences(given)
+    refresh_checks.check_auto_rollback(group, given, desired=desired, previous=previous)
     refresh = InstanceRefresh(
         refresh_id=str(uuid.uuid4()),
         group_name=group_name,
@@ -124,16 +127,7 @@ def rollback(backend: Any, *, group_name: str, now: datetime) -> InstanceRefresh
         raise ActiveInstanceRefreshNotFound(
             f"No in progress or pending Instance Refresh found for Auto Scaling group {group_name}"
         )
-    if refresh.desired is None:
-        raise IrreversibleInstanceRefresh(
-            "The instance refresh can't be rolled back because it was started without a "
-            "desired configuration."
-        )
-    if refresh.previous is None or not refresh.previous.numbered:
-        raise IrreversibleInstanceRefresh(
-            "The instance refresh can't be rolled back because the Auto Scaling group uses a "
-            "launch template version of $Latest or $Default (or no launch template)."
-        )
+    refresh_checks.check_rollback(group, desired=refresh.desired, previous=refresh.previous)
     refresh.roll_back(GroupFleet(group), now)
     return refresh
 
@@ -193,47 +187,6 @@ def _desired(group: Any, configuration: dict[str, Any]) -> TemplateRef | None:
             "does not exist."
         ) from None
     return TemplateRef(template.id, template.name, version)
-
-
-def _check_preferences(given: dict[str, Any]) -> None:
-    low = given.get("MinHealthyPercentage")
-    high = given.get("MaxHealthyPercentage")
-    if low is not None and not 0 <= low <= 100:
-        raise ValidationError("MinHealthyPercentage must be between 0 and 100.")
-    if high is not None:
-        if low is None:
-            raise ValidationError(
-                "MinHealthyPercentage must be specified when MaxHealthyPercentage is."
-            )
-        if not 100 <= high <= 200 or high - low > 100:
-            raise ValidationError(
-                "MaxHealthyPercentage must be between 100 and 200, and at most 100 above "
-                "MinHealthyPercentage."
-            )
-    checkpoints = given.get("CheckpointPercentages") or []
-    if any(not 1 <= p <= 100 for p in checkpoints) or checkpoints != sorted(set(checkpoints)):
-        raise ValidationError(
-            "CheckpointPercentages must be increasing percentages between 1 and 100."
-        )
-    if given.get("InstanceWarmup", 0) < 0 or given.get("CheckpointDelay", 0) < 0:
-        raise ValidationError("InstanceWarmup and CheckpointDelay must not be negative.")
-
-
-def _check_auto_rollback(
-    given: dict[str, Any], *, desired: TemplateRef | None, previous: TemplateRef | None
-) -> None:
-    if not given.get("AutoRollback"):
-        return
-    if desired is None:
-        raise ValidationError(
-            "The request isn't valid. The AutoRollback parameter cannot be set to true when "
-            "the DesiredConfiguration parameter is empty."
-        )
-    if previous is None or not previous.numbered:
-        raise ValidationError(
-            "The request isn't valid. AutoRollback is not supported when the Auto Scaling "
-            "group uses the $Latest or $Default launch template version."
-        )
 
 
 def _with_defaults(given: dict[str, Any]) -> dict[str, Any]:

@@ -7,7 +7,9 @@ warmed up and healthy as replaced, and starts the next batch as far as the prefe
 - ``MaxHealthyPercentage`` 100: take old instances out first, as many as ``MinHealthyPercentage``
   allows (at least one at a time), and launch their replacements;
 - above 100: launch up to the maximum first, and retire an old instance as each new one is ready;
-- never past the next checkpoint: AWS "will sometimes replace fewer" to land on it exactly.
+- never past the next checkpoint: AWS "will sometimes replace fewer" to land on it exactly;
+- Standby and scale-in-protected instances as ``holds`` says: replaced, left out, terminated,
+  or waited for, for an hour at most.
 
 The pure part (batch sizes) is ``batch_size``; the rest talks to the group through ``Fleet``.
 """
@@ -20,7 +22,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from reconciler.sandbox import holds
 from reconciler.sandbox.groups import TemplateRef
+from reconciler.sandbox.holds import Action, Hold, HoldPolicy
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +57,14 @@ class Fleet(Protocol):
 
     def set_template(self, ref: TemplateRef) -> None: ...
 
+    def held(self, instance_id: str) -> Hold | None:
+        """Whether the instance is in Standby or protected from scale in."""
+        ...
+
+    def alarming(self, names: Sequence[str]) -> list[str]:
+        """Those of the named CloudWatch alarms that are in the ALARM state."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class Pace:
@@ -63,6 +75,7 @@ class Pace:
     warmup: int
     checkpoints: tuple[int, ...] = ()
     checkpoint_delay: int = 0
+    holds: HoldPolicy = field(default_factory=HoldPolicy)
 
 
 def batch_size(
@@ -95,8 +108,10 @@ class Replacement:
     done: int = 0
     # new instance -> the old one it replaces, when that one is retired only once it is ready
     launched: dict[str, str | None] = field(default_factory=dict)
+    replaced: list[str] = field(default_factory=list)  # new instances counted in ``done``
     checkpoints_passed: int = 0
     paused_until: datetime | None = None
+    held_since: datetime | None = None  # since when only held instances are left to take on
     note: str = ""  # what it is waiting for: the refresh's StatusReason while in progress
 
     @classmethod
@@ -125,10 +140,10 @@ class Replacement:
         if vanished:  # terminated by someone else (scale-in, health): nothing left to replace
             self.waiting = [i for i in self.waiting if i in live]
             self.total -= len(vanished)
+        self._sort_held(fleet)
         if self._paused(now) or self._checkpoint(now):
             return None
-        self._start_batch(fleet, live)
-        return None
+        return self._start_batch(fleet, now)
 
     def settle(self, fleet: Fleet, now: datetime) -> bool:
         """Cancelling: launch nothing more; True once every launched instance is in service."""
@@ -156,6 +171,7 @@ class Replacement:
                 continue
             del self.launched[new]
             self.done += 1
+            self.replaced.append(new)
             if old is not None:
                 fleet.retire([old])
         return None
@@ -193,18 +209,50 @@ class Replacement:
         upto = math.ceil(self.total * points[0] / 100)
         return max(0, upto - self.done - len(self.launched))
 
-    def _start_batch(self, fleet: Fleet, live: set[str]) -> None:
+    def _sort_held(self, fleet: Fleet) -> None:
+        """Leave out, or terminate, the held instances the preferences say to."""
+        keep = []
+        for old in self.waiting:
+            action = self.pace.holds.action(fleet.held(old))
+            if action is Action.TERMINATE:
+                fleet.retire([old])
+            if action in (Action.TERMINATE, Action.SKIP):
+                self.total -= 1  # nothing to replace: it never counts toward the percentage
+            else:
+                keep.append(old)
+        self.waiting = keep
+
+    def _wait_for_held(self, fleet: Fleet, ready: list[str], now: datetime) -> str | None:
+        """Only held instances left to take on: wait for them, for an hour; then the failure."""
+        held = [i for i in self.waiting if i not in ready]
+        hold = fleet.held(held[0]) if held else None
+        if ready or self.launched or hold is None:
+            self.held_since = None
+            return None
+        if self.held_since is None:
+            self.held_since = now
+        if now >= self.held_since + timedelta(seconds=holds.WAIT_LIMIT_SECONDS):
+            return holds.timed_out(held[0], hold)
+        self.note = holds.waiting_note(held[0], hold, len(held))
+        return None
+
+    def _start_batch(self, fleet: Fleet, now: datetime) -> str | None:
+        ready = [i for i in self.waiting if self.pace.holds.action(fleet.held(i)) is Action.REPLACE]
+        blocked = self._wait_for_held(fleet, ready, now)
+        if blocked is not None or not ready:
+            return blocked
         count = batch_size(
             pace=self.pace,
             capacity=fleet.capacity(),
-            live=len(live),
+            live=len(fleet.instance_ids()),
             busy=len(self.launched),
-            waiting=len(self.waiting),
+            waiting=len(ready),
             room=self._room(),
         )
         if count <= 0:
-            return
-        old, self.waiting = self.waiting[:count], self.waiting[count:]
+            return None
+        old = ready[:count]
+        self.waiting = [i for i in self.waiting if i not in old]
         launch_first = self.pace.max_healthy > 100
         if not launch_first:
             fleet.retire(old)
@@ -212,6 +260,7 @@ class Replacement:
         for new_id, old_id in zip(new, old, strict=True):
             self.launched[new_id] = old_id if launch_first else None
         self.note = _warming(new[0])
+        return None
 
 
 def _warming(instance_id: str) -> str:

@@ -1,10 +1,10 @@
 """Move the emulated world to the sandbox clock's "now" before any request sees it.
 
 Instances boot, health checks run and refreshes progress as functions of sandbox time. Before
-every Auto Scaling, ELB and EC2 request the simulation replays the time since the last request,
-in steps of ``TICK_SECONDS`` while anything is under way (a refresh, a booting or recently
-launched instance) and in one jump when the world is at rest, so every answer, read or write,
-sees the same moment: DescribeAutoScalingGroups never shows old instances while
+every Auto Scaling, ELB, EC2 and CloudWatch request the simulation replays the time since the
+last request, in steps of ``TICK_SECONDS`` while anything is under way (a refresh, a booting or
+recently launched instance) and in one jump when the world is at rest, so every answer, read or
+write, sees the same moment: DescribeAutoScalingGroups never shows old instances while
 DescribeInstanceRefreshes, read a moment later, says the refresh has succeeded.
 
 Each step, per group: booted instances go in service (and are registered), refreshes move on,
@@ -20,6 +20,7 @@ from typing import Any
 
 from moto.autoscaling.models import autoscaling_backends
 from moto.autoscaling.responses import AutoScalingResponse
+from moto.cloudwatch.responses import CloudWatchResponse
 from moto.ec2.responses import EC2Response
 from moto.elbv2.responses import ELBV2Response
 
@@ -35,7 +36,8 @@ from reconciler.sandbox import (
 from reconciler.sandbox.patching import original, patch
 from reconciler.sandbox.state import attached
 
-_HANDLERS: tuple[type, ...] = (AutoScalingResponse, ELBV2Response, EC2Response)
+# CloudWatch too: an alarm set to ALARM must meet a world already moved to its moment.
+_HANDLERS: tuple[type, ...] = (AutoScalingResponse, ELBV2Response, EC2Response, CloudWatchResponse)
 # An instance launched this recently may still change health (boot, checks, grace period).
 _SETTLING = timedelta(seconds=900)
 

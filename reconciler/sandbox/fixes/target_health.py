@@ -5,7 +5,10 @@ instances, and a deregistered instance is either forgotten or "draining" forever
 - a registered target's health comes from the runtime's ``TargetHealthModel``;
 - a deregistered target is ``draining`` until the target group's deregistration delay has passed
   on the sandbox clock, and is listed while it drains, like AWS;
-- registration times are recorded so a health model can simulate health checks over time.
+- registration times are recorded so a health model can simulate health checks over time;
+- ``HealthCheckPort`` is the port the checks connect to, a number: moto echoes the target
+  group's ``traffic-port`` setting, AWS the target's port
+  [M TargetHealthDescription.HealthCheckPort].
 """
 
 from __future__ import annotations
@@ -51,6 +54,14 @@ def states(group: Any, instance_id: str) -> list[str]:
                 str(target_group.health_for({"Id": instance_id}, backend.ec2_backend).status)
             )
     return found
+
+
+def check_port(target_group: Any, target_port: Any) -> str:
+    """The port a health check connects to: the target's own for ``traffic-port``."""
+    configured = target_group.health_check_port
+    if configured in (None, "traffic-port"):
+        return str(target_port)
+    return str(configured)
 
 
 def install() -> None:
@@ -107,7 +118,7 @@ def _health_for(self: Any, target: dict[str, Any], ec2_backend: Any) -> FakeHeal
         return FakeHealthStatus(
             target_id,
             draining.target.get("Port", port),
-            self.health_check_port,
+            check_port(self, draining.target.get("Port", port)),
             "draining",
             "Target.DeregistrationInProgress",
             "Target deregistration is in progress",
@@ -115,7 +126,7 @@ def _health_for(self: Any, target: dict[str, Any], ec2_backend: Any) -> FakeHeal
     return FakeHealthStatus(
         target_id,
         port,
-        self.health_check_port,
+        check_port(self, port),
         "unused",
         "Target.NotRegistered",
         "Target is not registered to the target group",
@@ -138,7 +149,7 @@ def _registered_health(
     return FakeHealthStatus(
         target_id,
         target["Port"],
-        target_group.health_check_port,
+        check_port(target_group, target["Port"]),
         health.state,
         health.reason,
         health.description,
