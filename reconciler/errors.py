@@ -3,11 +3,16 @@
     ReconcilerError                  base; str(e) is one clear line for a human
     ├── UsageError                   bad command line (exit 2)
     ├── InvalidDesiredState          desired files failed validation; carries located Problems
+    │   └── UnverifiedCommit         the commit is not signed by an allowed key
     ├── SandboxError                 the local sandbox cannot serve (a busy port) or is not running
     ├── DemoFailed                   a step of `reconciler demo` did not end as the story says
+    ├── GitError                     git could not be run, timed out, or refused
+    ├── OperatorError                `rollback`/`pause` cannot author the commit
     ├── TemporaryError               worth retrying later; carries `delay` seconds
     │   ├── AwsThrottled             throttling, 5xx, timeouts, connection failures
-    │   └── RegistryUnavailable      registry unreachable or refusing credentials
+    │   ├── RegistryUnavailable      registry unreachable or refusing credentials
+    │   ├── FetchError               the git remote could not be read
+    │   └── Interrupted              the daemon is stopping; the AWS call was not started
     └── PermanentError               retrying the same input will not help
         ├── AwsApiError              AWS said no: operation, resource, code
         └── ImageNotFound            the tag or digest is not in the registry
@@ -22,6 +27,7 @@ desired state changes. Neither ever carries a credential in its message.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from reconciler.model import Problem
 
@@ -47,6 +53,29 @@ class SandboxError(ReconcilerError):
     pass
 
 
+class GitError(ReconcilerError):
+    """git could not be run, timed out, or refused what it was asked (with ``check``)."""
+
+
+class OperatorError(ReconcilerError):
+    """The commit cannot be authored: dirty tree, unknown service, nothing to change, ..."""
+
+
+class UnverifiedCommit(InvalidDesiredState):
+    """The commit is not signed by an allowed key: refused exactly like an invalid commit."""
+
+    def __init__(self, *, revision: str, reason: str, allowed_signers: Path) -> None:
+        self.revision = revision
+        problem = Problem(
+            file=f"commit {revision[:12]}",
+            line=0,
+            field="signature",
+            message=f"not signed by an allowed key: {reason}",
+            allowed=f"commits signed by a key in {allowed_signers}",
+        )
+        super().__init__([problem])
+
+
 class DemoFailed(ReconcilerError):
     pass
 
@@ -63,6 +92,14 @@ class AwsThrottled(TemporaryError):
 
 class RegistryUnavailable(TemporaryError):
     pass
+
+
+class FetchError(TemporaryError):
+    """The remote could not be read (network, credentials, missing branch): retried with backoff."""
+
+
+class Interrupted(TemporaryError):
+    """The daemon is stopping: this AWS call was not started."""
 
 
 class PermanentError(ReconcilerError):

@@ -17,11 +17,12 @@ from reconciler import errors
 from reconciler.aws import Aws, is_read
 from reconciler.daemon.backoff import Backoff
 from reconciler.daemon.daemon import Daemon
-from reconciler.daemon.gate import CallGate, Interrupted
+from reconciler.daemon.gate import CallGate
 from reconciler.daemon.lease import Lease
 from reconciler.daemon.run import RunConfig, build_source, parse_duration, webhook_secret
 from reconciler.daemon.source import GitSettings, GitSource, LocalSource
 from reconciler.daemon.ticker import Ticker
+from reconciler.errors import Interrupted
 from reconciler.images.resolver import ImageResolver
 from reconciler.pipeline.reconcile import Reconciler
 from reconciler.sandbox import Sandbox, SandboxClock

@@ -15,8 +15,9 @@ import pytest
 from reconciler import cli, desired
 from reconciler.aws import Aws
 from reconciler.cli import operator
-from reconciler.cli.operator import Authoring, Image, OperatorError
+from reconciler.cli.operator import Authoring, Image
 from reconciler.desired import yamlload
+from reconciler.errors import OperatorError
 from reconciler.model import Phase
 from tests.gitrepo import GitRepo
 from tests.test_loop import converge, deploy, desired_repo, git_source, make_daemon

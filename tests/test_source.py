@@ -16,16 +16,15 @@ from reconciler.daemon.git import redact
 from reconciler.daemon.source import (
     HISTORY_LIMIT,
     Checkout,
-    FetchError,
     GitSettings,
     GitSource,
     LocalSource,
-    UnverifiedCommit,
     cache_key,
     check_repo_path,
     is_git_repository,
     revision_of,
 )
+from reconciler.errors import FetchError, UnverifiedCommit
 from reconciler.model import Problem
 from tests.gitrepo import GitRepo, SigningKey
 

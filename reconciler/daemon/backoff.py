@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from reconciler import errors
-from reconciler.daemon.gate import Interrupted
 
 
 @dataclass
@@ -47,7 +46,7 @@ class Backoff:
         if error is None:
             self.succeed()
             return None
-        if isinstance(error, Interrupted):
+        if isinstance(error, errors.Interrupted):
             return None  # stopping, not failing
         if isinstance(error, errors.TemporaryError):
             return self.fail(now=now, at_least=error.delay)

@@ -13,10 +13,6 @@ from contextlib import contextmanager
 from reconciler import errors
 
 
-class Interrupted(errors.TemporaryError):
-    """The daemon is stopping: this AWS call was not started."""
-
-
 class CallGate:
     """Closed on shutdown; then the tick thread's next AWS call raises instead of starting.
 
@@ -45,4 +41,4 @@ class CallGate:
 
     def check(self, service: str, operation: str) -> None:
         if self._closed.is_set() and getattr(self._local, "guarded", False):
-            raise Interrupted(f"stopping: {operation} not started", delay=0.0)
+            raise errors.Interrupted(f"stopping: {operation} not started", delay=0.0)

@@ -33,10 +33,6 @@ GIT_TIMEOUT = 120.0  # seconds for any one git call
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s]*@")
 
 
-class GitError(errors.ReconcilerError):
-    """git could not be run, timed out, or refused what it was asked (with ``check``)."""
-
-
 @dataclass(frozen=True, slots=True)
 class Output:
     """What one git call returned."""
@@ -80,10 +76,10 @@ class Git:
         return cls(("--git-dir", str(git_dir)), timeout=timeout)
 
     def run(self, *args: str, check: bool = True, stdin: str | None = None) -> Output:
-        """Run ``git ARGS``; ``check``: raise ``GitError`` when git exits non-zero."""
+        """Run ``git ARGS``; ``check``: raise ``errors.GitError`` when git exits non-zero."""
         output = self._call(["git", *self.location, *args], stdin=stdin, verb=verb(args))
         if check and not output.ok:
-            raise GitError(f"git {verb(args)} failed: {redact(reason(output.stderr))}")
+            raise errors.GitError(f"git {verb(args)} failed: {redact(reason(output.stderr))}")
         return output
 
     def text(self, *args: str, check: bool = True, stdin: str | None = None) -> str:
@@ -103,9 +99,9 @@ class Git:
                 check=False,
             )
         except subprocess.TimeoutExpired:
-            raise GitError(f"git {verb} timed out after {self.timeout:g}s") from None
+            raise errors.GitError(f"git {verb} timed out after {self.timeout:g}s") from None
         except OSError as exc:
-            raise GitError(f"cannot run git: {exc}") from None
+            raise errors.GitError(f"cannot run git: {exc}") from None
         return Output(done.returncode, done.stdout, done.stderr.decode(errors="replace"))
 
 

@@ -15,7 +15,6 @@ from typing import Any
 import structlog
 
 from reconciler import errors
-from reconciler.daemon.gate import Interrupted
 from reconciler.daemon.lease import Lease
 from reconciler.daemon.metrics import Metrics
 from reconciler.daemon.revisions import DesiredError, Followed, Revisions
@@ -116,7 +115,9 @@ class Report:
                 self._statuses = {
                     name: _stalled_by(status, error) for name, status in self._statuses.items()
                 }
-            completed = outcomes and not any(isinstance(o.error, Interrupted) for o in outcomes)
+            completed = outcomes and not any(
+                isinstance(o.error, errors.Interrupted) for o in outcomes
+            )
             if followed.good is not None and completed:
                 self._reconciled = followed.good.revision
             self._last_tick = datetime.now(UTC).isoformat(timespec="seconds")

@@ -37,7 +37,6 @@ from reconciler import errors
 from reconciler.daemon.git import (
     GIT_TIMEOUT,
     Git,
-    GitError,
     Output,
     extract,
     redact,
@@ -80,7 +79,7 @@ def _git_commit(paths: Sequence[Path]) -> str | None:
 def _git(cwd: Path, *args: str) -> str | None:
     try:
         done = Git.work_tree(cwd, timeout=10, trusted=True).run(*args, check=False)
-    except GitError:
+    except errors.GitError:
         return None
     return done.text.strip() if done.ok else None
 
@@ -111,25 +110,6 @@ def is_git_repository(path: Path) -> bool:
 # ------------------------------------------------------------------------------------------------
 # Sources for the daemon
 # ------------------------------------------------------------------------------------------------
-
-
-class FetchError(errors.TemporaryError):
-    """The remote could not be read (network, credentials, missing branch): retried with backoff."""
-
-
-class UnverifiedCommit(errors.InvalidDesiredState):
-    """The commit is not signed by an allowed key: refused exactly like an invalid commit."""
-
-    def __init__(self, *, revision: str, reason: str, allowed_signers: Path) -> None:
-        self.revision = revision
-        problem = Problem(
-            file=f"commit {revision[:12]}",
-            line=0,
-            field="signature",
-            message=f"not signed by an allowed key: {reason}",
-            allowed=f"commits signed by a key in {allowed_signers}",
-        )
-        super().__init__([problem])
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +145,7 @@ class Source(Protocol):
     def fetch(self) -> Fetched: ...
 
     def verify(self, revision: str) -> None:
-        """Raise ``UnverifiedCommit`` when ``revision`` must not be applied."""
+        """Raise ``errors.UnverifiedCommit`` when ``revision`` must not be applied."""
         ...
 
     def checkout(self, revision: str) -> AbstractContextManager[Checkout]: ...
@@ -184,7 +164,7 @@ class LocalSource:
     def fetch(self) -> Fetched:
         missing = [p for p in self.paths if not p.exists()]
         if missing:
-            raise FetchError(f"desired path {missing[0]} does not exist", delay=5.0)
+            raise errors.FetchError(f"desired path {missing[0]} does not exist", delay=5.0)
         return Fetched(revision=content_hash(self.paths))
 
     def verify(self, revision: str) -> None:
@@ -291,7 +271,7 @@ class GitSource:
             check=False,
         )
         if done.returncode != 0:
-            raise UnverifiedCommit(
+            raise errors.UnverifiedCommit(
                 revision=revision, reason=_signature_failure(done.stderr), allowed_signers=signers
             )
 
@@ -360,8 +340,8 @@ class GitSource:
     def _run(self, *args: str, check: bool = True) -> Output:
         try:
             return self._git.run(*args, check=check)
-        except GitError as exc:
-            raise FetchError(str(exc), delay=5.0) from None
+        except errors.GitError as exc:
+            raise errors.FetchError(str(exc), delay=5.0) from None
 
 
 def _signature_failure(stderr: str) -> str:

@@ -25,7 +25,7 @@ Modules: ``edit`` (the values), ``locate`` (the service's document and its histo
 
 from reconciler.cli.operator.author import author
 from reconciler.cli.operator.commands import PREVIOUS, pause, rollback
-from reconciler.cli.operator.edit import Authored, Authoring, Edit, Image, Located, OperatorError
+from reconciler.cli.operator.edit import Authored, Authoring, Edit, Image, Located
 from reconciler.cli.operator.locate import image_at, locate, previous_image
 from reconciler.cli.operator.worktree import WorkTree
 from reconciler.cli.operator.yamltext import set_image, set_paused
@@ -37,7 +37,6 @@ __all__ = [
     "Edit",
     "Image",
     "Located",
-    "OperatorError",
     "WorkTree",
     "author",
     "image_at",

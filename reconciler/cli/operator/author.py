@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from reconciler import desired, errors
-from reconciler.cli.operator.edit import Authored, Authoring, Edit, OperatorError
+from reconciler.cli.operator.edit import Authored, Authoring, Edit
 from reconciler.cli.operator.worktree import WorkTree
 
 
@@ -47,7 +47,7 @@ def _validate(path: Path) -> None:
     try:
         desired.load([path])
     except errors.InvalidDesiredState as exc:
-        raise OperatorError(f"the change would not validate: {exc}") from None
+        raise errors.OperatorError(f"the change would not validate: {exc}") from None
 
 
 def _push(work: WorkTree, *, say: Callable[[str], None]) -> bool:

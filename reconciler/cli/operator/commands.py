@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from reconciler import errors
 from reconciler.cli.operator.author import author
-from reconciler.cli.operator.edit import Authored, Authoring, Edit, Image, Located, OperatorError
+from reconciler.cli.operator.edit import Authored, Authoring, Edit, Image, Located
 from reconciler.cli.operator.locate import image_at, locate, previous_image
 from reconciler.cli.operator.worktree import WorkTree
 from reconciler.cli.operator.yamltext import set_image, set_paused
@@ -33,10 +34,10 @@ def rollback_edit(work: WorkTree, located: Located, *, to: str, reason: str | No
     """Set the service's image back to the one it had at ``to``."""
     current, service = located.image, located.service
     if current is None:
-        raise OperatorError(f"{service}: {located.relative} has no spec.image to roll back")
+        raise errors.OperatorError(f"{service}: {located.relative} has no spec.image to roll back")
     revision, target = _target(work, located, to=to)
     if target == current:
-        raise OperatorError(
+        raise errors.OperatorError(
             f"{service}: the image at {revision[:12]} is the current one ({current}); "
             "nothing to roll back"
         )
@@ -70,7 +71,7 @@ def _target(work: WorkTree, located: Located, *, to: str) -> tuple[str, Image]:
     revision = work.commit_of(to)
     found = image_at(work, revision=revision, file=located.relative, service=located.service)
     if found is None:
-        raise OperatorError(
+        raise errors.OperatorError(
             f"{located.service}: not found in {located.relative} at {revision[:12]} ({to})"
         )
     return revision, found
@@ -81,7 +82,7 @@ def pause_edit(located: Located, *, resume: bool, reason: str | None) -> Edit:
     service = located.service
     if located.paused != resume:
         state = "paused" if located.paused else "not paused"
-        raise OperatorError(f"{service}: already {state} in {located.relative}")
+        raise errors.OperatorError(f"{service}: already {state} in {located.relative}")
     verb = "resume" if resume else "pause"
     summary = f"{service}: spec.paused {'true → (removed)' if resume else '(unset) → true'}"
     effect = (

@@ -7,12 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from reconciler import errors
 from reconciler.desired import yamlload
-
-
-class OperatorError(errors.ReconcilerError):
-    """The commit cannot be authored: dirty tree, unknown service, nothing to change, ..."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from reconciler import desired
-from reconciler.cli.operator.edit import Image, Located, OperatorError
+from reconciler import desired, errors
+from reconciler.cli.operator.edit import Image, Located
 from reconciler.cli.operator.worktree import WorkTree
 from reconciler.desired import yamlload
 
@@ -19,7 +19,7 @@ def locate(*, repo: Path, path: str, service: str) -> Located:
     elif base.is_file():
         files = [base]
     else:
-        raise OperatorError(f"desired path {path!r} does not exist in {repo}")
+        raise errors.OperatorError(f"desired path {path!r} does not exist in {repo}")
     found: list[Located] = []
     names: list[str] = []
     for file in files:
@@ -31,10 +31,10 @@ def locate(*, repo: Path, path: str, service: str) -> Located:
                 found.append(_located(service, file=file, relative=relative, document=document))
     if not found:
         known = ", ".join(sorted(set(names))) or "none"
-        raise OperatorError(f"no service {service!r} in {path} (found: {known})")
+        raise errors.OperatorError(f"no service {service!r} in {path} (found: {known})")
     if len(found) > 1:
         places = ", ".join(str(f.relative) for f in found)
-        raise OperatorError(f"service {service!r} is declared more than once: {places}")
+        raise errors.OperatorError(f"service {service!r} is declared more than once: {places}")
     return found[0]
 
 
@@ -56,7 +56,7 @@ def _located(
 def _documents(text: str, *, file: str) -> tuple[yamlload.Document, ...]:
     parsed = yamlload.parse(text, file=file)
     if parsed.problems:
-        raise OperatorError(f"cannot read {file}: {parsed.problems[0]}")
+        raise errors.OperatorError(f"cannot read {file}: {parsed.problems[0]}")
     return parsed.documents
 
 
@@ -74,7 +74,7 @@ def image_at(work: WorkTree, *, revision: str, file: PurePosixPath, service: str
         return None
     try:
         documents = _documents(text, file=f"{revision[:12]}:{file}")
-    except OperatorError:
+    except errors.OperatorError:
         return None  # a broken file in the history is no rollback target
     for document in documents:
         if _name(document.data) == service:
@@ -94,6 +94,6 @@ def previous_image(work: WorkTree, *, located: Located) -> tuple[str, Image]:
         image = image_at(work, revision=revision, file=located.relative, service=service)
         if image is not None and image != current:
             return revision, image
-    raise OperatorError(
+    raise errors.OperatorError(
         f"{service}: no earlier commit of {located.relative} has an image other than {current}"
     )

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path, PurePosixPath
 
-from reconciler.cli.operator.edit import OperatorError
-from reconciler.daemon.git import Git, GitError
+from reconciler import errors
+from reconciler.daemon.git import Git
 
 GIT_TIMEOUT = 60.0  # seconds for one call; a push to a slow remote fits, a hung one does not
 
 
 class WorkTree:
-    """The work tree ``repo`` is in: git errors as ``OperatorError``."""
+    """The work tree ``repo`` is in: git errors as ``errors.OperatorError``."""
 
     def __init__(self, repo: Path) -> None:
         # terminal: an operator runs these commands, and ssh may need to ask them (host key,
@@ -19,7 +19,7 @@ class WorkTree:
         self._git = Git.work_tree(repo, timeout=GIT_TIMEOUT, terminal=True)
         top = self.run("rev-parse", "--show-toplevel", check=False)
         if not top:
-            raise OperatorError(f"{repo} is not inside a git work tree (--repo)")
+            raise errors.OperatorError(f"{repo} is not inside a git work tree (--repo)")
         self.root = Path(top)
 
     def run(
@@ -28,8 +28,8 @@ class WorkTree:
         """git's output; with ``check=False``, "" when git fails."""
         try:
             done = self._git.run(*args, check=check, stdin=stdin)
-        except GitError as exc:
-            raise OperatorError(str(exc)) from None
+        except errors.GitError as exc:
+            raise errors.OperatorError(str(exc)) from None
         if not done.ok:
             return ""
         return done.text.strip() if strip else done.text
@@ -38,14 +38,14 @@ class WorkTree:
         status = self.run("status", "--porcelain", "--untracked-files=no")
         if status:
             changed = ", ".join(line[3:] for line in status.splitlines()[:5])
-            raise OperatorError(
+            raise errors.OperatorError(
                 f"the work tree has uncommitted changes ({changed}): commit or stash them first"
             )
 
     def commit_of(self, revision: str) -> str:
         commit = self.run("rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}", check=False)
         if not commit:
-            raise OperatorError(f"no commit {revision!r} in {self.root}")
+            raise errors.OperatorError(f"no commit {revision!r} in {self.root}")
         return commit
 
     def subject(self, revision: str) -> str:
@@ -64,7 +64,7 @@ class WorkTree:
     def push(self) -> tuple[str, str]:
         branch = self.run("symbolic-ref", "--quiet", "--short", "HEAD", check=False)
         if not branch:
-            raise OperatorError("HEAD is detached: check out the branch to push to")
+            raise errors.OperatorError("HEAD is detached: check out the branch to push to")
         remote = self.run("config", f"branch.{branch}.remote", check=False) or "origin"
         self.run("push", "--quiet", remote, f"HEAD:refs/heads/{branch}")
         return remote, branch

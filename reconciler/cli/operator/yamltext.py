@@ -11,7 +11,8 @@ from collections.abc import Sequence
 
 import yaml
 
-from reconciler.cli.operator.edit import Image, OperatorError
+from reconciler import errors
+from reconciler.cli.operator.edit import Image
 from reconciler.desired import yamlload
 from reconciler.desired.yamlload import FieldPath
 
@@ -31,7 +32,7 @@ def set_image(text: str, *, document: yamlload.Document, old: Image, new: Image)
         if (*image_path, key) in document.lines
     }
     if not present:
-        raise OperatorError("spec.image has no field on a line of its own (flow style?)")
+        raise errors.OperatorError("spec.image has no field on a line of its own (flow style?)")
     for key in IMAGE_FIELDS:
         if key in present and key in after:
             if before.get(key) != after[key]:
@@ -76,12 +77,12 @@ def set_paused(text: str, *, document: yamlload.Document, paused: bool) -> str:
     spec_line = document.lines.get(("spec",))
     children = [line for p, line in document.lines.items() if len(p) == 2 and p[0] == "spec"]
     if spec_line is None or not children:
-        raise OperatorError("the document has no block-style spec mapping to add paused to")
+        raise errors.OperatorError("the document has no block-style spec mapping to add paused to")
     first = min(children)
     child = next(p[1] for p, line in document.lines.items() if len(p) == 2 and line == first)
     indent = _match(lines[first - 1], str(child)).group("indent")
     if not re.match(r"^[ ]*spec[ ]*:[ ]*(#.*)?$", lines[spec_line - 1].rstrip("\r\n")):
-        raise OperatorError("spec is not a block-style mapping; edit the file by hand")
+        raise errors.OperatorError("spec is not a block-style mapping; edit the file by hand")
     insert = f"{indent}paused: true{_newline(lines)}"
     return "".join([*lines[:spec_line], insert, *lines[spec_line:]])
 
@@ -94,7 +95,7 @@ def _match(line: str, key: str) -> re.Match[str]:
     body = line.rstrip("\r\n")
     match = re.match(_KEY_LINE.format(key=re.escape(key)), body)
     if match is None or not match.group("value") or match.group("value")[0] in "{[|>&*!":
-        raise OperatorError(
+        raise errors.OperatorError(
             f"cannot edit {key!r} in place: {body.strip()!r} is not a plain 'key: value' line"
         )
     return match
