@@ -53,6 +53,7 @@ from reconciler.model import (
     Phase,
     Plan,
     Value,
+    short_digest,
     value_text,
 )
 
@@ -344,5 +345,5 @@ def _short_image(image: str | None) -> str:
     """``repo@sha256:<64 hex>`` → ``repo@sha256:<12 hex>``: enough to tell digests apart."""
     if not image:
         return "-"
-    name, at, digest = image.partition("@sha256:")
-    return f"{name}@sha256:{digest[:12]}" if at else image
+    name, at, digest = image.partition("@")
+    return f"{name}@{short_digest(digest)}" if at else image

@@ -85,6 +85,7 @@ from reconciler.model.spec import (
     ServiceSpec,
     SourceRef,
     TargetGroupSpec,
+    short_digest,
 )
 
 __all__ = [
@@ -146,5 +147,6 @@ __all__ = [
     "VersionPin",
     "fields",
     "scaling_policy_name",
+    "short_digest",
     "value_text",
 ]

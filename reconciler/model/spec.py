@@ -122,8 +122,14 @@ class ResolvedImage:
 
     def describe(self) -> str:
         """``latest (sha256:1a2b3c4d5e6f)``: how the diff shows an image."""
-        short = self.digest.removeprefix("sha256:")[:12]
-        return f"{self.tag} (sha256:{short})" if self.tag else f"sha256:{short}"
+        short = short_digest(self.digest)
+        return f"{self.tag} ({short})" if self.tag else short
+
+
+def short_digest(digest: str) -> str:
+    """``sha256:<64 hex>`` → ``sha256:<12 hex>``: enough for a person to tell digests apart."""
+    algorithm, _, hex_digits = digest.partition(":")
+    return f"{algorithm}:{hex_digits[:12]}"
 
 
 @dataclass(frozen=True, slots=True)
