@@ -432,3 +432,20 @@ def test_retry_still_forgives_the_refresh() -> None:
     observed = failed_once(desired, tag=None)
     retried = with_group(observed, tags=owned_tags(**{TAG_RETRIED_REFRESH: "rf-4"}))
     assert run(desired, retried).phase is Phase.OUT_OF_SYNC
+
+
+def test_retry_finds_a_cancelled_rollback_as_the_failure_to_forgive() -> None:
+    # R6: the refresh `reconciler retry` tags is found by RollbackDetails too, or the diff would
+    # find the same failure again right after the retry.
+    desired = new_image()
+    observed = failed_once(
+        desired,
+        tag=None,
+        status=RefreshStatus.CANCELLED,
+        rollback=RollbackDetails(reason="manual"),
+    )
+    assert run(desired, observed).phase is Phase.FAILED
+    found = observed.last_failed_refresh()
+    assert found is not None and found.refresh_id == "rf-4"
+    retried = with_group(observed, tags=owned_tags(**{TAG_RETRIED_REFRESH: found.refresh_id}))
+    assert run(desired, retried).phase is Phase.OUT_OF_SYNC

@@ -175,6 +175,14 @@ class ObservedRefresh:
     reported_status: str = ""  # Status exactly as AWS sent it ("" means status.value)
 
     @property
+    def failed(self) -> bool:
+        """A failure by its status, or a rollback that was cancelled: RollbackDetails, not the
+        free-text reason, says a rollback happened (aws-facts 1.14)."""
+        return self.status.failed or (
+            self.status is RefreshStatus.CANCELLED and self.rollback is not None
+        )
+
+    @property
     def status_text(self) -> str:
         """The status as AWS reported it, also when this release does not know the value."""
         return self.reported_status or self.status.value
@@ -192,4 +200,4 @@ class ObservedService:
     refreshes: tuple[ObservedRefresh, ...] = ()  # newest first
 
     def last_failed_refresh(self) -> ObservedRefresh | None:
-        return next((r for r in self.refreshes if r.status.failed), None)
+        return next((r for r in self.refreshes if r.failed), None)

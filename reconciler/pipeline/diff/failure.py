@@ -21,14 +21,9 @@ from reconciler.model import (
     ObservedLaunchTemplate,
     ObservedRefresh,
     ObservedService,
-    RefreshStatus,
 )
 from reconciler.model.markers import FailedMarker, failed_marker, parse_failed_marker
 from reconciler.pipeline.diff.versions import refresh_version
-
-_FAILED_ENDINGS = frozenset(
-    {RefreshStatus.FAILED, RefreshStatus.ROLLBACK_SUCCESSFUL, RefreshStatus.ROLLBACK_FAILED}
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,11 +108,9 @@ def _last_finished_for(
 
 
 def ended_badly(refresh: ObservedRefresh) -> bool:
-    if refresh.status in _FAILED_ENDINGS:
-        return True
-    # A cancel we issued while superseding is not a failure; a rollback that was cancelled is.
-    # RollbackDetails is AWS's documented sign of a rollback (aws-facts 1.14), not the reason.
-    return refresh.status is RefreshStatus.CANCELLED and refresh.rollback is not None
+    # A cancel we issued while superseding is not a failure; a rollback that was cancelled is
+    # (``ObservedRefresh.failed`` reads RollbackDetails, not the reason text).
+    return not refresh.status.active and refresh.failed
 
 
 def reason(refresh: ObservedRefresh) -> str:
