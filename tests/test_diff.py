@@ -22,6 +22,7 @@ from reconciler.model import (
     ScalingSpec,
     Value,
 )
+from reconciler.model.observed import RollbackDetails
 from reconciler.pipeline.diff import desired_version, diff
 from reconciler.pipeline.status import last_failed_refresh
 from tests.factories import (
@@ -798,18 +799,28 @@ def test_failed_tag_wins_over_superseding() -> None:
     assert Resource.INSTANCE_REFRESH not in [c.resource for c in result.changes]
 
 
+ROLLED_BACK = RollbackDetails(reason="automatic", start_time="2024-05-03T10:20:00Z")
+
+
 @pytest.mark.parametrize(
-    ("status", "reason"),
+    ("status", "reason", "rollback"),
     [
-        (RefreshStatus.FAILED, "instances failed to become healthy"),
-        (RefreshStatus.ROLLBACK_SUCCESSFUL, "rolled back after health check failures"),
-        (RefreshStatus.ROLLBACK_FAILED, ""),
-        (RefreshStatus.CANCELLED, "Cancelled due to a rollback"),
+        (RefreshStatus.FAILED, "instances failed to become healthy", None),
+        (RefreshStatus.ROLLBACK_SUCCESSFUL, "rolled back after health check failures", None),
+        (RefreshStatus.ROLLBACK_FAILED, "", None),
+        # R6: a rollback that was cancelled; RollbackDetails says so, whatever the reason says.
+        (RefreshStatus.CANCELLED, "Cancelled due to a rollback", ROLLED_BACK),
+        (RefreshStatus.CANCELLED, "", ROLLED_BACK),
+        (RefreshStatus.CANCELLED, "Cancelled by user", ROLLED_BACK),
     ],
 )
-def test_failed_refresh_for_desired_version_is_detected(status: RefreshStatus, reason: str) -> None:
+def test_failed_refresh_for_desired_version_is_detected(
+    status: RefreshStatus, reason: str, rollback: RollbackDetails | None
+) -> None:
     desired = new_image()
-    observed = rolling_out(desired, status=status, status_reason=reason, refresh_id="rf-4")
+    observed = rolling_out(
+        desired, status=status, status_reason=reason, refresh_id="rf-4", rollback=rollback
+    )
     result = run(desired, observed)
     assert result.phase is Phase.FAILED
     assert "rf-4" in result.message
@@ -844,9 +855,14 @@ def test_retry_forgives_a_refresh_that_is_rolling_back() -> None:
     assert found is not None and found.refresh_id == "rf-4"
 
 
-def test_our_own_cancel_is_not_a_failure() -> None:
+@pytest.mark.parametrize(
+    "reason", ["", "Cancelled by user", "Cancelled due to a rollback", "rollback requested"]
+)
+def test_our_own_cancel_is_not_a_failure(reason: str) -> None:
+    # R6: without RollbackDetails no rollback happened, whatever the free-text reason says.
     desired = new_image()
-    result = run(desired, rolling_out(desired, status=RefreshStatus.CANCELLED))
+    cancelled = rolling_out(desired, status=RefreshStatus.CANCELLED, status_reason=reason)
+    result = run(desired, cancelled)
     assert result.phase is Phase.OUT_OF_SYNC
 
 

@@ -16,8 +16,9 @@ from reconciler.model import (
     RefreshStatus,
     ServiceOutcome,
 )
+from reconciler.model.observed import RollbackDetails
 from reconciler.pipeline.diff import diff
-from reconciler.pipeline.status import Condition, conditions
+from reconciler.pipeline.status import Condition, conditions, service_status
 from tests.factories import (
     DIGEST_B,
     OWNER,
@@ -155,3 +156,48 @@ def test_errors_set_a_condition_without_a_transition_time(
     assert found[type_].last_transition_time == ""
     assert found[ConditionType.READY].reason == reason
     assert found[ConditionType.PROGRESSING].reason == Reason.UNKNOWN
+
+
+# ------------------------------------------------------------------------------------------------
+# Refresh state AWS reports that this release does not know, or cannot act on (issue 11)
+# ------------------------------------------------------------------------------------------------
+
+
+def test_an_unknown_refresh_status_is_stalled_and_named_not_a_crash() -> None:
+    observed = with_refreshes(
+        observed_service(),
+        refresh(status=RefreshStatus.UNKNOWN, reported_status="Paused", desired_version="2"),
+    )
+    found = outcome(new_image(), observed)
+    stalled = by_type(conditions(found))[ConditionType.STALLED]
+    assert stalled.status and stalled.reason == Reason.BLOCKED
+    assert "'Paused'" in stalled.message
+    assert service_status(found).to_dict()["refresh"]["status"] == "Paused"
+
+
+def test_auto_rollback_on_an_ssm_image_is_stalled_with_what_to_do() -> None:
+    observed = observed_service()
+    assert observed.launch_template is not None
+    versions = tuple(
+        dataclasses.replace(v, image_id="resolve:ssm:golden-ami") if v.version_number == 3 else v
+        for v in observed.launch_template.versions
+    )
+    observed = dataclasses.replace(
+        observed, launch_template=dataclasses.replace(observed.launch_template, versions=versions)
+    )
+    stalled = by_type(conditions(outcome(new_image(), observed)))[ConditionType.STALLED]
+    assert stalled.status and stalled.reason == Reason.BLOCKED
+    assert "rollout.autoRollback: false" in stalled.message
+
+
+def test_a_hand_rollback_of_our_refresh_is_degraded() -> None:
+    desired = new_image()
+    observed = add_versions(observed_service(), version_of(desired, 4))
+    rolled_back = refresh(
+        refresh_id="rf-4",
+        status=RefreshStatus.CANCELLED,
+        desired_version="4",
+        rollback=RollbackDetails(reason="manual"),
+    )
+    degraded = by_type(conditions(outcome(desired, with_refreshes(observed, rolled_back))))
+    assert degraded[ConditionType.DEGRADED].reason == Reason.ROLLOUT_FAILED

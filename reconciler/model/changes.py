@@ -73,6 +73,9 @@ class Diff:
     phase: Phase
     message: str = ""
     refresh: ObservedRefresh | None = None  # the refresh in flight, if any
+    # FAILED: the value the group's failed tag must hold (``model.markers.failed_marker``, or
+    # the tag's value when it already records this failure). "" outside FAILED.
+    failed_marker: str = ""
 
     @property
     def in_sync(self) -> bool:

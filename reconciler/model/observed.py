@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 from reconciler.model.spec import HealthCheckSpec
 
+SSM_IMAGE_PREFIX = "resolve:ssm:"
+
 
 @dataclass(frozen=True, slots=True)
 class LaunchTemplateVersion:
@@ -17,6 +19,13 @@ class LaunchTemplateVersion:
     user_data: str  # decoded from base64; "" when absent
     description: str = ""
     create_time: str = ""
+    # LaunchTemplateData.ImageId as stored: an AMI id, or "resolve:ssm:<parameter>" (aws-facts 4).
+    image_id: str = ""
+
+    @property
+    def image_from_ssm(self) -> bool:
+        """AWS refuses rollback, and AutoRollback, for a group launching such a version (1.6)."""
+        return self.image_id.startswith(SSM_IMAGE_PREFIX)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,10 +103,21 @@ class RefreshStatus(enum.StrEnum):
     ROLLBACK_FAILED = "RollbackFailed"
     ROLLBACK_SUCCESSFUL = "RollbackSuccessful"
     BAKING = "Baking"
+    # Not an AWS value: a status this release does not know (AWS adds values over time; Baking
+    # came with BakeTime). ``ObservedRefresh.reported_status`` keeps what AWS sent.
+    UNKNOWN = "Unknown"
+
+    @classmethod
+    def parse(cls, value: str) -> RefreshStatus:
+        try:
+            return cls(value)
+        except ValueError:
+            return cls.UNKNOWN
 
     @property
     def active(self) -> bool:
-        """AWS refuses a new refresh while one of these is under way."""
+        """AWS refuses a new refresh while one of these is under way. An unknown status counts
+        as active: starting or cancelling around a refresh we cannot read is not safe."""
         return self in _ACTIVE_REFRESH
 
     @property
@@ -115,6 +135,7 @@ _ACTIVE_REFRESH = frozenset(
         RefreshStatus.CANCELLING,
         RefreshStatus.ROLLBACK_IN_PROGRESS,
         RefreshStatus.BAKING,
+        RefreshStatus.UNKNOWN,
     }
 )
 _FAILED_REFRESH = frozenset(
@@ -128,15 +149,43 @@ _FAILED_REFRESH = frozenset(
 
 
 @dataclass(frozen=True, slots=True)
+class RollbackDetails:
+    """AWS's ``RollbackDetails``: present once a rollback of the refresh began, the documented
+    signal that one happened (aws-facts 1.14); ``StatusReason`` is free text."""
+
+    reason: str = ""  # RollbackReason, e.g. manual or automatic
+    start_time: str = ""
+    percentage_complete_on_rollback: int = 0
+    instances_to_update_on_rollback: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class ObservedRefresh:
     refresh_id: str
     status: RefreshStatus
     percentage_complete: int = 0
     instances_to_update: int = 0
     status_reason: str = ""
-    desired_version: str | None = None  # DesiredConfiguration.LaunchTemplate.Version
+    # DesiredConfiguration's launch template version, from LaunchTemplate or from
+    # MixedInstancesPolicy; None when the refresh has no DesiredConfiguration.
+    desired_version: str | None = None
     start_time: str = ""
     end_time: str = ""
+    rollback: RollbackDetails | None = None
+    reported_status: str = ""  # Status exactly as AWS sent it ("" means status.value)
+
+    @property
+    def failed(self) -> bool:
+        """A failure by its status, or a rollback that was cancelled: RollbackDetails, not the
+        free-text reason, says a rollback happened (aws-facts 1.14)."""
+        return self.status.failed or (
+            self.status is RefreshStatus.CANCELLED and self.rollback is not None
+        )
+
+    @property
+    def status_text(self) -> str:
+        """The status as AWS reported it, also when this release does not know the value."""
+        return self.reported_status or self.status.value
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,4 +200,4 @@ class ObservedService:
     refreshes: tuple[ObservedRefresh, ...] = ()  # newest first
 
     def last_failed_refresh(self) -> ObservedRefresh | None:
-        return next((r for r in self.refreshes if r.status.failed), None)
+        return next((r for r in self.refreshes if r.failed), None)

@@ -365,11 +365,10 @@ def _mark_failed_actions(
     desired: DesiredService, diff: Diff, *, group: ObservedAutoScalingGroup
 ) -> list[Action]:
     # Tagging the group makes the failure survive refresh history ageing out and restarts.
-    if group.tags.get(TAG_FAILED_FINGERPRINT) == desired.fingerprint:
+    marker = diff.failed_marker or desired.fingerprint  # the rollout key: model.markers
+    if group.tags.get(TAG_FAILED_FINGERPRINT) == marker:
         return []
-    return [
-        MarkFailed(resource_name=group.name, reason=diff.message, fingerprint=desired.fingerprint)
-    ]
+    return [MarkFailed(resource_name=group.name, reason=diff.message, fingerprint=marker)]
 
 
 # ------------------------------------------------------------------------------------------------

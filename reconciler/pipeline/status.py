@@ -68,7 +68,7 @@ class ServiceStatus:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         if self.refresh is not None:
-            data["refresh"]["status"] = self.refresh.status.value
+            data["refresh"]["status"] = self.refresh.status_text
         return data
 
 
@@ -169,7 +169,7 @@ def last_failure(outcome: ServiceOutcome) -> str | None:
     newest = last_failed_refresh(outcome.observed)
     if newest is None:
         return None
-    return f"refresh {newest.refresh_id} {newest.status.value}: {newest.status_reason}"
+    return f"refresh {newest.refresh_id} {newest.status_text}: {newest.status_reason}"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -215,7 +215,7 @@ def _outcomes(refreshes: Sequence[ObservedRefresh]) -> Mapping[int, str]:
     found: dict[int, str] = {}
     for refresh in refreshes:  # newest first
         if refresh.desired_version and refresh.desired_version.isdigit():
-            found.setdefault(int(refresh.desired_version), refresh.status.value)
+            found.setdefault(int(refresh.desired_version), refresh.status_text)
     return found
 
 

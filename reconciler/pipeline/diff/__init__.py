@@ -8,11 +8,15 @@ on what "the desired version" and "a rollout change" mean.
 Phase precedence, highest first:
 
 1. a resource is missing or owned by someone else → BLOCKED, no changes;
-2. a refresh for the desired version is running → PROGRESSING (rollout changes dropped);
-3. the desired fingerprint is tagged failed, or the newest finished refresh for the desired
-   version failed or was rolled back → FAILED (only when a rollout would otherwise be needed);
-4. another refresh is running → SUPERSEDING (cancel it first, or wait for the cancel);
-5. any change → OUT_OF_SYNC, else IN_SYNC;
+2. the newest refresh reports a status this release does not know → BLOCKED, naming it;
+3. a refresh for the desired version is running → PROGRESSING (rollout changes dropped);
+4. the desired rollout key is tagged failed, or the newest finished refresh for the desired
+   version failed or was rolled back (``RollbackDetails``) → FAILED (only when a refresh
+   would otherwise be needed);
+5. AWS would refuse the refresh (AutoRollback with an SSM-parameter AMI) → BLOCKED, saying
+   what to do;
+6. another refresh is running → SUPERSEDING (cancel it first, or wait for the cancel);
+7. any change → OUT_OF_SYNC, else IN_SYNC;
 
 and ``spec.paused`` turns whatever came out of 2-5 into BLOCKED "paused", keeping the changes.
 
@@ -20,7 +24,8 @@ The modules: ``compare`` (``diff`` itself, in that order), ``ownership`` (1, and
 adopting a resource writes), ``settings`` (target group, group and scaling policy changes, from
 ``model.fields``), ``versions`` (the launch template version and image pairing, and the rollout
 changes; which image an observed version runs is ``reconciler.images.scripts``'s answer, the
-one reader), ``rollout`` (2-4).
+one reader), ``rollout`` (2-6), with ``failure`` (4, and what the failed tag holds:
+``model.markers.rollout_key``) and ``preconditions`` (5).
 """
 
 from __future__ import annotations

@@ -54,7 +54,9 @@ def diff(desired: DesiredService, observed: ObservedService, *, owner: str) -> D
     if desired.spec.paused:
         return Diff(desired.name, changes, Phase.BLOCKED, "paused", state.refresh)
     if state.phase is not None:
-        return Diff(desired.name, changes, state.phase, state.message, state.refresh)
+        return Diff(
+            desired.name, changes, state.phase, state.message, state.refresh, state.failed_marker
+        )
     if changes:
         message = _out_of_sync_message(desired, template=template, changes=changes)
         return Diff(desired.name, changes, Phase.OUT_OF_SYNC, message)

@@ -2,21 +2,22 @@
 
 Precedence, highest first (after BLOCKED for missing or foreign resources, decided before):
 
+0. the newest refresh reports a status this release does not know → BLOCKED, naming it;
 1. a refresh for the desired version is running → PROGRESSING (rollout changes dropped);
    an auto-rollback returning the group to the desired version counts as one;
-2. the desired fingerprint is tagged failed, or the newest finished refresh for the desired
-   version failed or was rolled back → FAILED (only when a rollout would otherwise be needed);
-3. another refresh is running → SUPERSEDING (cancel it first, or wait for the cancel);
-4. otherwise no phase: ``compare`` decides between OUT_OF_SYNC and IN_SYNC by the changes.
+2. the desired rollout key is tagged failed, or the newest finished refresh for the desired
+   version failed or was rolled back and the tag does not record it for another rollout key
+   → FAILED (only when a refresh would otherwise be needed; ``failure``);
+3. AWS would refuse the refresh the rollout needs (``preconditions``) → BLOCKED, saying why;
+4. another refresh is running → SUPERSEDING (cancel it first, or wait for the cancel);
+5. otherwise no phase: ``compare`` decides between OUT_OF_SYNC and IN_SYNC by the changes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from reconciler.model import (
-    TAG_FAILED_FINGERPRINT,
     TAG_RETRIED_REFRESH,
     Change,
     ChangeKind,
@@ -29,10 +30,14 @@ from reconciler.model import (
     RefreshStatus,
     Resource,
 )
-from reconciler.pipeline.diff.versions import current_version, desired_version
-
-_FAILED_ENDINGS = frozenset(
-    {RefreshStatus.FAILED, RefreshStatus.ROLLBACK_SUCCESSFUL, RefreshStatus.ROLLBACK_FAILED}
+from reconciler.model.markers import failed_marker
+from reconciler.pipeline.diff.failure import accounted_elsewhere, failure, reason
+from reconciler.pipeline.diff.preconditions import refused_rollout
+from reconciler.pipeline.diff.versions import (
+    current_version,
+    desired_version,
+    is_rollout,
+    refresh_version,
 )
 
 
@@ -42,6 +47,7 @@ class RolloutState:
     phase: Phase | None = None  # None: decided by whether there are changes
     message: str = ""
     refresh: ObservedRefresh | None = None
+    failed_marker: str = ""  # FAILED: what the failed tag must hold (see ``failure``)
 
 
 def rollout_state(
@@ -54,23 +60,51 @@ def rollout_state(
 ) -> RolloutState:
     target = desired_version(desired, template)
     number = target.version_number if target else None
-    active = next((r for r in observed.refreshes if r.status.active), None)
+    active = _active(observed.refreshes)
+    if active is not None and active.status is RefreshStatus.UNKNOWN:
+        return RolloutState(rollout, Phase.BLOCKED, _unknown_message(active), active)
     if (
         active is not None
         and number is not None
-        and _refresh_version(active, group=group, template=template) == number
+        and refresh_version(active, group=group, template=template) == number
     ):
         return _progressing(desired, group=group, refresh=active, number=number, rollout=rollout)
     if _restores(active, group=group, template=template, number=number):
         assert active is not None and number is not None
         return RolloutState((), Phase.PROGRESSING, _restoring_message(active, number), active)
-    if rollout:
-        failure = _failure(desired, observed, group=group, template=template, number=number)
-        if failure:
-            return RolloutState(rollout, Phase.FAILED, failure, active)
+    if any(is_rollout(c) for c in rollout):  # a version pin alone needs no refresh
+        failed = failure(desired, observed, group=group, template=template, number=number)
+        if failed is not None:
+            return RolloutState(rollout, Phase.FAILED, failed.message, active, failed.marker)
+        refused = refused_rollout(desired, group=group, template=template)
+        if refused:
+            # Before superseding: cancelling a refresh for a rollout AWS will refuse helps no one.
+            return RolloutState(rollout, Phase.BLOCKED, refused, active)
     if active is not None:
         return _superseding(active, group=group, template=template, rollout=rollout)
     return RolloutState(rollout)
+
+
+def _active(refreshes: tuple[ObservedRefresh, ...]) -> ObservedRefresh | None:
+    """The refresh under way, if any. A status this release does not know counts only on the
+    newest refresh: AWS runs one refresh at a time, so an older one has ended, whatever it says.
+    """
+    return next(
+        (
+            r
+            for index, r in enumerate(refreshes)
+            if r.status.active and (index == 0 or r.status is not RefreshStatus.UNKNOWN)
+        ),
+        None,
+    )
+
+
+def _unknown_message(refresh: ObservedRefresh) -> str:
+    return (
+        f"instance refresh {refresh.refresh_id} reports status {refresh.status_text!r}, which"
+        " this release of asg-reconciler does not know; not acting on the group until it"
+        " reports a known status (upgrade asg-reconciler if it persists)"
+    )
 
 
 def _restores(
@@ -97,18 +131,6 @@ def _restoring_message(refresh: ObservedRefresh, number: int) -> str:
     )
 
 
-def _refresh_version(
-    refresh: ObservedRefresh,
-    *,
-    group: ObservedAutoScalingGroup,
-    template: ObservedLaunchTemplate,
-) -> int | None:
-    # Without a DesiredConfiguration a refresh rolls out whatever the group already points at.
-    if refresh.desired_version is None:
-        return current_version(group, template)
-    return template.resolve(refresh.desired_version)
-
-
 def _progressing(
     desired: DesiredService,
     *,
@@ -117,30 +139,44 @@ def _progressing(
     number: int,
     rollout: tuple[Change, ...],
 ) -> RolloutState:
-    if (
-        refresh.status is RefreshStatus.ROLLBACK_IN_PROGRESS
-        and group.tags.get(TAG_RETRIED_REFRESH) == refresh.refresh_id
-    ):
-        # `reconciler retry` during the rollback: let it finish, then roll out again. Calling
-        # it FAILED here would tag the fingerprint failed again and undo the retry.
-        message = (
-            f"instance refresh {refresh.refresh_id} for version {number} is rolling back;"
-            " retry requested: rolling out again once the rollback ends"
-        )
-        return RolloutState((), Phase.PROGRESSING, message, refresh)
     if refresh.status is RefreshStatus.ROLLBACK_IN_PROGRESS:
-        # The refresh for what we want is being undone: that is rule 4's failure, already.
-        message = (
-            f"instance refresh {refresh.refresh_id} for version {number} is rolling back"
-            f"{_reason(refresh)}; fingerprint {desired.fingerprint} will not be retried"
-        )
-        return RolloutState(rollout, Phase.FAILED, message, refresh)
+        return _rolling_back(desired, group=group, refresh=refresh, number=number, rollout=rollout)
     message = (
         f"rolling out {desired.image.describe()} as launch template version {number}: "
-        f"instance refresh {refresh.refresh_id} {refresh.status.value}, "
+        f"instance refresh {refresh.refresh_id} {refresh.status_text}, "
         f"{refresh.percentage_complete}% complete"
     )
     # The refresh already carries the rollout; only settings drift is left to correct.
+    return RolloutState((), Phase.PROGRESSING, message, refresh)
+
+
+def _rolling_back(
+    desired: DesiredService,
+    *,
+    group: ObservedAutoScalingGroup,
+    refresh: ObservedRefresh,
+    number: int,
+    rollout: tuple[Change, ...],
+) -> RolloutState:
+    """The refresh for the desired version is being undone: rule 4's failure already, unless
+    a retry was asked for or the spec changed since the failure was tagged."""
+    if group.tags.get(TAG_RETRIED_REFRESH) == refresh.refresh_id:
+        # `reconciler retry` during the rollback: let it finish, then roll out again. Calling
+        # it FAILED here would tag the fingerprint failed again and undo the retry.
+        why = "retry requested"
+    elif accounted_elsewhere(desired, group, refresh):
+        why = "the desired state changed since it failed"
+    else:
+        message = (
+            f"instance refresh {refresh.refresh_id} for version {number} is rolling back"
+            f"{reason(refresh)}; fingerprint {desired.fingerprint} will not be retried"
+        )
+        marker = failed_marker(desired, refresh_id=refresh.refresh_id)
+        return RolloutState(rollout, Phase.FAILED, message, refresh, marker)
+    message = (
+        f"instance refresh {refresh.refresh_id} for version {number} is rolling back;"
+        f" {why}: rolling out again once the rollback ends"
+    )
     return RolloutState((), Phase.PROGRESSING, message, refresh)
 
 
@@ -151,7 +187,7 @@ def _superseding(
     template: ObservedLaunchTemplate,
     rollout: tuple[Change, ...],
 ) -> RolloutState:
-    version = _refresh_version(refresh, group=group, template=template)
+    version = refresh_version(refresh, group=group, template=template)
     what = f"instance refresh {refresh.refresh_id} (version {version or '?'})"
     if refresh.status is RefreshStatus.CANCELLING:
         return RolloutState(rollout, Phase.SUPERSEDING, f"waiting for cancel of {what}", refresh)
@@ -163,68 +199,5 @@ def _superseding(
         RefreshStatus.CANCELLED.value,
         ChangeKind.DELETE,
     )
-    message = f"{what} is {refresh.status.value} for an older desired state; cancelling it first"
+    message = f"{what} is {refresh.status_text} for an older desired state; cancelling it first"
     return RolloutState((*rollout, cancel), Phase.SUPERSEDING, message, refresh)
-
-
-def _failure(
-    desired: DesiredService,
-    observed: ObservedService,
-    *,
-    group: ObservedAutoScalingGroup,
-    template: ObservedLaunchTemplate,
-    number: int | None,
-) -> str:
-    """Why the desired fingerprint counts as failed (rule 4), or "" if it does not."""
-    refresh = None
-    if number is not None:
-        refresh = _last_finished_for(
-            observed.refreshes, group=group, template=template, number=number
-        )
-    if refresh is not None and not _ended_badly(refresh):
-        refresh = None
-    if group.tags.get(TAG_FAILED_FINGERPRINT) == desired.fingerprint:
-        # Keep saying why once the tag is set: the tag alone would hide the refresh's reason.
-        why = (
-            f" after instance refresh {refresh.refresh_id} ended {refresh.status.value}"
-            f"{_reason(refresh)}"
-            if refresh is not None
-            else ""
-        )
-        return (
-            f"fingerprint {desired.fingerprint} is marked failed (tag {TAG_FAILED_FINGERPRINT})"
-            f"{why}; not retried until the desired state changes or a retry is requested"
-        )
-    if refresh is None:
-        return ""
-    if group.tags.get(TAG_RETRIED_REFRESH) == refresh.refresh_id:
-        return ""  # an operator asked for this failure to be forgotten
-    return (
-        f"instance refresh {refresh.refresh_id} for version {number} ended"
-        f" {refresh.status.value}{_reason(refresh)}; not retried until the desired state changes"
-    )
-
-
-def _last_finished_for(
-    refreshes: Iterable[ObservedRefresh],
-    *,
-    group: ObservedAutoScalingGroup,
-    template: ObservedLaunchTemplate,
-    number: int,
-) -> ObservedRefresh | None:
-    finished = (r for r in refreshes if not r.status.active)
-    return next(
-        (r for r in finished if _refresh_version(r, group=group, template=template) == number),
-        None,
-    )
-
-
-def _ended_badly(refresh: ObservedRefresh) -> bool:
-    if refresh.status in _FAILED_ENDINGS:
-        return True
-    # A cancel we issued while superseding is not a failure; one caused by a rollback is.
-    return refresh.status is RefreshStatus.CANCELLED and "rollback" in refresh.status_reason.lower()
-
-
-def _reason(refresh: ObservedRefresh) -> str:
-    return f": {refresh.status_reason}" if refresh.status_reason else ""

@@ -13,6 +13,7 @@ from reconciler.model import (
     LaunchTemplateVersion,
     ObservedAutoScalingGroup,
     ObservedLaunchTemplate,
+    ObservedRefresh,
     Resource,
 )
 
@@ -41,6 +42,19 @@ def current_version(
     if not uses_template(group, template):
         return None
     return template.resolve(group.launch_template_version)
+
+
+def refresh_version(
+    refresh: ObservedRefresh,
+    *,
+    group: ObservedAutoScalingGroup,
+    template: ObservedLaunchTemplate,
+) -> int | None:
+    """The version number a refresh rolls out."""
+    # Without a DesiredConfiguration a refresh rolls out whatever the group already points at.
+    if refresh.desired_version is None:
+        return current_version(group, template)
+    return template.resolve(refresh.desired_version)
 
 
 def version_fingerprint(version: LaunchTemplateVersion) -> str | None:
@@ -81,6 +95,9 @@ def rollout_changes(
                 template.name,
             ),
         )
+    repin = _repin_change(desired, group=group, template=template)
+    if repin:
+        return repin
     number = template.resolve(group.launch_template_version)
     if number is None:
         old = f"unknown (version {group.launch_template_version} not understood)"
@@ -124,6 +141,43 @@ def _pin_change(group: ObservedAutoScalingGroup, *, number: int) -> tuple[Change
     return (
         Change(Resource.AUTO_SCALING_GROUP, group.name, "launchTemplate.version", old, str(number)),
     )
+
+
+def _repin_change(
+    desired: DesiredService,
+    *,
+    group: ObservedAutoScalingGroup,
+    template: ObservedLaunchTemplate,
+) -> tuple[Change, ...]:
+    """The group was pointed at another version (``$Latest``, an older number) while every
+    instance still runs one holding the desired content: pointing it back is the whole repair.
+
+    One UpdateAutoScalingGroup with the number, no refresh: the group goes from the drifted
+    reference straight to a pinned version, never through a floating one.
+    """
+    running = _instances_version(group)
+    if running is None or group.launch_template_version == str(running):
+        return ()
+    version = template.version(running)
+    if version is None or not holds_desired(version, desired):
+        return ()
+    old = group.launch_template_version or "$Default"
+    return (
+        Change(
+            Resource.AUTO_SCALING_GROUP, group.name, "launchTemplate.version", old, str(running)
+        ),
+    )
+
+
+def _instances_version(group: ObservedAutoScalingGroup) -> int | None:
+    """The one numbered version all InService instances run, or None (none, several, or one
+    reported as ``$Latest``/``$Default``, which no longer says what it launched)."""
+    in_service = [i for i in group.instances if i.lifecycle_state == "InService"]
+    refs = {i.launch_template_version for i in in_service}
+    if len(refs) != 1:
+        return None
+    (ref,) = refs
+    return int(ref) if ref is not None and ref.isdigit() else None
 
 
 def _instance_changes(

@@ -24,6 +24,7 @@ from reconciler.model import (
     RefreshStatus,
     fields,
 )
+from reconciler.model.observed import RollbackDetails
 
 
 def parse_group(raw: Mapping[str, Any]) -> ObservedAutoScalingGroup:
@@ -74,6 +75,7 @@ def parse_version(raw: Mapping[str, Any]) -> LaunchTemplateVersion:
         user_data=decode_user_data(raw.get("LaunchTemplateData", {}).get("UserData", "")),
         description=raw.get("VersionDescription", "") or "",
         create_time=str(raw.get("CreateTime", "")),
+        image_id=str(raw.get("LaunchTemplateData", {}).get("ImageId", "") or ""),
     )
 
 
@@ -110,16 +112,43 @@ def parse_policy(raw: Mapping[str, Any]) -> ObservedScalingPolicy:
 
 
 def parse_refresh(raw: Mapping[str, Any]) -> ObservedRefresh:
-    template = raw.get("DesiredConfiguration", {}).get("LaunchTemplate", {})
+    status = RefreshStatus.parse(str(raw.get("Status", "")))
     return ObservedRefresh(
         refresh_id=raw["InstanceRefreshId"],
-        status=RefreshStatus(raw["Status"]),
+        status=status,
         percentage_complete=int(raw.get("PercentageComplete", 0) or 0),
         instances_to_update=int(raw.get("InstancesToUpdate", 0) or 0),
         status_reason=raw.get("StatusReason", "") or "",
-        desired_version=template.get("Version"),
+        desired_version=_desired_version(raw.get("DesiredConfiguration") or {}),
         start_time=str(raw.get("StartTime", "")),
         end_time=str(raw.get("EndTime", "")),
+        rollback=_rollback(raw.get("RollbackDetails")),
+        reported_status="" if status is not RefreshStatus.UNKNOWN else str(raw.get("Status")),
+    )
+
+
+def _desired_version(configuration: Mapping[str, Any]) -> str | None:
+    """The launch template version a DesiredConfiguration names, plain or inside a
+    MixedInstancesPolicy [M DesiredConfiguration]; a specification without a Version means
+    ``$Default`` [M LaunchTemplateSpecification.Version]."""
+    spec = configuration.get("LaunchTemplate")
+    if spec is None:
+        mixed = configuration.get("MixedInstancesPolicy") or {}
+        spec = (mixed.get("LaunchTemplate") or {}).get("LaunchTemplateSpecification")
+    if not spec:
+        return None
+    return str(spec.get("Version") or "$Default")
+
+
+def _rollback(raw: Mapping[str, Any] | None) -> RollbackDetails | None:
+    # An empty RollbackDetails carries no rollback: only its fields say one began.
+    if not raw:
+        return None
+    return RollbackDetails(
+        reason=str(raw.get("RollbackReason", "") or ""),
+        start_time=str(raw.get("RollbackStartTime", "") or ""),
+        percentage_complete_on_rollback=int(raw.get("PercentageCompleteOnRollback", 0) or 0),
+        instances_to_update_on_rollback=int(raw.get("InstancesToUpdateOnRollback", 0) or 0),
     )
 
 
