@@ -32,6 +32,7 @@ from reconciler.model import (
     UpdateAutoScalingGroup,
     VersionPin,
 )
+from reconciler.model.markers import failed_marker
 from reconciler.pipeline.diff import diff
 from reconciler.pipeline.plan import (
     CLIENT_TOKEN_LIMIT,
@@ -614,7 +615,8 @@ def test_failed_refresh_is_marked_once() -> None:
     assert result.phase is Phase.FAILED
     assert kinds(result) == [ActionKind.MARK_FAILED]
     action = only(result, MarkFailed)
-    assert (action.resource_name, action.fingerprint) == (GROUP, desired.fingerprint)
+    marker = failed_marker(desired, refresh_id="rf-0001")
+    assert (action.resource_name, action.fingerprint) == (GROUP, marker)
     # Tick 2: tagged now, so nothing more to do.
     tagged = with_group(observed, tags=failed_tags(desired))
     again = run(desired, tagged)

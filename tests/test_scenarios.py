@@ -20,6 +20,7 @@ from reconciler import desired
 from reconciler.aws import Aws
 from reconciler.images.resolver import ImageResolver
 from reconciler.model import TAG_FAILED_FINGERPRINT, ServiceSpec
+from reconciler.model.markers import parse_failed_marker
 from reconciler.pipeline import status
 from reconciler.pipeline.reconcile import Reconciler, ServiceOutcome
 from reconciler.sandbox import Sandbox, Seeded
@@ -145,7 +146,9 @@ def test_broken_v2_rolls_back_and_is_not_retried(world: World, aws: Aws) -> None
     assert "rolling back" in degraded_now.message and "health checks" in degraded_now.message
     fingerprint = world.tick(v2).desired.fingerprint  # type: ignore[union-attr]
     tags = {t["Key"]: t["Value"] for t in world.group()["Tags"]}
-    assert tags[TAG_FAILED_FINGERPRINT] == fingerprint
+    marker = parse_failed_marker(tags[TAG_FAILED_FINGERPRINT])
+    assert marker.fingerprint == fingerprint
+    assert marker.fails(world.tick(v2).desired)  # type: ignore[arg-type]
 
     world.until(v2, lambda _: world.statuses()[-1] == "RollbackSuccessful")
     assert world.statuses()[-3:] == ["InProgress", "RollbackInProgress", "RollbackSuccessful"]

@@ -157,7 +157,7 @@ def _json_value(value: Value) -> Any:
 def _json_refresh(refresh: ObservedRefresh) -> dict[str, Any]:
     return {
         "id": refresh.refresh_id,
-        "status": refresh.status.value,
+        "status": refresh.status_text,
         "percentage": refresh.percentage_complete,
         "instances_to_update": refresh.instances_to_update,
         "desired_version": refresh.desired_version,
@@ -296,7 +296,7 @@ def status_text(status: ServiceStatus) -> str:
     if status.refresh is not None:
         refresh = status.refresh
         lines.append(
-            f"  refresh:        {refresh.refresh_id} {refresh.status.value}"
+            f"  refresh:        {refresh.refresh_id} {refresh.status_text}"
             f" {refresh.percentage_complete}% (version {refresh.desired_version or '-'})"
         )
     if status.last_failure:
