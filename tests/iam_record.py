@@ -63,8 +63,8 @@ class Recorder:
     def _resolve(
         self, service: str, operation: str, params: dict[str, Any], region: str
     ) -> tuple[list[Resource], Launch | None]:
-        if operation.startswith("Describe") and service != "ecr":
-            return [], None  # no resource-level permission (see iam_calls)
+        if operation.startswith("Describe") and service in ("autoscaling", "ec2", "elbv2"):
+            return [], None  # these describes support no resource-level permission (iam_calls)
         if service == "autoscaling":
             return self._groups(operation, params)
         if service == "ec2":

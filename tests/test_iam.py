@@ -244,6 +244,39 @@ def test_the_pr_policy_allows_every_call_of_diff(sandbox: Sandbox, tmp_path: Pat
     assert {c.service for c in recorder.calls} >= {"autoscaling", "ec2", "elbv2", "ecr"}
 
 
+# -- the leader lease under the daemon policy -------------------------------------------------
+
+
+@pytest.mark.parametrize(("table", "allowed"), [("asg-reconciler-lease", True), ("other", False)])
+def test_the_daemon_policy_allows_the_lease_on_its_table_only(
+    sandbox: Sandbox, table: str, allowed: bool
+) -> None:
+    """First start (the table is created), acquire, renew, release: every call on that table."""
+    from reconciler.daemon.lease import Lease
+
+    aws = Aws(region=REGION, endpoint_url=sandbox.endpoint)
+    recorder = Recorder(aws, endpoint=sandbox.endpoint, account=ACCOUNT)
+    now = [1000.0]
+    lease = Lease(
+        aws=aws,
+        table=table,
+        name="asg-reconciler",
+        holder="a",
+        wall_clock=lambda: now[0],
+        monotonic=lambda: now[0],
+    )
+    assert lease.ensure()
+    now[0] += 10
+    assert lease.ensure()  # a renewal
+    lease.release()
+    operations = {c.operation for c in recorder.calls}
+    assert {"CreateTable", "PutItem", "UpdateItem", "DeleteItem"} <= operations, operations
+    assert recorder.counted == len(recorder.calls)
+    assert (not denied(recorder.calls, DAEMON)) is allowed
+    if not allowed:
+        assert all(denied([c], DAEMON) for c in recorder.calls)
+
+
 # -- the mapping and the evaluator, on plain data -----------------------------------------------
 
 TEMPLATE = f"arn:aws:ec2:{REGION}:{ACCOUNT}:launch-template/lt-0123456789abcdef0"
