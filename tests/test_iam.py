@@ -7,7 +7,7 @@ requests AWS makes for it (tests/iam_calls.py, sourced from the Service Authoriz
 and is judged by principalmapper's local policy simulation, not by code of ours:
 
 - every call of the daemon is allowed by ``reconciler-daemon.json``, and every call of ``diff``
-  by ``reconciler-pr-diff.json``;
+  by ``reconciler-pr-diff.json``; the leader lease's calls only on its table;
 - the same writes on resources another owner tagged are denied, and so are they on an untagged
   group or target group that is not the managed one.
 
