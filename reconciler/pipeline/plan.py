@@ -23,8 +23,9 @@ stays active while ``Cancelling`` (1.7), so pinning in the same plan after the c
 be refused and, apply stopping at the first error, would block every write after it. Waiting in
 apply instead would hold the tick for as long as in-flight launches take. The observed refresh
 cannot always show that it has a desired configuration (a MixedInstancesPolicy one parses
-without a version), so every active refresh defers the pin; that costs at most a tick. Group
-settings outside the restriction (sizes, health check) are still updated.
+without a version), so every active refresh defers the pin; that only delays it until the
+refresh has ended or been cancelled. Group settings outside the restriction (sizes, health
+check) are still updated.
 """
 
 from __future__ import annotations
