@@ -1590,3 +1590,16 @@ def test_reference_says_what_aws_does_with_an_omitted_maximum() -> None:
     assert "Sent only when set" in row
     assert "terminates an old instance and launches its replacement at the same time" in row
     assert "| `100` |" not in row  # no default: omitted is not 100
+
+
+@pytest.mark.parametrize("bake", [None, "bakeTime: 0"], ids=["no-bake-time", "bake-time-zero"])
+def test_alarms_without_bake_time_are_warned_about(tmp_path: Path, bake: str | None) -> None:
+    text = with_rollout("alarms: [feedback-5xx]", *([bake] if bake else []))
+    (warning,) = desired.load([write_service(tmp_path, text)]).warnings
+    assert (warning.field, warning.line) == (f"{RO}.alarms", line_of(text, "alarms:"))
+    assert "without bakeTime" in warning.message and "set bakeTime" in warning.allowed
+
+
+def test_alarms_with_bake_time_load_without_a_warning(tmp_path: Path) -> None:
+    text = with_rollout("alarms: [feedback-5xx]", "bakeTime: 600")
+    assert desired.load([write_service(tmp_path, text)]).warnings == ()

@@ -167,6 +167,19 @@ def _protected_ignored_warning(doc: Doc) -> list[Problem]:
     return [doc.at(path, message, allowed, warning=True)]
 
 
+def _alarms_without_bake_time_warning(doc: Doc) -> list[Problem]:
+    # An alarm fails the refresh only while it is active (aws-facts 1.7, 1.9): without a bake
+    # time the last batch's alarm comes after the refresh has already succeeded.
+    if doc.get((*_ROLLOUT, "alarms")) is None or doc.get((*_ROLLOUT, "bakeTime")):
+        return []
+    message = (
+        "alarms are watched only while the refresh runs: without bakeTime an alarm raised by "
+        "the last replaced instances comes too late to fail or roll back the refresh"
+    )
+    allowed = "set bakeTime (0 to 172800 seconds), e.g. 600"
+    return [doc.at((*_ROLLOUT, "alarms"), message, allowed, warning=True)]
+
+
 def _image(doc: Doc) -> list[Problem]:
     # The resolver's own grammar, so a file that validates is a file the daemon can resolve.
     parts = [doc.text((*IMAGE, part)) for part in ("repository", "tag", "digest")]
@@ -197,6 +210,7 @@ _RULES: tuple[Callable[[Doc], list[Problem]], ...] = (
     _image,
     _checkpoint_delay_warning,
     _protected_ignored_warning,
+    _alarms_without_bake_time_warning,
 )
 
 
