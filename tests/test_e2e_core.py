@@ -171,6 +171,24 @@ def test_missing_tag_is_one_clear_line(sandbox, tmp_path: Path, tag: str) -> Non
         ),
         ("minSize: 2", "minSize: 9", "spec.autoScalingGroup.maxSize", "maxSize: 4"),
         ("tag: v1.1", "tag: 'v1;rm -rf /'", "spec.image.tag", "tag: 'v1;rm -rf /'"),
+        (
+            "autoRollback: true",
+            "autoRollback: true\n    bakeTime: 172801",
+            "spec.rollout.bakeTime",
+            "bakeTime",
+        ),
+        (
+            "autoRollback: true",
+            "autoRollback: true\n    scaleInProtectedInstances: Replace",
+            "spec.rollout.scaleInProtectedInstances",
+            "scaleInProtectedInstances",
+        ),
+        (
+            "autoRollback: true",
+            "autoRollback: true\n    alarms: [" + ", ".join(f"a{n}" for n in range(11)) + "]",
+            "spec.rollout.alarms",
+            "alarms",
+        ),
     ],
 )
 def test_invalid_file_is_exit_1_with_file_line_field(
@@ -297,3 +315,21 @@ def test_adoption_tags_go_out_before_any_other_write(sandbox, aws: Aws, tmp_path
     assert {"ModifyTargetGroup", "CreateLaunchTemplateVersion", "UpdateAutoScalingGroup"} <= set(
         writes[first_other:]
     ), writes
+
+
+def test_a_bad_rollout_field_changes_nothing_in_aws(sandbox, aws: Aws, tmp_path: Path) -> None:
+    path = sandbox_copy(tmp_path)
+    text = path.read_text().replace("autoRollback: true", "autoRollback: true\n    bakeTime: -5")
+    path.write_text(text)
+    line = next(n for n, t in enumerate(text.splitlines(), 1) if "bakeTime" in t)
+    done = run_cli("apply", "--yes", str(path), endpoint=sandbox.endpoint)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"{path}:{line}: error: spec.rollout.bakeTime:" in done.stderr
+    assert "Traceback" not in done.stderr
+    group = group_of(aws, "feedback-asg")
+    assert group["LaunchTemplate"]["Version"] == "$Default"  # type: ignore[index]
+    assert TAG_OWNER not in {t["Key"] for t in group["Tags"]}  # type: ignore[attr-defined]
+    refreshes = aws.call(
+        "autoscaling", "describe_instance_refreshes", AutoScalingGroupName="feedback-asg"
+    )["InstanceRefreshes"]
+    assert refreshes == []
