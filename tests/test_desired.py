@@ -1011,6 +1011,188 @@ CASES = [
 ]
 
 
+def with_rollout(*lines: str) -> str:
+    """The canonical file with ``lines`` added to its rollout block."""
+    added = "".join(f"    {line}\n" for line in lines)
+    return edit("    autoRollback: true\n", "    autoRollback: true\n" + added)
+
+
+TWICE = with_rollout("alarms:", "  - cpu-high", "  - p99-latency", "  - cpu-high")
+ELEVEN_ALARMS = ", ".join(f"alarm-{n}" for n in range(11))
+# The new rollout preferences of issue 11 (aws-facts 1.8-1.10): every way each one is wrong.
+ROLLOUT_CASES = [
+    Case(
+        "protected-unknown-value",
+        with_rollout("scaleInProtectedInstances: Replace"),
+        f"{RO}.scaleInProtectedInstances",
+        "scaleInProtectedInstances",
+        '"Replace" is not allowed (allowed: Refresh, Ignore, Wait)',
+    ),
+    Case(
+        "protected-lower-case",
+        with_rollout("scaleInProtectedInstances: refresh"),
+        f"{RO}.scaleInProtectedInstances",
+        "scaleInProtectedInstances",
+        '"refresh" is not allowed',
+    ),
+    Case(
+        "protected-boolean",
+        with_rollout("scaleInProtectedInstances: true"),
+        f"{RO}.scaleInProtectedInstances",
+        "scaleInProtectedInstances",
+        "true is not allowed",
+    ),
+    Case(
+        "protected-null",
+        with_rollout("scaleInProtectedInstances:"),
+        f"{RO}.scaleInProtectedInstances",
+        "scaleInProtectedInstances",
+        "null is not allowed",
+    ),
+    Case(
+        "protected-terminate-is-standby-only",
+        with_rollout("scaleInProtectedInstances: Terminate"),
+        f"{RO}.scaleInProtectedInstances",
+        "scaleInProtectedInstances",
+        '"Terminate" is not allowed',
+    ),
+    Case(
+        "standby-refresh-is-protected-only",
+        with_rollout("standbyInstances: Refresh"),
+        f"{RO}.standbyInstances",
+        "standbyInstances",
+        '"Refresh" is not allowed (allowed: Terminate, Ignore, Wait)',
+    ),
+    Case(
+        "standby-empty-text",
+        with_rollout('standbyInstances: ""'),
+        f"{RO}.standbyInstances",
+        "standbyInstances",
+        '"" is not allowed',
+    ),
+    Case(
+        "standby-list",
+        with_rollout("standbyInstances: [Ignore]"),
+        f"{RO}.standbyInstances",
+        "standbyInstances",
+        "a list is not allowed",
+    ),
+    Case(
+        "bake-time-negative",
+        with_rollout("bakeTime: -1"),
+        f"{RO}.bakeTime",
+        "bakeTime",
+        "-1 is out of range (allowed: 0 to 172800)",
+    ),
+    Case(
+        "bake-time-above-two-days",
+        with_rollout("bakeTime: 172801"),
+        f"{RO}.bakeTime",
+        "bakeTime",
+        "172801 is out of range (allowed: 0 to 172800)",
+    ),
+    Case(
+        "bake-time-with-unit",
+        with_rollout("bakeTime: 10m"),
+        f"{RO}.bakeTime",
+        "bakeTime",
+        "is text, expected a whole number",
+    ),
+    Case(
+        "bake-time-fraction",
+        with_rollout("bakeTime: 1.5"),
+        f"{RO}.bakeTime",
+        "bakeTime",
+        "is a number, expected a whole number",
+    ),
+    Case(
+        "bake-time-boolean",
+        with_rollout("bakeTime: true"),
+        f"{RO}.bakeTime",
+        "bakeTime",
+        "is true or false, expected a whole number",
+    ),
+    Case(
+        "bake-time-misspelt",
+        with_rollout("bakeTimes: 600"),
+        f"{RO}.bakeTimes",
+        "bakeTimes",
+        "did you mean 'bakeTime'?",
+    ),
+    Case(
+        "alarms-empty",
+        with_rollout("alarms: []"),
+        f"{RO}.alarms",
+        "alarms",
+        "is an empty list; leave the field out instead",
+    ),
+    Case(
+        "alarms-eleven",
+        with_rollout(f"alarms: [{ELEVEN_ALARMS}]"),
+        f"{RO}.alarms",
+        "alarms",
+        "has 11 items (allowed: a list of 1 to 10 distinct CloudWatch alarm names)",
+    ),
+    Case(
+        "alarms-one-name-not-a-list",
+        with_rollout("alarms: cpu-high"),
+        f"{RO}.alarms",
+        "alarms",
+        "is text, expected a list",
+    ),
+    Case(
+        "alarms-mapping",
+        with_rollout("alarms: {name: cpu-high}"),
+        f"{RO}.alarms",
+        "alarms",
+        "is a mapping, expected a list",
+    ),
+    Case(
+        "alarm-name-number",
+        with_rollout("alarms: [cpu-high, 5]"),
+        f"{RO}.alarms[1]",
+        "alarms",
+        "is a whole number, expected text",
+    ),
+    Case(
+        "alarm-name-null",
+        with_rollout("alarms:", "  - cpu-high", "  - ~"),
+        f"{RO}.alarms[1]",
+        "  - ~",
+        "is empty (null), expected text",
+    ),
+    Case(
+        "alarm-name-empty",
+        with_rollout('alarms: [cpu-high, ""]'),
+        f"{RO}.alarms[1]",
+        "alarms",
+        "is 0 characters long",
+    ),
+    Case(
+        "alarm-name-too-long",
+        with_rollout(f"alarms: [{'a' * 256}]"),
+        f"{RO}.alarms[0]",
+        "alarms",
+        "is 256 characters long (allowed: a CloudWatch alarm name, 1-255 characters",
+    ),
+    Case(
+        "alarm-name-control-character",
+        with_rollout('alarms: ["cpu\\thigh"]'),
+        f"{RO}.alarms[0]",
+        "alarms",
+        "without control characters",
+    ),
+    Case(
+        "alarm-named-twice",
+        TWICE,
+        f"{RO}.alarms[2]",
+        len(TWICE.splitlines()) - TWICE.splitlines()[::-1].index("      - cpu-high"),
+        "alarm 'cpu-high' is named twice",
+    ),
+]
+CASES += ROLLOUT_CASES
+
+
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
 def test_invalid_file_is_reported_at_its_field_and_line(case: Case, tmp_path: Path) -> None:
     path = write_service(tmp_path / "desired", case.text, template=case.template)
@@ -1314,3 +1496,110 @@ def test_random_bytes_never_raise_anything_else(tmp_path: Path) -> None:
         for _ in range(rng.randint(1, 8)):
             mutated[rng.randrange(len(mutated))] = rng.randrange(256)
         _assert_loads_or_reports(write_service(tmp_path, bytes(mutated)))
+
+
+# --- The rollout preferences of issue 11 ----------------------------------------------------
+
+
+def test_new_rollout_fields_load(tmp_path: Path) -> None:
+    text = with_rollout(
+        "scaleInProtectedInstances: Wait",
+        "standbyInstances: Terminate",
+        "bakeTime: 900",
+        "alarms: [feedback-5xx, 'p99 latency > 1s']",
+    )
+    (service,) = desired.load([write_service(tmp_path, text)]).services
+    rollout = service.rollout
+    assert (rollout.scale_in_protected_instances, rollout.standby_instances) == (
+        "Wait",
+        "Terminate",
+    )
+    assert (rollout.bake_time, rollout.alarms) == (900, ("feedback-5xx", "p99 latency > 1s"))
+
+
+@pytest.mark.parametrize("value", ["Refresh", "Ignore", "Wait"])
+def test_every_protected_choice_loads(tmp_path: Path, value: str) -> None:
+    text = with_rollout(f"scaleInProtectedInstances: {value}")
+    (service,) = desired.load([write_service(tmp_path, text)]).services
+    assert service.rollout.scale_in_protected_instances == value
+
+
+@pytest.mark.parametrize("value", ["Terminate", "Ignore", "Wait"])
+def test_every_standby_choice_loads(tmp_path: Path, value: str) -> None:
+    text = with_rollout(f"standbyInstances: {value}")
+    (service,) = desired.load([write_service(tmp_path, text)]).services
+    assert service.rollout.standby_instances == value
+
+
+@pytest.mark.parametrize(
+    ("lines", "bake_time", "alarms"),
+    [
+        (("bakeTime: 0",), 0, ()),
+        (("bakeTime: 172800",), 172800, ()),
+        (
+            (f"alarms: [{', '.join(f'a{n}' for n in range(10))}]",),
+            None,
+            tuple(f"a{n}" for n in range(10)),
+        ),
+        (("alarms: ['" + "x" * 255 + "']",), None, ("x" * 255,)),
+    ],
+    ids=["bake-zero", "bake-two-days", "ten-alarms", "alarm-name-255"],
+)
+def test_rollout_limits_are_inclusive(
+    tmp_path: Path, lines: tuple[str, ...], bake_time: int | None, alarms: tuple[str, ...]
+) -> None:
+    (service,) = desired.load([write_service(tmp_path, with_rollout(*lines))]).services
+    assert (service.rollout.bake_time, service.rollout.alarms) == (bake_time, alarms)
+
+
+def test_omitted_preferences_stay_undeclared(tmp_path: Path) -> None:
+    # R2: an omitted maximum is not the same as 100 on AWS (aws-facts 1.2), so it stays None.
+    text = edit("    maxHealthyPercentage: 100\n", "")
+    (service,) = desired.load([write_service(tmp_path, text)]).services
+    rollout = service.rollout
+    assert (rollout.max_healthy_percentage, rollout.bake_time, rollout.alarms) == (None, None, ())
+    # The two documented choices that differ from the SDK's Wait (aws-facts 1.10).
+    assert (rollout.scale_in_protected_instances, rollout.standby_instances) == (
+        "Refresh",
+        "Ignore",
+    )
+
+
+def test_ignoring_protected_instances_is_warned_about(tmp_path: Path) -> None:
+    text = with_rollout("scaleInProtectedInstances: Ignore")
+    path = write_service(tmp_path, text)
+    (warning,) = desired.load([path]).warnings
+    assert (warning.field, warning.line) == (
+        f"{RO}.scaleInProtectedInstances",
+        line_of(text, "scaleInProtectedInstances"),
+    )
+    assert "starts a refresh for them on every pass" in warning.message
+
+
+@pytest.mark.parametrize("value", ["Refresh", "Wait"])
+def test_no_warning_for_other_protected_choices(tmp_path: Path, value: str) -> None:
+    text = with_rollout(f"scaleInProtectedInstances: {value}")
+    assert desired.load([write_service(tmp_path, text)]).warnings == ()
+
+
+def test_reference_says_what_aws_does_with_an_omitted_maximum() -> None:
+    reference = (ROOT / "docs" / "desired-reference.md").read_text()
+    row = next(
+        line for line in reference.splitlines() if "`spec.rollout.maxHealthyPercentage`" in line
+    )
+    assert "Sent only when set" in row
+    assert "terminates an old instance and launches its replacement at the same time" in row
+    assert "| `100` |" not in row  # no default: omitted is not 100
+
+
+@pytest.mark.parametrize("bake", [None, "bakeTime: 0"], ids=["no-bake-time", "bake-time-zero"])
+def test_alarms_without_bake_time_are_warned_about(tmp_path: Path, bake: str | None) -> None:
+    text = with_rollout("alarms: [feedback-5xx]", *([bake] if bake else []))
+    (warning,) = desired.load([write_service(tmp_path, text)]).warnings
+    assert (warning.field, warning.line) == (f"{RO}.alarms", line_of(text, "alarms:"))
+    assert "without bakeTime" in warning.message and "set bakeTime" in warning.allowed
+
+
+def test_alarms_with_bake_time_load_without_a_warning(tmp_path: Path) -> None:
+    text = with_rollout("alarms: [feedback-5xx]", "bakeTime: 600")
+    assert desired.load([write_service(tmp_path, text)]).warnings == ()

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import desired
-from reconciler.aws import Aws
+from reconciler import desired, errors
+from reconciler.aws import Aws, is_read
 from reconciler.images.resolver import ImageResolver
-from reconciler.model import TAG_OWNER, Phase
+from reconciler.model import TAG_OWNER, Phase, ServiceOutcome
 from reconciler.pipeline.reconcile import Reconciler
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -171,6 +171,24 @@ def test_missing_tag_is_one_clear_line(sandbox, tmp_path: Path, tag: str) -> Non
         ),
         ("minSize: 2", "minSize: 9", "spec.autoScalingGroup.maxSize", "maxSize: 4"),
         ("tag: v1.1", "tag: 'v1;rm -rf /'", "spec.image.tag", "tag: 'v1;rm -rf /'"),
+        (
+            "autoRollback: true",
+            "autoRollback: true\n    bakeTime: 172801",
+            "spec.rollout.bakeTime",
+            "bakeTime",
+        ),
+        (
+            "autoRollback: true",
+            "autoRollback: true\n    scaleInProtectedInstances: Replace",
+            "spec.rollout.scaleInProtectedInstances",
+            "scaleInProtectedInstances",
+        ),
+        (
+            "autoRollback: true",
+            "autoRollback: true\n    alarms: [" + ", ".join(f"a{n}" for n in range(11)) + "]",
+            "spec.rollout.alarms",
+            "alarms",
+        ),
     ],
 )
 def test_invalid_file_is_exit_1_with_file_line_field(
@@ -186,3 +204,132 @@ def test_invalid_file_is_exit_1_with_file_line_field(
         assert done.returncode == 1, (command, done.stdout, done.stderr)
         assert "Traceback" not in done.stderr
         assert f"{path}:{line}: error: {field}:" in done.stderr, done.stderr
+
+
+# ------------------------------------------------------------------------------------------------
+# Order of writes against AWS's rules (issue 11): cancel before the pin, tag before the write
+# ------------------------------------------------------------------------------------------------
+
+
+def record_writes(aws: Aws) -> list[str]:
+    writes: list[str] = []
+    aws.on_call(
+        lambda _service, operation: None if is_read(operation) else writes.append(operation)
+    )
+    return writes
+
+
+def tick(aws: Aws, specs: object) -> ServiceOutcome:
+    reconciler = make_reconciler(aws)
+    (outcome,) = reconciler.compute(specs)  # type: ignore[arg-type]
+    reconciler.apply([outcome])
+    assert outcome.error is None, outcome.error
+    return outcome
+
+
+def start_foreign_refresh(aws: Aws, seeded) -> str:
+    """Someone else's refresh with a DesiredConfiguration, long-running (a 1 h checkpoint)."""
+    response = aws.call(
+        "autoscaling",
+        "start_instance_refresh",
+        AutoScalingGroupName=seeded.group_name,
+        DesiredConfiguration={
+            "LaunchTemplate": {"LaunchTemplateId": seeded.launch_template_id, "Version": "1"}
+        },
+        Preferences={
+            "MinHealthyPercentage": 50,
+            "InstanceWarmup": 60,
+            "CheckpointPercentages": [50, 100],
+            "CheckpointDelay": 3600,
+        },
+    )
+    return str(response["InstanceRefreshId"])
+
+
+def group_of(aws: Aws, name: str) -> dict[str, object]:
+    groups = aws.call("autoscaling", "describe_auto_scaling_groups", AutoScalingGroupNames=[name])
+    group: dict[str, object] = groups["AutoScalingGroups"][0]
+    return group
+
+
+def test_foreign_refresh_on_default_is_cancelled_before_the_group_is_pinned(
+    sandbox, seeded, aws: Aws, tmp_path: Path
+) -> None:
+    # R1 (aws-facts 9): the seed's group is on $Default; a foreign refresh runs.
+    sandbox.clock.speed = 0
+    foreign = start_foreign_refresh(aws, seeded)
+    # The sandbox refuses the pin as AWS does (aws-facts 1.12), so the order below matters.
+    with pytest.raises(errors.AwsApiError) as refused:
+        aws.call(
+            "autoscaling",
+            "update_auto_scaling_group",
+            AutoScalingGroupName=seeded.group_name,
+            LaunchTemplate={"LaunchTemplateId": seeded.launch_template_id, "Version": "1"},
+        )
+    assert refused.value.code == "ValidationError"
+    specs = desired.load([sandbox_copy(tmp_path)]).services
+    writes = record_writes(aws)
+
+    first = tick(aws, specs)
+    assert first.diff is not None and first.diff.phase is Phase.SUPERSEDING
+    assert "CancelInstanceRefresh" in writes
+    assert "UpdateAutoScalingGroup" not in writes
+    assert group_of(aws, seeded.group_name)["LaunchTemplate"]["Version"] == "$Default"  # type: ignore[index]
+
+    # Tick on, a sandbox minute at a time: the pin goes out only once no refresh is active.
+    pinned_while_active = []
+    for _ in range(40):
+        sandbox.clock.advance(60)
+        before = len(writes)
+        outcome = tick(aws, specs)
+        assert outcome.observed is not None
+        active = [r for r in outcome.observed.refreshes if r.status.active]
+        if "UpdateAutoScalingGroup" in writes[before:] and active:
+            pinned_while_active.append(active[0].refresh_id)
+        if outcome.diff is not None and outcome.diff.phase is Phase.IN_SYNC:
+            break
+    assert pinned_while_active == []
+    assert outcome.diff is not None and outcome.diff.phase is Phase.IN_SYNC, outcome.diff
+    assert writes.count("StartInstanceRefresh") == 1
+    assert writes.index("UpdateAutoScalingGroup") < writes.index("StartInstanceRefresh")
+    version = group_of(aws, seeded.group_name)["LaunchTemplate"]["Version"]  # type: ignore[index]
+    assert str(version).isdigit()
+    refreshes = aws.call(
+        "autoscaling", "describe_instance_refreshes", AutoScalingGroupName=seeded.group_name
+    )["InstanceRefreshes"]
+    assert {r["InstanceRefreshId"]: r["Status"] for r in refreshes}[foreign] == "Cancelled"
+
+
+def test_adoption_tags_go_out_before_any_other_write(sandbox, aws: Aws, tmp_path: Path) -> None:
+    # The seed's resources are untagged; the file also changes the health check and a size, so
+    # the first tick writes to all three resources. Each must be tagged as ours first, since the
+    # daemon's IAM policy allows the other writes only on resources tagged so.
+    path = sandbox_copy(tmp_path)
+    text = path.read_text().replace("intervalSeconds: 30", "intervalSeconds: 20")
+    path.write_text(text.replace("maxSize: 4", "maxSize: 5"))
+    writes = record_writes(aws)
+    tick(aws, desired.load([path]).services)
+    tags = ("AddTags", "CreateTags", "CreateOrUpdateTags")
+    first_other = min(i for i, op in enumerate(writes) if op not in tags)
+    assert sorted(writes[:first_other]) == sorted(tags), writes
+    assert {"ModifyTargetGroup", "CreateLaunchTemplateVersion", "UpdateAutoScalingGroup"} <= set(
+        writes[first_other:]
+    ), writes
+
+
+def test_a_bad_rollout_field_changes_nothing_in_aws(sandbox, aws: Aws, tmp_path: Path) -> None:
+    path = sandbox_copy(tmp_path)
+    text = path.read_text().replace("autoRollback: true", "autoRollback: true\n    bakeTime: -5")
+    path.write_text(text)
+    line = next(n for n, t in enumerate(text.splitlines(), 1) if "bakeTime" in t)
+    done = run_cli("apply", "--yes", str(path), endpoint=sandbox.endpoint)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"{path}:{line}: error: spec.rollout.bakeTime:" in done.stderr
+    assert "Traceback" not in done.stderr
+    group = group_of(aws, "feedback-asg")
+    assert group["LaunchTemplate"]["Version"] == "$Default"  # type: ignore[index]
+    assert TAG_OWNER not in {t["Key"] for t in group["Tags"]}  # type: ignore[attr-defined]
+    refreshes = aws.call(
+        "autoscaling", "describe_instance_refreshes", AutoScalingGroupName="feedback-asg"
+    )["InstanceRefreshes"]
+    assert refreshes == []

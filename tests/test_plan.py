@@ -34,12 +34,8 @@ from reconciler.model import (
 )
 from reconciler.model.markers import failed_marker
 from reconciler.pipeline.diff import diff
-from reconciler.pipeline.plan import (
-    CLIENT_TOKEN_LIMIT,
-    client_token,
-    plan,
-    refresh_preferences,
-)
+from reconciler.pipeline.plan import CLIENT_TOKEN_LIMIT, client_token, plan
+from reconciler.pipeline.preferences import refresh_preferences
 from tests.factories import (
     DIGEST_B,
     DIGEST_C,
@@ -299,6 +295,8 @@ def test_new_image_creates_a_version_and_refreshes_to_it() -> None:
             "CheckpointDelay": 60,
             "AutoRollback": True,
             "SkipMatching": False,
+            "ScaleInProtectedInstances": "Refresh",
+            "StandbyInstances": "Ignore",
         },
         fingerprint=desired.fingerprint,
     )
@@ -392,8 +390,8 @@ def test_everything_at_once_is_in_apply_order() -> None:
     observed = dataclasses.replace(observed, scaling_policies=())
     result = run(desired, observed)
     assert kinds(result) == [
-        ActionKind.MODIFY_TARGET_GROUP,
         ActionKind.TAG_RESOURCE,
+        ActionKind.MODIFY_TARGET_GROUP,
         ActionKind.CREATE_LAUNCH_TEMPLATE_VERSION,
         ActionKind.UPDATE_AUTO_SCALING_GROUP,
         ActionKind.PUT_SCALING_POLICY,
@@ -465,6 +463,8 @@ def test_no_revision_anywhere_is_a_dash() -> None:
                 "CheckpointDelay": 60,
                 "AutoRollback": True,
                 "SkipMatching": False,
+                "ScaleInProtectedInstances": "Refresh",
+                "StandbyInstances": "Ignore",
             },
         ),
         (
@@ -476,6 +476,8 @@ def test_no_revision_anywhere_is_a_dash() -> None:
                 "CheckpointPercentages": [50, 100],
                 "AutoRollback": True,
                 "SkipMatching": False,
+                "ScaleInProtectedInstances": "Refresh",
+                "StandbyInstances": "Ignore",
             },
         ),
         (
@@ -486,6 +488,8 @@ def test_no_revision_anywhere_is_a_dash() -> None:
                 "InstanceWarmup": 300,
                 "AutoRollback": True,
                 "SkipMatching": False,
+                "ScaleInProtectedInstances": "Refresh",
+                "StandbyInstances": "Ignore",
             },
         ),
         (
@@ -497,6 +501,8 @@ def test_no_revision_anywhere_is_a_dash() -> None:
                 "CheckpointDelay": 60,
                 "AutoRollback": False,
                 "SkipMatching": True,
+                "ScaleInProtectedInstances": "Refresh",
+                "StandbyInstances": "Ignore",
             },
         ),
         (
@@ -509,6 +515,8 @@ def test_no_revision_anywhere_is_a_dash() -> None:
                 "CheckpointDelay": 60,
                 "AutoRollback": True,
                 "SkipMatching": False,
+                "ScaleInProtectedInstances": "Refresh",
+                "StandbyInstances": "Ignore",
             },
         ),
     ],
@@ -668,3 +676,140 @@ def test_new_commit_after_failure_rolls_out() -> None:
 def test_service_spec_factory_defaults_match_seed() -> None:
     # Guards the factories: the seed's rollout is what the preference cases start from.
     assert service_spec().rollout == rollout_spec()
+
+
+# ------------------------------------------------------------------------------------------------
+# Order of writes: AWS's update restriction, and adoption before anything else (issue 11)
+# ------------------------------------------------------------------------------------------------
+
+_ACTIVE = [s for s in RefreshStatus if s.active]
+_ENDED = [s for s in RefreshStatus if not s.active]
+
+
+def _floating(ref: str, *refreshes: Any, **group: Any) -> ObservedService:
+    observed = with_group(observed_service(), launch_template_version=ref, **group)
+    return dataclasses.replace(observed, refreshes=tuple(refreshes))
+
+
+def _pins(result: Plan) -> list[VersionPin]:
+    return [a.pin for a in result.actions if isinstance(a, UpdateAutoScalingGroup) and a.pin]
+
+
+@pytest.mark.parametrize("status", _ACTIVE)
+@pytest.mark.parametrize("ref", ["$Default", "$Latest"])
+@pytest.mark.parametrize(
+    ("desired_version", "make"),
+    [("2", new_image), ("4", new_image), ("3", desired_service), (None, new_image)],
+    ids=["foreign-older", "foreign-newer", "own-version", "no-desired-configuration"],
+)
+def test_no_launch_template_change_while_a_refresh_is_active(
+    status: RefreshStatus, ref: str, desired_version: str | None, make: Any
+) -> None:
+    # aws-facts 1.12 (R1): AWS refuses it during a refresh with a DesiredConfiguration, and
+    # apply stops at the first error, which would keep the cancel from ever being sent.
+    observed = _floating(ref, refresh(desired_version=desired_version, status=status))
+    desired = make()
+    result = run(desired, observed)
+    assert _pins(result) == []
+    assert ActionKind.START_INSTANCE_REFRESH not in kinds(result)
+    assert ActionKind.CREATE_LAUNCH_TEMPLATE_VERSION not in kinds(result)
+    pinned = [
+        c for c in diff(desired, observed, owner=OWNER).changes if c.field.endswith("version")
+    ]
+    if pinned and result.phase is not Phase.BLOCKED:
+        assert "waits until instance refresh rf-0001 is no longer active" in result.message
+
+
+@pytest.mark.parametrize("ref", ["$Default", "$Latest"])
+@pytest.mark.parametrize("status", [RefreshStatus.IN_PROGRESS, RefreshStatus.PENDING])
+def test_the_seed_with_a_foreign_refresh_cancels_first_and_pins_later(
+    ref: str, status: RefreshStatus
+) -> None:
+    # The seed's starting state: on $Default, another refresh running, a new image desired.
+    running = refresh(desired_version="2", status=status)
+    tick1 = run(new_image(), _floating(ref, running))
+    assert (tick1.phase, kinds(tick1)) == (Phase.SUPERSEDING, [ActionKind.CANCEL_INSTANCE_REFRESH])
+    # Tick 2: still Cancelling, which is active: nothing may touch the launch template yet.
+    cancelling = dataclasses.replace(running, status=RefreshStatus.CANCELLING)
+    assert run(new_image(), _floating(ref, cancelling)).empty
+    # Tick 3: the refresh is gone: pin to what the group runs, then roll out.
+    cancelled = dataclasses.replace(running, status=RefreshStatus.CANCELLED)
+    tick3 = run(new_image(), _floating(ref, cancelled))
+    assert kinds(tick3) == [
+        ActionKind.CREATE_LAUNCH_TEMPLATE_VERSION,
+        ActionKind.UPDATE_AUTO_SCALING_GROUP,
+        ActionKind.START_INSTANCE_REFRESH,
+    ]
+    assert _pins(tick3) == [VersionPin(TEMPLATE_ID, "3")]
+
+
+@pytest.mark.parametrize("status", _ACTIVE)
+def test_settings_outside_the_restriction_are_still_updated(status: RefreshStatus) -> None:
+    observed = _floating(
+        "$Default", refresh(desired_version="2", status=status), min_size=1, health_check_type="EC2"
+    )
+    result = run(new_image(), observed)
+    update = only(result, UpdateAutoScalingGroup)
+    assert (update.settings, update.pin) == ({"min_size": 2, "health_check_type": "ELB"}, None)
+    assert "launchTemplate.version" not in update.reason
+
+
+@pytest.mark.parametrize("status", _ENDED)
+@pytest.mark.parametrize("make", [new_image, desired_service], ids=["rollout", "in-sync-content"])
+def test_pin_goes_out_once_no_refresh_is_active(status: RefreshStatus, make: Any) -> None:
+    observed = _floating("$Default", refresh(desired_version="2", status=status))
+    result = run(make(), observed)
+    if result.phase is Phase.FAILED or result.phase is Phase.OUT_OF_SYNC:
+        assert _pins(result) == [VersionPin(TEMPLATE_ID, "3")]
+    assert "waits until" not in result.message
+
+
+def test_pin_is_sent_in_failed_before_mark_failed() -> None:
+    # R1 in FAILED: once the rollback has ended, the pin no longer blocks MARK_FAILED.
+    desired = new_image()
+    observed = add_versions(observed_service(), version_of(desired, 4))
+    ended = refresh(desired_version="4", status=RefreshStatus.ROLLBACK_SUCCESSFUL)
+    observed = with_group(observed, launch_template_version="$Default")
+    result = run(desired, dataclasses.replace(observed, refreshes=(ended,)))
+    assert result.phase is Phase.FAILED
+    assert kinds(result) == [ActionKind.UPDATE_AUTO_SCALING_GROUP, ActionKind.MARK_FAILED]
+
+
+def test_rolling_back_defers_the_pin_but_still_marks_failed() -> None:
+    desired = new_image()
+    observed = add_versions(observed_service(), version_of(desired, 4))
+    rolling_back = refresh(desired_version="4", status=RefreshStatus.ROLLBACK_IN_PROGRESS)
+    observed = with_group(observed, launch_template_version="$Latest")
+    result = run(desired, dataclasses.replace(observed, refreshes=(rolling_back,)))
+    assert kinds(result) == [ActionKind.MARK_FAILED]
+
+
+@pytest.mark.parametrize(
+    ("builder", "resource", "drift"),
+    [
+        (with_target_group, Resource.TARGET_GROUP, {"health_check": health_check(path="/")}),
+        (with_group, Resource.AUTO_SCALING_GROUP, {"max_size": 9}),
+        (with_group, Resource.AUTO_SCALING_GROUP, {"launch_template_version": "$Default"}),
+        (with_template, Resource.LAUNCH_TEMPLATE, {}),
+    ],
+    ids=["target-group-health-check", "group-size", "group-pin", "template-new-version"],
+)
+def test_an_adopted_resource_is_tagged_before_any_other_write(
+    builder: Any, resource: Resource, drift: dict[str, Any]
+) -> None:
+    # deploy/iam/reconciler-daemon.json allows these writes only on resources tagged as ours.
+    observed = builder(observed_service(), tags={"Name": "feedback"}, **drift)
+    result = run(new_image(), observed)
+    tag = only(result, TagResource)
+    assert tag.resource_type is resource
+    assert result.actions[0] is tag
+    writes_to_it = [
+        a for a in result.actions if a is not tag and a.resource_name == tag.resource_name
+    ]
+    assert writes_to_it, "the case must make another write to the adopted resource"
+    assert all(a.kind > tag.kind for a in writes_to_it)
+
+
+def test_every_write_kind_sorts_after_adoption_except_retry() -> None:
+    later = [k for k in ActionKind if k is not ActionKind.CLEAR_FAILED]
+    assert min(later) is ActionKind.TAG_RESOURCE

@@ -58,12 +58,17 @@ def build(doc: Doc, template: Template, *, revision: str | None) -> ServiceSpec:
 
 
 def _rollout(rollout: dict[str, Any]) -> RolloutSpec:
+    # Fields without a schema default stay None (or empty) when absent: plan leaves them out.
     return RolloutSpec(
         min_healthy_percentage=rollout["minHealthyPercentage"],
-        max_healthy_percentage=rollout["maxHealthyPercentage"],
+        max_healthy_percentage=rollout.get("maxHealthyPercentage"),
         instance_warmup=rollout.get("instanceWarmup"),
         checkpoint_percentages=tuple(rollout.get("checkpointPercentages", ())),
         checkpoint_delay=rollout.get("checkpointDelay"),
         auto_rollback=rollout["autoRollback"],
         skip_matching=rollout["skipMatching"],
+        scale_in_protected_instances=rollout["scaleInProtectedInstances"],
+        standby_instances=rollout["standbyInstances"],
+        bake_time=rollout.get("bakeTime"),
+        alarms=tuple(rollout.get("alarms", ())),
     )

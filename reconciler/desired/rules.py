@@ -138,6 +138,48 @@ def _healthy_percentages(doc: Doc) -> list[Problem]:
     return [doc.at((*_ROLLOUT, "maxHealthyPercentage"), message, allowed)]
 
 
+def _alarms(doc: Doc) -> list[Problem]:
+    """Each alarm named once: AWS would watch it once anyway, so a repeat is a typo."""
+    path = (*_ROLLOUT, "alarms")
+    names = doc.get(path)
+    if not isinstance(names, list):
+        return []
+    problems, seen = [], set()
+    for index, name in enumerate(names):
+        if not isinstance(name, str):
+            continue  # the schema reports it
+        if name in seen:
+            message = f"alarm {name!r} is named twice"
+            problems.append(doc.at((*path, index), message, "each alarm name once"))
+        seen.add(name)
+    return problems
+
+
+def _protected_ignored_warning(doc: Doc) -> list[Problem]:
+    path = (*_ROLLOUT, "scaleInProtectedInstances")
+    if doc.get(path) != "Ignore":
+        return []
+    message = (
+        "Ignore leaves instances protected from scale in on the old version: the reconciler "
+        "finds them on another version and starts a refresh for them on every pass"
+    )
+    allowed = "Refresh (the default) to replace them too, or remove their protection"
+    return [doc.at(path, message, allowed, warning=True)]
+
+
+def _alarms_without_bake_time_warning(doc: Doc) -> list[Problem]:
+    # An alarm fails the refresh only while it is active (aws-facts 1.7, 1.9): without a bake
+    # time the last batch's alarm comes after the refresh has already succeeded.
+    if doc.get((*_ROLLOUT, "alarms")) is None or doc.get((*_ROLLOUT, "bakeTime")):
+        return []
+    message = (
+        "alarms are watched only while the refresh runs: without bakeTime an alarm raised by "
+        "the last replaced instances comes too late to fail or roll back the refresh"
+    )
+    allowed = "set bakeTime (0 to 172800 seconds), e.g. 600"
+    return [doc.at((*_ROLLOUT, "alarms"), message, allowed, warning=True)]
+
+
 def _image(doc: Doc) -> list[Problem]:
     # The resolver's own grammar, so a file that validates is a file the daemon can resolve.
     parts = [doc.text((*IMAGE, part)) for part in ("repository", "tag", "digest")]
@@ -164,8 +206,11 @@ _RULES: tuple[Callable[[Doc], list[Problem]], ...] = (
     _matcher,
     _checkpoints,
     _healthy_percentages,
+    _alarms,
     _image,
     _checkpoint_delay_warning,
+    _protected_ignored_warning,
+    _alarms_without_bake_time_warning,
 )
 
 

@@ -152,6 +152,8 @@ def _describe(kind: Any, sub: dict[str, Any], value: Any, fallback: str) -> tupl
         return f"{_show(value)} is not valid", f"text matching {sub['pattern']}"
     if kind == "minItems":
         return "is an empty list; leave the field out instead", f"at least {sub['minItems']} item"
+    if kind == "maxItems":
+        return f"has {len(value)} items", f"at most {sub['maxItems']} items"
     if kind in ("anyOf", "oneOf"):
         return sub.get("x-message", f"{_show(value)} is not valid"), ""
     return fallback, ""

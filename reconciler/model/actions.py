@@ -22,9 +22,13 @@ class ActionKind(enum.IntEnum):
     """What apply does, in the order it must be done: the value is the sort key."""
 
     CLEAR_FAILED = 5  # `reconciler retry`: forget a failed fingerprint
-    MODIFY_TARGET_GROUP = 10
-    TAG_RESOURCE = 15
+    # Adoption tags come before any other write, so a policy that allows writes only on
+    # resources tagged as ours (deploy/iam/reconciler-daemon.json) allows them from the first tick.
+    TAG_RESOURCE = 10
+    MODIFY_TARGET_GROUP = 15
     CREATE_LAUNCH_TEMPLATE_VERSION = 20
+    # Never carries a launch template change while a refresh is active: plan defers the pin,
+    # since AWS refuses it during a refresh with a DesiredConfiguration (aws-facts 1.12).
     UPDATE_AUTO_SCALING_GROUP = 30
     PUT_SCALING_POLICY = 40
     DELETE_SCALING_POLICY = 41
@@ -58,15 +62,6 @@ class ClearFailed(_Action):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ModifyTargetGroup(_Action):
-    """Set the target group's health check; ``resource_name``: the target group."""
-
-    kind: ClassVar[ActionKind] = ActionKind.MODIFY_TARGET_GROUP
-    target_group_arn: str
-    health_check: HealthCheckSpec
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class TagResource(_Action):
     """Adopt a resource by writing the tags it lacks; each type is tagged by its own kind of id
     (group name, launch template id, target group ARN) through its own API.
@@ -76,6 +71,15 @@ class TagResource(_Action):
     resource_type: Resource
     resource_id: str
     tags: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModifyTargetGroup(_Action):
+    """Set the target group's health check; ``resource_name``: the target group."""
+
+    kind: ClassVar[ActionKind] = ActionKind.MODIFY_TARGET_GROUP
+    target_group_arn: str
+    health_check: HealthCheckSpec
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -156,8 +160,8 @@ class MarkFailed(_Action):
 
 Action = (
     ClearFailed
-    | ModifyTargetGroup
     | TagResource
+    | ModifyTargetGroup
     | CreateLaunchTemplateVersion
     | UpdateAutoScalingGroup
     | PutScalingPolicy

@@ -54,13 +54,23 @@ class AutoScalingGroupSpec:
 
 @dataclass(frozen=True, slots=True)
 class RolloutSpec:
+    """The instance refresh's preferences. ``None`` and ``()`` mean "not declared": plan leaves
+    those out of the request, because AWS treats an omitted value differently from any value
+    (an explicit MaxHealthyPercentage, even 100, launches before terminating; aws-facts 1.2).
+    """
+
     min_healthy_percentage: int = 90
-    max_healthy_percentage: int = 100
+    max_healthy_percentage: int | None = None
     instance_warmup: int | None = None
     checkpoint_percentages: tuple[int, ...] = ()
     checkpoint_delay: int | None = None
     auto_rollback: bool = True
     skip_matching: bool = False
+    # Not the SDK's Wait, which fails a good image after an hour (aws-facts 1.10); see the schema.
+    scale_in_protected_instances: str = "Refresh"  # "Refresh" | "Ignore" | "Wait"
+    standby_instances: str = "Ignore"  # "Terminate" | "Ignore" | "Wait"
+    bake_time: int | None = None  # seconds, 0-172800
+    alarms: tuple[str, ...] = ()  # CloudWatch alarm names, at most 10
 
 
 @dataclass(frozen=True, slots=True)

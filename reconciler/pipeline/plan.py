@@ -14,13 +14,23 @@ BLOCKED        nothing
 ``retry`` plans `reconciler retry`: forgetting a failed fingerprint (CLEAR_FAILED).
 
 "Settings" are the target group health check, adoption tags, group sizes and health check,
-pinning a floating version reference, and the scaling policy. Actions sort by ``ActionKind``.
+pinning a floating version reference, and the scaling policy. Actions sort by ``ActionKind``:
+adoption tags first, so every later write meets a resource already tagged as ours.
+
+While any refresh is active the pin waits for a later tick. AWS refuses launch template changes
+while a refresh with a DesiredConfiguration is active (aws-facts 1.12), and a cancelled refresh
+stays active while ``Cancelling`` (1.7), so pinning in the same plan after the cancel would still
+be refused and, apply stopping at the first error, would block every write after it. Waiting in
+apply instead would hold the tick for as long as in-flight launches take. The observed refresh
+cannot always show that it has a desired configuration (a MixedInstancesPolicy one parses
+without a version), so every active refresh defers the pin; that only delays it until the
+refresh has ended or been cancelled. Group settings outside the restriction (sizes, health
+check) are still updated.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
 
 from reconciler.images.description import description
 from reconciler.model import (
@@ -48,7 +58,6 @@ from reconciler.model import (
     PutScalingPolicy,
     RefreshStatus,
     Resource,
-    RolloutSpec,
     ServiceOutcome,
     StartInstanceRefresh,
     TagResource,
@@ -64,6 +73,7 @@ from reconciler.pipeline.diff import (
     is_rollout,
     missing_tags,
 )
+from reconciler.pipeline.preferences import refresh_preferences
 
 CLIENT_TOKEN_LIMIT = 64  # EC2 ClientToken
 _GROUP_YAML = {f.yaml: f for f in fields.GROUP}
@@ -91,7 +101,9 @@ def plan(
     target = observed.target_group
     if diff.phase not in _SETTINGS_PHASES or group is None or template is None or target is None:
         return Plan(desired.name, (), diff.phase, diff.message)
-    settings = [c for c in diff.changes if not is_rollout(c)]
+    settings, deferred = _defer_pin(
+        [c for c in diff.changes if not is_rollout(c)], observed=observed
+    )
     actions = [
         *_target_group_actions(desired, target=target, changes=settings),
         *_tag_actions(
@@ -108,7 +120,7 @@ def plan(
         ),
     ]
     ordered = tuple(sorted(actions, key=lambda a: a.kind))
-    return Plan(desired.name, ordered, diff.phase, diff.message)
+    return Plan(desired.name, ordered, diff.phase, diff.message + deferred)
 
 
 def retry(outcome: ServiceOutcome) -> Plan | None:
@@ -135,27 +147,29 @@ def client_token(*, fingerprint: str, template_name: str) -> str:
     return f"asgr-{fingerprint}-{template_name}"[:CLIENT_TOKEN_LIMIT]
 
 
-def refresh_preferences(rollout: RolloutSpec) -> dict[str, Any]:
-    """RolloutSpec in StartInstanceRefresh's ``Preferences`` shape."""
-    preferences: dict[str, Any] = {
-        "MinHealthyPercentage": rollout.min_healthy_percentage,
-        "MaxHealthyPercentage": rollout.max_healthy_percentage,
-    }
-    if rollout.instance_warmup is not None:
-        preferences["InstanceWarmup"] = rollout.instance_warmup
-    if rollout.checkpoint_percentages:
-        preferences["CheckpointPercentages"] = list(rollout.checkpoint_percentages)
-        # AWS rejects a CheckpointDelay without CheckpointPercentages, so it only rides along.
-        if rollout.checkpoint_delay is not None:
-            preferences["CheckpointDelay"] = rollout.checkpoint_delay
-    preferences["AutoRollback"] = rollout.auto_rollback
-    preferences["SkipMatching"] = rollout.skip_matching
-    return preferences
-
-
 # ------------------------------------------------------------------------------------------------
 # Settings
 # ------------------------------------------------------------------------------------------------
+
+
+def _defer_pin(changes: list[Change], *, observed: ObservedService) -> tuple[list[Change], str]:
+    """The settings changes without the version pin while a refresh is active (see the module
+    docstring), and a note for the plan's message saying what waits."""
+    active = next((r for r in observed.refreshes if r.status.active), None)
+    pins = [c for c in changes if _is_pin(c)]
+    if active is None or not pins:
+        return changes, ""
+    note = (
+        f"; launch template version pin ({value_text(pins[0].old)} → {value_text(pins[0].new)})"
+        f" waits until instance refresh {active.refresh_id} is no longer active"
+    )
+    return [c for c in changes if not _is_pin(c)], note
+
+
+def _is_pin(change: Change) -> bool:
+    return (
+        change.resource is Resource.AUTO_SCALING_GROUP and change.field == "launchTemplate.version"
+    )
 
 
 def _target_group_actions(
