@@ -355,9 +355,10 @@ def test_an_alarm_in_alarm_rolls_the_refresh_back_and_marks_it_failed(
     failed = until(still, aws, path, phase_is(Phase.FAILED))
     assert last_refresh(aws)["Status"] in ("RollbackInProgress", "RollbackSuccessful")
     assert "feedback-5xx" in last_refresh(aws)["StatusReason"]
-    assert failed.desired is not None
-    fingerprint = failed.desired.fingerprint
-    until(still, aws, path, lambda _: failed_tag(aws) == fingerprint)
+    assert failed.desired is not None and failed.diff is not None
+    marker = failed.diff.failed_marker
+    assert marker is not None and marker.startswith(failed.desired.fingerprint)
+    until(still, aws, path, lambda _: failed_tag(aws) == marker)
 
 
 def failed_tag(aws: Aws) -> str | None:
