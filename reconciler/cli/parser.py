@@ -35,7 +35,9 @@ def add_validate(sub: Subparsers) -> None:
 
 
 def add_diff(sub: Subparsers) -> None:
-    cmd = sub.add_parser("diff", help="show what apply would change; exit 0 none, 2 changes")
+    cmd = sub.add_parser(
+        "diff", help="show what apply would change; exit 0 nothing to apply, 2 changes, 1 error"
+    )
     options.add_paths(cmd)
     options.add_output(cmd, "text", "json", "markdown")
     cmd.set_defaults(run=commands.cmd_diff)
@@ -45,8 +47,19 @@ def add_apply(sub: Subparsers) -> None:
     cmd = sub.add_parser("apply", help="show the diff, then make AWS match it")
     options.add_paths(cmd)
     cmd.add_argument("--yes", "-y", action="store_true", help="apply without asking")
-    cmd.add_argument("--wait", action="store_true", help="follow the rollout until it ends")
-    cmd.add_argument("--timeout", type=float, default=1800.0, help="seconds for --wait")
+    cmd.add_argument(
+        "--wait",
+        action="store_true",
+        help="follow the rollout until it ends; a failed one until AWS has rolled it back",
+    )
+    # AWS retries failing new instances for an hour before it fails a refresh and rolls it
+    # back (aws-facts 1.5), so a broken release takes longer than 30 minutes to end.
+    cmd.add_argument(
+        "--timeout",
+        type=float,
+        default=7200.0,
+        help="seconds for --wait (default: %(default)s; a broken release takes AWS over an hour)",
+    )
     cmd.add_argument("--poll", type=float, default=10.0, help=argparse.SUPPRESS)
     cmd.set_defaults(run=commands.cmd_apply)
 

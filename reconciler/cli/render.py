@@ -52,11 +52,13 @@ from reconciler.model import (
     ObservedRefresh,
     Phase,
     Plan,
+    RefreshStatus,
     Value,
     value_text,
 )
 
-if TYPE_CHECKING:  # status pulls in the whole pipeline; render only needs its shapes
+if TYPE_CHECKING:  # status and follow pull in the whole pipeline; render only needs shapes
+    from reconciler.pipeline.follow import Aftermath, Running
     from reconciler.pipeline.status import Revision, ServiceStatus
 
 JSON_VERSION = 1
@@ -103,10 +105,25 @@ def summary(diffs: Sequence[Diff]) -> str:
     if not changed:
         if not waiting:
             return "No changes. AWS matches desired state."
-        phases = ", ".join(f"{d.service} {d.phase.value}" for d in waiting)
-        return f"No changes to make. Not in sync: {phases}."
+        phases = "; ".join(_waiting_text(d) for d in waiting)
+        return f"No changes to make. Under way: {phases}."
     noun = "service" if len(diffs) == 1 else "services"
-    return f"Plan: {count} to change in {len(changed)} of {len(diffs)} {noun}."
+    plan = f"Plan: {count} to change in {len(changed)} of {len(diffs)} {noun}."
+    # Listed, but apply leaves them: a revision that failed before, or a paused service.
+    held = [f"{d.service} {d.phase.value}" for d in changed if d.phase in _HELD_BACK]
+    return f"{plan} Held back by apply: {', '.join(held)}." if held else plan
+
+
+_HELD_BACK = frozenset({Phase.FAILED, Phase.BLOCKED})
+
+
+def _waiting_text(diff: Diff) -> str:
+    """``feedback Progressing (instance refresh rf-1 InProgress, 50% complete)``."""
+    refresh = diff.refresh
+    if refresh is None:
+        return f"{diff.service} {diff.phase.value}"
+    progress = f"{refresh.status.value}, {refresh.percentage_complete}% complete"
+    return f"{diff.service} {diff.phase.value} (instance refresh {refresh.refresh_id} {progress})"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -346,3 +363,75 @@ def _short_image(image: str | None) -> str:
         return "-"
     name, at, digest = image.partition("@sha256:")
     return f"{name}@sha256:{digest[:12]}" if at else image
+
+
+# ------------------------------------------------------------------------------------------------
+# A failed rollout's aftermath
+# ------------------------------------------------------------------------------------------------
+
+
+def aftermath_text(after: Aftermath) -> str:
+    """How a failed rollout ended, what the instances run now, and what to do next."""
+    name = after.service
+    lines = [f"{name}: {_ending(after)}", f"{name}: {_running_text(after)}"]
+    if after.ended is RefreshStatus.ROLLBACK_SUCCESSFUL or not after.mixed:
+        lines.append(
+            f"{name}: next: commit a fix, or run `reconciler retry {name}` to roll this"
+            " revision out again"
+        )
+    else:
+        lines.append(
+            f"{name}: to recover: commit a fix, or a revert (`reconciler rollback {name}` authors"
+            " one); its rollout replaces every instance that is not on its version. Or run"
+            f" `reconciler retry {name}` to roll this revision out again"
+        )
+    return "\n".join(lines)
+
+
+def _ending(after: Aftermath) -> str:
+    refresh = after.refresh
+    if refresh is None:
+        return f"rollout failed: {after.message}" if after.message else "rollout failed"
+    what = f"instance refresh {refresh.refresh_id} {refresh.status.value}"
+    if refresh.status_reason:
+        what += f": {refresh.status_reason}"
+    if refresh.status is RefreshStatus.ROLLBACK_SUCCESSFUL:
+        return f"rollout failed; AWS has rolled it back ({what})"
+    if refresh.status is RefreshStatus.ROLLBACK_FAILED:
+        return f"rollout failed, and AWS could not finish rolling it back ({what})"
+    if refresh.status is RefreshStatus.FAILED:
+        why = ", as rollout.autoRollback is off" if not after.auto_rollback else ""
+        return f"rollout failed and was not rolled back{why} ({what})"
+    return f"rollout failed ({what})"
+
+
+def _running_text(after: Aftermath) -> str:
+    total = sum(r.count for r in after.running)
+    if not after.running:
+        return "the group has no instances running now"
+    parts = [f"{_version_text(r)} on {r.count} of {total} instance(s)" for r in after.running]
+    launches = (
+        f"; new instances launch version {after.launches}" if after.launches is not None else ""
+    )
+    if after.mixed:
+        return f"the group is left on mixed versions: {'; '.join(parts)}{launches}"
+    return f"now running {parts[0]}{launches}"
+
+
+def _version_text(running: Running) -> str:
+    """``launch template version 3 (v1.1 (sha256:1a2b3c4d5e6f), rev 0f877b1c2d3e)``."""
+    number = running.version if running.version is not None else "?"
+    details = [_running_image(running)] if running.image or running.tag else []
+    if running.revision:
+        details.append(f"rev {running.revision[:12]}")
+    text = f"launch template version {number}"
+    return f"{text} ({', '.join(details)})" if details else text
+
+
+def _running_image(running: Running) -> str:
+    """The image as the diff shows it: ``v1.1 (sha256:1a2b3c4d5e6f)``; unpinned ones as read."""
+    _, at, digest = (running.image or "").partition("@sha256:")
+    if not at:
+        return running.image or running.tag or ""
+    short = f"sha256:{digest[:12]}"
+    return f"{running.tag} ({short})" if running.tag else short
