@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from reconciler.aws import Aws
+from reconciler.cli.main import main
 from reconciler.model import TAG_OWNER
 from reconciler.sandbox import Sandbox, Seeded
 from tests.test_e2e_core import run_cli
@@ -194,6 +195,19 @@ def test_diff_and_apply_exit_1_when_a_service_cannot_act(
         assert code == 1, (command, out, err)
         assert "feedback: cannot act:" in err and "someone-else" in err
         assert dict(aws.writes()) == {}
+
+
+@pytest.mark.parametrize(
+    ("argv", "code"),
+    [
+        (["diff", "--output", "yaml", "desired"], 1),  # diff's 2 means changes: never usage
+        (["diff"], 1),
+        (["apply", "--bogus", "desired"], 2),
+        (["validate"], 2),
+    ],
+)
+def test_usage_errors_and_diffs_exit_codes_stay_apart(argv: list[str], code: int) -> None:
+    assert main(argv) == code
 
 
 # -- apply --wait --------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 from reconciler import errors
 from reconciler.cli import commands, options
@@ -13,10 +13,23 @@ Subparsers: TypeAlias = "argparse._SubParsersAction[_Parser]"
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse that raises instead of exiting, so usage errors share one exit path."""
+    """argparse that raises instead of exiting, so usage errors share one exit path.
+
+    ``usage_error`` is what a command's bad arguments raise: ``UsageError`` (exit 2), except for
+    ``diff``, whose 2 means "changes" to CI, so its bad arguments are plain errors (exit 1).
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        usage_error: type[errors.ReconcilerError] = errors.UsageError,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.usage_error = usage_error
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise errors.UsageError(f"{self.prog}: {message}")
+        raise self.usage_error(f"{self.prog}: {message}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,7 +49,9 @@ def add_validate(sub: Subparsers) -> None:
 
 def add_diff(sub: Subparsers) -> None:
     cmd = sub.add_parser(
-        "diff", help="show what apply would change; exit 0 nothing to apply, 2 changes, 1 error"
+        "diff",
+        help="show what apply would change; exit 0 nothing to apply, 2 changes, 1 error",
+        usage_error=errors.ReconcilerError,
     )
     options.add_paths(cmd)
     options.add_output(cmd, "text", "json", "markdown")
