@@ -323,3 +323,29 @@ def refresh_count(aws: Aws) -> int:
             "InstanceRefreshes"
         ]
     )
+
+
+def test_apply_wait_after_a_retry_during_the_rollback(
+    frozen: Sandbox, aws: Aws, tmp_path: Path
+) -> None:
+    converge(frozen, aws, tmp_path)
+    v2 = desired_file(tmp_path, "v2.0")
+    code, out, err = cli(frozen, "apply", "--yes", str(v2))
+    assert code == 0, out + err
+    step_until(frozen, lambda: newest_refresh(aws)["Status"] == "RollbackInProgress")
+    first = newest_refresh(aws)["InstanceRefreshId"]
+    code, out, err = cli(frozen, "retry", "feedback", "-f", str(v2))
+    assert code == 0 and "failure forgotten" in out, out + err
+
+    # The rollback is let finish, the revision rolled out again; it fails again, and the
+    # command ends once that second refresh has been rolled back.
+    done = apply_wait(frozen, v2)
+    assert done.code == 3, done.out
+    lines = done.out.splitlines()
+    # While the first refresh rolls back, the retried revision is progress, not a failure.
+    assert any(
+        ln.startswith("feedback: Progressing") and "RollbackInProgress" in ln for ln in lines
+    )
+    second = newest_refresh(aws)
+    assert second["InstanceRefreshId"] != first and second["Status"] == "RollbackSuccessful"
+    assert f"AWS has rolled it back (instance refresh {second['InstanceRefreshId']}" in done.out
