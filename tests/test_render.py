@@ -436,3 +436,11 @@ def test_aftermath_text_failed_on_one_version_and_without_details() -> None:
     assert "next: commit a fix" in text
     empty = render.aftermath_text(Aftermath("feedback", None))
     assert "feedback: the group has no instances running now" in empty
+
+
+def test_aftermath_text_while_aws_still_rolls_back() -> None:
+    text = render.aftermath_text(after(RefreshStatus.ROLLBACK_IN_PROGRESS, GOOD, BROKEN))
+    first, running, last = text.splitlines()
+    assert first.startswith("feedback: rollout failed; AWS is rolling it back (instance refresh")
+    assert "mixed versions" in running
+    assert last == "feedback: AWS is still rolling it back: `apply --wait` follows it to the end"

@@ -374,7 +374,9 @@ def aftermath_text(after: Aftermath) -> str:
     """How a failed rollout ended, what the instances run now, and what to do next."""
     name = after.service
     lines = [f"{name}: {_ending(after)}", f"{name}: {_running_text(after)}"]
-    if after.ended is RefreshStatus.ROLLBACK_SUCCESSFUL or not after.mixed:
+    if after.ended is RefreshStatus.ROLLBACK_IN_PROGRESS:  # seen by `apply` without --wait
+        lines.append(f"{name}: AWS is still rolling it back: `apply --wait` follows it to the end")
+    elif after.ended is RefreshStatus.ROLLBACK_SUCCESSFUL or not after.mixed:
         lines.append(
             f"{name}: next: commit a fix, or run `reconciler retry {name}` to roll this"
             " revision out again"
@@ -397,6 +399,8 @@ def _ending(after: Aftermath) -> str:
         what += f": {refresh.status_reason}"
     if refresh.status is RefreshStatus.ROLLBACK_SUCCESSFUL:
         return f"rollout failed; AWS has rolled it back ({what})"
+    if refresh.status is RefreshStatus.ROLLBACK_IN_PROGRESS:
+        return f"rollout failed; AWS is rolling it back ({what})"
     if refresh.status is RefreshStatus.ROLLBACK_FAILED:
         return f"rollout failed, and AWS could not finish rolling it back ({what})"
     if refresh.status is RefreshStatus.FAILED:
