@@ -7,17 +7,19 @@ import json
 
 import pytest
 
-from reconciler.cli import render
+from reconciler.cli import render, report
 from reconciler.model import (
     Change,
     ChangeKind,
     Diff,
     Phase,
+    RefreshStatus,
     Resource,
     Value,
     value_text,
 )
 from reconciler.pipeline.diff import diff
+from reconciler.pipeline.follow import Aftermath, Running
 from reconciler.pipeline.plan import plan
 from reconciler.pipeline.status import Condition, Revision, ServiceStatus
 from tests.factories import (
@@ -132,7 +134,18 @@ def test_text_progressing_is_not_reported_as_in_sync() -> None:
     out = render.text([progressing()])
     assert "40%" in out
     assert "AWS matches desired state" not in out
-    assert "feedback Progressing" in out.splitlines()[-1]
+    assert out.splitlines()[-1] == (
+        "No changes to make. Under way: feedback Progressing"
+        " (instance refresh rf-0001 InProgress, 40% complete)."
+    )
+
+
+@pytest.mark.parametrize("phase", [Phase.FAILED, Phase.BLOCKED])
+def test_summary_says_which_listed_changes_apply_holds_back(phase: Phase) -> None:
+    held = dataclasses.replace(drifted(), service="held", phase=phase)
+    assert render.summary([drifted(), held]) == (
+        f"Plan: 6 to change in 2 of 2 services. Held back by apply: held {phase.value}."
+    )
 
 
 @pytest.mark.parametrize(
@@ -313,7 +326,7 @@ def test_status_text_lists_conditions_revisions_and_refresh() -> None:
         refresh=refresh(desired_version="4", percentage_complete=40),
         last_failure=None,
     )
-    lines = render.status_text(status).splitlines()
+    lines = report.status_text(status).splitlines()
     assert lines[0] == "service feedback"
     assert lines[2] == "  Progressing  True   RefreshProgressing: rolling out: 40% complete"
     applied = "version 3, rev 0f877b1c2d3e, ghcr.io/johnhuh619/simple-api@sha256:9f8e7d6c5b4a"
@@ -330,14 +343,14 @@ def test_status_text_without_revisions_or_refresh() -> None:
         refresh=None,
         last_failure="refresh rf-1 Failed: boom",
     )
-    out = render.status_text(status)
+    out = report.status_text(status)
     assert "applied:        (none)" in out
     assert "refresh:" not in out
     assert out.splitlines()[-1] == "  last failure:   refresh rf-1 Failed: boom"
 
 
 def test_history_text_is_a_table_newest_first() -> None:
-    lines = render.history_text("feedback", [revision_row(4, outcome="Failed"), revision_row(3)])
+    lines = report.history_text("feedback", [revision_row(4, outcome="Failed"), revision_row(3)])
     rows = lines.splitlines()
     assert rows[0] == "feedback: 2 revisions"
     assert rows[1].split() == ["VERSION", "REVISION", "IMAGE", "OUTCOME", "CREATED"]
@@ -352,4 +365,82 @@ def test_history_text_is_a_table_newest_first() -> None:
 
 def test_history_text_empty() -> None:
     expected = "feedback: no revisions recorded by asg-reconciler"
-    assert render.history_text("feedback", []) == expected
+    assert report.history_text("feedback", []) == expected
+
+
+# ------------------------------------------------------------------------------------------------
+# A failed rollout's aftermath
+# ------------------------------------------------------------------------------------------------
+
+GOOD = Running(3, 2, tag="v1.1", image=f"{REPOSITORY}@{DIGEST_B}", revision=REVISION)
+BROKEN = Running(4, 1, tag="v2.0", image=f"{REPOSITORY}@sha256:{'e' * 64}")
+
+
+def after(status: RefreshStatus, *running: Running, auto_rollback: bool = True) -> Aftermath:
+    found = refresh(refresh_id="rf-9", status=status, status_reason="i-1 failed health checks")
+    return Aftermath("feedback", found, running, launches=3, auto_rollback=auto_rollback)
+
+
+def test_aftermath_text_after_a_rollback_names_what_runs_now() -> None:
+    lines = report.aftermath_text(after(RefreshStatus.ROLLBACK_SUCCESSFUL, GOOD)).splitlines()
+    assert lines == [
+        "feedback: rollout failed; AWS has rolled it back"
+        " (instance refresh rf-9 RollbackSuccessful: i-1 failed health checks)",
+        "feedback: now running launch template version 3"
+        " (v1.1 (sha256:9f8e7d6c5b4a), rev 0f877b1c2d3e) on 2 of 2 instance(s);"
+        " new instances launch version 3",
+        "feedback: next: commit a fix, or run `reconciler retry feedback` to roll this revision"
+        " out again",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("status", "auto_rollback", "ending"),
+    [
+        (
+            RefreshStatus.FAILED,
+            False,
+            "rollout failed and was not rolled back, as rollout.autoRollback is off",
+        ),
+        (RefreshStatus.FAILED, True, "rollout failed and was not rolled back (instance"),
+        (RefreshStatus.ROLLBACK_FAILED, True, "AWS could not finish rolling it back"),
+    ],
+)
+def test_aftermath_text_on_mixed_versions_says_how_to_recover(
+    status: RefreshStatus, auto_rollback: bool, ending: str
+) -> None:
+    text = report.aftermath_text(after(status, GOOD, BROKEN, auto_rollback=auto_rollback))
+    first, running, recover = text.splitlines()
+    assert ending in first and f"rf-9 {status.value}: i-1 failed health checks" in first
+    assert running == (
+        "feedback: the group is left on mixed versions:"
+        " launch template version 3 (v1.1 (sha256:9f8e7d6c5b4a), rev 0f877b1c2d3e) on 2 of 3"
+        " instance(s); launch template version 4 (v2.0 (sha256:eeeeeeeeeeee)) on 1 of 3"
+        " instance(s); new instances launch version 3"
+    )
+    assert recover.startswith("feedback: to recover: commit a fix, or a revert")
+    assert "`reconciler rollback feedback`" in recover and "`reconciler retry feedback`" in recover
+
+
+def test_aftermath_text_failed_on_one_version_and_without_details() -> None:
+    lone = Aftermath(
+        "feedback", None, (Running(None, 1),), message="fingerprint f is marked failed"
+    )
+    assert report.aftermath_text(lone).splitlines()[:2] == [
+        "feedback: rollout failed: fingerprint f is marked failed",
+        "feedback: now running launch template version ? on 1 of 1 instance(s)",
+    ]
+    unpinned = Running(1, 2, image="ghcr.io/johnhuh619/simple-api:latest")
+    text = report.aftermath_text(after(RefreshStatus.FAILED, unpinned))
+    assert "launch template version 1 (ghcr.io/johnhuh619/simple-api:latest) on 2" in text
+    assert "next: commit a fix" in text
+    empty = report.aftermath_text(Aftermath("feedback", None))
+    assert "feedback: the group has no instances running now" in empty
+
+
+def test_aftermath_text_while_aws_still_rolls_back() -> None:
+    text = report.aftermath_text(after(RefreshStatus.ROLLBACK_IN_PROGRESS, GOOD, BROKEN))
+    first, running, last = text.splitlines()
+    assert first.startswith("feedback: rollout failed; AWS is rolling it back (instance refresh")
+    assert "mixed versions" in running
+    assert last == "feedback: AWS is still rolling it back: `apply --wait` follows it to the end"

@@ -3,12 +3,11 @@
 Each test drives the real pipeline (``Reconciler`` with a real ``Aws`` over HTTP) tick by tick,
 moving sandbox time between ticks the way a daemon's interval would. Refreshes take their
 modeled time (about 13 minutes for the seed), so a checkpoint delay of 10 s keeps ticks few.
-The last tests run the CLI in a subprocess against the same sandbox with its clock running fast.
+The CLI's own scenarios (``diff``, ``apply --wait``, ``retry``) are in ``test_commands``.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +23,7 @@ from reconciler.model.markers import parse_failed_marker
 from reconciler.pipeline import status
 from reconciler.pipeline.reconcile import Reconciler, ServiceOutcome
 from reconciler.sandbox import Sandbox, Seeded
-from tests.test_e2e_core import run_cli, sandbox_copy
+from tests.test_e2e_core import sandbox_copy
 
 GROUP = "feedback-asg"
 TICK = 60  # sandbox seconds between two reconcile passes
@@ -219,50 +218,3 @@ def test_capacity_set_by_scaling_is_not_reverted(world: World, aws: Aws) -> None
     assert world.group()["DesiredCapacity"] == 3
     assert aws.writes()["UpdateAutoScalingGroup"] == 0
     assert ready(status.service_status(world.tick(world.specs("v1.1"))))
-
-
-# -- the CLI, against the sandbox with its clock running fast -----------------------------------
-
-SPEED = 200.0  # the seed's 13-minute refresh takes about 4 s
-
-
-def cli(sandbox: Sandbox, *args: str) -> tuple[int, str]:
-    done = run_cli(*args, endpoint=sandbox.endpoint)
-    assert "Traceback" not in done.stderr, done.stderr
-    return done.returncode, done.stdout + done.stderr
-
-
-def apply_wait(sandbox: Sandbox, path: Path, *extra: str) -> tuple[int, str]:
-    return cli(sandbox, "apply", "--yes", "--wait", "--poll", "0.2", *extra, str(path))
-
-
-def test_apply_wait_exit_codes_and_retry(sandbox: Sandbox, aws: Aws, tmp_path: Path) -> None:
-    sandbox.clock.speed = SPEED
-    code, out = apply_wait(sandbox, desired_file(tmp_path, "v1.1"), "--timeout", "60")
-    assert code == 0, out
-
-    v2 = desired_file(tmp_path, "v2.0")
-    code, out = apply_wait(sandbox, v2, "--timeout", "60")
-    assert code == 3, out
-    assert "RolloutFailed" in out
-
-    # `apply --wait` stops as the rollback starts; retry right away, as an operator would.
-    starts = _refresh_count(aws)
-    code, out = cli(sandbox, "retry", "feedback", "-f", str(v2))
-    assert code == 0 and "failure forgotten" in out, out
-    code, out = apply_wait(sandbox, v2, "--timeout", "60")
-    assert code == 3, out  # rolled out again (after the rollback ended), and failed again
-    assert _refresh_count(aws) == starts + 1
-
-    sandbox.clock.speed = 1.0  # a real minute is far longer than the timeout below
-    code, out = apply_wait(sandbox, desired_file(tmp_path, "v1.0"), "--timeout", "0.5")
-    assert code == 4, out
-    assert re.search(r"apply --wait: timeout", out)
-
-
-def _refresh_count(aws: Aws) -> int:
-    return len(
-        aws.call("autoscaling", "describe_instance_refreshes", AutoScalingGroupName=GROUP)[
-            "InstanceRefreshes"
-        ]
-    )

@@ -3,8 +3,9 @@
 - ``main``: the entry point (the ``reconciler`` console script and ``python -m reconciler``),
 - ``parser``: one function per command builds its subparser; ``options``: the shared options,
 - ``commands``: the handlers; ``exits``: the exit codes,
-- ``operator``: rollback and pause, which author commits; ``render``: diffs, plans and status
-  for people and programs; ``demo``: ``reconciler demo``; ``logs``: logging set-up.
+- ``operator``: rollback and pause, which author commits; ``render``: diffs and plans for people
+  and programs; ``report``: status, history and a failed rollout's aftermath for people;
+  ``demo``: ``reconciler demo``; ``logs``: logging set-up.
 """
 
 from reconciler.cli.main import main

@@ -17,13 +17,13 @@ from typing import TextIO
 
 from reconciler import desired, errors
 from reconciler.aws import Aws
-from reconciler.cli import logs, operator, render
-from reconciler.cli.exits import EXIT_CHANGES, EXIT_ERROR, EXIT_OK
+from reconciler.cli import logs, operator, render, report
+from reconciler.cli.exits import EXIT_ERROR, EXIT_OK, apply_exit, cannot_act, diff_exit
 from reconciler.daemon import source
 from reconciler.images.resolver import ImageResolver
 from reconciler.model import Problem, ServiceSpec
 from reconciler.pipeline.apply import apply
-from reconciler.pipeline.follow import Follower, progress_line
+from reconciler.pipeline.follow import Follower, Verdict, aftermath, failed, progress_line
 from reconciler.pipeline.plan import retry
 from reconciler.pipeline.reconcile import Reconciler, ServiceOutcome
 from reconciler.pipeline.status import history, service_status
@@ -46,9 +46,8 @@ def cmd_diff(args: argparse.Namespace) -> int:
         "markdown": render.markdown,
     }[args.output]
     print(formatter(diffs))
-    if _report_errors(outcomes):
-        return EXIT_ERROR
-    return EXIT_OK if all(d.in_sync for d in diffs) else EXIT_CHANGES
+    _report_errors(outcomes)
+    return diff_exit(outcomes)
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
@@ -68,7 +67,9 @@ def cmd_apply(args: argparse.Namespace) -> int:
     if _report_errors(outcomes):
         return EXIT_ERROR
     if not args.wait:
-        return EXIT_OK
+        code = apply_exit(outcomes)
+        _print_aftermath(outcomes)
+        return code
     follower = Follower(
         reconciler=reconciler,
         specs=specs,
@@ -76,9 +77,19 @@ def cmd_apply(args: argparse.Namespace) -> int:
         interval=args.poll,
         report=lambda status: print(progress_line(status), flush=True),
     )
-    verdict = follower.run()
-    print(f"apply --wait: {verdict.name.lower()}")
-    return int(verdict)
+    followed = follower.run()
+    if followed.verdict is Verdict.FAILED:
+        _print_aftermath(followed.outcomes)
+    else:
+        _report_errors(followed.outcomes)
+    print(f"apply --wait: {followed.verdict.name.lower()}")
+    return int(followed.verdict)
+
+
+def _print_aftermath(outcomes: Sequence[ServiceOutcome]) -> None:
+    """What each failed rollout left running, and what to do about it."""
+    for outcome in failed(outcomes):
+        print(report.aftermath_text(aftermath(outcome)), flush=True)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -86,7 +97,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.output == "json":
         print(json.dumps({"services": [s.to_dict() for s in statuses]}, indent=2, sort_keys=True))
     else:
-        print("\n\n".join(render.status_text(s) for s in statuses))
+        print("\n\n".join(report.status_text(s) for s in statuses))
     return EXIT_OK
 
 
@@ -98,7 +109,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     if args.output == "json":
         print(json.dumps([asdict(r) for r in revisions], indent=2, sort_keys=True))
     else:
-        print(render.history_text(args.service, revisions))
+        print(report.history_text(args.service, revisions))
     return EXIT_OK
 
 
@@ -227,10 +238,14 @@ def _confirm(stdin: TextIO, stdout: TextIO) -> bool:
 
 
 def _report_errors(outcomes: Sequence[ServiceOutcome]) -> bool:
-    failed = [o for o in outcomes if o.error is not None]
-    for outcome in failed:
+    """Print each service's error, or why it cannot act; True if there was any error."""
+    for outcome in outcomes:
+        if outcome.error is None and cannot_act(outcome) and outcome.diff is not None:
+            print(f"{outcome.name}: cannot act: {outcome.diff.message}", file=sys.stderr)
+    broken = [o for o in outcomes if o.error is not None]
+    for outcome in broken:
         print(f"{outcome.name}: error: {outcome.error}", file=sys.stderr)
-    return bool(failed)
+    return bool(broken)
 
 
 def print_problems(problems: Sequence[Problem]) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TextIO
 
 from reconciler import desired
-from reconciler.cli import render
+from reconciler.cli import render, report
 from reconciler.daemon import source
 from reconciler.daemon.daemon import Daemon
 from reconciler.daemon.git import Git
@@ -102,7 +102,7 @@ class Demo:
         if verdict is Verdict.FAILED:
             self.watch_no_retry(daemon, sandbox)
         for status in daemon.statuses().values():
-            self.say(render.status_text(status))
+            self.say(report.status_text(status))
 
     def follow(self, daemon: Daemon, sandbox: Sandbox) -> Verdict:
         """Tick the daemon, 30 sandbox seconds apart, until the services settle."""

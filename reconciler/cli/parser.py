@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 from reconciler import errors
 from reconciler.cli import commands, options
@@ -13,10 +13,23 @@ Subparsers: TypeAlias = "argparse._SubParsersAction[_Parser]"
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse that raises instead of exiting, so usage errors share one exit path."""
+    """argparse that raises instead of exiting, so usage errors share one exit path.
+
+    ``usage_error`` is what a command's bad arguments raise: ``UsageError`` (exit 2), except for
+    ``diff``, whose 2 means "changes" to CI, so its bad arguments are plain errors (exit 1).
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        usage_error: type[errors.ReconcilerError] = errors.UsageError,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.usage_error = usage_error
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise errors.UsageError(f"{self.prog}: {message}")
+        raise self.usage_error(f"{self.prog}: {message}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,7 +48,11 @@ def add_validate(sub: Subparsers) -> None:
 
 
 def add_diff(sub: Subparsers) -> None:
-    cmd = sub.add_parser("diff", help="show what apply would change; exit 0 none, 2 changes")
+    cmd = sub.add_parser(
+        "diff",
+        help="show what apply would change; exit 0 nothing to apply, 2 changes, 1 error",
+        usage_error=errors.ReconcilerError,
+    )
     options.add_paths(cmd)
     options.add_output(cmd, "text", "json", "markdown")
     cmd.set_defaults(run=commands.cmd_diff)
@@ -45,8 +62,19 @@ def add_apply(sub: Subparsers) -> None:
     cmd = sub.add_parser("apply", help="show the diff, then make AWS match it")
     options.add_paths(cmd)
     cmd.add_argument("--yes", "-y", action="store_true", help="apply without asking")
-    cmd.add_argument("--wait", action="store_true", help="follow the rollout until it ends")
-    cmd.add_argument("--timeout", type=float, default=1800.0, help="seconds for --wait")
+    cmd.add_argument(
+        "--wait",
+        action="store_true",
+        help="follow the rollout until it ends; a failed one until AWS has rolled it back",
+    )
+    # AWS retries failing new instances for an hour before it fails a refresh and rolls it
+    # back (aws-facts 1.5), so a broken release takes longer than 30 minutes to end.
+    cmd.add_argument(
+        "--timeout",
+        type=float,
+        default=7200.0,
+        help="seconds for --wait (default: %(default)s; a broken release takes AWS over an hour)",
+    )
     cmd.add_argument("--poll", type=float, default=10.0, help=argparse.SUPPRESS)
     cmd.set_defaults(run=commands.cmd_apply)
 

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import json as _json
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from reconciler.model import (
     Action,
@@ -53,12 +53,8 @@ from reconciler.model import (
     Phase,
     Plan,
     Value,
-    short_digest,
     value_text,
 )
-
-if TYPE_CHECKING:  # status pulls in the whole pipeline; render only needs its shapes
-    from reconciler.pipeline.status import Revision, ServiceStatus
 
 JSON_VERSION = 1
 MARKDOWN_LIMIT = 65000  # GitHub refuses comments over 65536 characters
@@ -104,10 +100,25 @@ def summary(diffs: Sequence[Diff]) -> str:
     if not changed:
         if not waiting:
             return "No changes. AWS matches desired state."
-        phases = ", ".join(f"{d.service} {d.phase.value}" for d in waiting)
-        return f"No changes to make. Not in sync: {phases}."
+        phases = "; ".join(_waiting_text(d) for d in waiting)
+        return f"No changes to make. Under way: {phases}."
     noun = "service" if len(diffs) == 1 else "services"
-    return f"Plan: {count} to change in {len(changed)} of {len(diffs)} {noun}."
+    plan = f"Plan: {count} to change in {len(changed)} of {len(diffs)} {noun}."
+    # Listed, but apply leaves them: a revision that failed before, or a paused service.
+    held = [f"{d.service} {d.phase.value}" for d in changed if d.phase in _HELD_BACK]
+    return f"{plan} Held back by apply: {', '.join(held)}." if held else plan
+
+
+_HELD_BACK = frozenset({Phase.FAILED, Phase.BLOCKED})
+
+
+def _waiting_text(diff: Diff) -> str:
+    """``feedback Progressing (instance refresh rf-1 InProgress, 50% complete)``."""
+    refresh = diff.refresh
+    if refresh is None:
+        return f"{diff.service} {diff.phase.value}"
+    progress = f"{refresh.status_text}, {refresh.percentage_complete}% complete"
+    return f"{diff.service} {diff.phase.value} (instance refresh {refresh.refresh_id} {progress})"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -276,74 +287,3 @@ def action_line(action: Action) -> str:
     """``update_auto_scaling_group feedback-asg: maxSize: 4 → 6``."""
     name = f"{action.kind.name.lower()} {action.resource_name}"
     return f"{name}: {action.reason}" if action.reason else name
-
-
-# ------------------------------------------------------------------------------------------------
-# Status and history
-# ------------------------------------------------------------------------------------------------
-
-
-def status_text(status: ServiceStatus) -> str:
-    """Conditions as a small table, then the revisions, the refresh and the last failure."""
-    lines = [f"service {status.name}"]
-    width = max((len(c.type) for c in status.conditions), default=0)
-    for condition in status.conditions:
-        state = "True " if condition.status else "False"
-        row = f"  {condition.type:<{width}}  {state}  {condition.reason}"
-        lines.append(f"{row}: {condition.message}" if condition.message else row)
-    lines.append(f"  applied:        {_revision_text(status.applied)}")
-    lines.append(f"  last attempted: {_revision_text(status.last_attempted)}")
-    if status.refresh is not None:
-        refresh = status.refresh
-        lines.append(
-            f"  refresh:        {refresh.refresh_id} {refresh.status_text}"
-            f" {refresh.percentage_complete}% (version {refresh.desired_version or '-'})"
-        )
-    if status.last_failure:
-        lines.append(f"  last failure:   {status.last_failure}")
-    return "\n".join(lines)
-
-
-def history_text(service: str, revisions: Sequence[Revision]) -> str:
-    """The versions the reconciler created, newest first, one line each."""
-    if not revisions:
-        return f"{service}: no revisions recorded by asg-reconciler"
-    header = ("VERSION", "REVISION", "IMAGE", "OUTCOME", "CREATED")
-    rows = [header, *(_history_row(r) for r in revisions)]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    table = [
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        for row in rows
-    ]
-    noun = "revision" if len(revisions) == 1 else "revisions"
-    return "\n".join([f"{service}: {len(revisions)} {noun}", *table])
-
-
-def _history_row(revision: Revision) -> tuple[str, str, str, str, str]:
-    return (
-        str(revision.launch_template_version or "-"),
-        (revision.revision or "-")[:12],
-        _short_image(revision.image),
-        revision.outcome or "-",
-        revision.created or "-",
-    )
-
-
-def _revision_text(revision: Revision | None) -> str:
-    if revision is None:
-        return "(none)"
-    parts = [f"version {revision.launch_template_version or '?'}"]
-    if revision.revision:
-        parts.append(f"rev {revision.revision[:12]}")
-    parts.append(_short_image(revision.image))
-    if revision.outcome:
-        parts.append(revision.outcome)
-    return ", ".join(parts)
-
-
-def _short_image(image: str | None) -> str:
-    """``repo@sha256:<64 hex>`` → ``repo@sha256:<12 hex>``: enough to tell digests apart."""
-    if not image:
-        return "-"
-    name, at, digest = image.partition("@")
-    return f"{name}@{short_digest(digest)}" if at else image
