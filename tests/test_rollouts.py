@@ -262,7 +262,9 @@ def test_broken_image_rolls_back_automatically(still: Sandbox, aws: Aws, seeded:
     broken = version_with(aws, seeded, pinned(seeded, "v2.0"))
     start(aws, seeded, broken)
     refresh(aws)
-    still.clock.advance(300)  # unhealthy from 120 s; the grace period ends at 300 s
+    # Unhealthy from 120 s; the grace period ends at 300 s; then AWS replaces failing new
+    # instances for one hour before it rolls back (aws-facts 1.5, UG-rollback).
+    still.clock.advance(300 + 3600)
     rolling = refresh(aws)
     assert rolling["Status"] == "RollbackInProgress"
     assert "health checks" in rolling["StatusReason"]
@@ -281,7 +283,7 @@ def test_broken_image_without_auto_rollback_fails(still: Sandbox, aws: Aws, seed
     broken = version_with(aws, seeded, pinned(seeded, "v2.0"))
     start(aws, seeded, broken, AutoRollback=False)
     refresh(aws)
-    still.clock.advance(300)
+    still.clock.advance(300 + 3600)  # the grace period, then the hour of retries (1.5)
     failed = refresh(aws)
     assert failed["Status"] == "Failed" and "health checks" in failed["StatusReason"]
     assert group_version(aws) == "1"

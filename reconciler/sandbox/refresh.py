@@ -2,8 +2,10 @@
 
 The API handlers only change a refresh's *intent* (start, cancel, roll back); ``step`` moves it
 on the sandbox clock: the forward ``Replacement`` launches instances in batches, waits for their
-warmup and health checks, pauses at checkpoints, and on failure either fails the refresh or, with
-AutoRollback, rolls it back: a second ``Replacement`` puts the previous version back.
+warmup and health checks, pauses at checkpoints, replaces new instances that fail their health
+checks for up to an hour, and then either fails the refresh or, with AutoRollback, rolls it back:
+a second ``Replacement`` puts the previous version back (UG-overview "One-hour timeout",
+UG-rollback, aws-facts 1.5).
 
 What AWS reports, and how it is kept here:
 - ``PercentageComplete`` / ``InstancesToUpdate``: instances replaced *and warmed up* over the
