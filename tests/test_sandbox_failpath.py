@@ -25,8 +25,8 @@ from tests.test_rollouts import (
 
 HOUR = 3600
 # The seed's settings: the first new v2.0 instance is judged Unhealthy once the grace period
-# (300 s) is over, so the hour of retries starts then.
-FIRST_FAILURE = 300
+# (300 s from InService, which is 60 s after launch) is over; the hour of retries starts then.
+FIRST_FAILURE = 360
 
 
 @pytest.fixture
@@ -98,3 +98,148 @@ def test_after_an_hour_of_failures_without_auto_rollback_it_fails(
     assert failed["Status"] == "Failed"
     assert "for one hour" in failed["StatusReason"]
     assert "EndTime" in failed
+
+
+# -- item 2: target health follows the target group's health check (C1, C2) ---------------------
+
+
+def modify_check(aws: Aws, seeded: Seeded, **settings: Any) -> None:
+    aws.call("elbv2", "modify_target_group", TargetGroupArn=seeded.target_group_arn, **settings)
+
+
+def new_target_health(still: Sandbox, aws: Aws, seeded: Seeded, after: float) -> dict[str, Any]:
+    """Scale out by one and return that instance's TargetHealth ``after`` s from its launch."""
+    before = ids(aws)
+    aws.call(
+        "autoscaling",
+        "set_desired_capacity",
+        AutoScalingGroupName="feedback-asg",
+        DesiredCapacity=3,
+    )
+    (new,) = ids(aws) - before
+    still.clock.advance(after)
+    found = aws.call(
+        "elbv2",
+        "describe_target_health",
+        TargetGroupArn=seeded.target_group_arn,
+        Targets=[{"Id": new}],
+    )["TargetHealthDescriptions"]
+    health: dict[str, Any] = found[0]["TargetHealth"]
+    return health
+
+
+# Registered at InService (60 s), booted 90 s later, checks every 30 s: healthy at 180 s.
+SETTLED = 400
+
+
+def test_seed_health_check_passes_once_booted(still: Sandbox, aws: Aws, seeded: Seeded) -> None:
+    """The seed's GET /actuator/health on 8080, matcher 200: healthy, no reason (3.1)."""
+    early = new_target_health(still, aws, seeded, after=70)
+    assert early["State"] == "initial" and early["Reason"] == "Elb.InitialHealthChecking"
+    still.clock.advance(SETTLED)
+    health = aws.call("elbv2", "describe_target_health", TargetGroupArn=seeded.target_group_arn)[
+        "TargetHealthDescriptions"
+    ]
+    assert {d["TargetHealth"]["State"] for d in health} == {"healthy"}
+
+
+@pytest.mark.parametrize(
+    ("settings", "reason", "description"),
+    [
+        pytest.param(
+            {"HealthCheckPath": "/health"},
+            "Target.ResponseCodeMismatch",
+            "Health checks failed with these codes: [404]",
+            id="wrong path: Spring answers 404",
+        ),
+        pytest.param(
+            {"Matcher": {"HttpCode": "202"}},
+            "Target.ResponseCodeMismatch",
+            "Health checks failed with these codes: [200]",
+            id="matcher that excludes 200",
+        ),
+        pytest.param(
+            {"HealthCheckPort": "9090"},
+            "Target.Timeout",
+            "Request timed out",
+            id="port the security group drops",
+        ),
+        pytest.param(
+            {"HealthCheckPort": "9100"},
+            "Target.FailedHealthChecks",
+            "Health checks failed",
+            id="open port where nothing listens",
+        ),
+        pytest.param(
+            {"HealthCheckProtocol": "HTTPS"},
+            "Target.FailedHealthChecks",
+            "Health checks failed",
+            id="HTTPS against the app's plain HTTP",
+        ),
+    ],
+)
+def test_a_health_check_that_does_not_fit_makes_the_target_unhealthy(
+    still: Sandbox,
+    aws: Aws,
+    seeded: Seeded,
+    settings: dict[str, Any],
+    reason: str,
+    description: str,
+) -> None:
+    """C1: ELB checks the configured path, port, protocol and matcher; the reason codes are
+    those of [M TargetHealth.Reason] and ELB-hc (aws-facts 3.1)."""
+    modify_check(aws, seeded, **settings)
+    # Booted at 150 s; at 300 s the failures carry the steady reason, before healing (360 s).
+    health = new_target_health(still, aws, seeded, after=300)
+    assert (health["State"], health["Reason"], health["Description"]) == (
+        "unhealthy",
+        reason,
+        description,
+    )
+
+
+@pytest.mark.parametrize(
+    "matcher", ["200", "200,202", "200-299", "404,200", "200-499"], ids=lambda m: m
+)
+def test_matchers_that_include_200_pass(
+    still: Sandbox, aws: Aws, seeded: Seeded, matcher: str
+) -> None:
+    """[M Matcher.HttpCode]: single codes, lists and ranges."""
+    modify_check(aws, seeded, Matcher={"HttpCode": matcher})
+    assert new_target_health(still, aws, seeded, after=SETTLED)["State"] == "healthy"
+
+
+def test_a_range_matcher_can_accept_a_wrong_path(still: Sandbox, aws: Aws, seeded: Seeded) -> None:
+    """As on AWS, a 404 inside the matcher's range passes: ELB compares codes, not paths."""
+    modify_check(aws, seeded, HealthCheckPath="/nope", Matcher={"HttpCode": "200-499"})
+    assert new_target_health(still, aws, seeded, after=SETTLED)["State"] == "healthy"
+
+
+def test_new_settings_do_not_rewrite_a_healthy_target_s_past(
+    still: Sandbox, aws: Aws, seeded: Seeded
+) -> None:
+    """ELB-hc: UnhealthyThresholdCount consecutive failures take a target out of service; a
+    healthy target stays healthy until then, even when the new settings fail at once."""
+    modify_check(aws, seeded, HealthCheckPath="/health")
+    still.clock.advance(35)  # one failed check (interval 30, threshold 2)
+    health = aws.call("elbv2", "describe_target_health", TargetGroupArn=seeded.target_group_arn)[
+        "TargetHealthDescriptions"
+    ]
+    assert {d["TargetHealth"]["State"] for d in health} == {"healthy"}
+
+
+def test_a_wrong_path_starts_replacing_instances_after_the_grace_period(
+    still: Sandbox, aws: Aws, seeded: Seeded
+) -> None:
+    """C1 with HealthCheckType ELB: every instance is found unhealthy and replaced (UG-health).
+    C2: the grace period (300 s) counts from InService, not from launch (UG-hooks, UG-grace)."""
+    modify_check(aws, seeded, HealthCheckPath="/health")
+    before = ids(aws)
+    still.clock.advance(65)  # two failed checks at 30 and 60 s: unhealthy, long past grace
+    assert not before & ids(aws)  # all replaced, at 60 s
+    replacements = ids(aws)
+    # Launched at 60 s, InService at 120 s: the grace period ends at 420 s, not 360 s.
+    still.clock.advance(335)  # t = 400
+    assert ids(aws) == replacements
+    still.clock.advance(60)  # t = 460
+    assert not replacements & ids(aws)

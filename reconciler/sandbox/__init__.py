@@ -15,8 +15,11 @@ sandbox seconds (the durations and their justification are in ``timing``):
 
 - instances are ``Pending`` for 60 s, then ``InService`` and registered with the target groups;
 - targets pass or fail the target group's health checks (interval x thresholds) from then on:
-  images tagged ``v2.0`` in the sandbox's ECR never answer, the others do 90 s after boot;
-- with ``HealthCheckType: ELB`` an unhealthy instance is replaced once the grace period is over;
+  the app answers ``GET /actuator/health`` on 8080 over HTTP 90 s after boot (images tagged
+  ``v2.0`` in the sandbox's ECR never do); a path, port, protocol or matcher that does not fit
+  fails with ELB's reason codes (``app``);
+- with ``HealthCheckType: ELB`` an unhealthy instance is replaced once the grace period, counted
+  from ``InService``, is over;
 - deregistered targets drain for the target group's deregistration delay;
 - instance refreshes replace instances in batches (Min/MaxHealthyPercentage), wait for warmup and
   health, pause at checkpoints (CheckpointDelay, 3600 s when absent), and cancel after
