@@ -243,3 +243,20 @@ def test_a_wrong_path_starts_replacing_instances_after_the_grace_period(
     assert ids(aws) == replacements
     still.clock.advance(60)  # t = 460
     assert not replacements & ids(aws)
+
+
+def test_a_launch_first_rollback_terminates_the_surplus_instead_of_replacing_it(
+    still: Sandbox, aws: Aws, seeded: Seeded
+) -> None:
+    """With MaxHealthyPercentage 200 the old instances still run when the hour runs out; the
+    rollback terminates the new ones in flight (surplus over desired capacity, 1.2) rather than
+    replacing them one by one: it ends as soon as they are gone."""
+    old = ids(aws)
+    broken_refresh(aws, seeded, MinHealthyPercentage=100, MaxHealthyPercentage=200)
+    still.clock.advance(120)
+    assert len(instances(aws)) > 2  # launched first: the 2 old ones still run
+    still.clock.advance(FIRST_FAILURE + HOUR)
+    done = refresh(aws)
+    assert done["Status"] == "RollbackSuccessful"
+    assert (done["EndTime"] - done["RollbackDetails"]["RollbackStartTime"]).total_seconds() < 60
+    assert ids(aws) == old

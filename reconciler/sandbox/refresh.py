@@ -160,8 +160,15 @@ class InstanceRefresh:
             percentage_complete_on_rollback=self.percentage_complete,
             instances_to_update_on_rollback=self.instances_to_update,
         )
+        # Launch-before-terminate replacements still in flight are surplus: the instances they
+        # were to replace still run the previous configuration. They are terminated, not
+        # replaced (derived from 1.2 and 1.7; replacing them one by one under MaxHealthy 200
+        # is what made the modeled rollback at min 100 / max 200 take 17 minutes).
+        live = set(fleet.instance_ids())
+        flight = self.forward.launched if self.forward else {}
+        fleet.retire([new for new, old in flight.items() if old is not None and old in live])
         # The newest instances first: those are the ones that failed.
-        launched = list(self.forward.launched) if self.forward else []
+        launched = [i for i in flight if i in fleet.instance_ids()]
         outdated = fleet.outdated(self.previous)
         order = [i for i in launched if i in outdated] + [i for i in outdated if i not in launched]
         self.backward = Replacement.of(self.previous, self.pace(checkpoints=False), order)
