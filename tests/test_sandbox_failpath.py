@@ -260,3 +260,47 @@ def test_a_launch_first_rollback_terminates_the_surplus_instead_of_replacing_it(
     assert done["Status"] == "RollbackSuccessful"
     assert (done["EndTime"] - done["RollbackDetails"]["RollbackStartTime"]).total_seconds() < 60
     assert ids(aws) == old
+
+
+# -- item 3: capacity counts Pending; scale-out during a refresh (A7, A6) ----------------------
+
+
+def set_capacity(aws: Aws, capacity: int) -> None:
+    aws.call(
+        "autoscaling",
+        "set_desired_capacity",
+        AutoScalingGroupName="feedback-asg",
+        DesiredCapacity=capacity,
+    )
+
+
+def test_desired_capacity_counts_pending_instances(
+    still: Sandbox, aws: Aws, seeded: Seeded
+) -> None:
+    """A7, [M RefreshPreferences.MaxHealthyPercentage] and 1.13: Pending instances count toward
+    desired capacity, so 2 → 4 → 3 while two are Pending ends with 3, not 5."""
+    set_capacity(aws, 4)
+    assert [i["LifecycleState"] for i in instances(aws)].count("Pending") == 2
+    set_capacity(aws, 3)
+    assert len(instances(aws)) == 3
+    still.clock.advance(600)
+    assert len(instances(aws)) == 3
+
+
+def test_scale_out_during_a_refresh_uses_the_desired_configuration(
+    still: Sandbox, aws: Aws, seeded: Seeded
+) -> None:
+    """A6, UG-overview core concepts: a scale-out during a refresh launches instances with the
+    desired configuration; one refresh leaves every instance on it."""
+    point_group(aws, seeded, 1)
+    good = version_with(aws, seeded, pinned(seeded, "v1.1"))
+    start(aws, seeded, good, CheckpointPercentages=[100])
+    refresh(aws)
+    before = ids(aws)
+    set_capacity(aws, 3)
+    (added,) = [i for i in instances(aws) if i["InstanceId"] not in before]
+    assert added["LaunchTemplate"]["Version"] == str(good)
+    still.clock.advance(1800)
+    assert refresh(aws)["Status"] == "Successful"
+    assert {i["LaunchTemplate"]["Version"] for i in instances(aws)} == {str(good)}
+    assert len(instances(aws)) == 3

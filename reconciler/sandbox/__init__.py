@@ -27,6 +27,8 @@ sandbox seconds (the durations and their justification are in ``timing``):
 - a new instance that fails its health checks during a refresh is terminated and replaced from
   the refresh's desired configuration; after one hour of that the refresh fails, or rolls back
   with AutoRollback (AWS's "one-hour timeout"): a broken v2.0 is InProgress about 65 minutes;
+- desired capacity counts Pending instances as well as InService ones, and instances launched
+  to reach it during a refresh use the refresh's configuration;
 - a refresh with BakeTime is ``Baking`` that long before ``Successful``; an alarm named in its
   AlarmSpecification that goes to ALARM (``cloudwatch set_alarm_state``) fails it, or rolls it
   back with AutoRollback;

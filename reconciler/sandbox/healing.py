@@ -3,7 +3,8 @@
 With ``HealthCheckType: ELB``, AWS marks an in-service instance Unhealthy once the load balancer
 does, after the group's health check grace period has passed since it went InService (UG-grace,
 UG-hooks; row C2), and replaces it from the group's launch template. Groups with a refresh under
-way are left to the refresh, which judges its own new instances (and fails on the same evidence).
+way are left to the refresh, which replaces its own failing new instances for an hour (1.5).
+AWS keeps healing the other instances during a refresh (row A5); the sandbox does not yet.
 """
 
 from __future__ import annotations

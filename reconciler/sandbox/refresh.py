@@ -101,6 +101,12 @@ class InstanceRefresh:
         return self.backward or self.forward
 
     @property
+    def launching(self) -> TemplateRef | None:
+        """What scale-out and healing launch meanwhile: the configuration being rolled out."""
+        current = self.current
+        return current.target if current is not None else self.target
+
+    @property
     def percentage_complete(self) -> int:
         if self.status is RefreshStatus.SUCCESSFUL:
             return 100
