@@ -304,3 +304,62 @@ def test_scale_out_during_a_refresh_uses_the_desired_configuration(
     assert refresh(aws)["Status"] == "Successful"
     assert {i["LaunchTemplate"]["Version"] for i in instances(aws)} == {str(good)}
     assert len(instances(aws)) == 3
+
+
+# -- item 5: MaxHealthyPercentage explicit vs omitted; min = max = 100 (A2, A3) ----------------
+
+
+def start_with(aws: Aws, seeded: Seeded, version: int, prefs: dict[str, Any]) -> None:
+    aws.call(
+        "autoscaling",
+        "start_instance_refresh",
+        AutoScalingGroupName="feedback-asg",
+        DesiredConfiguration={
+            "LaunchTemplate": {
+                "LaunchTemplateId": seeded.launch_template_id,
+                "Version": str(version),
+            }
+        },
+        Preferences={"InstanceWarmup": 300, **prefs},
+    )
+
+
+@pytest.mark.parametrize(
+    ("prefs", "first_batch"),
+    [
+        pytest.param(
+            {"MinHealthyPercentage": 90},
+            (1, 1),
+            id="min 90, max omitted: terminate and launch together",
+        ),
+        pytest.param(
+            {"MinHealthyPercentage": 90, "MaxHealthyPercentage": 100},
+            (2, 1),
+            id="min 90, max 100 explicit: launch first",
+        ),
+        pytest.param(
+            {"MinHealthyPercentage": 100, "MaxHealthyPercentage": 100},
+            (2, 1),
+            id="min = max = 100: launch before terminate",
+        ),
+        pytest.param(
+            {"MinHealthyPercentage": 50, "MaxHealthyPercentage": 100},
+            (1, 1),
+            id="min 50, max 100: within bounds, terminate first",
+        ),
+    ],
+)
+def test_max_healthy_explicit_or_omitted_orders_the_replacement(
+    still: Sandbox, aws: Aws, seeded: Seeded, prefs: dict[str, Any], first_batch: tuple[int, int]
+) -> None:
+    """A2/A3, [M RefreshPreferences.MaxHealthyPercentage], UG-overview, TF-47188 (aws-facts 1.2
+    worked examples, N = 2): (old instances still running, new ones launched) in the first
+    batch."""
+    point_group(aws, seeded, 1)
+    start_with(aws, seeded, version_with(aws, seeded, pinned(seeded, "v1.1")), prefs)
+    still.clock.advance(30)
+    versions = [i["LaunchTemplate"]["Version"] for i in instances(aws)]
+    assert (versions.count("1"), len(versions) - versions.count("1")) == first_batch
+    still.clock.advance(1800)
+    assert refresh(aws)["Status"] == "Successful"
+    assert len(instances(aws)) == 2

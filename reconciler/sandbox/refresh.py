@@ -137,6 +137,8 @@ class InstanceRefresh:
                 protected=str(prefs.get("ScaleInProtectedInstances", "Wait")),
                 standby=str(prefs.get("StandbyInstances", "Wait")),
             ),
+            # Only a request that sent it has it: the defaults leave it out (A18).
+            max_explicit="MaxHealthyPercentage" in prefs,
         )
 
     def to_replace(self, fleet: Fleet) -> list[str]:

@@ -4,8 +4,13 @@ One ``Replacement`` moves a set of instances onto one launch template version: t
 of a refresh, or its rollback. Each ``step`` looks at the instances it launched, counts the ones
 warmed up and healthy as replaced, and starts the next batch as far as the preferences allow:
 
-- ``MaxHealthyPercentage`` 100: take old instances out first, as many as ``MinHealthyPercentage``
-  allows (at least one at a time), and launch their replacements;
+- ``MaxHealthyPercentage`` omitted (or 100 when the minimum allows it): take old instances out
+  first, as many as ``MinHealthyPercentage`` allows (at least one at a time), and launch their
+  replacements at the same time;
+- set explicitly, even to 100, when the minimum cannot be honoured otherwise (min = max = 100,
+  or min 90 on fewer than 10 instances): launch first, one over desired capacity, and retire
+  the old instance once the new one is ready ([M RefreshPreferences.MaxHealthyPercentage],
+  UG-overview, TF-47188; aws-facts 1.2, rows A2 and A3);
 - above 100: launch up to the maximum first, and retire an old instance as each new one is ready;
 - never past the next checkpoint: AWS "will sometimes replace fewer" to land on it exactly;
 - Standby and scale-in-protected instances as ``holds`` says: replaced, left out, terminated,
@@ -84,6 +89,15 @@ class Pace:
     checkpoints: tuple[int, ...] = ()
     checkpoint_delay: int = 0
     holds: HoldPolicy = field(default_factory=HoldPolicy)
+    max_explicit: bool = False  # MaxHealthyPercentage was sent: AWS paces differently (1.2)
+
+
+def launches_first(*, pace: Pace, capacity: int, live: int, busy: int) -> bool:
+    """Whether the next batch launches its instances before retiring the old ones."""
+    if pace.max_healthy > 100:
+        return True
+    least = math.ceil(capacity * pace.min_healthy / 100)
+    return pace.max_explicit and (live - busy) - least <= 0
 
 
 def batch_size(
@@ -300,7 +314,12 @@ class Replacement:
             return None
         old = ready[:count]
         self.waiting = [i for i in self.waiting if i not in old]
-        launch_first = self.pace.max_healthy > 100
+        launch_first = launches_first(
+            pace=self.pace,
+            capacity=fleet.capacity(),
+            live=len(fleet.instance_ids()),
+            busy=len(self.launched),
+        )
         if not launch_first:
             fleet.retire(old)
         new = fleet.launch(count, self.target)
