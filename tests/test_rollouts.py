@@ -171,7 +171,7 @@ def test_v2_images_never_pass_and_elb_health_replaces_them(
     broken = scale_to(aws, 3)
     still.clock.advance(120)
     assert health(aws, seeded)[broken] == "unhealthy"
-    still.clock.advance(170)  # 290 s: still inside the 300 s grace period
+    still.clock.advance(230)  # 350 s: inside the 300 s grace period, counted from InService (60 s)
     assert broken in {i["InstanceId"] for i in instances(aws)}
     still.clock.advance(10)
     members = {i["InstanceId"] for i in instances(aws)}
@@ -262,7 +262,9 @@ def test_broken_image_rolls_back_automatically(still: Sandbox, aws: Aws, seeded:
     broken = version_with(aws, seeded, pinned(seeded, "v2.0"))
     start(aws, seeded, broken)
     refresh(aws)
-    still.clock.advance(300)  # unhealthy from 120 s; the grace period ends at 300 s
+    # Unhealthy from 120 s; the grace period ends at 360 s (300 s from InService); then AWS
+    # replaces failing new instances for one hour before it rolls back (1.5, UG-rollback).
+    still.clock.advance(360 + 3600)
     rolling = refresh(aws)
     assert rolling["Status"] == "RollbackInProgress"
     assert "health checks" in rolling["StatusReason"]
@@ -281,7 +283,7 @@ def test_broken_image_without_auto_rollback_fails(still: Sandbox, aws: Aws, seed
     broken = version_with(aws, seeded, pinned(seeded, "v2.0"))
     start(aws, seeded, broken, AutoRollback=False)
     refresh(aws)
-    still.clock.advance(300)
+    still.clock.advance(360 + 3600)  # the grace period, then the hour of retries (1.5)
     failed = refresh(aws)
     assert failed["Status"] == "Failed" and "health checks" in failed["StatusReason"]
     assert group_version(aws) == "1"

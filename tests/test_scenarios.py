@@ -138,7 +138,7 @@ def test_deploy_v1_0_then_v1_1(world: World) -> None:
 def test_broken_v2_rolls_back_and_is_not_retried(world: World, aws: Aws) -> None:
     world.converge("v1.1")
     v2 = world.specs("v2.0")
-    failed = world.until(v2, degraded)
+    failed = world.until(v2, degraded, limit=80)  # AWS retries for an hour first (1.5)
     assert world.statuses()[-1] in ("RollbackInProgress", "RollbackSuccessful")
     degraded_now = failed.condition("Degraded")
     assert degraded_now.reason == "RolloutFailed"

@@ -3,8 +3,10 @@
 A temporary git repository holds the desired state, and the daemon follows its ``main`` branch.
 Each step is a commit (or a revert); the daemon then ticks until the story's expected outcome: a
 healthy deploy of v1.1, a broken v2.0 that rolls itself back and is not retried, and a
-``git revert`` that restores v1.1. The sandbox clock is frozen and moved 30 s per tick, so sandbox
-minutes pass as fast as the machine can go.
+``git revert`` that restores v1.1. As on AWS, the broken v2.0 is declared failed only after the
+refresh has replaced failing instances for an hour (aws-facts 1.5): about 65 sandbox minutes.
+The sandbox clock is frozen and moved 30 s per tick, so sandbox minutes pass as fast as the
+machine can go.
 """
 
 from __future__ import annotations
@@ -70,7 +72,12 @@ class Demo:
             daemon = make_daemon(sandbox, repo=repo, cache=Path(tmp) / "cache")
             steps = [
                 Step("1. deploy v1.1 (the seed's healthy release)", None, Verdict.READY),
-                Step("2. deploy the broken v2.0", lambda r: set_tag(r, "v2.0"), Verdict.FAILED),
+                Step(
+                    "2. deploy the broken v2.0 (AWS replaces failing instances for an hour, "
+                    "then rolls back)",
+                    lambda r: set_tag(r, "v2.0"),
+                    Verdict.FAILED,
+                ),
                 Step("3. git revert: back to v1.1", revert, Verdict.READY),
             ]
             try:

@@ -15,13 +15,20 @@ sandbox seconds (the durations and their justification are in ``timing``):
 
 - instances are ``Pending`` for 60 s, then ``InService`` and registered with the target groups;
 - targets pass or fail the target group's health checks (interval x thresholds) from then on:
-  images tagged ``v2.0`` in the sandbox's ECR never answer, the others do 90 s after boot;
-- with ``HealthCheckType: ELB`` an unhealthy instance is replaced once the grace period is over;
+  the app answers ``GET /actuator/health`` on 8080 over HTTP 90 s after boot (images tagged
+  ``v2.0`` in the sandbox's ECR never do); a path, port, protocol or matcher that does not fit
+  fails with ELB's reason codes (``app``);
+- with ``HealthCheckType: ELB`` an unhealthy instance is replaced once the grace period, counted
+  from ``InService``, is over;
 - deregistered targets drain for the target group's deregistration delay;
 - instance refreshes replace instances in batches (Min/MaxHealthyPercentage), wait for warmup and
-  health, pause at checkpoints (CheckpointDelay, 3600 s when absent), fail or roll back
-  (AutoRollback) when a new instance fails its health checks, and cancel after in-flight
-  launches settle. The seed's refresh takes 13 sandbox minutes;
+  health, pause at checkpoints (CheckpointDelay, 3600 s when absent), and cancel after
+  in-flight launches settle. The seed's refresh takes 13 sandbox minutes;
+- a new instance that fails its health checks during a refresh is terminated and replaced from
+  the refresh's desired configuration; after one hour of that the refresh fails, or rolls back
+  with AutoRollback (AWS's "one-hour timeout"): a broken v2.0 is InProgress about 65 minutes;
+- desired capacity counts Pending instances as well as InService ones, and instances launched
+  to reach it during a refresh use the refresh's configuration;
 - a refresh with BakeTime is ``Baking`` that long before ``Successful``; an alarm named in its
   AlarmSpecification that goes to ALARM (``cloudwatch set_alarm_state``) fails it, or rolls it
   back with AutoRollback;

@@ -81,9 +81,10 @@ class GroupFleet:
         states = target_health.states(self.group, instance.id)
         if all(s == "healthy" for s in states):
             return True, None
-        launched = launches.launched_at(instance) or now
+        # The grace period counts from InService, not launch (UG-hooks, UG-grace; row C2).
+        in_service = launches.in_service_at(instance) or now
         grace = timedelta(seconds=int(self.group.health_check_grace_period or 0))
-        if "unhealthy" in states and now >= launched + grace:
+        if "unhealthy" in states and now >= in_service + grace:
             # The group's ELB health check now says Unhealthy: AWS would replace it, and a
             # replacement that fails its health checks fails the refresh.
             return False, (

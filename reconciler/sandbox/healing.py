@@ -1,9 +1,10 @@
 """ELB health checks on the group: an instance its target group finds unhealthy is replaced.
 
 With ``HealthCheckType: ELB``, AWS marks an in-service instance Unhealthy once the load balancer
-does, after the group's health check grace period has passed since launch, and replaces it from
-the group's launch template. Groups with a refresh under way are left to the refresh, which
-judges its own new instances (and fails on the same evidence).
+does, after the group's health check grace period has passed since it went InService (UG-grace,
+UG-hooks; row C2), and replaces it from the group's launch template. Groups with a refresh under
+way are left to the refresh, which replaces its own failing new instances for an hour (1.5).
+AWS keeps healing the other instances during a refresh (row A5); the sandbox does not yet.
 """
 
 from __future__ import annotations
@@ -39,8 +40,9 @@ def heal(group: Any, now: datetime) -> list[str]:
 def _unhealthy(group: Any, state: Any, now: datetime) -> bool:
     if state.lifecycle_state != launches.IN_SERVICE:
         return False
-    launched = launches.launched_at(state.instance)
+    # The grace period counts from InService, not launch (UG-hooks, UG-grace; row C2).
+    in_service = launches.in_service_at(state.instance)
     grace = timedelta(seconds=int(group.health_check_grace_period or 0))
-    if launched is not None and now < launched + grace:
+    if in_service is not None and now < in_service + grace:
         return False
     return "unhealthy" in target_health.states(group, state.instance.id)

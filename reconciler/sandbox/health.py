@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from reconciler.sandbox import timing
+from reconciler.sandbox import app, timing
 from reconciler.sandbox.broken import runs_broken_image
 
 
@@ -37,6 +37,8 @@ class TargetView:
     target_group: Any  # moto's FakeTargetGroup: health check settings live here
     instance: Any | None  # moto's ec2 Instance, or None for an IP target
     registered_at: datetime
+    checks_changed_at: datetime | None = None  # ModifyTargetGroup's last change of the checks
+    state_before_change: str | None = None  # the target's state just before that change
 
 
 class TargetHealthModel(Protocol):
@@ -74,9 +76,12 @@ class CheckSettings:
 class HealthChecks:
     """The target group's checks, every ``interval`` from registration, against the app.
 
-    The app answers once it has booted (``APP_BOOT_SECONDS`` after registration), unless its
-    image is broken, in which case it never does. ``healthy_threshold`` passes in a row make a
-    target healthy, ``unhealthy_threshold`` failures unhealthy; before either it is ``initial``.
+    The app (``app``) answers once it has booted (``APP_BOOT_SECONDS`` after registration),
+    unless its image is broken, in which case it never does; whether a check passes depends on
+    the target group's protocol, port, path and matcher (row C1 of aws-facts 8).
+    ``healthy_threshold`` passes in a row make a target healthy, ``unhealthy_threshold``
+    failures unhealthy, with the reason code of the failing check; before either it is
+    ``initial`` (``Elb.InitialHealthChecking``).
     """
 
     def health(self, target: TargetView, now: datetime) -> TargetHealth:
@@ -85,18 +90,38 @@ class HealthChecks:
             return stopped
         if target.instance is None:
             return HEALTHY
-        ready = None
-        if not runs_broken_image(target.instance):
-            ready = target.registered_at + timedelta(seconds=timing.APP_BOOT_SECONDS)
-        return judge(CheckSettings.of(target.target_group), target.registered_at, ready, now)
+        check = app.Check.of(target.target_group, target.port)
+        admitted = app.admits(target.instance, check.port)
+        up = app.answer(check, app_up=not runs_broken_image(target.instance), admitted=admitted)
+        down = app.answer(check, app_up=False, admitted=admitted) or app.FAILED
+        booted = target.registered_at + timedelta(seconds=timing.APP_BOOT_SECONDS)
+        ready = booted if up is None else None
+        failure = up if up is not None and now >= booted else down
+        failing = TargetHealth("unhealthy", failure.reason, failure.description)
+        checks = CheckSettings.of(target.target_group)
+        changed, before = target.checks_changed_at, target.state_before_change
+        if up is not None and changed is not None and before and changed > target.registered_at:
+            # New settings that fail: the target keeps its state until enough checks fail.
+            verdict = judge(checks, changed, None, now, failing)
+            return verdict if verdict.state == "unhealthy" else _state(before, failing)
+        return judge(checks, target.registered_at, ready, now, failing)
+
+
+def _state(name: str, failing: TargetHealth) -> TargetHealth:
+    return {"healthy": HEALTHY, "unhealthy": failing}.get(name, INITIAL)
 
 
 def judge(
-    checks: CheckSettings, registered: datetime, ready: datetime | None, now: datetime
+    checks: CheckSettings,
+    registered: datetime,
+    ready: datetime | None,
+    now: datetime,
+    failing: TargetHealth = FAILING,
 ) -> TargetHealth:
     """The target's state after the checks run so far: failing before ``ready``, passing after.
 
-    Counted rather than replayed, so a target registered a day ago costs nothing to judge.
+    ``failing`` is what an unhealthy target reports. Counted rather than replayed, so a target
+    registered a day ago costs nothing to judge.
     """
     ran = int((now - registered).total_seconds() // checks.interval)
     if ready is None:
@@ -108,7 +133,7 @@ def judge(
     if passed >= checks.healthy_threshold:
         return HEALTHY
     if failed >= checks.unhealthy_threshold:
-        return FAILING
+        return failing
     return INITIAL
 
 

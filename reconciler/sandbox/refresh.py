@@ -2,8 +2,10 @@
 
 The API handlers only change a refresh's *intent* (start, cancel, roll back); ``step`` moves it
 on the sandbox clock: the forward ``Replacement`` launches instances in batches, waits for their
-warmup and health checks, pauses at checkpoints, and on failure either fails the refresh or, with
-AutoRollback, rolls it back: a second ``Replacement`` puts the previous version back.
+warmup and health checks, pauses at checkpoints, replaces new instances that fail their health
+checks for up to an hour, and then either fails the refresh or, with AutoRollback, rolls it back:
+a second ``Replacement`` puts the previous version back (UG-overview "One-hour timeout",
+UG-rollback, aws-facts 1.5).
 
 What AWS reports, and how it is kept here:
 - ``PercentageComplete`` / ``InstancesToUpdate``: instances replaced *and warmed up* over the
@@ -99,6 +101,12 @@ class InstanceRefresh:
         return self.backward or self.forward
 
     @property
+    def launching(self) -> TemplateRef | None:
+        """What scale-out and healing launch meanwhile: the configuration being rolled out."""
+        current = self.current
+        return current.target if current is not None else self.target
+
+    @property
     def percentage_complete(self) -> int:
         if self.status is RefreshStatus.SUCCESSFUL:
             return 100
@@ -129,6 +137,8 @@ class InstanceRefresh:
                 protected=str(prefs.get("ScaleInProtectedInstances", "Wait")),
                 standby=str(prefs.get("StandbyInstances", "Wait")),
             ),
+            # Only a request that sent it has it: the defaults leave it out (A18).
+            max_explicit="MaxHealthyPercentage" in prefs,
         )
 
     def to_replace(self, fleet: Fleet) -> list[str]:
@@ -158,8 +168,15 @@ class InstanceRefresh:
             percentage_complete_on_rollback=self.percentage_complete,
             instances_to_update_on_rollback=self.instances_to_update,
         )
+        # Launch-before-terminate replacements still in flight are surplus: the instances they
+        # were to replace still run the previous configuration. They are terminated, not
+        # replaced (derived from 1.2 and 1.7; replacing them one by one under MaxHealthy 200
+        # is what made the modeled rollback at min 100 / max 200 take 17 minutes).
+        live = set(fleet.instance_ids())
+        flight = self.forward.launched if self.forward else {}
+        fleet.retire([new for new, old in flight.items() if old is not None and old in live])
         # The newest instances first: those are the ones that failed.
-        launched = list(self.forward.launched) if self.forward else []
+        launched = [i for i in flight if i in fleet.instance_ids()]
         outdated = fleet.outdated(self.previous)
         order = [i for i in launched if i in outdated] + [i for i in outdated if i not in launched]
         self.backward = Replacement.of(self.previous, self.pace(checkpoints=False), order)

@@ -28,8 +28,8 @@ from reconciler.sandbox.state import attached
 
 # What AWS reports for preferences a request left out. MaxHealthyPercentage is not among them:
 # UG-defaults lists its default as "100 percent (null)", absent unless given (row A18). AWS also
-# paces an omitted maximum differently from an explicit one (section 1.2); the sandbox's pacing
-# does not tell them apart yet (row A2).
+# paces an omitted maximum differently from an explicit one (section 1.2, row A2): see
+# ``replacement.launches_first``.
 DEFAULT_PREFERENCES: dict[str, Any] = {
     "MinHealthyPercentage": 90,
     "SkipMatching": False,

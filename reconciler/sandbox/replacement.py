@@ -4,12 +4,22 @@ One ``Replacement`` moves a set of instances onto one launch template version: t
 of a refresh, or its rollback. Each ``step`` looks at the instances it launched, counts the ones
 warmed up and healthy as replaced, and starts the next batch as far as the preferences allow:
 
-- ``MaxHealthyPercentage`` 100: take old instances out first, as many as ``MinHealthyPercentage``
-  allows (at least one at a time), and launch their replacements;
+- ``MaxHealthyPercentage`` omitted (or 100 when the minimum allows it): take old instances out
+  first, as many as ``MinHealthyPercentage`` allows (at least one at a time), and launch their
+  replacements at the same time;
+- set explicitly, even to 100, when the minimum cannot be honoured otherwise (min = max = 100,
+  or min 90 on fewer than 10 instances): launch first, one over desired capacity, and retire
+  the old instance once the new one is ready ([M RefreshPreferences.MaxHealthyPercentage],
+  UG-overview, TF-47188; aws-facts 1.2, rows A2 and A3);
 - above 100: launch up to the maximum first, and retire an old instance as each new one is ready;
 - never past the next checkpoint: AWS "will sometimes replace fewer" to land on it exactly;
 - Standby and scale-in-protected instances as ``holds`` says: replaced, left out, terminated,
-  or waited for, for an hour at most.
+  or waited for, for an hour at most;
+- a new instance that fails its health checks (or is terminated under it) is terminated and
+  replaced from the same target version, and the replacement keeps trying for one hour from the
+  first such failure; only then does it fail (UG-overview "One-hour timeout", UG-rollback,
+  aws-facts 1.5, row A1). A new instance counted replaced meanwhile resets the hour: the
+  refresh is making progress again.
 
 The pure part (batch sizes) is ``batch_size``; the rest talks to the group through ``Fleet``.
 """
@@ -25,6 +35,9 @@ from typing import Protocol
 from reconciler.sandbox import holds
 from reconciler.sandbox.groups import TemplateRef
 from reconciler.sandbox.holds import Action, Hold, HoldPolicy
+
+# How long a refresh keeps replacing new instances that fail their health checks (1.5).
+RETRY_LIMIT_SECONDS = 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +89,15 @@ class Pace:
     checkpoints: tuple[int, ...] = ()
     checkpoint_delay: int = 0
     holds: HoldPolicy = field(default_factory=HoldPolicy)
+    max_explicit: bool = False  # MaxHealthyPercentage was sent: AWS paces differently (1.2)
+
+
+def launches_first(*, pace: Pace, capacity: int, live: int, busy: int) -> bool:
+    """Whether the next batch launches its instances before retiring the old ones."""
+    if pace.max_healthy > 100:
+        return True
+    least = math.ceil(capacity * pace.min_healthy / 100)
+    return pace.max_explicit and (live - busy) - least <= 0
 
 
 def batch_size(
@@ -112,6 +134,9 @@ class Replacement:
     checkpoints_passed: int = 0
     paused_until: datetime | None = None
     held_since: datetime | None = None  # since when only held instances are left to take on
+    failing_since: datetime | None = None  # first health failure not yet followed by progress
+    last_failure: str = ""  # the newest such failure: the reason when the hour runs out
+    retries: int = 0  # new instances terminated and replaced because they failed
     note: str = ""  # what it is waiting for: the refresh's StatusReason while in progress
 
     @classmethod
@@ -155,16 +180,20 @@ class Replacement:
         return not self.launched
 
     def _collect(self, fleet: Fleet, now: datetime) -> str | None:
+        timed_out = self._timed_out(now)
+        if timed_out is not None:
+            return timed_out
         warmup = timedelta(seconds=self.pace.warmup)
         for new, old in list(self.launched.items()):
             progress = fleet.progress(new, now)
             if progress.failure is not None:
-                return f"{new}: {progress.failure}"
+                self._retry(fleet, now, new, f"{new}: {progress.failure}")
+                continue
             if progress.in_service_at is None or now < progress.in_service_at + warmup:
-                self.note = _warming(new)
+                self._note(_warming(new))
                 continue
             if not progress.healthy:
-                self.note = (
+                self._note(
                     "Waiting for instances to pass health checks before continuing. "
                     f"For example: {new} has not passed its health checks yet."
                 )
@@ -172,9 +201,41 @@ class Replacement:
             del self.launched[new]
             self.done += 1
             self.replaced.append(new)
+            self.failing_since = None  # progress: the hour starts again at the next failure
             if old is not None:
                 fleet.retire([old])
         return None
+
+    def _note(self, text: str) -> None:
+        # While failed instances are being replaced, the retry says more than "warming up".
+        if self.failing_since is None:
+            self.note = text
+
+    def _timed_out(self, now: datetime) -> str | None:
+        if self.failing_since is None:
+            return None
+        if now < self.failing_since + timedelta(seconds=RETRY_LIMIT_SECONDS):
+            return None
+        return (
+            f"new instances kept failing their health checks for one hour "
+            f"({self.retries} replaced). The last: {self.last_failure}"
+        )
+
+    def _retry(self, fleet: Fleet, now: datetime, new: str, failure: str) -> None:
+        """Terminate a failed new instance and launch another from the same version."""
+        old = self.launched.pop(new)
+        if self.failing_since is None:
+            self.failing_since = now
+        self.last_failure = failure
+        self.retries += 1
+        fleet.retire([new])
+        (fresh,) = fleet.launch(1, self.target)
+        self.launched[fresh] = old
+        # The prefix is AWS's own wording for this wait (re:Post, quoted in aws-facts 1.5).
+        self.note = (
+            "Waiting for remaining instances to be available. For example: "
+            f"{new} failed its health checks and was replaced by {fresh}."
+        )
 
     def _paused(self, now: datetime) -> bool:
         if self.paused_until is None:
@@ -253,7 +314,12 @@ class Replacement:
             return None
         old = ready[:count]
         self.waiting = [i for i in self.waiting if i not in old]
-        launch_first = self.pace.max_healthy > 100
+        launch_first = launches_first(
+            pace=self.pace,
+            capacity=fleet.capacity(),
+            live=len(fleet.instance_ids()),
+            busy=len(self.launched),
+        )
         if not launch_first:
             fleet.retire(old)
         new = fleet.launch(count, self.target)

@@ -5,6 +5,12 @@ moto 5.2.5 reports every instance's launch template version as the template's *c
 the default moves. It also puts every instance in the group's first subnet. The patched launch
 resolves the group's version to a number, launches from it (AWS tags the instance with it), and
 spreads instances over the group's AZs; instances report the version they were launched from.
+
+moto counts only ``InService`` instances toward desired capacity, so the sandbox's 60 s of
+``Pending`` made scale-in and scale-out overshoot; AWS counts Pending too (aws-facts 1.13,
+[M RefreshPreferences.MaxHealthyPercentage] "in service and healthy, or pending"; row A7).
+During an instance refresh, instances launched to reach desired capacity use the refresh's
+desired configuration, not the group's current one (UG-overview core concepts, 1.13; row A6).
 """
 
 from __future__ import annotations
@@ -24,13 +30,27 @@ def install() -> None:
         _replace_autoscaling_group_instances,
     )
     patch(InstanceState, "launch_template", property(_instance_launch_template))
+    patch(FakeAutoScalingGroup, "active_instances", _active_instances)
+
+
+def _active_instances(self: Any) -> list[Any]:
+    return [s for s in self.instance_states if s.lifecycle_state in ("InService", "Pending")]
+
+
+def launch_ref(group: Any) -> groups.TemplateRef | None:
+    """What the group launches now: an active refresh's configuration, else its own."""
+    from reconciler.sandbox import refresh_service  # imports fixes: only at call time
+
+    refresh = refresh_service.active(group.autoscaling_backend, group.name)
+    ref = refresh.launching if refresh is not None else None
+    return ref or groups.template_ref(group)
 
 
 def _replace_autoscaling_group_instances(
     self: Any, count_needed: int, propagated_tags: dict[str, str]
 ) -> None:
     # Launch configurations and mixed instances policies keep moto's behaviour: not on our path.
-    ref = groups.template_ref(self)
+    ref = launch_ref(self)
     if ref is None or self.mixed_instances_policy:
         moto_launch = original(FakeAutoScalingGroup, "replace_autoscaling_group_instances")
         moto_launch(self, count_needed, propagated_tags)

@@ -37,6 +37,10 @@ class Draining:
 class TargetBook:
     registered_at: dict[str, datetime] = field(default_factory=dict)
     draining: dict[str, Draining] = field(default_factory=dict)
+    # When the health check settings last changed, and each target's state just before: the
+    # new checks start from that state, they do not rewrite the target's past.
+    checks_changed_at: datetime | None = None
+    state_before_change: dict[str, str] = field(default_factory=dict)
 
 
 def book(target_group: Any) -> TargetBook:
@@ -70,6 +74,20 @@ def install() -> None:
     patch(FakeTargetGroup, "deregister_terminated_instances", _deregister_terminated)
     patch(FakeTargetGroup, "health_for", _health_for)
     patch(ELBv2Backend, "describe_target_health", _describe_target_health)
+    patch(ELBv2Backend, "modify_target_group", _modify_target_group)
+
+
+def _modify_target_group(self: Any, arn: str, *args: Any, **kwargs: Any) -> Any:
+    target_group = self.target_groups.get(arn)
+    if target_group is not None:
+        before = {
+            target_id: str(target_group.health_for(target, self.ec2_backend).status)
+            for target_id, target in target_group.targets.items()
+        }
+        records = book(target_group)
+        records.state_before_change = before
+        records.checks_changed_at = runtime.current().now()
+    return original(ELBv2Backend, "modify_target_group")(self, arn, *args, **kwargs)
 
 
 def _register(self: Any, targets: list[dict[str, Any]]) -> None:
@@ -138,12 +156,15 @@ def _registered_health(
 ) -> FakeHealthStatus:
     target_id = target["Id"]
     instance = ec2_backend.get_instance_by_id(target_id) if target_id.startswith("i-") else None
+    records = book(target_group)
     view = TargetView(
         target_id=target_id,
         port=int(target["Port"]),
         target_group=target_group,
         instance=instance,
-        registered_at=book(target_group).registered_at.get(target_id, now),
+        registered_at=records.registered_at.get(target_id, now),
+        checks_changed_at=records.checks_changed_at,
+        state_before_change=records.state_before_change.get(target_id),
     )
     health = runtime.current().health.health(view, now)
     return FakeHealthStatus(
