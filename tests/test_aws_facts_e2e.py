@@ -24,7 +24,6 @@ from tests.test_e2e_core import run_cli, sandbox_copy
 from tests.test_scenarios import FAST, GROUP, TICK, World, degraded
 
 SSM_IMAGE = "resolve:ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
-PATH_LINE = "path: /actuator/health"
 
 
 def variant(world: World, name: str, tag: str, **replace: str) -> Path:
@@ -205,7 +204,7 @@ def test_a_health_check_commit_after_a_failed_rollout_rolls_out_again_without_re
 ) -> None:
     world.converge("v1.1")
     broken = specs_of(variant(world, "broken", "v2.0"))
-    world.until(broken, degraded)
+    world.until(broken, degraded, limit=80)  # AWS retries failing new instances for an hour first
     world.until(broken, lambda _: world.statuses()[-1] == "RollbackSuccessful")
     first = parse_failed_marker(group_tags(world)[TAG_FAILED_FINGERPRINT])
     aws.reset_counts()
@@ -213,7 +212,10 @@ def test_a_health_check_commit_after_a_failed_rollout_rolls_out_again_without_re
     assert phase(world.tick(broken)) is Phase.FAILED  # the identical spec: still not retried
     assert aws.writes()["StartInstanceRefresh"] == 0
 
-    fixed = specs_of(variant(world, "fixed", "v2.0", **{PATH_LINE: "path: /actuator/health/"}))
+    # A health check change that v1.1 still passes: a path the app does not serve would fail the
+    # rollback's instances too, and the sandbox's health checks follow the target group's settings.
+    checks = {"intervalSeconds: 30": "intervalSeconds: 15"}
+    fixed = specs_of(variant(world, "fixed", "v2.0", **checks))
     world.sandbox.clock.advance(TICK)
     again = world.tick(fixed)
     assert phase(again) is Phase.OUT_OF_SYNC
@@ -223,7 +225,7 @@ def test_a_health_check_commit_after_a_failed_rollout_rolls_out_again_without_re
     assert writes["ModifyTargetGroup"] == 1
 
     # v2.0 is broken whatever the path: the new failure is recorded, under the new key.
-    world.until(fixed, lambda _: world.statuses()[-1] == "RollbackSuccessful")
+    world.until(fixed, lambda _: world.statuses()[-1] == "RollbackSuccessful", limit=100)
     second = parse_failed_marker(group_tags(world)[TAG_FAILED_FINGERPRINT])
     assert second.fingerprint == first.fingerprint
     assert second.key != first.key and second.refresh_id != first.refresh_id

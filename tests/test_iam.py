@@ -83,7 +83,7 @@ def _drive(world: World, recorder: Recorder) -> None:
     world.converge("v1.1")
     recorder.phase = "broken deploy"
     v2 = world.specs("v2.0")
-    world.until(v2, degraded)
+    world.until(v2, degraded, limit=80)  # AWS retries failing new instances for an hour first
     recorder.phase = "rollback"
     world.until(v2, lambda _: world.statuses()[-1] == "RollbackSuccessful")
     recorder.phase = "drift correction"
