@@ -595,3 +595,21 @@ def test_protection_removed_within_the_hour_lets_the_refresh_finish(
     still.clock.advance(REPLACED)
     assert refresh(aws)["Status"] == "Successful"
     assert protected not in instances(aws)
+
+
+def test_launch_template_changes_are_refused_with_awss_text_during_a_refresh(
+    still: Sandbox, aws: Aws, seeded: Seeded
+) -> None:
+    """B1: UG-overview, Limitations, "Update restriction" (aws-facts 1.12): while a refresh with a
+    desired configuration is active, the settings it derives are not available for update; the
+    others (capacity here) still are."""
+    pin_group(aws, seeded, 1)
+    start(aws, seeded, new_version(aws, seeded))
+    error = refused(lambda: pin_group(aws, seeded, 2))
+    assert (error.code, str(error).split(": ", 2)[-1]) == (
+        "ValidationError",
+        "An active instance refresh with a desired configuration exists. All configuration "
+        "options derived from the desired configuration are not available for update while the "
+        "instance refresh is active.",
+    )
+    aws.call("autoscaling", "update_auto_scaling_group", AutoScalingGroupName=GROUP, MaxSize=5)

@@ -136,14 +136,16 @@ def check_update(backend: Any, *, group_name: str, changes_launch_template: bool
     """UpdateAutoScalingGroup may not change the launch template under a refresh that sets one.
 
     AWS refuses it: the refresh will write its desired configuration on success (or restore the
-    previous one on rollback), so a change made meanwhile would be lost or undone.
+    previous one on rollback), so a change made meanwhile would be lost or undone. The text is
+    AWS's, as the user guide quotes it (UG-overview, Limitations, "Update restriction"; aws-facts
+    1.12). Whether AWS also refuses a no-op update is unconfirmed: the sandbox accepts one.
     """
     refresh = active(backend, group_name)
     if changes_launch_template and refresh is not None and refresh.desired is not None:
         raise ValidationError(
-            f"An instance refresh with a desired configuration is in progress for Auto Scaling "
-            f"group {group_name} ({refresh.refresh_id}). You can't change the group's launch "
-            "template or mixed instances policy until it completes or is cancelled."
+            "An active instance refresh with a desired configuration exists. All configuration "
+            "options derived from the desired configuration are not available for update while "
+            "the instance refresh is active."
         )
 
 
