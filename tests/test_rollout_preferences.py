@@ -18,7 +18,9 @@ from reconciler import desired
 from reconciler.aws import Aws
 from reconciler.model import TAG_FAILED_FINGERPRINT, Phase, ServiceOutcome, StartInstanceRefresh
 from reconciler.pipeline.preferences import refresh_preferences
+from reconciler.sandbox.seed import GROUP
 from tests.factories import observed_service, rollout_spec
+from tests.sandbox_calls import put_alarm, refresh
 from tests.test_e2e_core import make_reconciler, sandbox_copy
 from tests.test_plan import new_image, only, run
 
@@ -170,8 +172,6 @@ def test_the_sent_lists_are_fresh_copies() -> None:
 # Against the sandbox
 # ------------------------------------------------------------------------------------------------
 
-GROUP = "feedback-asg"
-
 
 def rollout_file(tmp_path: Path, *lines: str, drop: tuple[str, ...] = ()) -> Path:
     """The sandbox copy of desired.yaml with ``lines`` added to its rollout block."""
@@ -215,14 +215,6 @@ def until(
 
 def phase_is(phase: Phase) -> Callable[[ServiceOutcome], bool]:
     return lambda outcome: outcome.diff is not None and outcome.diff.phase is phase
-
-
-def last_refresh(aws: Aws) -> dict[str, Any]:
-    refreshes = aws.call("autoscaling", "describe_instance_refreshes", AutoScalingGroupName=GROUP)[
-        "InstanceRefreshes"
-    ]
-    newest: dict[str, Any] = refreshes[0]
-    return newest
 
 
 def group(aws: Aws) -> dict[str, Any]:
@@ -302,7 +294,7 @@ def test_start_instance_refresh_receives_what_the_file_declares(
     tick(aws, rollout_file(tmp_path, *lines, drop=drop))
     # The sandbox echoes what it received, filling in AWS's reported defaults only for what a
     # request left out; every such key is one the reconciler always sends.
-    assert last_refresh(aws)["Preferences"] == {**CHOICES, **expected}
+    assert refresh(aws)["Preferences"] == {**CHOICES, **expected}
 
 
 def test_bake_time_holds_the_refresh_in_baking_before_success(
@@ -310,30 +302,15 @@ def test_bake_time_holds_the_refresh_in_baking_before_success(
 ) -> None:
     path = rollout_file(tmp_path, "bakeTime: 1200")
     tick(aws, path)
-    baking = until(still, aws, path, lambda _: last_refresh(aws)["Status"] == "Baking")
+    baking = until(still, aws, path, lambda _: refresh(aws)["Status"] == "Baking")
     began = still.clock.now()
     assert baking.diff is not None and baking.diff.phase is Phase.PROGRESSING
     assert "Baking" in baking.diff.message
     done = until(still, aws, path, phase_is(Phase.IN_SYNC))
-    assert last_refresh(aws)["Status"] == "Successful"
+    assert refresh(aws)["Status"] == "Successful"
     assert done.plan is not None and done.plan.empty
     # Baking lasted the declared 1200 s (to within one 60 s tick).
     assert 1200 - 60 <= (still.clock.now() - began).total_seconds() <= 1200 + 60
-
-
-def put_alarm(aws: Aws, name: str) -> None:
-    aws.call(
-        "cloudwatch",
-        "put_metric_alarm",
-        AlarmName=name,
-        Namespace="AWS/ApplicationELB",
-        MetricName="HTTPCode_Target_5XX_Count",
-        Statistic="Sum",
-        Period=60,
-        EvaluationPeriods=1,
-        Threshold=10,
-        ComparisonOperator="GreaterThanThreshold",
-    )
 
 
 def test_an_alarm_in_alarm_rolls_the_refresh_back_and_marks_it_failed(
@@ -344,7 +321,7 @@ def test_an_alarm_in_alarm_rolls_the_refresh_back_and_marks_it_failed(
     path = rollout_file(tmp_path, "bakeTime: 1800", "alarms: [feedback-quiet, feedback-5xx]")
     first = tick(aws, path)
     assert first.diff is not None and first.diff.phase is Phase.OUT_OF_SYNC
-    until(still, aws, path, lambda _: last_refresh(aws)["Status"] == "Baking")
+    until(still, aws, path, lambda _: refresh(aws)["Status"] == "Baking")
     aws.call(
         "cloudwatch",
         "set_alarm_state",
@@ -353,8 +330,8 @@ def test_an_alarm_in_alarm_rolls_the_refresh_back_and_marks_it_failed(
         StateReason="5xx after the release",
     )
     failed = until(still, aws, path, phase_is(Phase.FAILED))
-    assert last_refresh(aws)["Status"] in ("RollbackInProgress", "RollbackSuccessful")
-    assert "feedback-5xx" in last_refresh(aws)["StatusReason"]
+    assert refresh(aws)["Status"] in ("RollbackInProgress", "RollbackSuccessful")
+    assert "feedback-5xx" in refresh(aws)["StatusReason"]
     assert failed.desired is not None and failed.diff is not None
     marker = failed.diff.failed_marker
     assert marker is not None and marker.startswith(failed.desired.fingerprint)
@@ -398,7 +375,7 @@ def test_a_held_instance_does_not_fail_a_good_image_by_default(
     held = hold(aws)
     path = rollout_file(tmp_path)
     tick(aws, path)
-    until(still, aws, path, lambda _: last_refresh(aws)["Status"] == "Successful", limit=3000)
+    until(still, aws, path, lambda _: refresh(aws)["Status"] == "Successful", limit=3000)
     later = until(still, aws, path, lambda _: True, step=3700)  # past AWS's one-hour wait
     assert later.diff is not None and later.diff.phase is not Phase.FAILED, later.diff
     assert TAG_FAILED_FINGERPRINT not in {t["Key"] for t in group(aws)["Tags"]}
@@ -420,6 +397,6 @@ def test_declaring_wait_lets_aws_fail_the_refresh_after_an_hour(
     path = rollout_file(tmp_path, line)
     tick(aws, path)
     until(still, aws, path, phase_is(Phase.FAILED), step=300, limit=6000)
-    ended = last_refresh(aws)
+    ended = refresh(aws)
     assert ended["Status"] in ("Failed", "RollbackInProgress", "RollbackSuccessful"), ended
     assert held in ended["StatusReason"], ended

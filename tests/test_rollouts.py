@@ -14,8 +14,9 @@ from reconciler.errors import AwsApiError
 from reconciler.sandbox import Sandbox, Seeded
 from reconciler.sandbox.health import CheckSettings, judge
 from reconciler.sandbox.replacement import Pace, batch_size
+from reconciler.sandbox.seed import GROUP
+from tests.sandbox_calls import refresh
 
-GROUP = "feedback-asg"
 SEED_PREFS: dict[str, Any] = {
     "MinHealthyPercentage": 50,
     "MaxHealthyPercentage": 100,
@@ -75,13 +76,6 @@ def start(aws: Aws, seeded: Seeded, version: int, **prefs: Any) -> str:
         Preferences={**SEED_PREFS, **prefs},
     )["InstanceRefreshId"]
     return refresh_id
-
-
-def refresh(aws: Aws) -> dict[str, Any]:
-    found: dict[str, Any] = aws.call(
-        "autoscaling", "describe_instance_refreshes", AutoScalingGroupName=GROUP
-    )["InstanceRefreshes"][0]
-    return found
 
 
 def instances(aws: Aws) -> list[dict[str, Any]]:

@@ -14,11 +14,11 @@ import pytest
 
 from reconciler.aws import Aws
 from reconciler.sandbox import Sandbox, Seeded
+from tests.sandbox_calls import refresh
 from tests.test_rollouts import (
     instances,
     pinned,
     point_group,
-    refresh,
     start,
     version_with,
 )

@@ -17,9 +17,8 @@ import pytest
 from reconciler.aws import Aws
 from reconciler.errors import AwsApiError
 from reconciler.sandbox import Sandbox, Seeded
-
-GROUP = "feedback-asg"
-
+from reconciler.sandbox.seed import GROUP
+from tests.sandbox_calls import put_alarm, refresh
 
 # -- helpers ---------------------------------------------------------------------------------
 
@@ -61,13 +60,6 @@ def start(aws: Aws, seeded: Seeded, version: int | None = None, **prefs: Any) ->
         "InstanceRefreshId"
     ]
     return refresh_id
-
-
-def refresh(aws: Aws) -> dict[str, Any]:
-    found: dict[str, Any] = aws.call(
-        "autoscaling", "describe_instance_refreshes", AutoScalingGroupName=GROUP
-    )["InstanceRefreshes"][0]
-    return found
 
 
 @pytest.fixture
@@ -284,21 +276,6 @@ def test_no_bake_time_goes_straight_to_successful(still: Sandbox, aws: Aws, seed
     refresh(aws)
     still.clock.advance(REPLACED + 60)
     assert refresh(aws)["Status"] == "Successful"
-
-
-def put_alarm(aws: Aws, name: str) -> None:
-    aws.call(
-        "cloudwatch",
-        "put_metric_alarm",
-        AlarmName=name,
-        Namespace="AWS/ApplicationELB",
-        MetricName="HTTPCode_Target_5XX_Count",
-        Statistic="Sum",
-        Period=60,
-        EvaluationPeriods=1,
-        Threshold=10,
-        ComparisonOperator="GreaterThanThreshold",
-    )
 
 
 def set_alarm(aws: Aws, name: str, state: str) -> None:
