@@ -21,8 +21,9 @@ from reconciler.model import (
     ObservedInstance,
     ObservedLaunchTemplate,
     Phase,
+    scaling_policy_name,
 )
-from reconciler.pipeline.observe import Observer, quiet_signature, scaling_policy_name
+from reconciler.pipeline.observe import Observer, quiet_signature
 from reconciler.pipeline.observe.batches import batched
 from reconciler.pipeline.observe.memory import ExpiringCache
 from reconciler.pipeline.reconcile import Reconciler, ServiceOutcome

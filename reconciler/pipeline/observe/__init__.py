@@ -58,7 +58,7 @@ from reconciler.pipeline.observe.observer import (
     TAGS_TTL_SECONDS,
     Observer,
 )
-from reconciler.pipeline.observe.policies import describe_policies_by_name, scaling_policy_name
+from reconciler.pipeline.observe.policies import describe_policies_by_name
 from reconciler.pipeline.observe.refreshes import Signature, describe_refreshes, quiet_signature
 from reconciler.pipeline.observe.shapes import (
     decode_user_data,
@@ -108,5 +108,4 @@ __all__ = [
     "parse_version",
     "quiet_signature",
     "referenced_versions",
-    "scaling_policy_name",
 ]

@@ -20,14 +20,11 @@ from reconciler.model import (
     ObservedService,
     ObservedTargetGroup,
     ServiceSpec,
+    scaling_policy_name,
 )
 from reconciler.pipeline.observe import writes
 from reconciler.pipeline.observe.groups import describe_groups
-from reconciler.pipeline.observe.policies import (
-    PolicyCache,
-    observe_policies,
-    scaling_policy_name,
-)
+from reconciler.pipeline.observe.policies import PolicyCache, observe_policies
 from reconciler.pipeline.observe.refreshes import (
     RefreshMemory,
     Signature,

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from reconciler.aws import Aws
-from reconciler.model import ObservedScalingPolicy, scaling_policy_name
+from reconciler.model import ObservedScalingPolicy
 from reconciler.pipeline.observe.batches import Pages, batched
 from reconciler.pipeline.observe.memory import ExpiringCache
 from reconciler.pipeline.observe.shapes import parse_policy
@@ -15,7 +15,6 @@ __all__ = [
     "PolicyCache",
     "describe_policies_by_name",
     "observe_policies",
-    "scaling_policy_name",
 ]
 
 _POLICY_NAMES_PER_CALL = 50
