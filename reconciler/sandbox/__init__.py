@@ -38,6 +38,17 @@ sandbox seconds (the durations and their justification are in ``timing``):
   CheckpointPercentages, AutoRollback with nothing to return to, MaxRecords over 100) get AWS's
   ValidationError.
 
+Where it still differs from AWS (rows of aws-facts section 8), each kinder or cruder than AWS:
+
+- an unhealthy instance is not replaced while a refresh runs (A5): the refresh would have to
+  count the healed replacement first, or it could end while that one is still Pending;
+- with MaxHealthyPercentage above 100 the minimum is ignored when sizing a batch (A4);
+- a stopped instance is not marked Unhealthy and replaced (C3), and a terminating instance
+  leaves the group at once instead of passing through ``Terminating`` (C4);
+- a rollback terminates launch-first surplus instances still in flight rather than replacing
+  them: AWS does not document this case; it is derived from aws-facts 1.2 and 1.7;
+- StatusReason texts are the sandbox's own beyond the one AWS example in aws-facts 1.5.
+
 Controlling it::
 
     sandbox.clock.speed = 0          # frozen: time moves only when told (what tests do)
