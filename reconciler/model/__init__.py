@@ -7,6 +7,7 @@ One module per concern; this package re-exports the names the rest of the reconc
 ``from reconciler.model import X`` is the one way in:
 
 =============  ===============================================================================
+analysis       rollout analysis: ``AnalysisSpec``, ``AnalysisInputs``, ``AnalysisResult``
 spec           desired side: ``ServiceSpec`` and its parts, ``Problem``, ``DesiredService``
 observed       what AWS holds: ``ObservedService`` and its parts, ``RefreshStatus``
 changes        the diff: ``Change``, ``Phase``, ``Diff``, ``value_text``
@@ -38,6 +39,19 @@ from reconciler.model.actions import (
     TagResource,
     UpdateAutoScalingGroup,
     VersionPin,
+)
+from reconciler.model.analysis import (
+    AnalysisInputs,
+    AnalysisResult,
+    AnalysisSpec,
+    ErrorRateSpec,
+    InstanceHistory,
+    LatencySpec,
+    MetricPoint,
+    Sample,
+    Signal,
+    SignalResult,
+    Verdict,
 )
 from reconciler.model.changes import (
     Change,
@@ -100,6 +114,9 @@ __all__ = [
     "TAG_SERVICE",
     "Action",
     "ActionKind",
+    "AnalysisInputs",
+    "AnalysisResult",
+    "AnalysisSpec",
     "ApplyResult",
     "AutoScalingGroupSpec",
     "CancelInstanceRefresh",
@@ -112,11 +129,15 @@ __all__ = [
     "DeleteScalingPolicy",
     "DesiredService",
     "Diff",
+    "ErrorRateSpec",
     "HealthCheckSpec",
     "ImageSpec",
+    "InstanceHistory",
+    "LatencySpec",
     "LaunchTemplateSpec",
     "LaunchTemplateVersion",
     "MarkFailed",
+    "MetricPoint",
     "ModifyTargetGroup",
     "NewVersion",
     "ObservedAutoScalingGroup",
@@ -135,15 +156,19 @@ __all__ = [
     "ResolvedImage",
     "Resource",
     "RolloutSpec",
+    "Sample",
     "ScalingSpec",
     "ServiceOutcome",
     "ServiceSpec",
+    "Signal",
+    "SignalResult",
     "SourceRef",
     "StartInstanceRefresh",
     "TagResource",
     "TargetGroupSpec",
     "UpdateAutoScalingGroup",
     "Value",
+    "Verdict",
     "VersionPin",
     "fields",
     "scaling_policy_name",

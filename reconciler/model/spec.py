@@ -5,8 +5,10 @@ to a digest, UserData rendered).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from reconciler.model.analysis import AnalysisSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +73,7 @@ class RolloutSpec:
     standby_instances: str = "Ignore"  # "Terminate" | "Ignore" | "Wait"
     bake_time: int | None = None  # seconds, 0-172800
     alarms: tuple[str, ...] = ()  # CloudWatch alarm names, at most 10
+    analysis: AnalysisSpec = field(default_factory=AnalysisSpec)  # judged by the reconciler
 
 
 @dataclass(frozen=True, slots=True)
