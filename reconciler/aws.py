@@ -7,7 +7,10 @@ place that counts calls through botocore's event hooks (for metrics, tests and b
 
 from __future__ import annotations
 
+import contextlib
+import email.utils
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -66,6 +69,7 @@ class Aws:
         self.calls: Counter[str] = Counter()  # logical API calls, by operation name
         self.requests: Counter[str] = Counter()  # HTTP requests sent, retries included
         self._hooks: list[CallHook] = []
+        self._server_time: float | None = None
 
     # -- counting ----------------------------------------------------------------------------
 
@@ -90,6 +94,22 @@ class Aws:
     def _count_request(self, event_name: str = "", **_: Any) -> None:
         self.requests[event_name.rsplit(".", 1)[-1]] += 1
 
+    # -- AWS's clock -------------------------------------------------------------------------
+
+    def server_time(self) -> float:
+        """AWS's clock (epoch seconds): the ``Date`` of the latest response, or the local clock
+        before any. Refresh and metric times are AWS's, so windows over them are measured on
+        AWS's clock, not on a local one that may be skewed (or, in the sandbox, simulated)."""
+        return self._server_time if self._server_time is not None else time.time()
+
+    def _note_date(self, parsed: Any = None, **_: Any) -> None:
+        headers = (parsed or {}).get("ResponseMetadata", {}).get("HTTPHeaders", {})
+        date = headers.get("date") if isinstance(headers, dict) else None
+        if date:
+            # A malformed Date leaves the last good one.
+            with contextlib.suppress(TypeError, ValueError):
+                self._server_time = email.utils.parsedate_to_datetime(date).timestamp()
+
     # -- clients -----------------------------------------------------------------------------
 
     def client(self, service: str, region: str | None = None) -> Any:
@@ -104,6 +124,7 @@ class Aws:
                 )
                 client.meta.events.register("before-call.*.*", self._count_call)
                 client.meta.events.register("before-send.*.*", self._count_request)
+                client.meta.events.register("after-call.*.*", self._note_date)
                 self._clients[key] = client
             return self._clients[key]
 

@@ -12,9 +12,12 @@ from reconciler.desired import service_schema
 from reconciler.desired.document import Doc
 from reconciler.desired.template import Template
 from reconciler.model import (
+    AnalysisSpec,
     AutoScalingGroupSpec,
+    ErrorRateSpec,
     HealthCheckSpec,
     ImageSpec,
+    LatencySpec,
     LaunchTemplateSpec,
     RolloutSpec,
     ScalingSpec,
@@ -71,4 +74,23 @@ def _rollout(rollout: dict[str, Any]) -> RolloutSpec:
         standby_instances=rollout["standbyInstances"],
         bake_time=rollout.get("bakeTime"),
         alarms=tuple(rollout.get("alarms", ())),
+        analysis=_analysis(rollout["analysis"]),
+    )
+
+
+def _analysis(analysis: dict[str, Any]) -> AnalysisSpec:
+    errors, latency = analysis["errorRate"], analysis["latencyP99"]
+    return AnalysisSpec(
+        enabled=analysis["enabled"],
+        interval=analysis["interval"],
+        failure_limit=analysis["failureLimit"],
+        min_requests=analysis["minRequests"],
+        baseline_window=analysis["baselineWindow"],
+        unhealthy_instances=analysis["unhealthyInstances"],
+        error_rate=ErrorRateSpec(
+            enabled=errors["enabled"], max=errors["max"], max_increase=errors["maxIncrease"]
+        ),
+        latency_p99=LatencySpec(
+            enabled=latency["enabled"], max=latency["max"], max_ratio=latency["maxRatio"]
+        ),
     )

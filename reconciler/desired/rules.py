@@ -21,6 +21,7 @@ CHECKPOINT_DELAY_DEFAULT = 3600  # what AWS waits at a checkpoint when no delay 
 _ASG = ("spec", "autoScalingGroup")
 _HEALTH = ("spec", "targetGroup", "healthCheck")
 _ROLLOUT = ("spec", "rollout")
+_ANALYSIS = (*_ROLLOUT, "analysis")
 # The names that must be unique across services.
 _AWS_NAMES: tuple[tuple[str, FieldPath], ...] = (
     ("Auto Scaling group", ("spec", "autoScalingGroup", "name")),
@@ -199,6 +200,35 @@ def _checkpoint_delay_warning(doc: Doc) -> list[Problem]:
     return [doc.at((*_ROLLOUT, "checkpointPercentages"), message, allowed, warning=True)]
 
 
+def _checkpoint_gate_warning(doc: Doc) -> list[Problem]:
+    # A checkpoint gates the rollout on the analysis, but AWS moves past it once the warmup and
+    # the delay are over (there is no call to hold it longer, aws-facts 1.4): the analysis needs
+    # that long to judge the instances replaced so far.
+    if doc.get((*_ROLLOUT, "checkpointPercentages")) is None:
+        return []
+    if doc.get((*_ANALYSIS, "enabled")) is False:
+        return []
+    delay = _integer(doc, (*_ROLLOUT, "checkpointDelay"))
+    warmup = _integer(doc, (*_ROLLOUT, "instanceWarmup"))
+    if warmup is None:  # AWS's fallback, UG-defaults
+        warmup = _integer(doc, (*_ASG, "healthCheckGracePeriod"), default=True)
+    interval = _integer(doc, (*_ANALYSIS, "interval"), default=True)
+    limit = _integer(doc, (*_ANALYSIS, "failureLimit"), default=True)
+    if None in (delay, warmup, interval, limit):
+        return []
+    assert delay is not None and warmup is not None and interval is not None and limit is not None
+    needed = interval * (limit + 1)
+    if warmup + delay >= needed:
+        return []
+    message = (
+        f"the refresh moves past a checkpoint {warmup + delay} s after its instances went in"
+        f" service (warmup {warmup} s + checkpointDelay {delay} s), before the analysis can"
+        f" judge them ({limit + 1} samples of {interval} s = {needed} s)"
+    )
+    allowed = f"checkpointDelay of at least {needed - warmup} s"
+    return [doc.at((*_ROLLOUT, "checkpointDelay"), message, allowed, warning=True)]
+
+
 _RULES: tuple[Callable[[Doc], list[Problem]], ...] = (
     _capacity,
     _health_check_timing,
@@ -211,6 +241,7 @@ _RULES: tuple[Callable[[Doc], list[Problem]], ...] = (
     _checkpoint_delay_warning,
     _protected_ignored_warning,
     _alarms_without_bake_time_warning,
+    _checkpoint_gate_warning,
 )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from reconciler.sandbox.fixes import (
+    dates,
     group_api,
     group_instances,
     launch_templates,
@@ -13,6 +14,7 @@ from reconciler.sandbox.fixes import (
 
 def install() -> None:
     """Patch moto's classes in this process. Safe to call more than once."""
+    dates.install()
     launch_templates.install()
     group_api.install()
     group_instances.install()
