@@ -104,7 +104,9 @@ def sample(metric: _Metric, spec: AnalysisSpec, point: MetricPoint, threshold: f
         return Sample(point.start, end, Verdict.INCONCLUSIVE, threshold=threshold, note="no data")
     value = point.p99 if metric.needs_p99 else _rate(point)
     note = ""
-    if not _enough(spec, requests):
+    if requests <= 0:
+        note = "no requests"
+    elif not _enough(spec, requests):
         note = f"{count(requests)} requests (< {spec.min_requests})"
     elif value is None:
         note = "no p99"
