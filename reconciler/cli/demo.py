@@ -1,12 +1,21 @@
 """``reconciler demo``: the seed's story, told by the reconciler against the local sandbox.
 
 A temporary git repository holds the desired state, and the daemon follows its ``main`` branch.
-Each step is a commit (or a revert); the daemon then ticks until the story's expected outcome: a
-healthy deploy of v1.1, a broken v2.0 that rolls itself back and is not retried, and a
-``git revert`` that restores v1.1. As on AWS, the broken v2.0 is declared failed only after the
-refresh has replaced failing instances for an hour (aws-facts 1.5): about 65 sandbox minutes.
-The sandbox clock is frozen and moved 30 s per tick, so sandbox minutes pass as fast as the
-machine can go.
+Each step is a commit (or a revert); the daemon then ticks until the story's expected outcome:
+
+1. a healthy deploy of v1.1;
+2. the broken v2.0, whose instances never pass their health checks: the analysis fails it once
+   the grace period is over (AWS alone would retry them for an hour, aws-facts 1.5), rolls it
+   back, and it is not retried;
+3. a ``git revert`` that restores v1.1;
+4. v2.1, the seed's own incident: healthy by its health check while 30% of requests answer 500.
+   AWS never catches it; the analysis does, from the target group's 5xx rate in CloudWatch;
+5. a ``git revert`` again, so git and AWS agree.
+
+For the bad releases it prints the detection time, the requests the bad image answered (the
+blast radius) and the time until the group ran only the good version again. The sandbox clock
+is frozen and moved 30 s per tick, so sandbox minutes pass as fast as the machine can go, and
+the sandbox sends traffic through the load balancer all along.
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ from typing import TextIO
 
 from reconciler import desired
 from reconciler.cli import render, report
+from reconciler.cli.incident import Incident
 from reconciler.daemon import source
 from reconciler.daemon.daemon import Daemon
 from reconciler.daemon.git import Git
@@ -51,12 +61,34 @@ class Step:
     title: str
     change: Callable[[Path], None] | None  # commits a change to the repository
     expect: Verdict
+    bad_image: str = ""  # a bad release: measure its incident (the image tag)
+
+
+STEPS = (
+    Step("1. deploy v1.1 (the seed's healthy release)", None, Verdict.READY),
+    Step(
+        "2. deploy the broken v2.0 (its instances never pass their health checks)",
+        lambda r: set_tag(r, "v2.0"),
+        Verdict.FAILED,
+        bad_image="v2.0",
+    ),
+    Step("3. git revert: back to v1.1", lambda r: revert(r), Verdict.READY),
+    Step(
+        "4. deploy v2.1 (the seed's incident: /actuator/health is UP, 30% of requests get 500)",
+        lambda r: set_tag(r, "v2.1"),
+        Verdict.FAILED,
+        bad_image="v2.1",
+    ),
+    Step("5. git revert: back to v1.1, git and AWS agree", lambda r: revert(r), Verdict.READY),
+)
+BASELINE_SECONDS = 1800  # traffic before the story starts: the analysis's baseline window
 
 
 class Demo:
     def __init__(self, *, out: TextIO, template_dir: Path) -> None:
         self.out = out
         self.template_dir = template_dir
+        self._last = ""  # the last progress line printed
 
     def run(self) -> int:
         # The demo talks to the sandbox only: fake keys, never the user's real ones.
@@ -70,23 +102,17 @@ class Demo:
             init_repo(repo, template_dir=self.template_dir, image=seeded.repository_uri, tag="v1.1")
             self.say(f"sandbox AWS at {sandbox.endpoint}; desired state in git at {repo}")
             daemon = make_daemon(sandbox, repo=repo, cache=Path(tmp) / "cache")
-            steps = [
-                Step("1. deploy v1.1 (the seed's healthy release)", None, Verdict.READY),
-                Step(
-                    "2. deploy the broken v2.0 (AWS replaces failing instances for an hour, "
-                    "then rolls back)",
-                    lambda r: set_tag(r, "v2.0"),
-                    Verdict.FAILED,
-                ),
-                Step("3. git revert: back to v1.1", revert, Verdict.READY),
-            ]
+            sandbox.clock.advance(BASELINE_SECONDS)
             try:
-                for step in steps:
+                for step in STEPS:
                     self.run_step(step, repo=repo, daemon=daemon, sandbox=sandbox)
             except DemoFailed as exc:
                 self.say(f"\nDEMO FAILED: {exc}")
                 return 1
-        self.say("\nEvery step behaved: deploy, automatic rollback without retry loops, revert.")
+        self.say(
+            "\nEvery step behaved: deploy, bad releases caught by the analysis and rolled back"
+            " without retry loops, reverts."
+        )
         return 0
 
     def run_step(self, step: Step, *, repo: Path, daemon: Daemon, sandbox: Sandbox) -> None:
@@ -98,7 +124,14 @@ class Demo:
         outcomes = daemon.reconciler.compute(specs)
         self.say(render.text([o.diff for o in outcomes if o.diff is not None]))
         started, wall = sandbox.clock.now(), time.monotonic()
-        verdict = self.follow(daemon, sandbox)
+        incident = None
+        if step.bad_image:
+            incident = Incident(
+                group=specs[0].auto_scaling_group.name,
+                committed=started,
+                served_by=lambda: sandbox.traffic.served[step.bad_image],
+            )
+        verdict = self.follow(daemon, sandbox, incident)
         minutes = (sandbox.clock.now() - started).total_seconds() / 60
         self.say(
             f"→ {verdict.name.lower()} after {minutes:.1f} sandbox minutes, "
@@ -107,26 +140,50 @@ class Demo:
         if verdict is not step.expect:
             raise DemoFailed(f"{step.title}: expected {step.expect.name}, got {verdict.name}")
         if verdict is Verdict.FAILED:
+            self.finish_rollback(daemon, sandbox, incident)
             self.watch_no_retry(daemon, sandbox)
         for status in daemon.statuses().values():
             self.say(report.status_text(status))
+        if incident is not None:
+            self.say(f"incident figures for {step.bad_image}:")
+            for line in incident.lines():
+                self.say(line)
+            if incident.recovered is None:
+                raise DemoFailed(f"{step.bad_image} still runs after its rollback")
 
-    def follow(self, daemon: Daemon, sandbox: Sandbox) -> Verdict:
+    def follow(self, daemon: Daemon, sandbox: Sandbox, incident: Incident | None) -> Verdict:
         """Tick the daemon, 30 sandbox seconds apart, until the services settle."""
-        last = ""
         for _ in range(MAX_TICKS):
-            daemon.tick()
-            statuses = list(daemon.statuses().values())
-            for status in statuses:
-                line = progress_line(status)
-                if line != last:
-                    self.say(f"  [{sandbox.clock.now():%H:%M:%S}] {line}")
-                    last = line
+            statuses = self.tick(daemon, sandbox, incident)
             verdict = settled(statuses)
             if verdict is not None:
                 return verdict
             sandbox.clock.advance(TICK_SECONDS)
         return Verdict.TIMEOUT
+
+    def finish_rollback(self, daemon: Daemon, sandbox: Sandbox, incident: Incident | None) -> None:
+        """Tick on until AWS has finished rolling the failed refresh back."""
+        for _ in range(MAX_TICKS):
+            statuses = list(daemon.statuses().values())
+            if not any(s.refresh is not None and s.refresh.status.active for s in statuses):
+                return
+            sandbox.clock.advance(TICK_SECONDS)
+            self.tick(daemon, sandbox, incident)
+        raise DemoFailed("the rollback did not finish in four sandbox hours")
+
+    def tick(
+        self, daemon: Daemon, sandbox: Sandbox, incident: Incident | None
+    ) -> list[ServiceStatus]:
+        daemon.tick()
+        statuses = list(daemon.statuses().values())
+        for status in statuses:
+            line = progress_line(status)
+            if line != self._last:
+                self.say(f"  [{sandbox.clock.now():%H:%M:%S}] {line}")
+                self._last = line
+            if incident is not None:
+                incident.observe(daemon.reconciler.aws, status, sandbox.clock.now())
+        return statuses
 
     def watch_no_retry(self, daemon: Daemon, sandbox: Sandbox) -> None:
         aws = daemon.reconciler.aws

@@ -24,6 +24,7 @@ a version. Schema (version 1)::
               "kind": "create" | "update" | "delete"
             }
           ],
+          "gates": [str],             # a rollout to start: how it will be judged
           "refresh": null | {
             "id": str, "status": str, "percentage": int, "instances_to_update": int,
             "desired_version": str | null, "status_reason": str,
@@ -78,6 +79,7 @@ def _text_service(diff: Diff) -> str:
     header = f"service {diff.service}: {diff.phase.value}"
     lines = [f"{header} ({diff.message})" if diff.message else header]
     lines.extend(f"  {change_line(c)}" for c in diff.changes)
+    lines.extend(f"  gate: {gate}" for gate in diff.gates)
     return "\n".join(lines)
 
 
@@ -146,6 +148,7 @@ def _json_service(diff: Diff) -> dict[str, Any]:
         "phase": diff.phase.value,
         "message": diff.message,
         "changes": [_json_change(c) for c in diff.changes],
+        "gates": list(diff.gates),
         "refresh": _json_refresh(diff.refresh) if diff.refresh else None,
     }
 
@@ -202,11 +205,12 @@ def _markdown_service(diff: Diff) -> list[str]:
         "|---|---|---|---|---|---|",
         *(_markdown_row(c) for c in diff.changes),
     ]
+    gates = ["", "Gates:", *(f"- {_cell(g)}" for g in diff.gates)] if diff.gates else []
     if len(diff.changes) <= _DETAILS_AFTER:
-        return [*lines, "", *table]
+        return [*lines, "", *table, *gates]
     # Long lists collapse so one noisy service does not bury the others.
     opening = f"<details><summary>{len(diff.changes)} changes</summary>"
-    return [*lines, "", opening, "", *table, "", "</details>"]
+    return [*lines, "", opening, "", *table, "", "</details>", *gates]
 
 
 def _markdown_row(change: Change) -> str:

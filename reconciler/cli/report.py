@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from reconciler.cli.analysis_text import analysis_lines
 from reconciler.model import RefreshStatus, short_digest
 
 if TYPE_CHECKING:  # status and follow pull in the whole pipeline; rendering only needs shapes
@@ -36,6 +37,10 @@ def status_text(status: ServiceStatus) -> str:
             f"  refresh:        {refresh.refresh_id} {refresh.status_text}"
             f" {refresh.percentage_complete}% (version {refresh.desired_version or '-'})"
         )
+    if status.analysis is not None:
+        lines.extend(analysis_lines(status.analysis))
+    if status.next_step:
+        lines.append(f"  next:           {status.next_step}")
     if status.last_failure:
         lines.append(f"  last failure:   {status.last_failure}")
     return "\n".join(lines)
@@ -53,7 +58,10 @@ def history_text(service: str, revisions: Sequence[Revision]) -> str:
         for row in rows
     ]
     noun = "revision" if len(revisions) == 1 else "revisions"
-    return "\n".join([f"{service}: {len(revisions)} {noun}", *table])
+    failures = [
+        f"  version {r.launch_template_version}: {r.failure}" for r in revisions if r.failure
+    ]
+    return "\n".join([f"{service}: {len(revisions)} {noun}", *table, *failures])
 
 
 def _history_row(revision: Revision) -> tuple[str, str, str, str, str]:

@@ -8,6 +8,9 @@ Names and labels::
     reconciler_drift_detected_total{service}               passes that found at least one change
     reconciler_rollout_phase{service,reconciler_rollout_phase}  1 for the current phase
     reconciler_rollout_percentage{service}                 the refresh in flight, 100 when in sync
+    reconciler_analysis_verdict{service,signal,reconciler_analysis_verdict}  1 for the verdict
+    reconciler_analysis_sample{service,signal}             the newest judged sample's value
+    reconciler_analysis_stops_total{service}               rollouts the analysis stopped
     reconciler_applied_revision_info{service,revision,launch_template_version,image}
     reconciler_desired_revision_info{revision,last_good_revision}
     reconciler_desired_valid                               0 while the newest commit is refused
@@ -35,11 +38,13 @@ from prometheus_client import (
     generate_latest,
 )
 
-from reconciler.model import Phase
+from reconciler.model import AnalysisResult, Phase, Verdict
 
 RESULTS = ("applied", "in_sync", "pending", "standby", "temporary_error", "permanent_error")
 # Phases the diff reports, plus "Error" for a pass that stopped before its diff.
 PHASES = [p.value for p in Phase] + ["Error"]
+VERDICTS = [v.value for v in Verdict]
+OVERALL = "rollout"  # the ``signal`` label of the rollout's own verdict
 _DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 
 
@@ -78,6 +83,29 @@ class Metrics:
         )
         self.applied = Info(
             "reconciler_applied_revision", "What each group runs.", ["service"], registry=r
+        )
+        self._define_analysis_metrics(r)
+
+    def _define_analysis_metrics(self, r: CollectorRegistry) -> None:
+        """The rollout analysis: verdicts by signal, the newest samples, the stops."""
+        self.verdict = Enum(
+            "reconciler_analysis_verdict",
+            "Rollout analysis verdict, by signal (signal=rollout: the whole rollout).",
+            ["service", "signal"],
+            states=VERDICTS,
+            registry=r,
+        )
+        self.sample = Gauge(
+            "reconciler_analysis_sample",
+            "The newest judged sample: a 5xx rate (0-1) or a p99 in seconds.",
+            ["service", "signal"],
+            registry=r,
+        )
+        self.stops = Counter(
+            "reconciler_analysis_stops",
+            "Rollouts the analysis stopped (rolled back or cancelled).",
+            ["service"],
+            registry=r,
         )
 
     def _define_daemon_metrics(self, r: CollectorRegistry) -> None:
@@ -146,6 +174,20 @@ class Metrics:
         self.desired.info({"revision": revision or "", "last_good_revision": last_good or ""})
         self.desired_valid.set(1 if valid else 0)
 
+    def analysed(self, *, service: str, result: AnalysisResult | None, stopped: bool) -> None:
+        if stopped:
+            self.stops.labels(service=service).inc()
+        if result is None:
+            return
+        self.verdict.labels(service=service, signal=OVERALL).state(result.verdict.value)
+        for signal in result.signals:
+            self.verdict.labels(service=service, signal=signal.signal.value).state(
+                signal.verdict.value
+            )
+            judged = [s.value for s in signal.samples if s.value is not None]
+            if judged:
+                self.sample.labels(service=service, signal=signal.signal.value).set(judged[-1])
+
     def leading(self, held: bool) -> None:
         self.lease_held.set(1 if held else 0)
 
@@ -157,6 +199,10 @@ class Metrics:
         for metric in (self.drift, self.phase, self.percentage, self.applied):
             with contextlib.suppress(KeyError):  # never reported: nothing to drop
                 metric.remove(service)
+        for labelled in (self.verdict, self.sample):
+            for labels in list(labelled._metrics):
+                if labels[0] == service:
+                    labelled.remove(*labels)
 
     def render(self) -> tuple[bytes, str]:
         """The exposition text and its content type."""

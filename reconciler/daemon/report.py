@@ -18,6 +18,7 @@ from reconciler import errors
 from reconciler.daemon.lease import Lease
 from reconciler.daemon.metrics import Metrics
 from reconciler.daemon.revisions import DesiredError, Followed, Revisions
+from reconciler.model import CancelInstanceRefresh, Phase, RollbackInstanceRefresh
 from reconciler.pipeline.reconcile import ServiceOutcome
 from reconciler.pipeline.status import Condition, ServiceStatus, service_status
 
@@ -92,6 +93,9 @@ class Report:
             phase=diff.phase.value if diff else "Error",
             percentage=_percentage(outcome),
         )
+        self._metrics.analysed(
+            service=outcome.name, result=status.analysis, stopped=_stopped(outcome)
+        )
         applied = status.applied
         self._metrics.applied_revision(
             service=outcome.name,
@@ -136,6 +140,15 @@ def _result(outcome: ServiceOutcome, *, writing: bool) -> str:
     return "pending"  # waiting on a refresh, or blocked: the status says which
 
 
+def _stopped(outcome: ServiceOutcome) -> bool:
+    """Whether this pass stopped a rollout for the analysis (rolled back or cancelled it)."""
+    # Only a FAILED diff stops a refresh (``diff.judgement``); a cancel elsewhere supersedes.
+    if outcome.diff is None or outcome.diff.phase is not Phase.FAILED or outcome.applied is None:
+        return False
+    stops = (RollbackInstanceRefresh, CancelInstanceRefresh)
+    return any(isinstance(a, stops) for a in outcome.applied.done)
+
+
 def _percentage(outcome: ServiceOutcome) -> int | None:
     diff = outcome.diff
     if diff is None:
@@ -156,6 +169,10 @@ def _log_outcome(outcome: ServiceOutcome, *, result: str, retry_in: float | None
         "phase": outcome.diff.phase.value if outcome.diff else None,
         "changes": len(outcome.diff.changes) if outcome.diff else 0,
     }
+    analysis = outcome.diff.analysis if outcome.diff else None
+    if analysis is not None:
+        fields["analysis"] = analysis.verdict.value
+        fields["analysis_message"] = analysis.message
     if result == "standby" and plan is not None:
         fields["planned"] = ",".join(a.kind.name.lower() for a in plan.actions)
     if outcome.error is not None:

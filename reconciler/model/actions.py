@@ -34,6 +34,9 @@ class ActionKind(enum.IntEnum):
     DELETE_SCALING_POLICY = 41
     CANCEL_INSTANCE_REFRESH = 50
     START_INSTANCE_REFRESH = 51
+    # The analysis failed the rollout under way: AWS puts the previous version back. Before
+    # MARK_FAILED, so a tag write that fails cannot hold up the rollback.
+    ROLLBACK_INSTANCE_REFRESH = 52
     MARK_FAILED = 60
 
 
@@ -155,7 +158,16 @@ class MarkFailed(_Action):
     """
 
     kind: ClassVar[ActionKind] = ActionKind.MARK_FAILED
-    fingerprint: str
+    fingerprint: str  # the marker; ``reason`` is tagged beside it (TAG_FAILED_REASON)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RollbackInstanceRefresh(_Action):
+    """Roll back the group's refresh under way (RollbackInstanceRefresh): the analysis failed
+    it. ``resource_name``: the group; ``refresh_id``: the refresh judged, for the record."""
+
+    kind: ClassVar[ActionKind] = ActionKind.ROLLBACK_INSTANCE_REFRESH
+    refresh_id: str
 
 
 Action = (
@@ -168,6 +180,7 @@ Action = (
     | DeleteScalingPolicy
     | CancelInstanceRefresh
     | StartInstanceRefresh
+    | RollbackInstanceRefresh
     | MarkFailed
 )
 

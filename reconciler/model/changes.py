@@ -8,6 +8,7 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
+from reconciler.model.analysis import AnalysisResult
 from reconciler.model.observed import ObservedRefresh
 
 
@@ -76,6 +77,8 @@ class Diff:
     # FAILED: the value the group's failed tag must hold (``model.markers.failed_marker``, or
     # the tag's value when it already records this failure). "" outside FAILED.
     failed_marker: str = ""
+    analysis: AnalysisResult | None = None  # the rollout under way, as the analysis judges it
+    gates: tuple[str, ...] = ()  # a rollout to start: how it will be judged, in words
 
     @property
     def in_sync(self) -> bool:

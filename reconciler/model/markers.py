@@ -21,6 +21,10 @@ TAG_SERVICE = "asg-reconciler/service"
 # The rollout whose failure is remembered (rule 4 of the brief): ``failed_marker``'s value. An
 # earlier release wrote the bare version fingerprint; ``parse_failed_marker`` still reads it.
 TAG_FAILED_FINGERPRINT = "asg-reconciler/failed-fingerprint"
+# Why that rollout failed, in words (at most AWS's 256 characters of a tag value): the
+# analysis's numbers, which AWS's own refresh history does not hold.
+TAG_FAILED_REASON = "asg-reconciler/failed-reason"
+TAG_VALUE_LIMIT = 256
 # Set by `reconciler retry`: the failed refresh whose failure no longer counts.
 TAG_RETRIED_REFRESH = "asg-reconciler/retried-refresh"
 DEFAULT_OWNER = "asg-reconciler"

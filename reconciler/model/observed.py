@@ -8,6 +8,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from reconciler.model.analysis import AnalysisInputs
 from reconciler.model.spec import HealthCheckSpec
 
 SSM_IMAGE_PREFIX = "resolve:ssm:"
@@ -82,6 +83,9 @@ class ObservedTargetGroup:
     name: str
     health_check: HealthCheckSpec
     tags: Mapping[str, str] = field(default_factory=dict)
+    # The load balancers that route to it: a per-target-group ALB metric is published per
+    # (TargetGroup, LoadBalancer) pair and must be queried with both (aws-facts 6).
+    load_balancer_arns: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +202,8 @@ class ObservedService:
     target_group: ObservedTargetGroup | None
     scaling_policies: tuple[ObservedScalingPolicy, ...] = ()
     refreshes: tuple[ObservedRefresh, ...] = ()  # newest first
+    # What the rollout analysis reads, while a refresh is active and analysis is on.
+    analysis: AnalysisInputs | None = None
 
     def last_failed_refresh(self) -> ObservedRefresh | None:
         return next((r for r in self.refreshes if r.failed), None)

@@ -21,7 +21,9 @@ from reconciler.model import (
     POLICY_METRIC,
     POLICY_TYPE,
     TAG_FAILED_FINGERPRINT,
+    TAG_FAILED_REASON,
     TAG_RETRIED_REFRESH,
+    TAG_VALUE_LIMIT,
     Action,
     ApplyResult,
     CancelInstanceRefresh,
@@ -35,6 +37,7 @@ from reconciler.model import (
     Plan,
     PutScalingPolicy,
     Resource,
+    RollbackInstanceRefresh,
     StartInstanceRefresh,
     TagResource,
     UpdateAutoScalingGroup,
@@ -87,6 +90,8 @@ def _run(ctx: _Context, action: Action) -> None:
             _cancel_refresh(ctx, action)
         case StartInstanceRefresh():
             _start_refresh(ctx, action)
+        case RollbackInstanceRefresh():
+            _rollback_refresh(ctx, action)
         case MarkFailed():
             _mark_failed(ctx, action)
         case _:
@@ -263,8 +268,32 @@ def _version(ctx: _Context, version: int | NewVersion) -> int:
     return ctx.result.created_version
 
 
+def _rollback_refresh(ctx: _Context, action: RollbackInstanceRefresh) -> None:
+    try:
+        ctx.aws.call(
+            "autoscaling",
+            "rollback_instance_refresh",
+            region=ctx.region,
+            resource=action.resource_name,
+            AutoScalingGroupName=action.resource_name,
+        )
+    except errors.AwsApiError as exc:
+        # It ended between observe and now; the next tick reads how, and the marker written
+        # next keeps the revision from being retried either way.
+        if exc.code != "ActiveInstanceRefreshNotFound":
+            raise
+        log.warning(
+            "rollback_found_no_refresh", group=action.resource_name, refresh=action.refresh_id
+        )
+
+
 def _mark_failed(ctx: _Context, action: MarkFailed) -> None:
-    _tag_group(ctx, group=action.resource_name, tags={TAG_FAILED_FINGERPRINT: action.fingerprint})
+    # The reason beside the marker: AWS's refresh history keeps no analysis numbers.
+    tags = {
+        TAG_FAILED_FINGERPRINT: action.fingerprint,
+        TAG_FAILED_REASON: action.reason[:TAG_VALUE_LIMIT],
+    }
+    _tag_group(ctx, group=action.resource_name, tags=tags)
 
 
 def _clear_failed(ctx: _Context, action: ClearFailed) -> None:
@@ -278,10 +307,7 @@ def _clear_failed(ctx: _Context, action: ClearFailed) -> None:
         region=ctx.region,
         resource=action.resource_name,
         Tags=[
-            {
-                "ResourceId": action.resource_name,
-                "ResourceType": "auto-scaling-group",
-                "Key": TAG_FAILED_FINGERPRINT,
-            }
+            {"ResourceId": action.resource_name, "ResourceType": "auto-scaling-group", "Key": key}
+            for key in (TAG_FAILED_FINGERPRINT, TAG_FAILED_REASON)
         ],
     )

@@ -7,7 +7,8 @@ IN_SYNC        nothing
 OUT_OF_SYNC    settings drift, then the rollout (reuse or create a version, start a refresh)
 PROGRESSING    settings drift only: the refresh in flight carries the rollout
 SUPERSEDING    settings drift, and cancel the other refresh unless it is already cancelling
-FAILED         settings drift, and MARK_FAILED when the failure is not tagged yet
+FAILED         settings drift; stopping a refresh the analysis failed (roll back, or cancel
+               without autoRollback); MARK_FAILED when the failure is not tagged yet
 BLOCKED        nothing
 =============  ==========================================================================
 
@@ -58,11 +59,13 @@ from reconciler.model import (
     PutScalingPolicy,
     RefreshStatus,
     Resource,
+    RollbackInstanceRefresh,
     ServiceOutcome,
     StartInstanceRefresh,
     TagResource,
     UpdateAutoScalingGroup,
     Value,
+    Verdict,
     VersionPin,
     fields,
     value_text,
@@ -380,9 +383,32 @@ def _mark_failed_actions(
 ) -> list[Action]:
     # Tagging the group makes the failure survive refresh history ageing out and restarts.
     marker = diff.failed_marker or desired.fingerprint  # the rollout key: model.markers
+    stop = _stop_actions(desired, diff, group=group)
     if group.tags.get(TAG_FAILED_FINGERPRINT) == marker:
-        return []
-    return [MarkFailed(resource_name=group.name, reason=diff.message, fingerprint=marker)]
+        return stop
+    why = diff.message
+    if diff.analysis is not None and diff.analysis.verdict is Verdict.FAIL:
+        why = f"analysis failed: {diff.analysis.message}"  # the numbers, for the reason tag
+    return [*stop, MarkFailed(resource_name=group.name, reason=why, fingerprint=marker)]
+
+
+def _stop_actions(
+    desired: DesiredService, diff: Diff, *, group: ObservedAutoScalingGroup
+) -> list[Action]:
+    """Stop the refresh the analysis failed (``diff.judgement``): roll it back, or cancel it."""
+    stops = [c for c in diff.changes if c.resource is Resource.INSTANCE_REFRESH]
+    actions: list[Action] = []
+    for change in stops:
+        reason = f"analysis failed instance refresh {change.resource_name}"
+        if change.new == RefreshStatus.ROLLBACK_IN_PROGRESS.value:
+            actions.append(
+                RollbackInstanceRefresh(
+                    resource_name=group.name, reason=reason, refresh_id=change.resource_name
+                )
+            )
+        else:
+            actions.append(CancelInstanceRefresh(resource_name=group.name, reason=reason))
+    return actions
 
 
 # ------------------------------------------------------------------------------------------------

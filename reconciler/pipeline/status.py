@@ -11,13 +11,14 @@ from one pass to the next without the reconciler remembering anything.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from reconciler import errors
 from reconciler.images import scripts
 from reconciler.images.description import parse_description
 from reconciler.model import (
+    AnalysisResult,
     Condition,
     ConditionType,
     LaunchTemplateVersion,
@@ -27,6 +28,12 @@ from reconciler.model import (
     Reason,
     ServiceOutcome,
 )
+from reconciler.model.markers import (
+    TAG_FAILED_FINGERPRINT,
+    TAG_FAILED_REASON,
+    parse_failed_marker,
+)
+from reconciler.pipeline.next_step import next_step
 
 # Condition lives in the model; importers of it from here keep working.
 __all__ = [
@@ -39,6 +46,7 @@ __all__ = [
     "last_attempted_revision",
     "last_failed_refresh",
     "last_failure",
+    "next_step",
     "service_status",
 ]
 
@@ -51,6 +59,7 @@ class Revision:
     fingerprint: str | None = None
     created: str = ""
     outcome: str = ""  # the last refresh's status for this version, if any
+    failure: str = ""  # why its rollout failed, as the reconciler recorded it (the reason tag)
 
 
 @dataclass(frozen=True)
@@ -61,6 +70,8 @@ class ServiceStatus:
     last_attempted: Revision | None
     refresh: ObservedRefresh | None
     last_failure: str | None
+    analysis: AnalysisResult | None = None  # the rollout under way, as the analysis judges it
+    next_step: str = ""  # what happens next, in words
 
     def condition(self, type_: str) -> Condition:
         return next(c for c in self.conditions if c.type == type_)
@@ -81,6 +92,8 @@ def service_status(outcome: ServiceOutcome) -> ServiceStatus:
         last_attempted=last_attempted_revision(outcome.observed),
         refresh=refresh,
         last_failure=last_failure(outcome),
+        analysis=outcome.diff.analysis if outcome.diff is not None else None,
+        next_step=next_step(outcome),
     )
 
 
@@ -204,10 +217,24 @@ def history(observed: ObservedService) -> list[Revision]:
         return []
     outcomes = _outcomes(observed.refreshes)
     ours = [v for v in template.versions if parse_description(v.description)]
-    return [
+    failed = _recorded_failure(observed)
+    revisions = [
         _revision(v.version_number, v, outcomes=outcomes)
         for v in sorted(ours, key=lambda v: v.version_number, reverse=True)
     ]
+    return [
+        replace(r, failure=failed[1]) if failed and r.fingerprint == failed[0] else r
+        for r in revisions
+    ]
+
+
+def _recorded_failure(observed: ObservedService) -> tuple[str, str] | None:
+    """(fingerprint, reason) of the rollout the group's failed tag records."""
+    group = observed.auto_scaling_group
+    value = group.tags.get(TAG_FAILED_FINGERPRINT) if group else None
+    if group is None or not value:
+        return None
+    return parse_failed_marker(value).fingerprint, group.tags.get(TAG_FAILED_REASON, "")
 
 
 def _outcomes(refreshes: Sequence[ObservedRefresh]) -> Mapping[int, str]:

@@ -14,6 +14,7 @@ from reconciler.model import (
     ObservedService,
     Phase,
 )
+from reconciler.pipeline.diff.gates import gates
 from reconciler.pipeline.diff.ownership import (
     missing_message,
     ownership_conflict,
@@ -55,11 +56,24 @@ def diff(desired: DesiredService, observed: ObservedService, *, owner: str) -> D
         return Diff(desired.name, changes, Phase.BLOCKED, "paused", state.refresh)
     if state.phase is not None:
         return Diff(
-            desired.name, changes, state.phase, state.message, state.refresh, state.failed_marker
+            desired.name,
+            changes,
+            state.phase,
+            state.message,
+            state.refresh,
+            state.failed_marker,
+            state.analysis,
         )
     if changes:
         message = _out_of_sync_message(desired, template=template, changes=changes)
-        return Diff(desired.name, changes, Phase.OUT_OF_SYNC, message)
+        starts = any(is_rollout(c) for c in changes)
+        return Diff(
+            desired.name,
+            changes,
+            Phase.OUT_OF_SYNC,
+            message,
+            gates=gates(desired.spec) if starts else (),
+        )
     version = current_version(group, template)
     return Diff(desired.name, (), Phase.IN_SYNC, f"in sync at launch template version {version}")
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from reconciler.model import (
     TAG_FAILED_FINGERPRINT,
+    TAG_FAILED_REASON,
     TAG_RETRIED_REFRESH,
     DesiredService,
     ObservedAutoScalingGroup,
@@ -65,7 +66,7 @@ def failure(
         refresh = None
     marker = group_marker(group)
     if marker is not None and marker.fails(desired):
-        return Failure(_tagged_message(desired, refresh), group.tags[TAG_FAILED_FINGERPRINT])
+        return Failure(_tagged_message(desired, refresh, group), group.tags[TAG_FAILED_FINGERPRINT])
     if refresh is None:
         return None
     if group.tags.get(TAG_RETRIED_REFRESH) == refresh.refresh_id:
@@ -79,10 +80,13 @@ def failure(
     return Failure(message, failed_marker(desired, refresh_id=refresh.refresh_id))
 
 
-def _tagged_message(desired: DesiredService, refresh: ObservedRefresh | None) -> str:
+def _tagged_message(
+    desired: DesiredService, refresh: ObservedRefresh | None, group: ObservedAutoScalingGroup
+) -> str:
     # Keep saying why once the tag is set: the tag alone would hide the refresh's reason.
     why = (
-        f" after instance refresh {refresh.refresh_id} ended {refresh.status_text}{reason(refresh)}"
+        f" after instance refresh {refresh.refresh_id} ended"
+        f" {refresh.status_text}{reason(refresh, group)}"
         if refresh is not None
         else ""
     )
@@ -113,5 +117,15 @@ def ended_badly(refresh: ObservedRefresh) -> bool:
     return not refresh.status.active and refresh.failed
 
 
-def reason(refresh: ObservedRefresh) -> str:
-    return f": {refresh.status_reason}" if refresh.status_reason else ""
+def reason(refresh: ObservedRefresh, group: ObservedAutoScalingGroup | None = None) -> str:
+    """ ": why", for a message: what the reconciler recorded when it failed this refresh
+    itself (the analysis's numbers, in the group's reason tag), else AWS's StatusReason."""
+    text = _recorded(group, refresh) or refresh.status_reason
+    return f": {text}" if text else ""
+
+
+def _recorded(group: ObservedAutoScalingGroup | None, refresh: ObservedRefresh) -> str:
+    marker = group_marker(group) if group is not None else None
+    if group is None or marker is None or marker.refresh_id != refresh.refresh_id:
+        return ""
+    return group.tags.get(TAG_FAILED_REASON, "")

@@ -15,10 +15,12 @@ Precedence, highest first (after BLOCKED for missing or foreign resources, decid
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from reconciler.model import (
     TAG_RETRIED_REFRESH,
+    AnalysisResult,
     Change,
     ChangeKind,
     DesiredService,
@@ -31,6 +33,7 @@ from reconciler.model import (
     Resource,
 )
 from reconciler.model.markers import failed_marker
+from reconciler.pipeline.diff import judgement
 from reconciler.pipeline.diff.failure import accounted_elsewhere, failure, reason
 from reconciler.pipeline.diff.preconditions import refused_rollout
 from reconciler.pipeline.diff.versions import (
@@ -48,6 +51,7 @@ class RolloutState:
     message: str = ""
     refresh: ObservedRefresh | None = None
     failed_marker: str = ""  # FAILED: what the failed tag must hold (see ``failure``)
+    analysis: AnalysisResult | None = None  # the rollout under way, as the analysis judges it
 
 
 def rollout_state(
@@ -68,7 +72,9 @@ def rollout_state(
         and number is not None
         and refresh_version(active, group=group, template=template) == number
     ):
-        return _progressing(desired, group=group, refresh=active, number=number, rollout=rollout)
+        return _progressing(
+            desired, observed, group=group, refresh=active, number=number, rollout=rollout
+        )
     if _restores(active, group=group, template=template, number=number):
         assert active is not None and number is not None
         return RolloutState((), Phase.PROGRESSING, _restoring_message(active, number), active)
@@ -133,21 +139,33 @@ def _restoring_message(refresh: ObservedRefresh, number: int) -> str:
 
 def _progressing(
     desired: DesiredService,
+    observed: ObservedService,
     *,
     group: ObservedAutoScalingGroup,
     refresh: ObservedRefresh,
     number: int,
     rollout: tuple[Change, ...],
 ) -> RolloutState:
+    result = judgement.judged(desired, observed)
     if refresh.status is RefreshStatus.ROLLBACK_IN_PROGRESS:
-        return _rolling_back(desired, group=group, refresh=refresh, number=number, rollout=rollout)
+        state = _rolling_back(desired, group=group, refresh=refresh, number=number, rollout=rollout)
+        return dataclasses.replace(state, analysis=result)
+    if judgement.must_stop(desired, group=group, refresh=refresh, result=result):
+        return RolloutState(
+            judgement.stop_change(desired, refresh),
+            Phase.FAILED,
+            judgement.stop_message(desired, refresh=refresh, number=number, result=result),
+            refresh,
+            failed_marker(desired, refresh_id=refresh.refresh_id),
+            result,
+        )
     message = (
         f"rolling out {desired.image.describe()} as launch template version {number}: "
         f"instance refresh {refresh.refresh_id} {refresh.status_text}, "
-        f"{refresh.percentage_complete}% complete"
+        f"{refresh.percentage_complete}% complete{judgement.summary(result)}"
     )
     # The refresh already carries the rollout; only settings drift is left to correct.
-    return RolloutState((), Phase.PROGRESSING, message, refresh)
+    return RolloutState((), Phase.PROGRESSING, message, refresh, analysis=result)
 
 
 def _rolling_back(
@@ -169,7 +187,7 @@ def _rolling_back(
     else:
         message = (
             f"instance refresh {refresh.refresh_id} for version {number} is rolling back"
-            f"{reason(refresh)}; fingerprint {desired.fingerprint} will not be retried"
+            f"{reason(refresh, group)}; fingerprint {desired.fingerprint} will not be retried"
         )
         marker = failed_marker(desired, refresh_id=refresh.refresh_id)
         return RolloutState(rollout, Phase.FAILED, message, refresh, marker)

@@ -6,6 +6,7 @@ as services leave the desired files or as our own writes change it.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from reconciler.model import (
     scaling_policy_name,
 )
 from reconciler.pipeline.observe import writes
+from reconciler.pipeline.observe.analysis import observe_analysis
 from reconciler.pipeline.observe.groups import describe_groups
 from reconciler.pipeline.observe.policies import PolicyCache, observe_policies
 from reconciler.pipeline.observe.refreshes import (
@@ -103,7 +105,12 @@ class Observer:
     ) -> dict[str, ObservedService]:
         reads = self._read(region, specs, wanted=wanted)
         self._forget_unused(region, specs, target_groups=reads.target_groups)
-        return {spec.name: self._service(region, spec, reads) for spec in specs}
+        services = {spec.name: self._service(region, spec, reads) for spec in specs}
+        # Read again every tick while a refresh runs: nothing about an analysis is remembered.
+        inputs = observe_analysis(self.aws, region, [(s, services[s.name]) for s in specs])
+        for name, found in inputs.items():
+            services[name] = dataclasses.replace(services[name], analysis=found)
+        return services
 
     def _read(
         self, region: str, specs: Sequence[ServiceSpec], *, wanted: Mapping[str, str]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from reconciler import errors
@@ -96,6 +97,7 @@ def parse_target_group(raw: Mapping[str, Any], tags: Mapping[str, str]) -> Obser
         name=raw["TargetGroupName"],
         health_check=HealthCheckSpec(**fields.from_aws(fields.HEALTH_CHECK, raw)),
         tags=dict(tags),
+        load_balancer_arns=tuple(str(arn) for arn in raw.get("LoadBalancerArns", ())),
     )
 
 
@@ -150,6 +152,14 @@ def _rollback(raw: Mapping[str, Any] | None) -> RollbackDetails | None:
         percentage_complete_on_rollback=int(raw.get("PercentageCompleteOnRollback", 0) or 0),
         instances_to_update_on_rollback=int(raw.get("InstancesToUpdateOnRollback", 0) or 0),
     )
+
+
+def epoch(stamp: Any) -> float:
+    """An AWS timestamp (botocore's datetime, or its text) in epoch seconds; UTC when naive."""
+    moment = stamp if isinstance(stamp, datetime) else datetime.fromisoformat(str(stamp))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
 
 
 def tag_map(tags: Iterable[Mapping[str, Any]]) -> dict[str, str]:

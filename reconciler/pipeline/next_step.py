@@ -1,0 +1,75 @@
+"""What happens next to a service's rollout, in one sentence for status and the status page.
+
+Pure: read from one pass's record (the diff, its refresh and analysis, and the spec).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from reconciler.model import (
+    AnalysisResult,
+    Diff,
+    ObservedRefresh,
+    Phase,
+    RefreshStatus,
+    Resource,
+    ServiceOutcome,
+    Verdict,
+)
+
+
+def next_step(outcome: ServiceOutcome) -> str:
+    diff = outcome.diff
+    if outcome.error is not None or diff is None:
+        return "the next pass retries" if outcome.error is not None else ""
+    if diff.phase is Phase.FAILED:
+        return _after_failure(diff)
+    if diff.phase is Phase.PROGRESSING and diff.refresh is not None:
+        return _while_rolling_out(diff.refresh, diff.analysis)
+    if diff.phase is Phase.SUPERSEDING:
+        return "the older refresh is cancelled, then the desired state rolls out"
+    if diff.phase is Phase.OUT_OF_SYNC:
+        return "the next pass applies the changes"
+    return ""
+
+
+def _after_failure(diff: Diff) -> str:
+    stop = next((c for c in diff.changes if c.resource is Resource.INSTANCE_REFRESH), None)
+    if stop is not None and stop.new == RefreshStatus.ROLLBACK_IN_PROGRESS.value:
+        return (
+            f"AWS rolls back instance refresh {stop.resource_name}: the instances it replaced"
+            " get the previous version again"
+        )
+    if stop is not None:
+        return f"instance refresh {stop.resource_name} is cancelled; nothing is rolled back"
+    refresh = diff.refresh
+    if refresh is not None and refresh.status is RefreshStatus.ROLLBACK_IN_PROGRESS:
+        return (
+            f"AWS is rolling back instance refresh {refresh.refresh_id}"
+            f" ({refresh.percentage_complete}% complete); then the service stays on the"
+            " previous version until a new commit"
+        )
+    return "nothing, until a commit changes the desired state or `reconciler retry` is run"
+
+
+def _while_rolling_out(refresh: ObservedRefresh, result: AnalysisResult | None) -> str:
+    aws = (
+        "AWS bakes the new version before the refresh counts as successful"
+        if refresh.status is RefreshStatus.BAKING
+        else f"AWS goes on replacing instances ({refresh.percentage_complete}% complete)"
+    )
+    if result is None:
+        return aws
+    if result.verdict is Verdict.PENDING and result.traffic_start is None:
+        return f"{aws}; the analysis starts once the first new instance takes traffic"
+    parts = [aws]
+    if result.next_sample_at is not None:
+        parts.append(f"next metric sample at {_clock(result.next_sample_at)}")
+    if result.verdict is Verdict.PASS:
+        parts.append("the analysis keeps judging until the refresh ends")
+    return "; ".join(parts)
+
+
+def _clock(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%H:%M:%SZ")
