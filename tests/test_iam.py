@@ -11,15 +11,20 @@ and is judged by principalmapper's local policy simulation, not by code of ours:
 - the same writes on resources another owner tagged are denied, and so are they on an untagged
   group or target group that is not the managed one.
 
-parliament lints both policies: no finding from its default auditors; its community auditors
-report only what any policy that may pass a role to EC2 gets (see ``test_parliament``).
+The seed's template names an instance profile, so the recording also shows iam:PassRole judged:
+allowed for the instance role to EC2, denied for any other role.
+
+parliament lints both policies: no finding from its default auditors, none from its community
+auditors on the PR policy, and on the daemon policy exactly the two that flag iam:PassRole by
+action name alone (why they cannot be tightened away: the comment above
+``test_parliament_flags_pass_role_by_name_only``).
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -30,31 +35,36 @@ from reconciler import desired
 from reconciler.aws import Aws
 from reconciler.images.resolver import ImageResolver
 from reconciler.model import TAG_OWNER
-from reconciler.pipeline.apply import apply
-from reconciler.pipeline.plan import retry
 from reconciler.pipeline.reconcile import Reconciler
 from reconciler.sandbox import Sandbox
+from reconciler.sandbox.seed import INSTANCE_ROLE
 from tests.conftest import REGION
-from tests.iam_calls import Call, Evaluator, Launch, Request, Resource, requests
-from tests.iam_record import Recorder
-from tests.test_scenarios import GROUP, TICK, World, degraded, desired_file
+from tests.iam_calls import (
+    ACCOUNT,
+    OWNER,
+    Call,
+    Evaluator,
+    Request,
+    Resource,
+    condition_keys,
+    denied,
+    document,
+    foreign_owner,
+    is_write,
+    launch_call,
+    requests,
+    tag_scoped_writes,
+    untagged_other,
+    writes,
+)
+from tests.iam_record import Recorder, record_scenario
+from tests.test_scenarios import GROUP, World, desired_file
 
 ROOT = Path(__file__).resolve().parent.parent
 IAM = ROOT / "deploy" / "iam"
 DAEMON = IAM / "reconciler-daemon.json"
 PR = IAM / "reconciler-pr-diff.json"
-ACCOUNT = "123456789012"  # moto's account
-OWNER = "asg-reconciler"
 PHASES = ("deploy", "broken deploy", "rollback", "drift correction", "retry", "pause")
-
-
-def document(path: Path) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(path.read_text())
-    return data
-
-
-def is_write(call: Call) -> bool:
-    return not call.operation.startswith(("Describe", "Get", "List"))
 
 
 # -- the recording ------------------------------------------------------------------------------
@@ -70,66 +80,12 @@ def recording(
     aws = Aws(region=REGION, endpoint_url=sandbox_server.endpoint)
     recorder = Recorder(aws, endpoint=sandbox_server.endpoint, account=ACCOUNT)
     try:
-        _drive(World(sandbox_server, aws, tmp_path_factory.mktemp("iam")), recorder)
+        record_scenario(World(sandbox_server, aws, tmp_path_factory.mktemp("iam")), recorder)
         assert recorder.counted == len(recorder.calls), "a call went around the recorder"
         yield recorder.calls
     finally:
         sandbox_server.clock.speed = speed
         sandbox_server.reseed()
-
-
-def _drive(world: World, recorder: Recorder) -> None:
-    recorder.phase = "deploy"
-    world.converge("v1.1")
-    recorder.phase = "broken deploy"
-    v2 = world.specs("v2.0")
-    world.until(v2, degraded, limit=80)  # AWS retries failing new instances for an hour first
-    recorder.phase = "rollback"
-    world.until(v2, lambda _: world.statuses()[-1] == "RollbackSuccessful")
-    recorder.phase = "drift correction"
-    _drift(world)
-    world.sandbox.clock.advance(TICK)
-    world.tick(v2)
-    recorder.phase = "retry"
-    (outcome,) = world.reconciler.compute(v2)
-    planned = retry(outcome)
-    assert planned is not None, "nothing to retry: the broken deploy was not recorded as failed"
-    apply(world.aws, planned, region=outcome.spec.region)  # what `reconciler retry` does
-    world.tick(v2)  # rolls v2.0 out again
-    recorder.phase = "pause"
-    paused = _paused(world, "v2.0")
-    for _ in range(3):
-        world.sandbox.clock.advance(TICK)
-        world.tick(paused)
-
-
-def _drift(world: World) -> None:
-    """Someone else changes the group and the target group (not recorded: another client)."""
-    other = Aws(region=REGION, endpoint_url=world.sandbox.endpoint)
-    seeded = world.sandbox.seeded
-    assert seeded is not None
-    other.call(
-        "elbv2",
-        "modify_target_group",
-        TargetGroupArn=seeded.target_group_arn,
-        HealthCheckIntervalSeconds=10,
-    )
-    other.call("autoscaling", "update_auto_scaling_group", AutoScalingGroupName=GROUP, MaxSize=7)
-
-
-def _paused(world: World, tag: str) -> Sequence[Any]:
-    """The spec with ``spec.paused: true``, the line ``reconciler pause`` commits."""
-    path = desired_file(world.tmp_path, tag)
-    text = path.read_text()
-    if "  paused: true\n" not in text:
-        path.write_text(text.replace("\nspec:\n", "\nspec:\n  paused: true\n", 1))
-    specs = desired.load([path]).services
-    assert all(s.paused for s in specs)
-    return specs
-
-
-def writes(calls: Sequence[Call], phase: str) -> Counter[str]:
-    return Counter(c.operation for c in calls if c.phase == phase and is_write(c))
 
 
 def test_the_recording_covers_the_scenario(recording: list[Call]) -> None:
@@ -156,11 +112,6 @@ def test_the_recording_covers_the_scenario(recording: list[Call]) -> None:
 # -- every call is allowed ----------------------------------------------------------------------
 
 
-def denied(calls: Sequence[Call], policy: Path) -> list[tuple[str, str, Request]]:
-    evaluator = Evaluator(document(policy), account=ACCOUNT)
-    return [(c.phase, c.operation, r) for c in calls for r in evaluator.denied(c)]
-
-
 def test_the_daemon_policy_allows_the_first_deploy(recording: list[Call]) -> None:
     # The target group is tagged as ours before ModifyTargetGroup, which the policy allows only
     # on owned target groups: with the old order this was denied on every tick, for ever.
@@ -179,22 +130,6 @@ def test_the_daemon_policy_allows_every_later_call(recording: list[Call], phase:
 # -- others' resources are denied ---------------------------------------------------------------
 
 
-def foreign_owner(resource: Resource) -> Resource:
-    return replace(resource, tags={**resource.tags, TAG_OWNER: "someone-else"})
-
-
-def untagged_other(resource: Resource) -> Resource:
-    """An untagged group or target group of someone else: another name, no tag of ours."""
-    arn = resource.arn.replace(f"autoScalingGroupName/{GROUP}", "autoScalingGroupName/billing")
-    arn = arn.replace("targetgroup/feedback-tg/", "targetgroup/billing-tg/")
-    tags = {k: v for k, v in resource.tags.items() if not k.startswith("asg-reconciler/")}
-    return Resource(arn, tags)
-
-
-def tag_scoped_writes(calls: Sequence[Call]) -> list[Call]:
-    return [c for c in calls if is_write(c) and c.service in ("autoscaling", "ec2", "elbv2")]
-
-
 def test_writes_on_a_resource_of_another_owner_are_denied(recording: list[Call]) -> None:
     evaluator = Evaluator(document(DAEMON), account=ACCOUNT)
     calls = tag_scoped_writes(recording)
@@ -209,6 +144,33 @@ def test_writes_on_an_untagged_foreign_group_are_denied(recording: list[Call]) -
     assert {c.service for c in calls} == {"autoscaling", "elbv2"}
     allowed = [c for c in calls if not evaluator.denied(c.with_resources(untagged_other))]
     assert not allowed, [(c.phase, c.operation) for c in allowed]
+
+
+# -- the instance role is passed to EC2, and no other ------------------------------------------
+
+
+def test_the_recording_passes_the_instance_role_to_ec2(recording: list[Call]) -> None:
+    """The seed's template names an instance profile (created through the sandbox's IAM API),
+    so every call that points the group at a version is also an iam:PassRole of its role, to
+    EC2; writing the version passes nothing (tests/iam_calls.py: what AWS checks, and where)."""
+    evaluator = Evaluator(document(DAEMON), account=ACCOUNT)
+    launches = [c for c in recording if c.launch is not None]
+    assert {c.phase for c in launches} >= {"deploy", "retry"}
+    passed = [r for c in launches for r in requests(c) if r.action == "iam:PassRole"]
+    assert len(passed) == len(launches)
+    assert all(r.resource == ROLE for r in passed)
+    assert all(r.context == {"iam:PassedToService": "ec2.amazonaws.com"} for r in passed)
+    assert all(evaluator.allows(r) for r in passed)
+    admin = f"arn:aws:iam::{ACCOUNT}:role/admin"
+    for call in launches:
+        assert call.launch is not None
+        other = replace(call, launch=replace(call.launch, role_arn=admin))
+        assert [(r.action, r.resource) for r in evaluator.denied(other)] == [
+            ("iam:PassRole", admin)
+        ]
+    versions = [c for c in recording if c.operation == "CreateLaunchTemplateVersion"]
+    assert versions
+    assert not [r for c in versions for r in requests(c) if r.action == "iam:PassRole"]
 
 
 def test_the_pr_policy_denies_every_write(recording: list[Call]) -> None:
@@ -269,20 +231,7 @@ def test_the_daemon_policy_allows_the_lease_on_its_table_only(
 
 # -- the mapping and the evaluator, on plain data -----------------------------------------------
 
-TEMPLATE = f"arn:aws:ec2:{REGION}:{ACCOUNT}:launch-template/lt-0123456789abcdef0"
-ROLE = f"arn:aws:iam::{ACCOUNT}:role/feedback-app-instance-role"
-
-
-def launch_call(*, template_tags: dict[str, str], role: str | None) -> Call:
-    group = Resource(
-        f"arn:aws:autoscaling:{REGION}:{ACCOUNT}:autoScalingGroup:1:autoScalingGroupName/{GROUP}",
-        {TAG_OWNER: OWNER},
-    )
-    data = {"ImageId": "ami-12345678", "SecurityGroupIds": ["sg-1"]}
-    launch = Launch(Resource(TEMPLATE, template_tags), data, (), role)
-    return Call(
-        "unit", "autoscaling", "UpdateAutoScalingGroup", {}, REGION, ACCOUNT, (group,), launch
-    )
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/{INSTANCE_ROLE}"
 
 
 @pytest.mark.parametrize(
@@ -336,6 +285,31 @@ def test_tag_writes_on_an_owned_group_are_for_our_keys_only(
     assert requests(call)[0].context["aws:TagKeys"] == sorted(tags)
 
 
+ALARM = Resource(f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:feedback-5xx")
+OURS = launch_call(template_tags={}, role=None).resources[0]  # the owned group
+UNTAGGED = untagged_other(OURS)
+
+
+@pytest.mark.parametrize(
+    ("service", "operation", "resource", "daemon", "pr"),
+    [  # the rollout analysis's calls (issue 12), as tests/iam_record.py will record them
+        ("cloudwatch", "GetMetricData", None, True, False),
+        ("cloudwatch", "DescribeAlarms", ALARM, True, True),
+        ("autoscaling", "DescribeScalingActivities", None, True, False),
+        ("elbv2", "DescribeTargetHealth", None, True, False),
+        ("autoscaling", "RollbackInstanceRefresh", OURS, True, False),
+        ("autoscaling", "RollbackInstanceRefresh", foreign_owner(OURS), False, False),
+        ("autoscaling", "RollbackInstanceRefresh", UNTAGGED, False, False),
+    ],
+)
+def test_the_rollout_analysis_calls(
+    service: str, operation: str, resource: Resource | None, daemon: bool, pr: bool
+) -> None:
+    call = Call("unit", service, operation, {}, REGION, ACCOUNT, (resource,) if resource else ())
+    for path, allowed in ((DAEMON, daemon), (PR, pr)):
+        assert (not Evaluator(document(path), account=ACCOUNT).denied(call)) is allowed, path.name
+
+
 def test_condition_keys_are_ones_aws_evaluates(recording: list[Call]) -> None:
     """Every key the mapping sets is listed for that action in the Service Authorization
     Reference (parliament's bundled copy), so no verdict rests on a key AWS would not send."""
@@ -350,43 +324,75 @@ def test_condition_keys_are_ones_aws_evaluates(recording: list[Call]) -> None:
     for action, key in sorted(seen):
         service, name = action.split(":")
         info = get_privilege_info(service, name)
-        listed = {k.lower() for k in _keys(info)}
+        listed = {k.lower() for k in condition_keys(info)}
         wanted = key.lower() + ("${tagkey}" if key.endswith("/") else "")
         assert wanted in listed or key.lower() in listed, (action, key, sorted(listed))
 
 
-def _keys(info: dict[str, Any]) -> set[str]:
-    """The action's own keys, and those of each resource type it acts on."""
-    keys: set[str] = set()
-    types = set()
-    for resource in info["resource_types"]:
-        keys.update(resource.get("condition_keys", []))
-        types.add(resource["resource_type"].rstrip("*"))
-    for resource in info["service_resources"]:
-        if resource["resource"] in types:
-            keys.update(resource.get("condition_keys", []))
-    return keys
-
-
 # -- parliament -------------------------------------------------------------------------------
 
-# Reported by parliament's community auditors for any policy that allows iam:PassRole (and
-# RunInstances) at all, whatever its resources and conditions: they look at action names only.
-# The daemon needs both because Auto Scaling checks them for the caller (iam_calls docstring);
-# test_launch_checks and test_pass_role_and_launch_requests prove the scoping instead.
-NAME_ONLY = {"PERMISSIONS_MANAGEMENT_ACTIONS", "PRIVILEGE_ESCALATION"}
+# parliament's two community findings on the daemon policy are by action name alone: both
+# auditors (parliament/community_auditors/permissions_management.py, privilege_escalation.py)
+# test `policy.get_allowed_actions()`, which never reads an Allow's Resource or Condition and
+# drops an action only under a Deny without Condition. Their documentation (config_override.yaml):
+# - PERMISSIONS_MANAGEMENT_ACTIONS, MEDIUM, "Allows the principal to modify IAM, RAM,
+#   identity-based policies, or resource based policies": iam:passrole is on its list;
+# - PRIVILEGE_ESCALATION, HIGH, "a combination of Privilege Escalation actions established by
+#   Rhino Security Labs": CreateEC2WithExistingIP is iam:passrole with ec2:runinstances.
+# The daemon cannot drop either. Auto Scaling checks both for the caller when a group is pointed
+# at a launch template with an instance profile ("Amazon EC2 Auto Scaling API permissions";
+# iam:PassRole is a dependent action of UpdateAutoScalingGroup in the Service Authorization
+# Reference; tests/iam_calls.py). Keeping the group on $Default/$Latest, where AWS skips the
+# check, would give up pinned versions and rollback. The escalation named is real and bounded:
+# whoever holds these credentials can run code as the instance role (writing that code is the
+# daemon's job), and only as that role, only on EC2, only from owned templates, which
+# test_launch_checks and test_the_recording_passes_the_instance_role_to_ec2 prove.
+PASS_ROLE = "PassTheInstanceRoleOfTheLaunchTemplateToEc2"
+RUN_INSTANCES = ("AutoScalingChecksRunInstancesThroughALaunchTemplate",)
 
 
-@pytest.mark.parametrize("path", [DAEMON, PR], ids=lambda p: p.name)
-def test_parliament(path: Path) -> None:
+def community_findings(policy: dict[str, Any]) -> dict[str, Any]:
     import parliament  # type: ignore[import-untyped]
 
-    default = parliament.analyze_policy_string(path.read_text()).findings
-    assert not [(f.issue, f.detail) for f in default]
-    community = parliament.analyze_policy_string(
-        path.read_text(), include_community_auditors=True
-    ).findings
-    issues = {f.issue for f in community}
-    assert issues <= NAME_ONLY, issues
-    if path == PR:
-        assert not issues
+    text = json.dumps(policy)
+    assert not parliament.analyze_policy_string(text).findings  # default auditors: none
+    found = parliament.analyze_policy_string(text, include_community_auditors=True).findings
+    return {f.issue: f.location for f in found}
+
+
+def test_parliament_finds_nothing_on_the_pr_policy() -> None:
+    assert community_findings(document(PR)) == {}
+
+
+@pytest.mark.parametrize(
+    ("removed", "expected"),
+    [
+        ((), {"PERMISSIONS_MANAGEMENT_ACTIONS", "PRIVILEGE_ESCALATION"}),
+        ((PASS_ROLE,), set()),  # the one statement behind both findings...
+        (RUN_INSTANCES, {"PERMISSIONS_MANAGEMENT_ACTIONS"}),  # ...with RunInstances for one
+    ],
+)
+def test_parliament_flags_pass_role_by_name_only(
+    removed: tuple[str, ...], expected: set[str]
+) -> None:
+    policy = document(DAEMON)
+    sids = {s["Sid"] for s in policy["Statement"]}
+    assert set(removed) <= sids
+    policy["Statement"] = [s for s in policy["Statement"] if s["Sid"] not in removed]
+    found = community_findings(policy)
+    assert set(found) == expected
+    if "PERMISSIONS_MANAGEMENT_ACTIONS" in found:
+        assert found["PERMISSIONS_MANAGEMENT_ACTIONS"]["actions"] == ["iam:passrole"]
+    if "PRIVILEGE_ESCALATION" in found:
+        assert found["PRIVILEGE_ESCALATION"]["type"] == "CreateEC2WithExistingIP"
+
+
+def test_no_narrowing_of_pass_role_clears_the_finding() -> None:
+    """The daemon's PassRole alone, narrowed to one account's role, to EC2, for its instances:
+    still flagged."""
+    (only,) = [s for s in document(DAEMON)["Statement"] if s["Sid"] == PASS_ROLE]
+    only["Resource"] = ROLE
+    instances = f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/*"
+    only["Condition"]["ArnLike"] = {"iam:AssociatedResourceArn": instances}
+    policy = {"Version": "2012-10-17", "Statement": [only]}
+    assert set(community_findings(policy)) == {"PERMISSIONS_MANAGEMENT_ACTIONS"}

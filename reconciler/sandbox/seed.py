@@ -2,11 +2,18 @@
 
 Going through HTTP rather than moto's backends means the seed exercises the same code paths, and
 the same fixes, as the reconciler does. The CIDRs and rules are data inside moto only.
+
+The instances get an instance profile: their boot script logs in to ECR (``aws ecr
+get-login-password``), which on AWS needs credentials on the instance, and an instance role is how
+an Auto Scaling group's instances get them (Auto Scaling user guide, "IAM role for applications
+that run on Amazon EC2 instances"). It also makes every launch from the template pass that role,
+so the daemon's ``iam:PassRole`` grant is exercised (deploy/iam/README.md).
 """
 
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +32,36 @@ GROUP = "feedback-asg"
 AMI_ID = "ami-04681a1dbd79675a5"
 INSTANCE_TYPE = "t3.small"
 ANYWHERE = "0.0.0.0/0"
+# The instances' role, named as deploy/iam/reconciler-daemon.json expects it, and its profile.
+INSTANCE_ROLE = "feedback-app-instance-role"
+INSTANCE_PROFILE = "feedback-app-instance-profile"
+# Only EC2 may assume it: the trust policy of every instance role.
+EC2_TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "ec2.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    ],
+}
+# What the boot script needs: an ECR login token and the image's layers, nothing else.
+ECR_PULL = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {"Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
+        {
+            "Effect": "Allow",
+            "Action": [
+                "ecr:BatchCheckLayerAvailability",
+                "ecr:GetDownloadUrlForLayer",
+                "ecr:BatchGetImage",
+            ],
+            "Resource": "arn:aws:ecr:*:*:repository/simple-api",
+        },
+    ],
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +80,8 @@ class Seeded:
     group_name: str
     repository_uri: str  # <account>.dkr.ecr.<region>.amazonaws.com/simple-api
     image_digests: Mapping[str, str] = field(default_factory=dict)  # tag -> digest
+    instance_profile_arn: str = ""  # the launch template's IamInstanceProfile
+    instance_role_arn: str = ""  # the role in it, the one a launch passes to EC2
 
 
 def seed(aws: Aws) -> Seeded:
@@ -62,7 +101,8 @@ def seed(aws: Aws) -> Seeded:
     repository = aws.call("ecr", "create_repository", repositoryName=images.REPOSITORY)
     repository_uri = repository["repository"]["repositoryUri"]
     digests = images.push(aws)
-    template_id = _launch_template(aws, repository_uri, groups["app-sg"])
+    role_arn, profile_arn = _instance_profile(aws)
+    template_id = _launch_template(aws, repository_uri, groups["app-sg"], profile_arn)
     _group(aws, list(subnet_ids.values()), target_group_arn, template_id)
     return Seeded(
         region=aws.region,
@@ -77,6 +117,8 @@ def seed(aws: Aws) -> Seeded:
         group_name=GROUP,
         repository_uri=repository_uri,
         image_digests=digests,
+        instance_profile_arn=profile_arn,
+        instance_role_arn=role_arn,
     )
 
 
@@ -177,7 +219,36 @@ def _load_balancer(
     return balancer_arn, listener_arn, target_group_arn
 
 
-def _launch_template(aws: Aws, repository_uri: str, security_group_id: str) -> str:
+def _instance_profile(aws: Aws) -> tuple[str, str]:
+    """The instances' role with its ECR pull policy in an instance profile: (role, profile)."""
+    role_arn: str = aws.call(
+        "iam",
+        "create_role",
+        RoleName=INSTANCE_ROLE,
+        AssumeRolePolicyDocument=json.dumps(EC2_TRUST),
+        Description="feedback application instances: pull the image from ECR",
+    )["Role"]["Arn"]
+    aws.call(
+        "iam",
+        "put_role_policy",
+        RoleName=INSTANCE_ROLE,
+        PolicyName="ecr-pull",
+        PolicyDocument=json.dumps(ECR_PULL),
+    )
+    profile = aws.call("iam", "create_instance_profile", InstanceProfileName=INSTANCE_PROFILE)
+    aws.call(
+        "iam",
+        "add_role_to_instance_profile",
+        InstanceProfileName=INSTANCE_PROFILE,
+        RoleName=INSTANCE_ROLE,
+    )
+    profile_arn: str = profile["InstanceProfile"]["Arn"]
+    return role_arn, profile_arn
+
+
+def _launch_template(
+    aws: Aws, repository_uri: str, security_group_id: str, profile_arn: str
+) -> str:
     registry = repository_uri.split("/", 1)[0]
     script = boot_script.render(registry=registry, repository=repository_uri, region=aws.region)
     response = aws.call(
@@ -189,6 +260,8 @@ def _launch_template(aws: Aws, repository_uri: str, security_group_id: str) -> s
             "ImageId": AMI_ID,
             "InstanceType": INSTANCE_TYPE,
             "SecurityGroupIds": [security_group_id],
+            # By ARN: for a group, AWS takes the profile's name or its ARN, not both.
+            "IamInstanceProfile": {"Arn": profile_arn},
             "UserData": base64.b64encode(script.encode()).decode(),
         },
     )
