@@ -49,17 +49,6 @@ PREFIXES = {
 }
 # Permissions AWS checks that are no API operation of their own.
 PERMISSION_ONLY = {"iam:PassRole"}
-# What the rollout analysis (issue 12) calls once it lands: granted ahead of its code, so the
-# integration needs no policy change. The daemon reads health, metrics, alarms and scaling
-# activities and rolls a failed refresh back; diff reads the alarms it names as gates.
-ANALYSIS = {
-    "cloudwatch:GetMetricData",
-    "cloudwatch:DescribeAlarms",
-    "autoscaling:DescribeScalingActivities",
-    "elasticloadbalancing:DescribeTargetHealth",
-    "autoscaling:RollbackInstanceRefresh",
-}
-ANALYSIS_DIFF = {"cloudwatch:DescribeAlarms"}
 # Code that calls Aws.call with an operation held in a variable: (file, helper) → service.
 INDIRECT = {("lease.py", "_write"): "dynamodb"}
 
@@ -180,17 +169,11 @@ def test_daemon_policy_allows_every_call_the_reconciler_makes() -> None:
     assert not missing, f"the daemon policy lacks: {sorted(missing)}"
 
 
-def test_the_policies_allow_the_rollout_analysis_ahead_of_its_code() -> None:
-    assert allowed(DAEMON_POLICY) >= ANALYSIS
-    assert allowed(PR_POLICY) >= ANALYSIS_DIFF
-    assert ANALYSIS_DIFF <= ANALYSIS
-
-
 def test_daemon_policy_allows_nothing_the_reconciler_does_not_call() -> None:
     called = {iam_action(s, o) for _, s, o in reconciler_calls()}
     # Checked by AWS when a group is pointed at a launch template version (see iam/README.md).
     implied = {"ec2:RunInstances", "ec2:CreateTags", "iam:PassRole"}
-    assert allowed(DAEMON_POLICY) - called <= implied | ANALYSIS
+    assert allowed(DAEMON_POLICY) - called <= implied
 
 
 def test_pr_policy_allows_the_diff_reads_and_no_write() -> None:
@@ -199,7 +182,7 @@ def test_pr_policy_allows_the_diff_reads_and_no_write() -> None:
     permitted = allowed(PR_POLICY)
     assert len(reads) >= 8, reads  # the batched describes and the image lookups, never none
     assert reads <= permitted
-    assert permitted - reads <= ANALYSIS_DIFF
+    assert permitted == reads
     assert all(a.split(":")[1].startswith(("Describe", "Get", "List")) for a in permitted)
 
 

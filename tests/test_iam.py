@@ -292,11 +292,11 @@ UNTAGGED = untagged_other(OURS)
 
 @pytest.mark.parametrize(
     ("service", "operation", "resource", "daemon", "pr"),
-    [  # the rollout analysis's calls (issue 12), as tests/iam_record.py will record them
-        ("cloudwatch", "GetMetricData", None, True, False),
+    [  # the rollout analysis's calls; a diff taken during a refresh reads them too
+        ("cloudwatch", "GetMetricData", None, True, True),
         ("cloudwatch", "DescribeAlarms", ALARM, True, True),
-        ("autoscaling", "DescribeScalingActivities", None, True, False),
-        ("elbv2", "DescribeTargetHealth", None, True, False),
+        ("autoscaling", "DescribeScalingActivities", None, True, True),
+        ("elbv2", "DescribeTargetHealth", None, True, True),
         ("autoscaling", "RollbackInstanceRefresh", OURS, True, False),
         ("autoscaling", "RollbackInstanceRefresh", foreign_owner(OURS), False, False),
         ("autoscaling", "RollbackInstanceRefresh", UNTAGGED, False, False),
