@@ -16,7 +16,6 @@ from reconciler.model import (
     TAG_FAILED_REASON,
     AnalysisInputs,
     AnalysisSpec,
-    CancelInstanceRefresh,
     DesiredService,
     InstanceHistory,
     MarkFailed,
@@ -25,7 +24,6 @@ from reconciler.model import (
     Phase,
     RefreshStatus,
     Resource,
-    RollbackInstanceRefresh,
     Signal,
     Verdict,
 )
@@ -119,7 +117,7 @@ def test_a_failing_5xx_rate_stops_the_refresh_with_a_rollback() -> None:
         (Resource.INSTANCE_REFRESH, RefreshStatus.ROLLBACK_IN_PROGRESS.value)
     ]
     actions = plan(desired, observed, result, owner=OWNER).actions
-    assert [type(a) for a in actions] == [RollbackInstanceRefresh, MarkFailed]
+    assert [type(a).__name__ for a in actions] == ["RollbackInstanceRefresh", "MarkFailed"]
     mark = actions[1]
     assert isinstance(mark, MarkFailed)
     assert mark.fingerprint == failed_marker(desired, refresh_id="rf-0001")
@@ -133,7 +131,7 @@ def test_without_auto_rollback_the_refresh_is_cancelled() -> None:
     assert result.phase is Phase.FAILED
     assert "autoRollback is off" in result.message
     actions = plan(desired, observed, result, owner=OWNER).actions
-    assert [type(a) for a in actions] == [CancelInstanceRefresh, MarkFailed]
+    assert [type(a).__name__ for a in actions] == ["CancelInstanceRefresh", "MarkFailed"]
 
 
 @pytest.mark.parametrize(
@@ -221,7 +219,8 @@ def test_a_failure_recorded_for_this_refresh_stops_it_again_without_fresh_data()
     result = diff(desired, observed, owner=OWNER)
     assert result.phase is Phase.FAILED
     actions = plan(desired, observed, result, owner=OWNER).actions
-    assert [type(a) for a in actions] == [RollbackInstanceRefresh]  # the tag is already there
+    # The tag is already there: only the stop is planned again.
+    assert [type(a).__name__ for a in actions] == ["RollbackInstanceRefresh"]
 
 
 def test_a_cancelling_refresh_is_waited_on() -> None:
