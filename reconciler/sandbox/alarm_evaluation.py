@@ -60,8 +60,9 @@ def evaluate_alarm(alarm: Any, store: MetricStore, now: datetime) -> None:
     period = _int(alarm.period)
     count = max(1, _int(alarm.evaluation_periods))
     end = datetime.fromtimestamp(int(now.timestamp()) // period * period, UTC)
-    windows = [_window(alarm, store, end - timedelta(seconds=period * k), period) for k in
-               range(count, 0, -1)]  # fmt: skip
+    # Oldest first; the newest period is the one that ended at ``end``.
+    ends = [end - timedelta(seconds=period * back) for back in range(count - 1, -1, -1)]
+    windows = [_window(alarm, store, window_end, period) for window_end in ends]
     rule = Rule(
         comparison=alarm.comparison_operator,
         threshold=float(alarm.threshold),

@@ -95,7 +95,8 @@ class Bucket:
         samples = sorted([*self.values, *([1.0] * self.ones)])
         if not samples:
             return None
-        rank = max(1, math.ceil(share / 100 * len(samples)))
+        # round first: 99.9 / 100 * 1000 is 999.0000000000001 in floating point
+        rank = max(1, math.ceil(round(share / 100 * len(samples), 9)))
         return samples[min(rank, len(samples)) - 1]
 
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from reconciler.sandbox import app, behaviour, sampling, timing
+from reconciler.sandbox import app, behaviour, launches, sampling, timing
 from reconciler.sandbox.behaviour import Behaviours
 from reconciler.sandbox.fixes.target_health import book
 from reconciler.sandbox.metric_store import MetricStore, key
@@ -180,7 +180,10 @@ def _connection_error(target: Target, now: datetime, behaviours: Behaviours) -> 
         return None  # an IP target: nothing in the sandbox says it does not answer
     if app.admits(instance, target.port) is False:
         return "HTTPCode_ELB_504_Count"
-    booted = target.registered_at + timedelta(seconds=timing.APP_BOOT_SECONDS)
+    # The app boots once, after the instance goes in service (``timing``); a target group
+    # that registers it later finds it up.
+    started = launches.in_service_at(instance) or target.registered_at
+    booted = min(started, target.registered_at) + timedelta(seconds=timing.APP_BOOT_SECONDS)
     listening = (
         instance.state == "running"
         and target.port == app.APP_PORT
