@@ -224,3 +224,22 @@ def test_only_complete_minutes_are_visible() -> None:
     store.visible_until = int(end.timestamp())
     points = store.datapoints(metric_key, MOMENT, end, 120)
     assert [(p.timestamp.minute, p.bucket.total) for p in points] == [(0, 12.0)]
+
+
+def test_list_metrics_shows_the_published_alb_metrics(
+    aws: Aws, traffic: tuple[datetime, datetime]
+) -> None:
+    listed = aws.call("cloudwatch", "list_metrics", Namespace=NAMESPACE)["Metrics"]
+    combos = {(m["MetricName"], tuple(sorted(d["Name"] for d in m["Dimensions"]))) for m in listed}
+    assert ("RequestCount", ("LoadBalancer", "TargetGroup")) in combos
+    assert ("RequestCount", ("LoadBalancer",)) in combos
+    assert ("HealthyHostCount", ("LoadBalancer", "TargetGroup")) in combos
+    assert not any(name == "HTTPCode_ELB_502_Count" for name, _ in combos)  # never happened
+    only = aws.call(
+        "cloudwatch", "list_metrics", Namespace=NAMESPACE, MetricName="TargetResponseTime",
+        Dimensions=[{"Name": "TargetGroup"}],
+    )["Metrics"]  # fmt: skip
+    assert len(only) == 1 and {d["Name"] for d in only[0]["Dimensions"]} == {
+        "LoadBalancer",
+        "TargetGroup",
+    }

@@ -190,9 +190,12 @@ class Sandbox:
 
 
 def serve(
-    *, port: int = 4566, region: str = "us-east-1", speed: float = 1.0, out: TextIO | None = None
-) -> int:
-    """Run a seeded sandbox until SIGINT or SIGTERM; the ``reconciler sandbox`` command."""
+    *, port: int = 4566, region: str = "us-east-1", speed: float = 1.0, out: TextIO | None = None,
+    traffic: float | None = None,
+) -> int:  # fmt: skip
+    """Run a seeded sandbox until SIGINT or SIGTERM; the ``reconciler sandbox`` command.
+
+    ``traffic``: requests per second per load balancer (None: the default rate)."""
     out = out or sys.stdout
     # moto accepts any key; the seed's own client needs one even when the shell has none.
     os.environ.setdefault("AWS_ACCESS_KEY_ID", ACCESS_KEY)
@@ -202,6 +205,8 @@ def serve(
     sandbox = Sandbox(port=port, region=region, clock=SandboxClock(speed=speed))
     try:
         sandbox.start()
+        if traffic is not None:
+            sandbox.traffic.rate = traffic
         seeded = sandbox.seed()
         _announce(sandbox, seeded, out)
         stop.wait()
@@ -225,6 +230,8 @@ def _announce(sandbox: Sandbox, seeded: Seeded, out: TextIO) -> None:
         f"sandbox AWS listening on {sandbox.endpoint} (region {sandbox.region})",
         f"seeded: group {seeded.group_name}, target group {seeded.target_group_arn}",
         f"        images in {seeded.repository_uri}: " + ", ".join(sorted(seeded.image_digests)),
+        f"        traffic: {sandbox.traffic.rate:g} requests/s per load balancer, ALB metrics "
+        "in CloudWatch (AWS/ApplicationELB)",
         "",
         "point the reconciler (or the aws CLI) at it:",
         f"  export AWS_ENDPOINT_URL={sandbox.endpoint}",

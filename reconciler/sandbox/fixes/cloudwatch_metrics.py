@@ -12,7 +12,8 @@ data point is labelled with its period's start; periods without data are absent;
 must match the metric's exactly (aws-facts 6); Stat/ExtendedStatistics take ``pNN.NN``;
 GetMetricData returns newest first unless ``ScanBy`` is ``TimestampAscending``. A MetricStat
 query's default Label is the metric name (unconfirmed). Metric-math expressions over these
-queries are not evaluated (moto's own expressions see only moto's data).
+queries are not evaluated (moto's own expressions see only moto's data). ListMetrics lists the
+sandbox's ALB metrics (each name and dimension combination with data) next to moto's.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from moto.cloudwatch.exceptions import InvalidParameterValue, ValidationError
-from moto.cloudwatch.models import CloudWatchBackend
+from moto.cloudwatch.models import CloudWatchBackend, MetricDatum
 from moto.cloudwatch.responses import CloudWatchResponse
 from moto.core.responses import ActionResult
 
@@ -38,6 +39,7 @@ def install() -> None:
     patch(CloudWatchBackend, "get_metric_data", _get_metric_data)
     patch(CloudWatchBackend, "put_metric_data", _put_metric_data)
     patch(CloudWatchResponse, "get_metric_statistics", _get_metric_statistics)
+    patch(CloudWatchBackend, "get_filtered_metrics", _get_filtered_metrics)
 
 
 def _ours(query: dict[str, Any]) -> bool:
@@ -154,6 +156,28 @@ def _put_metric_data(self: Any, namespace: str, metric_data: list[dict[str, Any]
             bucket.high = max(bucket.high, float(stats["Maximum"]))
         else:
             bucket.add_values([float(datum.get("Value", 0))])
+
+
+def _get_filtered_metrics(
+    self: Any, metric_name: str, namespace: str, dimensions: list[dict[str, str]]
+) -> list[Any]:
+    found: list[Any] = original(CloudWatchBackend, "get_filtered_metrics")(
+        self, metric_name, namespace, dimensions
+    )
+    if namespace not in (None, "", NAMESPACE):
+        return found
+    listed = {(m.name, tuple(sorted((d.name, d.value) for d in m.dimensions))) for m in found
+              if m.namespace == NAMESPACE}  # fmt: skip
+    wanted = {(d["Name"], d.get("Value")) for d in dimensions or []}
+    for name, dims in traffic.store_of(self).metrics():
+        present = dict(dims)
+        if (metric_name and name != metric_name) or (name, dims) in listed:
+            continue
+        if any(n not in present or v not in (None, present[n]) for n, v in wanted):
+            continue
+        pairs = [{"Name": n, "Value": v} for n, v in dims]
+        found.append(MetricDatum(NAMESPACE, name, 0.0, pairs, None))
+    return found
 
 
 def _now() -> datetime:
