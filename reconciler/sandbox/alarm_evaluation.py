@@ -121,28 +121,44 @@ def history(alarm: Any) -> list[dict[str, Any]]:
 
 
 def _reason(alarm: Any, rule: Rule, verdict: Verdict, windows: list[Window]) -> str:
-    real = [w for w in windows if w.value is not None]
     if verdict.state == alarm_rules.INSUFFICIENT:
         return f"Insufficient Data: {_points(verdict.missing)} {_were(verdict.missing)} unknown."
     breached = verdict.state == alarm_rules.ALARM
-    shown = ", ".join(f"{w.value} ({w.start.strftime('%d/%m/%y %H:%M:%S')})" for w in
-                      reversed(real))  # fmt: skip
-    counted = verdict.breaching if breached else verdict.within
-    words = alarm_rules.relation(rule.comparison, breached)
+    compare = alarm_rules.COMPARISONS[rule.comparison]
+    shown = [w for w in reversed(windows) if w.value is not None
+             and compare(w.value, rule.threshold) == breached]  # fmt: skip
+    missing_note = _missing_note(rule, verdict)
+    if not shown:
+        periods = "1 period" if verdict.missing == 1 else f"{verdict.missing} periods"
+        return f"Threshold Crossed: no datapoints were received for {periods} and{missing_note}."
+    values = ", ".join(f"{w.value} ({w.start.strftime('%d/%m/%y %H:%M:%S')})" for w in shown)
     if rule.evaluation_periods == 1:
-        head = f"{_points(counted)} [{shown}] {_were(counted)}"
+        head = f"{_points(len(shown))} [{values}] {_were(len(shown))}"
     else:
         head = (
-            f"{counted} out of the last {rule.evaluation_periods} datapoints [{shown}] "
-            f"{_were(counted)}"
+            f"{len(shown)} out of the last {rule.evaluation_periods} datapoints [{values}] "
+            f"{_were(len(shown))}"
         )
-    text = f"Threshold Crossed: {head} {words} the threshold ({rule.threshold})."
-    if verdict.missing and rule.treat_missing in ("breaching", "notBreaching"):
-        as_what = "Breaching" if rule.treat_missing == "breaching" else "NonBreaching"
-        text += f" {_points(verdict.missing)} treated as [{as_what}]."
-    if rule.evaluation_periods > 1 and breached:
-        text += f" (minimum {rule.datapoints_to_alarm} datapoints for OK -> ALARM transition)."
-    return text
+    words = alarm_rules.relation(rule.comparison, breached)
+    text = f"Threshold Crossed: {head} {words} the threshold ({rule.threshold})"
+    if missing_note:
+        text += f" and{missing_note}"
+    if rule.evaluation_periods > 1:
+        needed = rule.datapoints_to_alarm if breached else 1 + rule.evaluation_periods - (
+            rule.datapoints_to_alarm)  # fmt: skip
+        transition = "OK -> ALARM" if breached else "ALARM -> OK"
+        text += f" (minimum {_points(needed)} for {transition} transition)"
+    return text + "."
+
+
+def _missing_note(rule: Rule, verdict: Verdict) -> str:
+    """The StateReason's clause for missing periods counted one way or the other, or ""."""
+    if not verdict.missing or rule.treat_missing not in ("breaching", "notBreaching"):
+        return ""
+    as_what = "Breaching" if rule.treat_missing == "breaching" else "NonBreaching"
+    return f" {verdict.missing} missing {_points(verdict.missing).split(' ', 1)[1]} " + (
+        f"{_were(verdict.missing)} treated as [{as_what}]"
+    )
 
 
 def _reason_data(alarm: Any, windows: list[Window], now: datetime) -> str:
