@@ -4,14 +4,17 @@ then reports it (aws-facts 3.2, 6, 7). Real boto3 against the sandbox, the clock
 
 from __future__ import annotations
 
+import random
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from reconciler.aws import Aws
-from reconciler.sandbox import Sandbox, Seeded
+from reconciler.sandbox import Sandbox, Seeded, sampling
 from reconciler.sandbox.seed import GROUP
+from reconciler.sandbox.serving import forwards
 from tests.sandbox_calls import deploy, metric, next_minute, pin_group, refresh
 
 MINUTES = 10
@@ -205,3 +208,78 @@ def test_with_no_registered_target_elb_answers_503(still: Sandbox, aws: Aws) -> 
     assert metric(aws, "RequestCount", "Sum", start, end) == []  # no target was chosen
     per_minute = metric(aws, "HTTPCode_ELB_503_Count", "Sum", start, end, group=False)
     assert len(per_minute) == 3 and all(480 <= v <= 720 for _, v in per_minute)
+
+
+# -- routing and sampling, on plain data -------------------------------------------------------
+
+
+def listener(*actions: dict[str, Any]) -> SimpleNamespace:
+    return SimpleNamespace(default_actions=[SimpleNamespace(data=a) for a in actions])
+
+
+def forward(*weights: tuple[str, int]) -> dict[str, Any]:
+    groups = [{"TargetGroupArn": arn, "Weight": weight} for arn, weight in weights]
+    return {"Type": "forward", "ForwardConfig": {"TargetGroups": groups}}
+
+
+ROUTES: list[tuple[str, list[SimpleNamespace], dict[str, float]]] = [
+    ("one target group", [listener({"Type": "forward", "TargetGroupArn": "a"})], {"a": 1.0}),
+    ("weights 3:1", [listener(forward(("a", 3), ("b", 1)))], {"a": 0.75, "b": 0.25}),
+    ("weight 0 sends nothing", [listener(forward(("a", 5), ("b", 0)))], {"a": 1.0, "b": 0.0}),
+    (
+        "two listeners share evenly",
+        [listener({"Type": "forward", "TargetGroupArn": "a"}), listener(forward(("b", 1)))],
+        {"a": 0.5, "b": 0.5},
+    ),
+    (
+        "a redirecting listener gets none",
+        [listener({"Type": "redirect"}), listener({"Type": "forward", "TargetGroupArn": "a"})],
+        {"a": 1.0},
+    ),
+    ("all weights 0: nowhere", [listener(forward(("a", 0)))], {}),
+    ("no listener", [], {}),
+]
+
+
+@pytest.mark.parametrize(
+    ("listeners", "expected"), [r[1:] for r in ROUTES], ids=[r[0] for r in ROUTES]
+)
+def test_forward_shares(listeners: list[SimpleNamespace], expected: dict[str, float]) -> None:
+    balancer = SimpleNamespace(listeners={str(i): item for i, item in enumerate(listeners)})
+    assert dict(forwards(balancer)) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("mean", [0.0, 0.5, 5.0, 29.0, 50.0, 600.0])
+def test_poisson_draws_have_the_mean_and_variance(mean: float) -> None:
+    rng = random.Random(1)
+    draws = [sampling.poisson(rng, mean) for _ in range(4000)]
+    average = sum(draws) / len(draws)
+    variance = sum((d - average) ** 2 for d in draws) / len(draws)
+    assert average == pytest.approx(mean, abs=max(0.05, 0.05 * mean))
+    assert variance == pytest.approx(mean, abs=max(0.1, 0.1 * mean))
+    assert min(draws) >= 0
+
+
+@pytest.mark.parametrize(
+    ("trials", "chance"), [(0, 0.5), (10, 0.0), (10, 1.0), (50, 0.1), (600, 0.3), (5000, 0.001)]
+)
+def test_binomial_draws_stay_in_range_with_the_mean(trials: int, chance: float) -> None:
+    rng = random.Random(2)
+    draws = [sampling.binomial(rng, trials, chance) for _ in range(2000)]
+    assert all(0 <= d <= trials for d in draws)
+    assert sum(draws) / len(draws) == pytest.approx(trials * chance, abs=0.05 * trials + 0.05)
+
+
+@pytest.mark.parametrize(
+    ("total", "weights"), [(1000, [3.0, 1.0]), (7, [1.0, 0.0, 1.0]), (0, [1.0]), (5, [0.0])]
+)
+def test_split_hands_out_every_request_by_weight(total: int, weights: list[float]) -> None:
+    counts = sampling.split(random.Random(3), total, weights)
+    assert sum(counts) == (total if sum(weights) else 0)
+    assert all(c == 0 for c, w in zip(counts, weights, strict=True) if w == 0)
+
+
+@pytest.mark.parametrize(("total", "ways"), [(10, 3), (2, 5), (9, 3), (0, 2)])
+def test_round_robin_is_even(total: int, ways: int) -> None:
+    counts = sampling.even(random.Random(4), total, ways)
+    assert sum(counts) == total and max(counts) - min(counts) <= 1
