@@ -1,12 +1,18 @@
 """boto3-level reads and writes against the sandbox's seed, shared by the sandbox and rollout
-tests: the newest instance refresh of the seed's group, and a CloudWatch alarm on its ALB."""
+tests: the newest instance refresh of the seed's group, a CloudWatch alarm on its target
+group's 5xx, the ALB metrics CloudWatch returns for it, and a refresh to one of its images."""
 
 from __future__ import annotations
 
+import base64
+from datetime import UTC, datetime
 from typing import Any
 
 from reconciler.aws import Aws
-from reconciler.sandbox.seed import GROUP
+from reconciler.sandbox import Seeded
+from reconciler.sandbox.seed import GROUP, LOAD_BALANCER, TARGET_GROUP
+
+NAMESPACE = "AWS/ApplicationELB"
 
 
 def refresh(aws: Aws) -> dict[str, Any]:
@@ -17,17 +23,119 @@ def refresh(aws: Aws) -> dict[str, Any]:
     return found
 
 
-def put_alarm(aws: Aws, name: str) -> None:
-    """A metric alarm on the ALB's target 5xx count: more than 10 in a minute."""
+def dimensions(aws: Aws, *, group: bool = True) -> list[dict[str, str]]:
+    """The seed ALB's metric dimensions (aws-facts 6): ``LoadBalancer = app/<name>/<id>``, and
+    with ``group`` also ``TargetGroup = targetgroup/<name>/<id>``, read from ELB's ARNs."""
+    (balancer,) = aws.call("elbv2", "describe_load_balancers", Names=[LOAD_BALANCER])[
+        "LoadBalancers"
+    ]
+    found = [
+        {"Name": "LoadBalancer", "Value": balancer["LoadBalancerArn"].split(":loadbalancer/")[1]}
+    ]
+    if group:
+        (target_group,) = aws.call("elbv2", "describe_target_groups", Names=[TARGET_GROUP])[
+            "TargetGroups"
+        ]
+        found.append(
+            {"Name": "TargetGroup", "Value": target_group["TargetGroupArn"].split(":")[-1]}
+        )
+    return found
+
+
+def put_alarm(aws: Aws, name: str, **overrides: Any) -> None:
+    """A metric alarm on the seed target group's 5xx count: more than 10 in a minute, missing
+    minutes (no 5xx at all, aws-facts 6) counted as within the threshold. An override of None
+    leaves that parameter out."""
+    params: dict[str, Any] = {
+        "AlarmName": name,
+        "Namespace": NAMESPACE,
+        "MetricName": "HTTPCode_Target_5XX_Count",
+        "Dimensions": dimensions(aws),
+        "Statistic": "Sum",
+        "Period": 60,
+        "EvaluationPeriods": 1,
+        "Threshold": 10,
+        "ComparisonOperator": "GreaterThanThreshold",
+        "TreatMissingData": "notBreaching",
+    }
+    chosen = {k: v for k, v in {**params, **overrides}.items() if v is not None}
+    aws.call("cloudwatch", "put_metric_alarm", **chosen)
+
+
+def alarm(aws: Aws, name: str) -> dict[str, Any]:
+    (found,) = aws.call("cloudwatch", "describe_alarms", AlarmNames=[name])["MetricAlarms"]
+    return dict(found)
+
+
+def metric(
+    aws: Aws, name: str, stat: str, start: datetime, end: datetime, *, period: int = 60,
+    group: bool = True,
+) -> list[tuple[datetime, float]]:  # fmt: skip
+    """(period start, value) of one ALB metric through GetMetricData, oldest first."""
+    query = {
+        "Id": "m",
+        "MetricStat": {
+            "Metric": {"Namespace": NAMESPACE, "MetricName": name,
+                       "Dimensions": dimensions(aws, group=group)},
+            "Period": period,
+            "Stat": stat,
+        },
+    }  # fmt: skip
+    (result,) = aws.call(
+        "cloudwatch", "get_metric_data", MetricDataQueries=[query], StartTime=start, EndTime=end,
+        ScanBy="TimestampAscending",
+    )["MetricDataResults"]  # fmt: skip
+    return list(zip(result["Timestamps"], result["Values"], strict=True))
+
+
+def pin_group(aws: Aws, seeded: Seeded, version: int | str = 1) -> None:
+    """Point the group at a numbered version: AutoRollback needs one to return to (1.6)."""
     aws.call(
-        "cloudwatch",
-        "put_metric_alarm",
-        AlarmName=name,
-        Namespace="AWS/ApplicationELB",
-        MetricName="HTTPCode_Target_5XX_Count",
-        Statistic="Sum",
-        Period=60,
-        EvaluationPeriods=1,
-        Threshold=10,
-        ComparisonOperator="GreaterThanThreshold",
+        "autoscaling",
+        "update_auto_scaling_group",
+        AutoScalingGroupName=GROUP,
+        LaunchTemplate={"LaunchTemplateId": seeded.launch_template_id, "Version": str(version)},
     )
+
+
+def image_version(aws: Aws, seeded: Seeded, tag: str) -> int:
+    """A launch template version whose UserData runs ``tag``'s image, pinned by digest."""
+    image = f"{seeded.repository_uri}@{seeded.image_digests[tag]}"
+    script = f"#!/bin/bash\ndocker run -d -p 8080:8080 {image}\n"
+    created = aws.call(
+        "ec2",
+        "create_launch_template_version",
+        LaunchTemplateId=seeded.launch_template_id,
+        SourceVersion="1",
+        LaunchTemplateData={"UserData": base64.b64encode(script.encode()).decode()},
+    )
+    number: int = created["LaunchTemplateVersion"]["VersionNumber"]
+    return number
+
+
+def deploy(aws: Aws, seeded: Seeded, tag: str, **prefs: Any) -> str:
+    """Start a refresh of the (pinned) seed group to ``tag``; returns the refresh id."""
+    version = image_version(aws, seeded, tag)
+    refresh_id: str = aws.call(
+        "autoscaling",
+        "start_instance_refresh",
+        AutoScalingGroupName=GROUP,
+        DesiredConfiguration={
+            "LaunchTemplate": {
+                "LaunchTemplateId": seeded.launch_template_id,
+                "Version": str(version),
+            }
+        },
+        Preferences={"MinHealthyPercentage": 50, "InstanceWarmup": 300, **prefs},
+    )["InstanceRefreshId"]
+    return refresh_id
+
+
+def next_minute(sandbox: Any) -> datetime:
+    """Move the stopped clock to the next whole minute, and the world with it (one read)."""
+    now = sandbox.clock.now()
+    boundary = datetime.fromtimestamp((int(now.timestamp()) // 60 + 1) * 60, UTC)
+    sandbox.clock.advance((boundary - now).total_seconds())
+    aws = sandbox.aws()
+    aws.call("cloudwatch", "describe_alarms")
+    return boundary

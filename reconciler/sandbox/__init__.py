@@ -3,12 +3,14 @@
 Public surface::
 
     Sandbox(port=0, region="us-east-1", clock=None, health=None)   start/stop/reset/seed/aws
-    serve(port=4566, region="us-east-1", speed=1.0) -> int          the `reconciler sandbox` command
+        .traffic: TrafficSettings (rate, seed)   .behaviours: Behaviours (set, get, reset)
+    serve(port=4566, region="us-east-1", speed=1.0, traffic=None) -> int   `reconciler sandbox`
     seed(aws) -> Seeded                                              the seed's architecture
     image_digests(aws, repository="simple-api") -> dict[tag, digest]
     SandboxClock                                                     simulated time
     TargetHealthModel, TargetView, TargetHealth                      how targets report health
     HealthChecks (default), RunningIsHealthy                         two health models
+    Behaviour, Behaviours, TrafficSettings                           images and traffic
 
 Time. Everything that takes time is simulated on ``Sandbox.clock`` (a ``SandboxClock``), in
 sandbox seconds (the durations and their justification are in ``timing``):
@@ -34,6 +36,24 @@ sandbox seconds (the durations and their justification are in ``timing``):
   back with AutoRollback;
 - Standby and scale-in-protected instances follow StandbyInstances / ScaleInProtectedInstances;
   with AWS's default ``Wait`` the refresh waits an hour for them, then fails;
+- images behave by tag (``behaviour``): ``v2.0`` never starts, ``v2.1`` passes its health check
+  but answers 30% of requests with 500 (the seed's incident), ``v1.2-slow`` has a p99 of 3 s,
+  every other image 0.1% 500s, median 0.05 s, p99 0.25 s (lognormal);
+- traffic (``traffic``, ``serving``): Poisson requests at ``traffic.rate`` per second to every
+  ALB, minute by minute on the sandbox clock (each whole minute of a jump is served with that
+  minute's target health), split over forwarding listeners and ``ForwardConfig`` weights, round
+  robin over the target group's healthy targets, failing open to all registered targets when
+  none is healthy (aws-facts 3.2): a target that does not listen gets ELB 502s and
+  ``TargetConnectionErrorCount``, an empty target group ELB 503s;
+- ALB metrics (aws-facts 6) in ``AWS/ApplicationELB``, per minute, on LoadBalancer and
+  TargetGroup+LoadBalancer: RequestCount, HTTPCode_Target_2XX/5XX_Count, TargetResponseTime,
+  TargetConnectionErrorCount, HTTPCode_ELB_5XX/502/503/504_Count (LoadBalancer only),
+  Healthy/UnHealthyHostCount; zero counts and minutes without requests are absent. They are read
+  with GetMetricData, GetMetricStatistics (``pNN.NN`` included) and ListMetrics;
+- metric alarms on those metrics are evaluated at every period boundary (``alarm_rules``:
+  EvaluationPeriods, DatapointsToAlarm, TreatMissingData), start ``INSUFFICIENT_DATA``, keep a
+  history (DescribeAlarmHistory), and a state forced with SetAlarmState lasts until the next
+  evaluation, as on AWS;
 - requests AWS refuses (out-of-range or unknown preference values, CheckpointDelay without
   CheckpointPercentages, AutoRollback with nothing to return to, MaxRecords over 100) get AWS's
   ValidationError.
@@ -47,7 +67,17 @@ Where it still differs from AWS (rows of aws-facts section 8), each kinder or cr
   leaves the group at once instead of passing through ``Terminating`` (C4);
 - a rollback terminates launch-first surplus instances still in flight rather than replacing
   them: AWS does not document this case; it is derived from aws-facts 1.2 and 1.7;
-- StatusReason texts are the sandbox's own beyond the one AWS example in aws-facts 1.5.
+- StatusReason texts are the sandbox's own beyond the one AWS example in aws-facts 1.5;
+- traffic and metrics are cruder than AWS: only listeners' default actions route (rules,
+  redirects and fixed responses are not modelled), the rate is split evenly over listeners, no
+  AvailabilityZone dimensions, no RequestCountPerTarget or other ALB metrics, 500s take as long
+  as 200s, host counts are sampled once a minute, and a deregistered target serves nothing
+  while it drains (in-flight requests are not modelled). Data points appear when their minute
+  is complete, without AWS's reporting delay;
+- alarm evaluation covers metric alarms on ``AWS/ApplicationELB`` only (not other namespaces,
+  metric math or anomaly detection), looks back exactly EvaluationPeriods periods, ignores
+  EvaluateLowSampleCountPercentile and Unit, and words StateReason after AWS's examples;
+- PutMetricData into ``AWS/ApplicationELB`` is accepted and lands among the sandbox's own data.
 
 Controlling it::
 
@@ -64,6 +94,7 @@ test that advances an hour pays for it only on its next call.
 from __future__ import annotations
 
 from reconciler.errors import SandboxError
+from reconciler.sandbox.behaviour import Behaviour, Behaviours
 from reconciler.sandbox.clock import SandboxClock
 from reconciler.sandbox.health import (
     HealthChecks,
@@ -75,8 +106,11 @@ from reconciler.sandbox.health import (
 from reconciler.sandbox.images import image_digests
 from reconciler.sandbox.seed import Seeded, seed
 from reconciler.sandbox.server import Sandbox, install, serve
+from reconciler.sandbox.traffic_settings import TrafficSettings
 
 __all__ = [
+    "Behaviour",
+    "Behaviours",
     "HealthChecks",
     "RunningIsHealthy",
     "Sandbox",
@@ -86,6 +120,7 @@ __all__ = [
     "TargetHealth",
     "TargetHealthModel",
     "TargetView",
+    "TrafficSettings",
     "image_digests",
     "install",
     "seed",

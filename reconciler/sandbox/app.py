@@ -1,9 +1,9 @@
 """The sandbox's application as the load balancer's health check meets it.
 
 The seed's app (Spring Boot in a container, ``docker run -p 8080:8080``) listens on port 8080
-once booted and answers ``GET /actuator/health`` with 200; any other path gets Spring's 404. A
-broken image (``broken``) never starts, so nothing listens. A check is judged as ELB judges it
-(aws-facts 3.1 and 3.2, [M TargetHealth.Reason], ELB-hc):
+once booted and answers ``GET /actuator/health`` with 200; any other path gets Spring's 404. An
+image that never starts (``behaviour``: v2.0) leaves nothing listening. A check is judged as
+ELB judges it (aws-facts 3.1 and 3.2, [M TargetHealth.Reason], ELB-hc):
 
 - a status code outside ``Matcher.HttpCode`` (``"200"``, ``"200,202"``, ``"200-299"``):
   ``Target.ResponseCodeMismatch``, "Health checks failed with these codes: [404]";

@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from reconciler.sandbox import app, timing
-from reconciler.sandbox.broken import runs_broken_image
+from reconciler.sandbox import app, behaviour, timing
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,8 +76,9 @@ class HealthChecks:
     """The target group's checks, every ``interval`` from registration, against the app.
 
     The app (``app``) answers once it has booted (``APP_BOOT_SECONDS`` after registration),
-    unless its image is broken, in which case it never does; whether a check passes depends on
-    the target group's protocol, port, path and matcher (row C1 of aws-facts 8).
+    unless its image never starts (``behaviour``), in which case it never does; whether a check
+    passes depends on the target group's protocol, port, path and matcher (row C1 of
+    aws-facts 8).
     ``healthy_threshold`` passes in a row make a target healthy, ``unhealthy_threshold``
     failures unhealthy, with the reason code of the failing check; before either it is
     ``initial`` (``Elb.InitialHealthChecking``).
@@ -92,7 +92,7 @@ class HealthChecks:
             return HEALTHY
         check = app.Check.of(target.target_group, target.port)
         admitted = app.admits(target.instance, check.port)
-        up = app.answer(check, app_up=not runs_broken_image(target.instance), admitted=admitted)
+        up = app.answer(check, app_up=app_starts(target.instance), admitted=admitted)
         down = app.answer(check, app_up=False, admitted=admitted) or app.FAILED
         booted = target.registered_at + timedelta(seconds=timing.APP_BOOT_SECONDS)
         ready = booted if up is None else None
@@ -105,6 +105,15 @@ class HealthChecks:
             verdict = judge(checks, changed, None, now, failing)
             return verdict if verdict.state == "unhealthy" else _state(before, failing)
         return judge(checks, target.registered_at, ready, now, failing)
+
+
+def app_starts(instance: Any) -> bool:
+    """Whether the instance's image ever starts its app (``behaviour``)."""
+    # runtime imports this module for its default health model: read the running sandbox's
+    # behaviours at call time instead of at import.
+    from reconciler.sandbox import runtime
+
+    return behaviour.of(instance, runtime.current().behaviours).healthy
 
 
 def _state(name: str, failing: TargetHealth) -> TargetHealth:

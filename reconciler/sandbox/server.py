@@ -22,9 +22,12 @@ from moto.server import ThreadedMotoServer
 from reconciler.aws import Aws
 from reconciler.errors import SandboxError
 from reconciler.sandbox import fixes, lifecycle, refresh_api, runtime, simulation
+from reconciler.sandbox.behaviour import Behaviours
 from reconciler.sandbox.clock import SandboxClock
+from reconciler.sandbox.fixes import cloudwatch_alarms, cloudwatch_metrics
 from reconciler.sandbox.health import HealthChecks, TargetHealthModel
 from reconciler.sandbox.seed import Seeded, seed
+from reconciler.sandbox.traffic_settings import TrafficSettings
 
 HOST = "127.0.0.1"
 ACCESS_KEY = "testing"
@@ -48,8 +51,10 @@ class _MotoServer(ThreadedMotoServer):
 
 
 def install() -> None:
-    """Extend moto in this process: the refresh APIs and the fixes. Idempotent."""
+    """Extend moto in this process: the refresh APIs, the fixes and CloudWatch. Idempotent."""
     fixes.install()
+    cloudwatch_metrics.install()
+    cloudwatch_alarms.install()
     refresh_api.install()
     simulation.install()
 
@@ -139,16 +144,29 @@ class Sandbox:
     def clock(self) -> SandboxClock:
         return self.runtime.clock
 
+    @property
+    def traffic(self) -> TrafficSettings:
+        """Requests per second per load balancer (``rate``) and the random ``seed``."""
+        return self.runtime.traffic
+
+    @property
+    def behaviours(self) -> Behaviours:
+        """What each image does: ``behaviours.set("v2.1", error_rate=0.5)``."""
+        return self.runtime.behaviours
+
     def aws(self) -> Aws:
         """A fresh ``Aws`` pointed at this sandbox (credentials come from the environment)."""
         return Aws(region=self.region, endpoint_url=self.endpoint)
 
     def reset(self) -> None:
-        """Forget everything: moto's backends (and with them all refresh state), and the clock."""
+        """Forget everything: moto's backends (and with them all refresh state, metrics and
+        alarms), the clock, and the traffic rate, seed and image behaviours."""
         request = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")
         with urllib.request.urlopen(request, timeout=30) as response:
             response.read()
         self.clock.reset()
+        self.traffic.reset()
+        self.behaviours.reset()
         self.seeded = None
 
     def seed(self) -> Seeded:
@@ -172,9 +190,12 @@ class Sandbox:
 
 
 def serve(
-    *, port: int = 4566, region: str = "us-east-1", speed: float = 1.0, out: TextIO | None = None
-) -> int:
-    """Run a seeded sandbox until SIGINT or SIGTERM; the ``reconciler sandbox`` command."""
+    *, port: int = 4566, region: str = "us-east-1", speed: float = 1.0, out: TextIO | None = None,
+    traffic: float | None = None,
+) -> int:  # fmt: skip
+    """Run a seeded sandbox until SIGINT or SIGTERM; the ``reconciler sandbox`` command.
+
+    ``traffic``: requests per second per load balancer (None: the default rate)."""
     out = out or sys.stdout
     # moto accepts any key; the seed's own client needs one even when the shell has none.
     os.environ.setdefault("AWS_ACCESS_KEY_ID", ACCESS_KEY)
@@ -184,6 +205,8 @@ def serve(
     sandbox = Sandbox(port=port, region=region, clock=SandboxClock(speed=speed))
     try:
         sandbox.start()
+        if traffic is not None:
+            sandbox.traffic.rate = traffic
         seeded = sandbox.seed()
         _announce(sandbox, seeded, out)
         stop.wait()
@@ -207,6 +230,8 @@ def _announce(sandbox: Sandbox, seeded: Seeded, out: TextIO) -> None:
         f"sandbox AWS listening on {sandbox.endpoint} (region {sandbox.region})",
         f"seeded: group {seeded.group_name}, target group {seeded.target_group_arn}",
         f"        images in {seeded.repository_uri}: " + ", ".join(sorted(seeded.image_digests)),
+        f"        traffic: {sandbox.traffic.rate:g} requests/s per load balancer, ALB metrics "
+        "in CloudWatch (AWS/ApplicationELB)",
         "",
         "point the reconciler (or the aws CLI) at it:",
         f"  export AWS_ENDPOINT_URL={sandbox.endpoint}",

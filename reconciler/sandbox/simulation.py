@@ -32,6 +32,7 @@ from reconciler.sandbox import (
     refresh_service,
     runtime,
     timing,
+    traffic,
 )
 from reconciler.sandbox.patching import original, patch
 from reconciler.sandbox.state import attached
@@ -78,6 +79,7 @@ def step(backend: Any, now: datetime) -> None:
         # to count a healed instance's replacement before it may succeed.
         if refresh_service.active(backend, group.name) is None:
             healing.heal(group, now)
+    traffic.step(backend, now)
 
 
 def _busy(backend: Any, now: datetime) -> bool:
