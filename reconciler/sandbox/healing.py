@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from reconciler.sandbox import groups, launches
+from reconciler.sandbox.activities import Cause
 from reconciler.sandbox.fixes import target_health
 
 
@@ -31,8 +32,8 @@ def heal(group: Any, now: datetime) -> list[str]:
     for state in sick:
         state.health_status = "Unhealthy"
     doomed = [s.instance.id for s in sick]
-    groups.terminate(group, doomed)
-    groups.launch(group, len(doomed), groups.resolve(group, ref))
+    groups.terminate(group, doomed, Cause.ELB_HEALTH)
+    groups.launch(group, len(doomed), groups.resolve(group, ref), Cause.HEALED)
     groups.sync_target_groups(group)
     return doomed
 

@@ -33,6 +33,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from reconciler.sandbox import holds
+from reconciler.sandbox.activities import Cause
 from reconciler.sandbox.groups import TemplateRef
 from reconciler.sandbox.holds import Action, Hold, HoldPolicy
 
@@ -62,9 +63,11 @@ class Fleet(Protocol):
 
     def capacity(self) -> int: ...
 
-    def launch(self, count: int, ref: TemplateRef) -> list[str]: ...
+    def launch(self, count: int, ref: TemplateRef, cause: Cause = Cause.REFRESH_IN) -> list[str]:
+        """Launch from ``ref``; each launch is a scaling activity for ``cause``."""
+        ...
 
-    def retire(self, instance_ids: Sequence[str]) -> None: ...
+    def retire(self, instance_ids: Sequence[str], cause: Cause = Cause.REFRESH_OUT) -> None: ...
 
     def progress(self, instance_id: str, now: datetime) -> Progress: ...
 
@@ -228,8 +231,9 @@ class Replacement:
             self.failing_since = now
         self.last_failure = failure
         self.retries += 1
-        fleet.retire([new])
-        (fresh,) = fleet.launch(1, self.target)
+        # AWS's health checks take it out, so the activities carry the health-check causes.
+        fleet.retire([new], Cause.ELB_HEALTH)
+        (fresh,) = fleet.launch(1, self.target, Cause.HEALED)
         self.launched[fresh] = old
         # The prefix is AWS's own wording for this wait (re:Post, quoted in aws-facts 1.5).
         self.note = (
