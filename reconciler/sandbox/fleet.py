@@ -9,6 +9,7 @@ from typing import Any
 from moto.cloudwatch.models import cloudwatch_backends
 
 from reconciler.sandbox import groups, launches
+from reconciler.sandbox.activities import Cause
 from reconciler.sandbox.fixes import target_health
 from reconciler.sandbox.groups import TemplateRef
 from reconciler.sandbox.holds import Hold
@@ -34,12 +35,12 @@ class GroupFleet:
     def capacity(self) -> int:
         return int(self.group.desired_capacity or 0)
 
-    def launch(self, count: int, ref: TemplateRef) -> list[str]:
-        states = groups.launch(self.group, count, groups.resolve(self.group, ref))
+    def launch(self, count: int, ref: TemplateRef, cause: Cause = Cause.REFRESH_IN) -> list[str]:
+        states = groups.launch(self.group, count, groups.resolve(self.group, ref), cause)
         return [s.instance.id for s in states]
 
-    def retire(self, instance_ids: Sequence[str]) -> None:
-        groups.terminate(self.group, instance_ids)
+    def retire(self, instance_ids: Sequence[str], cause: Cause = Cause.REFRESH_OUT) -> None:
+        groups.terminate(self.group, instance_ids, cause)
         groups.sync_target_groups(self.group)
 
     def set_template(self, ref: TemplateRef) -> None:

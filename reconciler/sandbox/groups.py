@@ -16,7 +16,8 @@ from typing import Any
 
 from moto.autoscaling.models import InstanceState
 
-from reconciler.sandbox import launches, runtime
+from reconciler.sandbox import activities, launches, runtime
+from reconciler.sandbox.activities import Cause
 from reconciler.sandbox.state import attached
 
 ASG_NAME_TAG = "aws:autoscaling:groupName"
@@ -85,9 +86,13 @@ def live_states(group: Any) -> list[Any]:
     return [s for s in group.instance_states if s.instance.state in ("pending", "running")]
 
 
-def launch(group: Any, count: int, version: Any) -> list[Any]:
-    """Launch ``count`` instances from ``version`` into the group, one AZ at a time."""
+def launch(group: Any, count: int, version: Any, cause: Cause) -> list[Any]:
+    """Launch ``count`` instances from ``version`` into the group, one AZ at a time.
+
+    Each gets a scaling activity for ``cause``, complete once it goes InService.
+    """
     launched = []
+    before = len(live_states(group))
     for _ in range(count):
         subnet_id, zone = _least_used_zone(group)
         reservation = group.ec2_backend.run_instances(
@@ -115,16 +120,27 @@ def launch(group: Any, count: int, version: Any) -> list[Any]:
             launches.record(state, runtime.current().now())
             group.instance_states.append(state)
             launched.append(state)
+            activities.record(group, state, cause, before=before, after=before + count)
     return launched
 
 
-def terminate(group: Any, instance_ids: Iterable[str]) -> None:
-    """Take instances out of the group and terminate them (no replacement: the caller decides)."""
+def terminate(
+    group: Any, instance_ids: Iterable[str], cause: Cause, **numbers: Any
+) -> list[activities.Activity]:
+    """Take instances out of the group and terminate them (no replacement: the caller decides).
+
+    Each gets a scaling activity for ``cause`` (``numbers`` fill its capacity figures).
+    """
     doomed = set(instance_ids)
     if not doomed:
-        return
+        return []
+    leaving = [s for s in group.instance_states if s.instance.id in doomed]
+    recorded = [activities.record(group, state, cause, **numbers) for state in leaving]
     group.instance_states = [s for s in group.instance_states if s.instance.id not in doomed]
     group.ec2_backend.terminate_instances(sorted(doomed))
+    for state in leaving:
+        activities.finish(group.autoscaling_backend, state.instance.id, launch=False)
+    return recorded
 
 
 def set_template(group: Any, ref: TemplateRef) -> None:

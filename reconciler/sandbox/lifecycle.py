@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from reconciler.sandbox import groups, launches, runtime, timing
+from reconciler.sandbox import activities, groups, launches, runtime, timing
 from reconciler.sandbox.launches import IN_SERVICE, PENDING
 
 
@@ -22,6 +22,10 @@ def promote(group: Any, now: datetime) -> bool:
         ready = launches.in_service_at(state.instance)
         if state.lifecycle_state == PENDING and (ready is None or ready <= now):
             state.lifecycle_state = IN_SERVICE
+            # The launch activity ends when the instance is InService (derived: activities).
+            activities.finish(
+                group.autoscaling_backend, state.instance.id, launch=True, at=ready or now
+            )
             changed = True
     if changed:
         groups.sync_target_groups(group)
@@ -38,5 +42,11 @@ def settle(group: Any, now: datetime) -> None:
     for state in groups.live_states(group):
         launches.backdate(state.instance, long_ago)
         state.lifecycle_state = IN_SERVICE
+        activities.backdate(
+            group.autoscaling_backend,
+            state.instance.id,
+            long_ago,
+            long_ago + timedelta(seconds=timing.LAUNCH_SECONDS),
+        )
     with runtime.current().at(long_ago):  # registered long ago too: their checks have passed
         groups.sync_target_groups(group)

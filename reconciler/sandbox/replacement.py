@@ -33,6 +33,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from reconciler.sandbox import holds
+from reconciler.sandbox.activities import Cause
 from reconciler.sandbox.groups import TemplateRef
 from reconciler.sandbox.holds import Action, Hold, HoldPolicy
 
@@ -62,9 +63,11 @@ class Fleet(Protocol):
 
     def capacity(self) -> int: ...
 
-    def launch(self, count: int, ref: TemplateRef) -> list[str]: ...
+    def launch(self, count: int, ref: TemplateRef, cause: Cause = Cause.REFRESH_IN) -> list[str]:
+        """Launch from ``ref``; each launch is a scaling activity for ``cause``."""
+        ...
 
-    def retire(self, instance_ids: Sequence[str]) -> None: ...
+    def retire(self, instance_ids: Sequence[str], cause: Cause = Cause.REFRESH_OUT) -> None: ...
 
     def progress(self, instance_id: str, now: datetime) -> Progress: ...
 
@@ -131,6 +134,9 @@ class Replacement:
     # new instance -> the old one it replaces, when that one is retired only once it is ready
     launched: dict[str, str | None] = field(default_factory=dict)
     replaced: list[str] = field(default_factory=list)  # new instances counted in ``done``
+    # healed replacements of instances already replaced or outside the refresh: waited for
+    # before the refresh may finish, but not counted again
+    adopted: list[str] = field(default_factory=list)
     checkpoints_passed: int = 0
     paused_until: datetime | None = None
     held_since: datetime | None = None  # since when only held instances are left to take on
@@ -153,7 +159,19 @@ class Replacement:
 
     @property
     def finished(self) -> bool:
-        return not self.waiting and not self.launched
+        return not self.waiting and not self.launched and not self.adopted
+
+    def adopt(self, old: str, new: str) -> None:
+        """Health checks replaced ``old`` with ``new``, launched from this target (row A5).
+
+        An old instance still to replace is thereby replaced: ``new`` counts for it once warmed
+        up and healthy. Any other is waited for, so the refresh cannot end on a Pending one.
+        """
+        if old in self.waiting:
+            self.waiting.remove(old)
+            self.launched[new] = None
+        else:
+            self.adopted.append(new)
 
     def step(self, fleet: Fleet, now: datetime) -> str | None:
         """Move on to ``now``; returns why it failed, or None."""
@@ -173,16 +191,19 @@ class Replacement:
     def settle(self, fleet: Fleet, now: datetime) -> bool:
         """Cancelling: launch nothing more; True once every launched instance is in service."""
         self.waiting = []
-        for new in list(self.launched):
+        for new in [*self.launched, *self.adopted]:
             progress = fleet.progress(new, now)
             if progress.in_service_at is not None or progress.failure is not None:
-                del self.launched[new]
-        return not self.launched
+                self.launched.pop(new, None)
+                if new in self.adopted:
+                    self.adopted.remove(new)
+        return not self.launched and not self.adopted
 
     def _collect(self, fleet: Fleet, now: datetime) -> str | None:
         timed_out = self._timed_out(now)
         if timed_out is not None:
             return timed_out
+        self._collect_adopted(fleet, now)
         warmup = timedelta(seconds=self.pace.warmup)
         for new, old in list(self.launched.items()):
             progress = fleet.progress(new, now)
@@ -206,6 +227,15 @@ class Replacement:
                 fleet.retire([old])
         return None
 
+    def _collect_adopted(self, fleet: Fleet, now: datetime) -> None:
+        """Healed replacements leave the list once ready; failed ones are the healer's again."""
+        warmup = timedelta(seconds=self.pace.warmup)
+        for new in list(self.adopted):
+            progress = fleet.progress(new, now)
+            ready = progress.in_service_at is not None and now >= progress.in_service_at + warmup
+            if progress.failure is not None or (ready and progress.healthy):
+                self.adopted.remove(new)
+
     def _note(self, text: str) -> None:
         # While failed instances are being replaced, the retry says more than "warming up".
         if self.failing_since is None:
@@ -228,8 +258,9 @@ class Replacement:
             self.failing_since = now
         self.last_failure = failure
         self.retries += 1
-        fleet.retire([new])
-        (fresh,) = fleet.launch(1, self.target)
+        # AWS's health checks take it out, so the activities carry the health-check causes.
+        fleet.retire([new], Cause.ELB_HEALTH)
+        (fresh,) = fleet.launch(1, self.target, Cause.HEALED)
         self.launched[fresh] = old
         # The prefix is AWS's own wording for this wait (re:Post, quoted in aws-facts 1.5).
         self.note = (

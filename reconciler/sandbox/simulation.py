@@ -8,7 +8,7 @@ write, sees the same moment: DescribeAutoScalingGroups never shows old instances
 DescribeInstanceRefreshes, read a moment later, says the refresh has succeeded.
 
 Each step, per group: booted instances go in service (and are registered), refreshes move on,
-and ELB health replaces instances that fail their checks (outside refreshes: row A5).
+and ELB health replaces instances that fail their checks (during refreshes too: row A5).
 """
 
 from __future__ import annotations
@@ -75,10 +75,8 @@ def step(backend: Any, now: datetime) -> None:
     for group in list(backend.autoscaling_groups.values()):
         lifecycle.promote(group, now)
         refresh_service.step(backend, group.name, now)
-        # Row A5 (AWS keeps healing during a refresh) is not modeled yet: the refresh would have
-        # to count a healed instance's replacement before it may succeed.
-        if refresh_service.active(backend, group.name) is None:
-            healing.heal(group, now)
+        # AWS keeps healing during a refresh (1.13, row A5); the refresh takes the replacements on.
+        healing.heal(group, now, refresh_service.active(backend, group.name))
     traffic.step(backend, now)
 
 

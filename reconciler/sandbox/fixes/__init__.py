@@ -7,6 +7,7 @@ from reconciler.sandbox.fixes import (
     group_api,
     group_instances,
     launch_templates,
+    scaling_activities,
     target_groups,
     target_health,
 )
@@ -18,5 +19,6 @@ def install() -> None:
     launch_templates.install()
     group_api.install()
     group_instances.install()
+    scaling_activities.install()
     target_groups.install()
     target_health.install()

@@ -11,6 +11,9 @@ moto counts only ``InService`` instances toward desired capacity, so the sandbox
 [M RefreshPreferences.MaxHealthyPercentage] "in service and healthy, or pending"; row A7).
 During an instance refresh, instances launched to reach desired capacity use the refresh's
 desired configuration, not the group's current one (UG-overview core concepts, 1.13; row A6).
+
+Scale-in terminates through ``groups.terminate``, like every other termination, so it is a
+scaling activity with AWS's capacity cause ("… shrinking the capacity from 4 to 1.").
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Any
 from moto.autoscaling.models import FakeAutoScalingGroup, InstanceState
 
 from reconciler.sandbox import groups
+from reconciler.sandbox.activities import Cause
 from reconciler.sandbox.patching import original, patch
 
 
@@ -31,6 +35,7 @@ def install() -> None:
     )
     patch(InstanceState, "launch_template", property(_instance_launch_template))
     patch(FakeAutoScalingGroup, "active_instances", _active_instances)
+    patch(FakeAutoScalingGroup, "set_desired_capacity", _set_desired_capacity)
 
 
 def _active_instances(self: Any) -> list[Any]:
@@ -55,7 +60,27 @@ def _replace_autoscaling_group_instances(
         moto_launch = original(FakeAutoScalingGroup, "replace_autoscaling_group_instances")
         moto_launch(self, count_needed, propagated_tags)
         return
-    groups.launch(self, count_needed, groups.resolve(self, ref))
+    groups.launch(self, count_needed, groups.resolve(self, ref), Cause.CAPACITY_UP)
+
+
+def _set_desired_capacity(self: Any, new_capacity: int | None) -> None:
+    """moto's, for groups on our path, with scale-in going through ``groups.terminate``."""
+    if self.mixed_instances_policy or groups.template_ref(self) is None:
+        original(FakeAutoScalingGroup, "set_desired_capacity")(self, new_capacity)
+        return
+    self.desired_capacity = self.min_size if new_capacity is None else new_capacity
+    live = len(self.active_instances())
+    wanted = int(self.desired_capacity or 0)
+    if wanted > live:
+        self.replace_autoscaling_group_instances(wanted - live, self.get_propagated_tags())
+    elif wanted < live:
+        # moto's choice of victims (the first unprotected ones), among live members only.
+        victims = [s for s in groups.live_states(self) if not s.protected_from_scale_in]
+        doomed = [s.instance.id for s in victims[: live - wanted]]
+        groups.terminate(self, doomed, Cause.CAPACITY_DOWN, before=live, after=wanted)
+    if self.name in self.autoscaling_backend.autoscaling_groups:
+        self.autoscaling_backend.update_attached_elbs(self.name)
+        self.autoscaling_backend.update_attached_target_groups(self.name)
 
 
 def _instance_launch_template(self: Any) -> dict[str, str] | None:
