@@ -36,11 +36,12 @@ class Incident:
 
     def observe(self, aws: Aws, status: ServiceStatus, now: datetime) -> None:
         """After a tick: note detection, and whether the bad version still runs."""
-        attempted = status.last_attempted
-        if self.bad_version is None and attempted is not None:
-            self.bad_version = attempted.launch_template_version
         if self.detected is None and status.condition("Degraded").reason == "RolloutFailed":
             self.detected = now
+            # The failed refresh's version: before the refresh starts, the last attempted
+            # revision is still the previous, good one.
+            attempted = status.last_attempted
+            self.bad_version = attempted.launch_template_version if attempted else None
         waiting = self.detected is not None and self.recovered is None
         if waiting and self.bad_version is not None and not self._runs_bad(aws):
             self.recovered = now

@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import math
 import random
+from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -53,6 +54,7 @@ class Recorder:
     store: MetricStore
     moment: datetime
     balancer: str  # the LoadBalancer dimension
+    served: Counter[str] = field(default_factory=Counter)  # answered requests by image tag
 
     def count(self, metric: str, n: int, group: str | None = None) -> None:
         if n <= 0:  # a zero count is not reported (aws-facts 6)
@@ -165,6 +167,8 @@ def _serve_target(
         record.count("HTTPCode_ELB_5XX_Count", requests)
         return
     does = behaviour.of(target.instance, behaviours) if target.instance else behaviours.default
+    for tag in behaviour.image_tags(target.instance) if target.instance else ():
+        record.served[tag] += requests
     errors = sampling.binomial(rng, requests, does.error_rate)
     record.count("HTTPCode_Target_5XX_Count", errors, group)
     record.count("HTTPCode_Target_2XX_Count", requests - errors, group)

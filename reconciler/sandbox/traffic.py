@@ -85,7 +85,7 @@ def _serve_piece(elbv2: Any, state: TrafficState, start: datetime, end: datetime
         if requests == 0:
             continue
         state.busy_balancers.add(name)
-        record = serving.Recorder(state.store, start, name)
+        record = serving.Recorder(state.store, start, name, settings.served)
         serving.serve_balancer(
             settings.random, elbv2, balancer, requests, record, context.behaviours
         )

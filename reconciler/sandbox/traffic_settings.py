@@ -7,6 +7,7 @@ load balancer (Poisson arrivals), and ``seed`` for reproducible runs. ``traffic`
 from __future__ import annotations
 
 import random
+from collections import Counter
 
 DEFAULT_RATE = 10.0  # requests per second per load balancer
 DEFAULT_SEED = 12
@@ -20,6 +21,9 @@ class TrafficSettings:
         self.rate = rate
         self._seed = seed
         self.random = random.Random(seed)
+        # Requests each image tag's instances answered: what no ALB metric says (it has no
+        # per-version dimension), kept for the demo's and the benchmarks' blast radius.
+        self.served: Counter[str] = Counter()
 
     @property
     def rate(self) -> float:
@@ -44,3 +48,4 @@ class TrafficSettings:
     def reset(self) -> None:
         self.rate = DEFAULT_RATE
         self.seed = DEFAULT_SEED
+        self.served.clear()

@@ -39,6 +39,8 @@ from reconciler.pipeline.observe.metrics import MetricRequest, read_metrics
 from reconciler.pipeline.observe.shapes import epoch as _epoch
 
 _ALARMS_PER_CALL = 100
+# A rollout's launches and terminations, with room for healing and scaling beside them.
+_ACTIVITIES_READ = 500
 _INSTANCE_ID = re.compile(r"\bi-[0-9a-f]+\b")
 # ``Cause`` wording of a health-check termination: "…was taken out of service in response to an
 # ELB system health check failure" / "…an EC2 instance status checks failure" / "…a user health
@@ -196,20 +198,24 @@ def _instances(aws: Aws, region: str, frame: _Frame) -> tuple[tuple[InstanceHist
 
 
 def _activities(aws: Aws, region: str, group: str, *, since: float) -> list[Mapping[str, Any]]:
-    """The group's activities that started at or after ``since``, newest first."""
+    """The group's activities that started at or after ``since``.
+
+    AWS lists the newest first, but an activity still in progress can sit ahead of newer ones,
+    so reading stops at the first page with nothing that recent, not at the first older one.
+    """
     found: list[Mapping[str, Any]] = []
     pages = aws.pages(
         "autoscaling",
         "describe_scaling_activities",
         region=region,
         AutoScalingGroupName=group,
-        PaginationConfig={"PageSize": 100},
+        PaginationConfig={"PageSize": 100, "MaxItems": _ACTIVITIES_READ},
     )
     for page in pages:
-        for activity in page.get("Activities", []):
-            if _epoch(activity.get("StartTime")) < since:
-                return found  # newest first: everything after this is older
-            found.append(activity)
+        recent = [a for a in page.get("Activities", []) if _epoch(a.get("StartTime")) >= since]
+        found.extend(recent)
+        if not recent:
+            break
     return found
 
 
