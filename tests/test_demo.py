@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -21,10 +22,27 @@ def test_demo_tells_the_whole_story_and_exits_0() -> None:
     assert done.returncode == 0, out + done.stderr
     assert "Traceback" not in done.stderr
     steps = out.split("\n=== ")[1:]
-    assert [s.splitlines()[0][:2] for s in steps] == ["1.", "2.", "3."]
-    deploy, broken, revert = steps
+    assert [s.splitlines()[0][:2] for s in steps] == ["1.", "2.", "3.", "4.", "5."]
+    deploy, broken, revert, incident, revert_again = steps
     assert "→ ready" in deploy and "v1.1 (sha256:" in deploy
-    assert "→ failed" in broken and "rolled back automatically" in broken
+    # v2.0 never passes a health check: caught once its grace period is over, not after AWS's hour.
+    assert (
+        "→ failed" in broken and "failed its health checks after the 300 s grace period" in broken
+    )
     assert "rollout writes none (no retry loop)" in broken
+    assert detected_minutes(broken) < 10
     assert "→ ready" in revert
+    # v2.1 passes its health check and answers 500s: only the 5xx rate can catch it.
+    assert "→ failed" in incident and "analysis failed: 5xx rate" in incident
+    assert detected_minutes(incident) < 10
+    assert "only good version: never" not in incident
+    served = re.search(r"blast radius:\s+(\d+) requests", incident)
+    assert served is not None and 0 < int(served.group(1)) < 5000
+    assert "→ ready" in revert_again
     assert "Every step behaved" in out
+
+
+def detected_minutes(step: str) -> float:
+    found = re.search(r"detected:\s+([\d.]+) sandbox minutes", step)
+    assert found is not None, step
+    return float(found.group(1))
