@@ -78,6 +78,12 @@ S = RefreshStatus
             Sighting(False, False, True, pending=True, refresh=S.ROLLBACK_IN_PROGRESS),
             Standing.ROLLING_BACK,
         ),
+        # The analysis failed it and this pass asked AWS to roll it back: the refresh it read
+        # still says InProgress.
+        (
+            Sighting(False, False, True, pending=True, refresh=S.IN_PROGRESS, stopping=True),
+            Standing.ROLLING_BACK,
+        ),
         (Sighting(False, False, True, refresh=S.ROLLBACK_SUCCESSFUL), Standing.FAILED),
         (Sighting(False, False, True, refresh=S.ROLLBACK_FAILED), Standing.FAILED),
         (Sighting(False, False, True, refresh=S.FAILED), Standing.FAILED),

@@ -155,7 +155,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_sandbox(args: argparse.Namespace) -> int:
     from reconciler import sandbox  # starts moto; kept out of every other command's start-up
 
-    return sandbox.serve(port=args.port, region=args.region or "us-east-1", speed=args.speed)
+    return sandbox.serve(
+        port=args.port, region=args.region or "us-east-1", speed=args.speed, traffic=args.traffic
+    )
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -143,7 +143,25 @@ def add_sandbox(sub: Subparsers) -> None:
     cmd.add_argument(
         "--speed", type=float, default=1.0, help="sandbox seconds per wall second (default 1)"
     )
+    cmd.add_argument(
+        "--traffic",
+        type=_rate,
+        default=None,
+        help="requests per second through each load balancer (default 10; 0 for none)",
+    )
     cmd.set_defaults(run=commands.cmd_sandbox)
+
+
+def _rate(text: str) -> float:
+    try:
+        rate = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number of requests per second"
+        ) from None
+    if rate < 0 or rate != rate:
+        raise argparse.ArgumentTypeError(f"{text!r}: requests per second must be 0 or more")
+    return rate
 
 
 def add_run(sub: Subparsers) -> None:

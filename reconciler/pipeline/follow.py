@@ -29,6 +29,7 @@ from reconciler.model import (
     ObservedService,
     Reason,
     RefreshStatus,
+    RollbackInstanceRefresh,
     ServiceOutcome,
     ServiceSpec,
 )
@@ -71,6 +72,7 @@ class Sighting:
     failed: bool  # Degraded because the desired revision's rollout failed
     pending: bool = False  # the plan still had actions to apply
     refresh: RefreshStatus | None = None  # the newest refresh's status; None: no refresh
+    stopping: bool = False  # the plan rolls back the refresh the analysis failed
 
 
 def sighting(outcome: ServiceOutcome, status: ServiceStatus) -> Sighting:
@@ -81,6 +83,8 @@ def sighting(outcome: ServiceOutcome, status: ServiceStatus) -> Sighting:
         failed=status.condition(ConditionType.DEGRADED).reason == Reason.ROLLOUT_FAILED,
         pending=outcome.plan is not None and not outcome.plan.empty,
         refresh=refreshes[0].status if refreshes else None,
+        stopping=outcome.plan is not None
+        and any(isinstance(a, RollbackInstanceRefresh) for a in outcome.plan.actions),
     )
 
 
@@ -89,8 +93,10 @@ def standing(seen: Sighting) -> Standing:
         return Standing.STALLED
     if seen.failed:
         # Only a rollback is the failed rollout's own ending; another active refresh (someone
-        # else's) is no reason to wait, and may run for hours.
-        if seen.refresh is RefreshStatus.ROLLBACK_IN_PROGRESS:
+        # else's) is no reason to wait, and may run for hours. A pass that stopped the refresh
+        # (the analysis failed it) has just asked for that rollback: the refresh it read does
+        # not show it yet.
+        if seen.stopping or seen.refresh is RefreshStatus.ROLLBACK_IN_PROGRESS:
             return Standing.ROLLING_BACK
         return Standing.FAILED
     if seen.ready and not seen.pending:
