@@ -99,6 +99,12 @@ def _short_image(image: str | None) -> str:
 # ------------------------------------------------------------------------------------------------
 
 
+# Failed by AWS, or cancelled (being cancelled) after the analysis failed it.
+_NOT_ROLLED_BACK = frozenset(
+    {RefreshStatus.FAILED, RefreshStatus.CANCELLING, RefreshStatus.CANCELLED}
+)
+
+
 def aftermath_text(after: Aftermath) -> str:
     """How a failed rollout ended, what the instances run now, and what to do next."""
     name = after.service
@@ -124,15 +130,16 @@ def _ending(after: Aftermath) -> str:
     if refresh is None:
         return f"rollout failed: {after.message}" if after.message else "rollout failed"
     what = f"instance refresh {refresh.refresh_id} {refresh.status_text}"
-    if refresh.status_reason:
-        what += f": {refresh.status_reason}"
+    why = after.why or refresh.status_reason
+    if why:
+        what += f": {why}"
     if refresh.status is RefreshStatus.ROLLBACK_SUCCESSFUL:
         return f"rollout failed; AWS has rolled it back ({what})"
     if refresh.status is RefreshStatus.ROLLBACK_IN_PROGRESS:
         return f"rollout failed; AWS is rolling it back ({what})"
     if refresh.status is RefreshStatus.ROLLBACK_FAILED:
         return f"rollout failed, and AWS could not finish rolling it back ({what})"
-    if refresh.status is RefreshStatus.FAILED:
+    if refresh.status in _NOT_ROLLED_BACK:
         why = ", as rollout.autoRollback is off" if not after.auto_rollback else ""
         return f"rollout failed and was not rolled back{why} ({what})"
     return f"rollout failed ({what})"

@@ -24,15 +24,18 @@ from dataclasses import dataclass
 
 from reconciler.images.description import parse_description
 from reconciler.model import (
+    CancelInstanceRefresh,
     ConditionType,
     ObservedRefresh,
     ObservedService,
+    Phase,
     Reason,
     RefreshStatus,
     RollbackInstanceRefresh,
     ServiceOutcome,
     ServiceSpec,
 )
+from reconciler.pipeline.diff.failure import group_marker, reason
 from reconciler.pipeline.reconcile import Reconciler
 from reconciler.pipeline.status import (
     Revision,
@@ -72,7 +75,7 @@ class Sighting:
     failed: bool  # Degraded because the desired revision's rollout failed
     pending: bool = False  # the plan still had actions to apply
     refresh: RefreshStatus | None = None  # the newest refresh's status; None: no refresh
-    stopping: bool = False  # the plan rolls back the refresh the analysis failed
+    stopping: bool = False  # the plan rolls back (or cancels) the refresh the analysis failed
 
 
 def sighting(outcome: ServiceOutcome, status: ServiceStatus) -> Sighting:
@@ -83,9 +86,16 @@ def sighting(outcome: ServiceOutcome, status: ServiceStatus) -> Sighting:
         failed=status.condition(ConditionType.DEGRADED).reason == Reason.ROLLOUT_FAILED,
         pending=outcome.plan is not None and not outcome.plan.empty,
         refresh=refreshes[0].status if refreshes else None,
-        stopping=outcome.plan is not None
-        and any(isinstance(a, RollbackInstanceRefresh) for a in outcome.plan.actions),
+        stopping=_stops(outcome),
     )
+
+
+def _stops(outcome: ServiceOutcome) -> bool:
+    """The pass's plan stops the refresh the analysis failed (only FAILED plans do)."""
+    plan = outcome.plan
+    if plan is None or plan.phase is not Phase.FAILED:
+        return False
+    return any(isinstance(a, RollbackInstanceRefresh | CancelInstanceRefresh) for a in plan.actions)
 
 
 def standing(seen: Sighting) -> Standing:
@@ -204,6 +214,7 @@ class Aftermath:
     launches: int | None = None  # the version the group launches new instances from
     message: str = ""  # the diff's word on the failure
     auto_rollback: bool = True  # what the desired state asked of AWS
+    why: str = ""  # why the refresh failed: the reconciler's record (analysis), else AWS's reason
 
     @property
     def mixed(self) -> bool:
@@ -226,14 +237,29 @@ def aftermath(outcome: ServiceOutcome) -> Aftermath:
     if observed is None:
         return Aftermath(outcome.name, None, message=message, auto_rollback=auto_rollback)
     applied = applied_revision(observed)
+    refresh = _failed_refresh(observed)
+    why = reason(refresh, observed.auto_scaling_group) if refresh is not None else ""
     return Aftermath(
         service=outcome.name,
-        refresh=last_failed_refresh(observed),
+        refresh=refresh,
         running=running_now(observed),
         launches=applied.launch_template_version if applied else None,
         message=message,
         auto_rollback=auto_rollback,
+        why=why.removeprefix(": "),
     )
+
+
+def _failed_refresh(observed: ObservedService) -> ObservedRefresh | None:
+    """The refresh the group's failed tag names (one the analysis cancelled looks, to AWS,
+    like any cancel), else the newest refresh AWS reports failed."""
+    group = observed.auto_scaling_group
+    marker = group_marker(group) if group is not None else None
+    if marker is not None and marker.refresh_id:
+        named = next((r for r in observed.refreshes if r.refresh_id == marker.refresh_id), None)
+        if named is not None:
+            return named
+    return last_failed_refresh(observed)
 
 
 def running_now(observed: ObservedService) -> tuple[Running, ...]:
