@@ -45,8 +45,16 @@ def group(aws: Aws) -> dict[str, Any]:
 
 
 def instance_versions(aws: Aws) -> dict[str, str]:
-    """instance id -> the launch template version DescribeAutoScalingGroups reports for it."""
-    return {i["InstanceId"]: i["LaunchTemplate"]["Version"] for i in group(aws)["Instances"]}
+    """instance id -> the launch template version DescribeAutoScalingGroups reports for it.
+
+    Instances on their way out are left out: AWS lists them as ``Terminating`` while their
+    targets drain (UG-hooks, UG-health; row C4).
+    """
+    return {
+        i["InstanceId"]: i["LaunchTemplate"]["Version"]
+        for i in group(aws)["Instances"]
+        if i["LifecycleState"] != "Terminating"
+    }
 
 
 def target_states(aws: Aws, target_group_arn: str) -> dict[str, str]:

@@ -2,7 +2,9 @@
 
 Sources (tags of shared/aws-facts.md): 1.13 and UG-overview / UG-IMP (health-check replacement
 runs during an instance refresh, and launches use the refresh's desired configuration: rows A5,
-A6), 1.5 (the refresh's own failing new instances: the one-hour retry).
+A6), 1.5 (the refresh's own failing new instances: the one-hour retry), 2 and 3.3 with UG-hooks
+and UG-health (a terminating instance is deregistered and drains for the deregistration delay
+while it runs, listed as Terminating, then terminates: row C4).
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ import pytest
 from reconciler.aws import Aws
 from reconciler.sandbox import Sandbox, Seeded, TargetHealth, TargetHealthModel, TargetView
 from reconciler.sandbox.health import FAILING
+from reconciler.sandbox.seed import GROUP
 from tests.sandbox_calls import refresh
-from tests.test_rollouts import instances, pinned, point_group, start, version_with
+from tests.test_rollouts import health, instances, pinned, point_group, start, version_with
 
 
 @dataclass
@@ -40,6 +43,7 @@ def still(sandbox: Sandbox) -> Sandbox:
 
 
 def members(aws: Aws) -> dict[str, dict[str, Any]]:
+    """Members that count (``instances`` leaves out the Terminating ones)."""
     return {i["InstanceId"]: i for i in instances(aws)}
 
 
@@ -97,3 +101,76 @@ def test_a_replaced_instance_failing_later_holds_the_refresh_until_its_replaceme
     still.clock.advance(300)
     assert refresh(aws)["Status"] == "Successful"
     assert all(i["LifecycleState"] == "InService" for i in instances(aws))
+
+
+# -- C4: a terminated instance drains as Terminating first ---------------------------------------
+
+
+def listed(aws: Aws) -> dict[str, dict[str, Any]]:
+    """Every instance DescribeAutoScalingGroups lists, Terminating ones included."""
+    group = aws.call("autoscaling", "describe_auto_scaling_groups", AutoScalingGroupNames=[GROUP])
+    return {i["InstanceId"]: i for i in group["AutoScalingGroups"][0]["Instances"]}
+
+
+def ec2_state(aws: Aws, instance_id: str) -> str:
+    found = aws.call("ec2", "describe_instances", InstanceIds=[instance_id])
+    state: str = found["Reservations"][0]["Instances"][0]["State"]["Name"]
+    return state
+
+
+def test_scale_in_drains_the_instance_as_terminating_first(
+    still: Sandbox, aws: Aws, seeded: Seeded
+) -> None:
+    """C4: AWS deregisters a terminating instance and waits out the deregistration delay (300 s
+    by default) while it still runs, listed as Terminating, then terminates it (UG-hooks,
+    UG-health; aws-facts 2, 3.3). It no longer counts toward desired capacity meanwhile."""
+    before = set(members(aws))
+    aws.call("autoscaling", "set_desired_capacity", AutoScalingGroupName=GROUP, DesiredCapacity=1)
+    (gone,) = before - set(members(aws))
+    entry = listed(aws)[gone]
+    assert (entry["LifecycleState"], entry["HealthStatus"]) == ("Terminating", "Healthy")
+    assert ec2_state(aws, gone) == "running"
+    assert health(aws, seeded)[gone] == "draining"
+    still.clock.advance(295)
+    assert gone in listed(aws) and len(members(aws)) == 1
+    still.clock.advance(10)
+    assert gone not in listed(aws)
+    assert ec2_state(aws, gone) == "terminated"
+    assert gone not in health(aws, seeded)
+
+
+def test_the_target_groups_deregistration_delay_sets_how_long(
+    still: Sandbox, aws: Aws, seeded: Seeded
+) -> None:
+    aws.call(
+        "elbv2",
+        "modify_target_group_attributes",
+        TargetGroupArn=seeded.target_group_arn,
+        Attributes=[{"Key": "deregistration_delay.timeout_seconds", "Value": "30"}],
+    )
+    victim = next(iter(members(aws)))
+    aws.call(
+        "autoscaling",
+        "terminate_instance_in_auto_scaling_group",
+        InstanceId=victim,
+        ShouldDecrementDesiredCapacity=False,
+    )
+    assert listed(aws)[victim]["LifecycleState"] == "Terminating"
+    assert len(members(aws)) == 2  # its replacement is already on its way: it no longer counts
+    still.clock.advance(35)
+    assert victim not in listed(aws)
+
+
+def test_an_instance_terminated_for_its_health_stays_unhealthy_while_it_drains(
+    still: Sandbox, aws: Aws, seeded: Seeded
+) -> None:
+    """C4/C5: HealthStatus stays Unhealthy while the instance drains as Terminating; the
+    replacement is launched at once (the Terminating one does not count)."""
+    point_group(aws, seeded, version_with(aws, seeded, pinned(seeded, "v2.0")))
+    before = set(members(aws))
+    aws.call("autoscaling", "set_desired_capacity", AutoScalingGroupName=GROUP, DesiredCapacity=3)
+    (broken,) = set(members(aws)) - before
+    still.clock.advance(365)  # past the grace period (300 s from InService at 60 s)
+    entry = listed(aws)[broken]
+    assert (entry["LifecycleState"], entry["HealthStatus"]) == ("Terminating", "Unhealthy")
+    assert broken not in members(aws) and len(members(aws)) == 3
