@@ -20,7 +20,15 @@ from reconciler.sandbox import Sandbox, Seeded, TargetHealth, TargetHealthModel,
 from reconciler.sandbox.health import FAILING
 from reconciler.sandbox.seed import GROUP
 from tests.sandbox_calls import refresh
-from tests.test_rollouts import health, instances, pinned, point_group, start, version_with
+from tests.test_rollouts import (
+    health,
+    instances,
+    pinned,
+    point_group,
+    scale_to,
+    start,
+    version_with,
+)
 
 
 @dataclass
@@ -174,3 +182,42 @@ def test_an_instance_terminated_for_its_health_stays_unhealthy_while_it_drains(
     entry = listed(aws)[broken]
     assert (entry["LifecycleState"], entry["HealthStatus"]) == ("Terminating", "Unhealthy")
     assert broken not in members(aws) and len(members(aws)) == 3
+
+
+# -- C3: a stopped instance is Unhealthy and replaced --------------------------------------------
+
+
+def test_a_stopped_instance_is_marked_unhealthy_and_replaced_even_in_the_grace_period(
+    still: Sandbox, aws: Aws, seeded: Seeded
+) -> None:
+    """C3: "If Amazon EC2 Auto Scaling determines that any instances are no longer running …
+    it immediately replaces them", grace period or not (UG-health, UG-grace; aws-facts 2)."""
+    new = scale_to(aws, 3)
+    still.clock.advance(120)  # in service, well inside the 300 s grace period
+    aws.call("ec2", "stop_instances", InstanceIds=[new])
+    entry = listed(aws)[new]
+    assert (entry["LifecycleState"], entry["HealthStatus"]) == ("Terminating", "Unhealthy")
+    assert new not in members(aws) and len(members(aws)) == 3  # the replacement is launching
+    causes = [
+        a["Cause"]
+        for a in aws.call("autoscaling", "describe_scaling_activities", AutoScalingGroupName=GROUP)[
+            "Activities"
+        ]
+        if a["Description"] == f"Terminating EC2 instance: {new}"
+    ]
+    assert len(causes) == 1 and causes[0].endswith(
+        "in response to an EC2 health check indicating it has been terminated or stopped."
+    )
+
+
+def test_a_stopped_instance_is_replaced_without_elb_health_checks(still: Sandbox, aws: Aws) -> None:
+    """C3: EC2 health checks are always on, whatever HealthCheckType says (aws-facts 2)."""
+    aws.call(
+        "autoscaling",
+        "update_auto_scaling_group",
+        AutoScalingGroupName=GROUP,
+        HealthCheckType="EC2",
+    )
+    victim = sorted(members(aws))[0]
+    aws.call("ec2", "stop_instances", InstanceIds=[victim])
+    assert victim not in members(aws) and len(members(aws)) == 2
