@@ -4,7 +4,8 @@ Sources (tags of shared/aws-facts.md): 1.13 and UG-overview / UG-IMP (health-che
 runs during an instance refresh, and launches use the refresh's desired configuration: rows A5,
 A6), 1.5 (the refresh's own failing new instances: the one-hour retry), 2 and 3.3 with UG-hooks
 and UG-health (a terminating instance is deregistered and drains for the deregistration delay
-while it runs, listed as Terminating, then terminates: row C4).
+while it runs, listed as Terminating, then terminates: row C4), 2 with UG-health and UG-grace (a
+stopped instance is replaced at once: row C3), 1.2 (Min..Max pacing above 100%: row A4).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pytest
 from reconciler.aws import Aws
 from reconciler.sandbox import Sandbox, Seeded, TargetHealth, TargetHealthModel, TargetView
 from reconciler.sandbox.health import FAILING
+from reconciler.sandbox.replacement import Pace, batch_size, retire_first
 from reconciler.sandbox.seed import GROUP
 from tests.sandbox_calls import refresh
 from tests.test_rollouts import (
@@ -221,3 +223,66 @@ def test_a_stopped_instance_is_replaced_without_elb_health_checks(still: Sandbox
     victim = sorted(members(aws))[0]
     aws.call("ec2", "stop_instances", InstanceIds=[victim])
     assert victim not in members(aws) and len(members(aws)) == 2
+
+
+# -- A4: above 100% the whole Min..Max range is used ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("pace", "capacity", "live", "busy", "waiting", "expected"),
+    [
+        # aws-facts 1.2 worked example: min 50 / max 150 on 2 replaces both at once
+        (Pace(50, 150, 300), 2, 2, 0, 2, 2),
+        (Pace(50, 150, 300), 4, 4, 0, 4, 4),  # floor 2, ceiling 6: two out, four in
+        (Pace(100, 200, 300), 2, 2, 0, 2, 2),  # no room below: launch up to 200% only
+        (Pace(100, 200, 300), 2, 4, 2, 0, 0),
+        (Pace(90, 110, 300), 2, 2, 0, 2, 1),  # neither bound allows one: still one at a time
+        (Pace(0, 150, 300), 2, 2, 0, 2, 2),  # capped by what is waiting
+        (Pace(50, 150, 300), 2, 3, 2, 0, 0),  # batch in flight: nothing more
+    ],
+)
+def test_batch_size_above_100_uses_both_bounds(
+    pace: Pace, capacity: int, live: int, busy: int, waiting: int, expected: int
+) -> None:
+    found = batch_size(
+        pace=pace, capacity=capacity, live=live, busy=busy, waiting=waiting, room=None
+    )
+    assert found == expected
+
+
+@pytest.mark.parametrize(
+    ("pace", "capacity", "live", "busy", "count", "expected"),
+    [
+        (Pace(50, 150, 300), 2, 2, 0, 2, 1),  # one old one stays while two new ones launch
+        (Pace(50, 150, 300), 4, 4, 0, 4, 2),
+        (Pace(100, 200, 300), 2, 2, 0, 2, 0),  # launch before terminate
+        (Pace(0, 200, 300), 2, 2, 0, 2, 2),
+        (Pace(50, 100, 300), 2, 2, 0, 1, 1),  # omitted-max pacing: terminate first
+        (Pace(100, 100, 300, max_explicit=True), 2, 2, 0, 1, 0),  # min = max = 100 (A3)
+    ],
+)
+def test_retire_first(
+    pace: Pace, capacity: int, live: int, busy: int, count: int, expected: int
+) -> None:
+    found = retire_first(pace=pace, capacity=capacity, live=live, busy=busy, count=count)
+    assert found == expected
+
+
+def test_min_50_max_150_replaces_both_instances_in_one_batch(
+    still: Sandbox, aws: Aws, seeded: Seeded
+) -> None:
+    """A4, aws-facts 1.2: with min 50 / max 150 on 2, one old instance stays in service while
+    two new ones launch (3 in total): one batch of 6 minutes, not two."""
+    point_group(aws, seeded, 1)
+    seed = set(members(aws))
+    start(
+        aws, seeded, version_with(aws, seeded, pinned(seeded, "v1.1")),
+        MinHealthyPercentage=50, MaxHealthyPercentage=150, CheckpointPercentages=[100],
+    )  # fmt: skip
+    refresh(aws)
+    now = members(aws)
+    assert len(now) == 3 and len(seed & set(now)) == 1
+    still.clock.advance(365)  # 60 s Pending + 300 s warmup, healthy at 180 s
+    done = refresh(aws)
+    assert done["Status"] == "Successful"
+    assert not seed & set(members(aws)) and len(members(aws)) == 2
