@@ -79,10 +79,12 @@ def start(aws: Aws, seeded: Seeded, version: int, **prefs: Any) -> str:
 
 
 def instances(aws: Aws) -> list[dict[str, Any]]:
+    """The group's members that count: those on their way out are listed as ``Terminating``
+    while their targets drain (UG-hooks, UG-health; row C4), and are left out here."""
     found: list[dict[str, Any]] = aws.call(
         "autoscaling", "describe_auto_scaling_groups", AutoScalingGroupNames=[GROUP]
     )["AutoScalingGroups"][0]["Instances"]
-    return found
+    return [i for i in found if i["LifecycleState"] != "Terminating"]
 
 
 def group_version(aws: Aws) -> str:

@@ -39,6 +39,11 @@ def activities(aws: Aws, **params: Any) -> list[dict[str, Any]]:
     return found
 
 
+def serving(aws: Aws) -> set[str]:
+    """Members that count: not on their way out (Terminating instances drain first, row C4)."""
+    return {i["InstanceId"] for i in instances(aws) if i["LifecycleState"] != "Terminating"}
+
+
 def about(aws: Aws, instance_id: str, verb: str) -> dict[str, Any]:
     """The activity launching or terminating one instance."""
     text = {"launch": "Launching a new EC2 instance: ", "terminate": "Terminating EC2 instance: "}
@@ -82,9 +87,9 @@ def test_a_launch_is_in_progress_until_in_service_and_listed_first(
 
 
 def test_scale_in_records_the_capacity_cause(still: Sandbox, aws: Aws) -> None:
-    before = {i["InstanceId"] for i in instances(aws)}
+    before = serving(aws)
     aws.call("autoscaling", "set_desired_capacity", AutoScalingGroupName=GROUP, DesiredCapacity=1)
-    (gone,) = before - {i["InstanceId"] for i in instances(aws)}
+    (gone,) = before - serving(aws)
     ended = about(aws, gone, "terminate")
     assert re.fullmatch(
         AT + "an instance was taken out of service in response to a difference between desired "
@@ -93,6 +98,12 @@ def test_scale_in_records_the_capacity_cause(still: Sandbox, aws: Aws) -> None:
         + f"instance {gone} was selected for termination\\.",
         ended["Cause"],
     )
+    # It drains for the target group's deregistration delay (300 s) before it is gone.
+    assert ended["StatusCode"] == "WaitingForELBConnectionDraining" and "EndTime" not in ended
+    still.clock.advance(300)
+    ended = about(aws, gone, "terminate")
+    assert ended["StatusCode"] == "Successful"
+    assert (ended["EndTime"] - ended["StartTime"]).total_seconds() == 300
 
 
 def test_a_health_check_termination_carries_the_elb_cause(
@@ -100,7 +111,7 @@ def test_a_health_check_termination_carries_the_elb_cause(
 ) -> None:
     """UG replace-unhealthy-instance: the Cause names the ELB health check failure."""
     point_group(aws, seeded, version_with(aws, seeded, pinned(seeded, "v2.0")))
-    seed = {i["InstanceId"] for i in instances(aws)}
+    seed = serving(aws)
     broken = scale_to(aws, 3)
     still.clock.advance(400)  # past the grace period, counted from InService
     ended = about(aws, broken, "terminate")
@@ -109,7 +120,7 @@ def test_a_health_check_termination_carries_the_elb_cause(
         r"failure\.",
         ended["Cause"],
     )
-    (healer,) = {i["InstanceId"] for i in instances(aws)} - seed
+    (healer,) = serving(aws) - seed - {broken}
     assert about(aws, healer, "launch")["Cause"].endswith(
         "an instance was launched in response to an unhealthy instance needing to be replaced."
     )
@@ -129,7 +140,7 @@ def test_a_refresh_records_its_replacements(still: Sandbox, aws: Aws, seeded: Se
             + f"instance {old} was selected for termination\\.",
             about(aws, old, "terminate")["Cause"],
         )
-    for new in (i["InstanceId"] for i in instances(aws)):
+    for new in serving(aws):
         assert about(aws, new, "launch")["Cause"].endswith(
             "an instance was launched in response to an instance refresh."
         )
@@ -161,7 +172,7 @@ def test_terminate_instance_answers_with_the_recorded_activity(still: Sandbox, a
         answer["Cause"],
     )
     assert about(aws, victim, "terminate")["ActivityId"] == answer["ActivityId"]
-    assert len(instances(aws)) == 1
+    assert len(serving(aws)) == 1
 
 
 def test_an_ec2_termination_carries_the_ec2_health_cause(still: Sandbox, aws: Aws) -> None:

@@ -2,7 +2,10 @@
 
 Sources (tags of shared/aws-facts.md): 1.13 and UG-overview / UG-IMP (health-check replacement
 runs during an instance refresh, and launches use the refresh's desired configuration: rows A5,
-A6), 1.5 (the refresh's own failing new instances: the one-hour retry).
+A6), 1.5 (the refresh's own failing new instances: the one-hour retry), 2 and 3.3 with UG-hooks
+and UG-health (a terminating instance is deregistered and drains for the deregistration delay
+while it runs, listed as Terminating, then terminates: row C4), 2 with UG-health and UG-grace (a
+stopped instance is replaced at once: row C3), 1.2 (Min..Max pacing above 100%: row A4).
 """
 
 from __future__ import annotations
@@ -16,8 +19,18 @@ import pytest
 from reconciler.aws import Aws
 from reconciler.sandbox import Sandbox, Seeded, TargetHealth, TargetHealthModel, TargetView
 from reconciler.sandbox.health import FAILING
+from reconciler.sandbox.replacement import Pace, batch_size, retire_first
+from reconciler.sandbox.seed import GROUP
 from tests.sandbox_calls import refresh
-from tests.test_rollouts import instances, pinned, point_group, start, version_with
+from tests.test_rollouts import (
+    health,
+    instances,
+    pinned,
+    point_group,
+    scale_to,
+    start,
+    version_with,
+)
 
 
 @dataclass
@@ -40,6 +53,7 @@ def still(sandbox: Sandbox) -> Sandbox:
 
 
 def members(aws: Aws) -> dict[str, dict[str, Any]]:
+    """Members that count (``instances`` leaves out the Terminating ones)."""
     return {i["InstanceId"]: i for i in instances(aws)}
 
 
@@ -97,3 +111,178 @@ def test_a_replaced_instance_failing_later_holds_the_refresh_until_its_replaceme
     still.clock.advance(300)
     assert refresh(aws)["Status"] == "Successful"
     assert all(i["LifecycleState"] == "InService" for i in instances(aws))
+
+
+# -- C4: a terminated instance drains as Terminating first ---------------------------------------
+
+
+def listed(aws: Aws) -> dict[str, dict[str, Any]]:
+    """Every instance DescribeAutoScalingGroups lists, Terminating ones included."""
+    group = aws.call("autoscaling", "describe_auto_scaling_groups", AutoScalingGroupNames=[GROUP])
+    return {i["InstanceId"]: i for i in group["AutoScalingGroups"][0]["Instances"]}
+
+
+def ec2_state(aws: Aws, instance_id: str) -> str:
+    found = aws.call("ec2", "describe_instances", InstanceIds=[instance_id])
+    state: str = found["Reservations"][0]["Instances"][0]["State"]["Name"]
+    return state
+
+
+def test_scale_in_drains_the_instance_as_terminating_first(
+    still: Sandbox, aws: Aws, seeded: Seeded
+) -> None:
+    """C4: AWS deregisters a terminating instance and waits out the deregistration delay (300 s
+    by default) while it still runs, listed as Terminating, then terminates it (UG-hooks,
+    UG-health; aws-facts 2, 3.3). It no longer counts toward desired capacity meanwhile."""
+    before = set(members(aws))
+    aws.call("autoscaling", "set_desired_capacity", AutoScalingGroupName=GROUP, DesiredCapacity=1)
+    (gone,) = before - set(members(aws))
+    entry = listed(aws)[gone]
+    assert (entry["LifecycleState"], entry["HealthStatus"]) == ("Terminating", "Healthy")
+    assert ec2_state(aws, gone) == "running"
+    assert health(aws, seeded)[gone] == "draining"
+    still.clock.advance(295)
+    assert gone in listed(aws) and len(members(aws)) == 1
+    still.clock.advance(10)
+    assert gone not in listed(aws)
+    assert ec2_state(aws, gone) == "terminated"
+    assert gone not in health(aws, seeded)
+
+
+def test_the_target_groups_deregistration_delay_sets_how_long(
+    still: Sandbox, aws: Aws, seeded: Seeded
+) -> None:
+    aws.call(
+        "elbv2",
+        "modify_target_group_attributes",
+        TargetGroupArn=seeded.target_group_arn,
+        Attributes=[{"Key": "deregistration_delay.timeout_seconds", "Value": "30"}],
+    )
+    victim = next(iter(members(aws)))
+    aws.call(
+        "autoscaling",
+        "terminate_instance_in_auto_scaling_group",
+        InstanceId=victim,
+        ShouldDecrementDesiredCapacity=False,
+    )
+    assert listed(aws)[victim]["LifecycleState"] == "Terminating"
+    assert len(members(aws)) == 2  # its replacement is already on its way: it no longer counts
+    still.clock.advance(35)
+    assert victim not in listed(aws)
+
+
+def test_an_instance_terminated_for_its_health_stays_unhealthy_while_it_drains(
+    still: Sandbox, aws: Aws, seeded: Seeded
+) -> None:
+    """C4/C5: HealthStatus stays Unhealthy while the instance drains as Terminating; the
+    replacement is launched at once (the Terminating one does not count)."""
+    point_group(aws, seeded, version_with(aws, seeded, pinned(seeded, "v2.0")))
+    before = set(members(aws))
+    aws.call("autoscaling", "set_desired_capacity", AutoScalingGroupName=GROUP, DesiredCapacity=3)
+    (broken,) = set(members(aws)) - before
+    still.clock.advance(365)  # past the grace period (300 s from InService at 60 s)
+    entry = listed(aws)[broken]
+    assert (entry["LifecycleState"], entry["HealthStatus"]) == ("Terminating", "Unhealthy")
+    assert broken not in members(aws) and len(members(aws)) == 3
+
+
+# -- C3: a stopped instance is Unhealthy and replaced --------------------------------------------
+
+
+def test_a_stopped_instance_is_marked_unhealthy_and_replaced_even_in_the_grace_period(
+    still: Sandbox, aws: Aws, seeded: Seeded
+) -> None:
+    """C3: "If Amazon EC2 Auto Scaling determines that any instances are no longer running …
+    it immediately replaces them", grace period or not (UG-health, UG-grace; aws-facts 2)."""
+    new = scale_to(aws, 3)
+    still.clock.advance(120)  # in service, well inside the 300 s grace period
+    aws.call("ec2", "stop_instances", InstanceIds=[new])
+    entry = listed(aws)[new]
+    assert (entry["LifecycleState"], entry["HealthStatus"]) == ("Terminating", "Unhealthy")
+    assert new not in members(aws) and len(members(aws)) == 3  # the replacement is launching
+    causes = [
+        a["Cause"]
+        for a in aws.call("autoscaling", "describe_scaling_activities", AutoScalingGroupName=GROUP)[
+            "Activities"
+        ]
+        if a["Description"] == f"Terminating EC2 instance: {new}"
+    ]
+    assert len(causes) == 1 and causes[0].endswith(
+        "in response to an EC2 health check indicating it has been terminated or stopped."
+    )
+
+
+def test_a_stopped_instance_is_replaced_without_elb_health_checks(still: Sandbox, aws: Aws) -> None:
+    """C3: EC2 health checks are always on, whatever HealthCheckType says (aws-facts 2)."""
+    aws.call(
+        "autoscaling",
+        "update_auto_scaling_group",
+        AutoScalingGroupName=GROUP,
+        HealthCheckType="EC2",
+    )
+    victim = sorted(members(aws))[0]
+    aws.call("ec2", "stop_instances", InstanceIds=[victim])
+    assert victim not in members(aws) and len(members(aws)) == 2
+
+
+# -- A4: above 100% the whole Min..Max range is used ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("pace", "capacity", "live", "busy", "waiting", "expected"),
+    [
+        # aws-facts 1.2 worked example: min 50 / max 150 on 2 replaces both at once
+        (Pace(50, 150, 300), 2, 2, 0, 2, 2),
+        (Pace(50, 150, 300), 4, 4, 0, 4, 4),  # floor 2, ceiling 6: two out, four in
+        (Pace(100, 200, 300), 2, 2, 0, 2, 2),  # no room below: launch up to 200% only
+        (Pace(100, 200, 300), 2, 4, 2, 0, 0),
+        (Pace(90, 110, 300), 2, 2, 0, 2, 1),  # neither bound allows one: still one at a time
+        (Pace(0, 150, 300), 2, 2, 0, 2, 2),  # capped by what is waiting
+        (Pace(50, 150, 300), 2, 3, 2, 0, 0),  # batch in flight: nothing more
+    ],
+)
+def test_batch_size_above_100_uses_both_bounds(
+    pace: Pace, capacity: int, live: int, busy: int, waiting: int, expected: int
+) -> None:
+    found = batch_size(
+        pace=pace, capacity=capacity, live=live, busy=busy, waiting=waiting, room=None
+    )
+    assert found == expected
+
+
+@pytest.mark.parametrize(
+    ("pace", "capacity", "live", "busy", "count", "expected"),
+    [
+        (Pace(50, 150, 300), 2, 2, 0, 2, 1),  # one old one stays while two new ones launch
+        (Pace(50, 150, 300), 4, 4, 0, 4, 2),
+        (Pace(100, 200, 300), 2, 2, 0, 2, 0),  # launch before terminate
+        (Pace(0, 200, 300), 2, 2, 0, 2, 2),
+        (Pace(50, 100, 300), 2, 2, 0, 1, 1),  # omitted-max pacing: terminate first
+        (Pace(100, 100, 300, max_explicit=True), 2, 2, 0, 1, 0),  # min = max = 100 (A3)
+    ],
+)
+def test_retire_first(
+    pace: Pace, capacity: int, live: int, busy: int, count: int, expected: int
+) -> None:
+    found = retire_first(pace=pace, capacity=capacity, live=live, busy=busy, count=count)
+    assert found == expected
+
+
+def test_min_50_max_150_replaces_both_instances_in_one_batch(
+    still: Sandbox, aws: Aws, seeded: Seeded
+) -> None:
+    """A4, aws-facts 1.2: with min 50 / max 150 on 2, one old instance stays in service while
+    two new ones launch (3 in total): one batch of 6 minutes, not two."""
+    point_group(aws, seeded, 1)
+    seed = set(members(aws))
+    start(
+        aws, seeded, version_with(aws, seeded, pinned(seeded, "v1.1")),
+        MinHealthyPercentage=50, MaxHealthyPercentage=150, CheckpointPercentages=[100],
+    )  # fmt: skip
+    refresh(aws)
+    now = members(aws)
+    assert len(now) == 3 and len(seed & set(now)) == 1
+    still.clock.advance(365)  # 60 s Pending + 300 s warmup, healthy at 180 s
+    done = refresh(aws)
+    assert done["Status"] == "Successful"
+    assert not seed & set(members(aws)) and len(members(aws)) == 2

@@ -21,8 +21,14 @@ sandbox seconds (the durations and their justification are in ``timing``):
   ``v2.0`` in the sandbox's ECR never do); a path, port, protocol or matcher that does not fit
   fails with ELB's reason codes (``app``);
 - with ``HealthCheckType: ELB`` an unhealthy instance is replaced once the grace period, counted
-  from ``InService``, is over;
-- deregistered targets drain for the target group's deregistration delay;
+  from ``InService``, is over, during an instance refresh too (the refresh counts the
+  replacement); a stopped instance is marked Unhealthy and replaced at once, whatever the
+  health check type;
+- an instance the group terminates (scale-in, healing, refresh, rollback, a user request) stays
+  listed as ``Terminating``, its HealthStatus kept and its target ``draining``, for the target
+  group's deregistration delay, then goes; it no longer counts toward desired capacity;
+- every launch and termination is a scaling activity (DescribeScalingActivities), with AWS's
+  Cause texts; a launch ends when the instance goes InService;
 - instance refreshes replace instances in batches (Min/MaxHealthyPercentage), wait for warmup and
   health, pause at checkpoints (CheckpointDelay, 3600 s when absent), and cancel after
   in-flight launches settle. The seed's refresh takes 13 sandbox minutes;
@@ -60,11 +66,13 @@ sandbox seconds (the durations and their justification are in ``timing``):
 
 Where it still differs from AWS (rows of aws-facts section 8), each kinder or cruder than AWS:
 
-- an unhealthy instance is not replaced while a refresh runs (A5): the refresh would have to
-  count the healed replacement first, or it could end while that one is still Pending;
-- with MaxHealthyPercentage above 100 the minimum is ignored when sizing a batch (A4);
-- a stopped instance is not marked Unhealthy and replaced (C3), and a terminating instance
-  leaves the group at once instead of passing through ``Terminating`` (C4);
+- ``Terminating`` lasts the whole deregistration delay, though ELB completes a deregistration at
+  once for a target with no in-flight requests, and lifecycle hooks (``Terminating:Wait``) are
+  not modeled (C4);
+  impaired EC2 status checks are not modeled, only stopped instances (C3);
+- a scaling activity's Progress figures, the refresh's launch Cause ("in response to an instance
+  refresh") and which activity texts AWS writes for rollbacks are unconfirmed; activities of
+  deleted groups are kept but IncludeDeletedGroups is not honoured;
 - a rollback terminates launch-first surplus instances still in flight rather than replacing
   them: AWS does not document this case; it is derived from aws-facts 1.2 and 1.7;
 - StatusReason texts are the sandbox's own beyond the one AWS example in aws-facts 1.5;

@@ -12,12 +12,14 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from moto.autoscaling.models import InstanceState
 
 from reconciler.sandbox import activities, launches, runtime
 from reconciler.sandbox.activities import Cause
+from reconciler.sandbox.fixes.target_health import deregistration_delay
 from reconciler.sandbox.state import attached
 
 ASG_NAME_TAG = "aws:autoscaling:groupName"
@@ -83,7 +85,17 @@ def instance_template_spec(instance: Any) -> dict[str, str] | None:
 
 
 def live_states(group: Any) -> list[Any]:
-    return [s for s in group.instance_states if s.instance.state in ("pending", "running")]
+    """Members that count: pending, in service or in standby, not on their way out."""
+    return [
+        s
+        for s in group.instance_states
+        if s.instance.state in ("pending", "running") and s.lifecycle_state != launches.TERMINATING
+    ]
+
+
+def leaving_states(group: Any) -> list[Any]:
+    """Members the group is terminating: listed as ``Terminating`` while their targets drain."""
+    return [s for s in group.instance_states if s.lifecycle_state == launches.TERMINATING]
 
 
 def launch(group: Any, count: int, version: Any, cause: Cause) -> list[Any]:
@@ -127,20 +139,61 @@ def launch(group: Any, count: int, version: Any, cause: Cause) -> list[Any]:
 def terminate(
     group: Any, instance_ids: Iterable[str], cause: Cause, **numbers: Any
 ) -> list[activities.Activity]:
-    """Take instances out of the group and terminate them (no replacement: the caller decides).
+    """Start terminating instances (no replacement: the caller decides).
 
-    Each gets a scaling activity for ``cause`` (``numbers`` fill its capacity figures).
+    Each gets a scaling activity for ``cause`` (``numbers`` fill its capacity figures). AWS first
+    deregisters a terminating instance from its target groups and waits out the deregistration
+    delay (connection draining) while it still runs, listed as ``Terminating``, and only then
+    terminates it (UG-hooks, UG-health "waits for in-flight requests … before terminating";
+    aws-facts 2, 3.3; row C4). It no longer counts toward desired capacity meanwhile, and keeps
+    its HealthStatus. Without target groups it goes at once.
     """
     doomed = set(instance_ids)
-    if not doomed:
+    leaving = [
+        s
+        for s in group.instance_states
+        if s.instance.id in doomed
+        and s.lifecycle_state != launches.TERMINATING
+        and s.instance.state != "terminated"
+    ]
+    if not leaving:
         return []
-    leaving = [s for s in group.instance_states if s.instance.id in doomed]
     recorded = [activities.record(group, state, cause, **numbers) for state in leaving]
-    group.instance_states = [s for s in group.instance_states if s.instance.id not in doomed]
-    group.ec2_backend.terminate_instances(sorted(doomed))
+    delay = drain_seconds(group)
+    if delay <= 0:
+        _remove(group, leaving)
+        return recorded
+    until = runtime.current().now() + timedelta(seconds=delay)
     for state in leaving:
-        activities.finish(group.autoscaling_backend, state.instance.id, launch=False)
+        launches.leave_at(state, until)
+    sync_target_groups(group)  # deregisters them: their targets drain
     return recorded
+
+
+def release(group: Any, now: datetime | None = None) -> None:
+    """Terminate the instances whose draining is over (all of them when ``now`` is None)."""
+    done = [
+        s
+        for s in leaving_states(group)
+        if now is None or (launches.leaves_at(s.instance) or now) <= now
+    ]
+    if done:
+        _remove(group, done)
+
+
+def drain_seconds(group: Any) -> int:
+    """The longest deregistration delay among the group's target groups (0 without any)."""
+    elb = group.autoscaling_backend.elbv2_backend
+    found = [elb.target_groups.get(arn) for arn in group.target_group_arns]
+    return max((deregistration_delay(t) for t in found if t is not None), default=0)
+
+
+def _remove(group: Any, states: list[Any]) -> None:
+    ids = {s.instance.id for s in states}
+    group.instance_states = [s for s in group.instance_states if s.instance.id not in ids]
+    group.ec2_backend.terminate_instances(sorted(ids))
+    for instance_id in sorted(ids):
+        activities.finish(group.autoscaling_backend, instance_id, launch=False)
 
 
 def set_template(group: Any, ref: TemplateRef) -> None:

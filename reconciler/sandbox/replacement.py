@@ -11,7 +11,10 @@ warmed up and healthy as replaced, and starts the next batch as far as the prefe
   or min 90 on fewer than 10 instances): launch first, one over desired capacity, and retire
   the old instance once the new one is ready ([M RefreshPreferences.MaxHealthyPercentage],
   UG-overview, TF-47188; aws-facts 1.2, rows A2 and A3);
-- above 100: launch up to the maximum first, and retire an old instance as each new one is ready;
+- above 100: use the whole Min..Max range ("a wider range replaces more instances at once",
+  [M RefreshPreferences], UG-IMP; aws-facts 1.2, row A4): take out first as many old instances
+  as the minimum allows, launch up to the maximum on top, and retire the other old instances as
+  each new one is ready (min 50 / max 150 on 2: one old one stays while two new ones launch);
 - never past the next checkpoint: AWS "will sometimes replace fewer" to land on it exactly;
 - Standby and scale-in-protected instances as ``holds`` says: replaced, left out, terminated,
   or waited for, for an hour at most;
@@ -103,6 +106,14 @@ def launches_first(*, pace: Pace, capacity: int, live: int, busy: int) -> bool:
     return pace.max_explicit and (live - busy) - least <= 0
 
 
+def retire_first(*, pace: Pace, capacity: int, live: int, busy: int, count: int) -> int:
+    """How many of a batch of ``count`` old instances go before their replacements are ready."""
+    least = math.ceil(capacity * pace.min_healthy / 100)
+    if pace.max_healthy > 100:
+        return max(0, min(count, (live - busy) - least))
+    return 0 if launches_first(pace=pace, capacity=capacity, live=live, busy=busy) else count
+
+
 def batch_size(
     *, pace: Pace, capacity: int, live: int, busy: int, waiting: int, room: int | None
 ) -> int:
@@ -112,12 +123,13 @@ def batch_size(
     ``waiting``: old instances still to replace; ``room``: how many more fit before the next
     checkpoint (None: no checkpoint ahead).
     """
+    least = math.ceil(capacity * pace.min_healthy / 100)
+    spare = (live - busy) - least  # healthy instances above the minimum
     if pace.max_healthy > 100:
         most = math.floor(capacity * pace.max_healthy / 100)
-        allowed = most - live
+        allowed = (most - live) + max(0, spare)
     else:
-        least = math.ceil(capacity * pace.min_healthy / 100)
-        allowed = (live - busy) - least
+        allowed = spare
     if allowed <= 0 and busy == 0:
         allowed = 1  # AWS replaces at least one at a time rather than stall
     limit = waiting if room is None else min(waiting, room)
@@ -345,17 +357,17 @@ class Replacement:
             return None
         old = ready[:count]
         self.waiting = [i for i in self.waiting if i not in old]
-        launch_first = launches_first(
+        first = retire_first(
             pace=self.pace,
             capacity=fleet.capacity(),
             live=len(fleet.instance_ids()),
             busy=len(self.launched),
+            count=count,
         )
-        if not launch_first:
-            fleet.retire(old)
+        fleet.retire(old[:first])
         new = fleet.launch(count, self.target)
-        for new_id, old_id in zip(new, old, strict=True):
-            self.launched[new_id] = old_id if launch_first else None
+        for index, (new_id, old_id) in enumerate(zip(new, old, strict=True)):
+            self.launched[new_id] = None if index < first else old_id
         self.note = _warming(new[0])
         return None
 

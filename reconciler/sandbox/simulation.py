@@ -7,7 +7,8 @@ recently launched instance) and in one jump when the world is at rest, so every 
 write, sees the same moment: DescribeAutoScalingGroups never shows old instances while
 DescribeInstanceRefreshes, read a moment later, says the refresh has succeeded.
 
-Each step, per group: booted instances go in service (and are registered), refreshes move on,
+Each step, per group: booted instances go in service (and are registered), instances that have
+drained after termination leave, refreshes move on,
 and ELB health replaces instances that fail their checks (during refreshes too: row A5).
 """
 
@@ -74,6 +75,7 @@ def advance(backend: Any) -> None:
 def step(backend: Any, now: datetime) -> None:
     for group in list(backend.autoscaling_groups.values()):
         lifecycle.promote(group, now)
+        groups.release(group, now)  # drained: the Terminating instances go (row C4)
         refresh_service.step(backend, group.name, now)
         # AWS keeps healing during a refresh (1.13, row A5); the refresh takes the replacements on.
         healing.heal(group, now, refresh_service.active(backend, group.name))
@@ -83,6 +85,8 @@ def step(backend: Any, now: datetime) -> None:
 def _busy(backend: Any, now: datetime) -> bool:
     for group in backend.autoscaling_groups.values():
         if refresh_service.active(backend, group.name) is not None or lifecycle.pending(group):
+            return True
+        if groups.leaving_states(group):
             return True
         grace = timedelta(seconds=int(group.health_check_grace_period or 0))
         for state in groups.live_states(group):

@@ -13,14 +13,16 @@ During an instance refresh, instances launched to reach desired capacity use the
 desired configuration, not the group's current one (UG-overview core concepts, 1.13; row A6).
 
 Scale-in terminates through ``groups.terminate``, like every other termination, so it is a
-scaling activity with AWS's capacity cause ("… shrinking the capacity from 4 to 1.").
+scaling activity with AWS's capacity cause ("… shrinking the capacity from 4 to 1.") and the
+instance drains as ``Terminating`` first (row C4). Deleting a group terminates what is left of
+it at once.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from moto.autoscaling.models import FakeAutoScalingGroup, InstanceState
+from moto.autoscaling.models import AutoScalingBackend, FakeAutoScalingGroup, InstanceState
 
 from reconciler.sandbox import groups
 from reconciler.sandbox.activities import Cause
@@ -36,6 +38,7 @@ def install() -> None:
     patch(InstanceState, "launch_template", property(_instance_launch_template))
     patch(FakeAutoScalingGroup, "active_instances", _active_instances)
     patch(FakeAutoScalingGroup, "set_desired_capacity", _set_desired_capacity)
+    patch(AutoScalingBackend, "delete_auto_scaling_group", _delete_auto_scaling_group)
 
 
 def _active_instances(self: Any) -> list[Any]:
@@ -81,6 +84,14 @@ def _set_desired_capacity(self: Any, new_capacity: int | None) -> None:
     if self.name in self.autoscaling_backend.autoscaling_groups:
         self.autoscaling_backend.update_attached_elbs(self.name)
         self.autoscaling_backend.update_attached_target_groups(self.name)
+
+
+def _delete_auto_scaling_group(self: Any, group_name: str) -> None:
+    group = self.autoscaling_groups.get(group_name)
+    original(AutoScalingBackend, "delete_auto_scaling_group")(self, group_name)
+    if group is not None and group_name not in self.autoscaling_groups:
+        # Gone with its group: nothing would step its Terminating instances any more.
+        groups.release(group)
 
 
 def _instance_launch_template(self: Any) -> dict[str, str] | None:

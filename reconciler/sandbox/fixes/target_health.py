@@ -111,13 +111,17 @@ def _deregister_terminated(self: Any, instance_ids: list[str]) -> None:
     _start_draining(self, leaving)
 
 
-def _start_draining(target_group: Any, targets: list[dict[str, Any]]) -> None:
-    delay = int(
+def deregistration_delay(target_group: Any) -> int:
+    """``deregistration_delay.timeout_seconds``, 300 by default [M TargetGroupAttribute.Key]."""
+    return int(
         target_group.attributes.get(
             "deregistration_delay.timeout_seconds", _DEFAULT_DEREGISTRATION_DELAY
         )
     )
-    until = runtime.current().now() + timedelta(seconds=delay)
+
+
+def _start_draining(target_group: Any, targets: list[dict[str, Any]]) -> None:
+    until = runtime.current().now() + timedelta(seconds=deregistration_delay(target_group))
     records = book(target_group)
     for target in targets:
         records.draining[target["Id"]] = Draining(dict(target), until)
