@@ -134,7 +134,8 @@ def test_a_new_alarm_without_data_is_insufficient_data(still: Sandbox, aws: Aws)
     """[M PutMetricAlarm]: a new alarm starts INSUFFICIENT_DATA; with no requests there are
     no data points (aws-facts 6), and ``missing`` keeps it there."""
     still.traffic.rate = 0
-    put_alarm(aws, "quiet", TreatMissingData="missing")
+    # RequestCount, unlike the 5xx count, has a data point every minute that requests flow.
+    put_alarm(aws, "quiet", MetricName="RequestCount", Threshold=10_000, TreatMissingData="missing")
     assert alarm(aws, "quiet")["StateValue"] == "INSUFFICIENT_DATA"
     minute(still, aws)
     assert alarm(aws, "quiet")["StateValue"] == "INSUFFICIENT_DATA"
@@ -143,9 +144,9 @@ def test_a_new_alarm_without_data_is_insufficient_data(still: Sandbox, aws: Aws)
     minute(still, aws)
     assert alarm(aws, "quiet")["StateValue"] == "OK"
     # An update leaves the state as it is ([M PutMetricAlarm]).
-    put_alarm(aws, "quiet", Threshold=20, TreatMissingData="missing")
+    put_alarm(aws, "quiet", MetricName="RequestCount", Threshold=20_000, TreatMissingData="missing")
     assert alarm(aws, "quiet")["StateValue"] == "OK"
-    assert alarm(aws, "quiet")["Threshold"] == 20
+    assert alarm(aws, "quiet")["Threshold"] == 20_000
 
 
 def test_a_forced_state_lasts_until_the_next_evaluation(still: Sandbox, aws: Aws) -> None:

@@ -119,7 +119,7 @@ def test_v2_1_answers_30_percent_of_requests_with_500(
 def test_v1_2_slow_has_a_p99_of_about_3_seconds(still: Sandbox, aws: Aws, seeded: Seeded) -> None:
     start, end = serve_alone(still, aws, seeded, "v1.2-slow")
     ((_, p99),) = metric(aws, "TargetResponseTime", "p99", start, end, period=600)
-    assert 2.5 <= p99 <= 3.6
+    assert 2.4 <= p99 <= 3.7  # ~0.14 s standard error on 6000 samples
     errors = total(metric(aws, "HTTPCode_Target_5XX_Count", "Sum", start, end))
     assert errors < 30  # 0.1% of ~6000
 
