@@ -14,9 +14,10 @@ three minutes below is ours; the totals are the seed's:
 - the refresh counts an instance replaced when its warmup (300 s from ``InService``) is over and
   it is healthy: 360 s per batch, so 6 + 1 (checkpoint delay) + 6 = 13 minutes for the seed.
 
-Termination is immediate: the old instance leaves the group and its target drains for the
-target group's deregistration delay (the seed's "종료 (1분)" overlaps the next launch, so it
-adds nothing to the refresh's duration).
+A terminated instance stays listed as ``Terminating`` while its target drains for the target
+group's deregistration delay, then leaves (row C4); it no longer counts toward capacity, so the
+drain (the seed's "종료 (1분)") overlaps the next launch and adds nothing to the refresh's
+duration.
 """
 
 from __future__ import annotations
