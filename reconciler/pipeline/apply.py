@@ -9,6 +9,8 @@ action's type, and mypy checks that every kind has its handler.
 from __future__ import annotations
 
 import base64
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, assert_never
 
@@ -227,7 +229,8 @@ def _delete_policy(ctx: _Context, action: DeleteScalingPolicy) -> None:
 
 
 def _cancel_refresh(ctx: _Context, action: CancelInstanceRefresh) -> None:
-    try:
+    # Ended between observe and now: the goal (no refresh in flight) holds.
+    with _unless_ended(group=action.resource_name):
         ctx.aws.call(
             "autoscaling",
             "cancel_instance_refresh",
@@ -235,10 +238,6 @@ def _cancel_refresh(ctx: _Context, action: CancelInstanceRefresh) -> None:
             resource=action.resource_name,
             AutoScalingGroupName=action.resource_name,
         )
-    except errors.AwsApiError as exc:
-        # It ended between observe and now: the goal (no refresh in flight) holds.
-        if exc.code != "ActiveInstanceRefreshNotFound":
-            raise
 
 
 def _start_refresh(ctx: _Context, action: StartInstanceRefresh) -> None:
@@ -269,7 +268,9 @@ def _version(ctx: _Context, version: int | NewVersion) -> int:
 
 
 def _rollback_refresh(ctx: _Context, action: RollbackInstanceRefresh) -> None:
-    try:
+    # Ended between observe and now: the next tick reads how, and the marker written next
+    # keeps the revision from being retried either way.
+    with _unless_ended(group=action.resource_name):
         ctx.aws.call(
             "autoscaling",
             "rollback_instance_refresh",
@@ -277,14 +278,17 @@ def _rollback_refresh(ctx: _Context, action: RollbackInstanceRefresh) -> None:
             resource=action.resource_name,
             AutoScalingGroupName=action.resource_name,
         )
+
+
+@contextlib.contextmanager
+def _unless_ended(*, group: str) -> Iterator[None]:
+    """A cancel or rollback that finds no refresh active: it ended on its own meanwhile."""
+    try:
+        yield
     except errors.AwsApiError as exc:
-        # It ended between observe and now; the next tick reads how, and the marker written
-        # next keeps the revision from being retried either way.
         if exc.code != "ActiveInstanceRefreshNotFound":
             raise
-        log.warning(
-            "rollback_found_no_refresh", group=action.resource_name, refresh=action.refresh_id
-        )
+        log.info("refresh_already_ended", group=group)
 
 
 def _mark_failed(ctx: _Context, action: MarkFailed) -> None:
