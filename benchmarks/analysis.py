@@ -21,8 +21,12 @@ bad launch template version), to the group back on v1.1 (the refresh ended and d
 InService on the good version), and the requests the bad image answered
 (``Sandbox.traffic.served``). The targets of issue 12 are measured from AWS's own records:
 InService is the launch activity's EndTime (DescribeScalingActivities), traffic start is
-``reconciler.pipeline.analysis.traffic_start`` over it. Then ``--rollouts`` healthy rollouts
-(v1.0 and v1.1 alternately, a new traffic seed each) count false verdicts.
+``reconciler.pipeline.analysis.traffic_start`` over it. Every commit lands at a chosen second
+of a minute (``PHASES``): the main runs at :00, and v2.1 with the analysis on is repeated at
+every 5 s, since where traffic start falls against the aligned 60 s samples moves its
+detection by up to a sample. Then ``--rollouts`` healthy rollouts (v1.0 and v1.1 alternately,
+a new traffic seed each, each a real instance refresh) count false verdicts. A full run takes
+about 5 minutes.
 
 The seed's manual process is derived, not run: see ``benchmarks.analysis_report.manual``.
 """

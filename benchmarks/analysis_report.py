@@ -194,15 +194,22 @@ def _worst(worst: dict[str, float]) -> str:
 
 
 def _phases(results: list[dict[str, Any]]) -> str:
-    found = [r["detected_after_traffic_s"] for r in sweep(results)]
-    seconds = [f for f in found if f is not None]
-    if len(seconds) < 2:
+    runs = [r for r in sweep(results) if r["detected_after_traffic_s"] is not None]
+    if len(runs) < 2:
         return ""
+    seconds = [r["detected_after_traffic_s"] for r in runs]
+    worst = max(runs, key=lambda r: r["detected_after_traffic_s"])
     return (
-        f"Over {len(seconds)} commit phases it came {min(seconds):.0f}-{max(seconds):.0f} s after"
+        f"Over {len(runs)} commit phases it came {min(seconds):.0f}-{max(seconds):.0f} s after"
         " traffic start: samples are whole aligned minutes (ALB metrics have 60 s resolution,"
-        " aws-facts 6), the first counts once at least half of it follows traffic start, so"
-        " where traffic start falls in its minute moves the third sample's end by up to 60 s."
+        " aws-facts 6) and the first counts once at least half of it follows traffic start, so"
+        " where traffic start falls in its minute decides whether that first sample holds"
+        " enough v2.1 traffic to fail. The worst, with the commit at"
+        f" :{worst['phase_s']:02.0f}, was decided on {' '.join(worst['verdict_samples'])}: the"
+        " first sample counted as a pass though v2.1 had barely begun to serve, so a third"
+        " was needed. That is the target's miss, and a product question: the analysis takes"
+        " traffic start as InService + healthyThreshold x interval, which is earlier than the"
+        " new instance really takes traffic when its app needs longer to start."
     )
 
 
