@@ -94,14 +94,17 @@ class Story:
         tmp_path: Path,
         tag: str,
         *,
+        aws: Aws | None = None,
         baseline: float = BASELINE,
         **rollout: Any,
     ) -> Story:
+        """``rollout`` overrides the seed's rollout keys; ``aws`` is the daemon's (e.g. through
+        a fault proxy), a fresh one to the sandbox by default."""
         sandbox.clock.speed = 0
         sandbox.clock.advance(baseline)
         path = sandbox_copy(tmp_path, tag=tag)
         path.write_text(desired_text(path.read_text(), **rollout))
-        return cls(sandbox, path, new_daemon(sandbox, path))
+        return cls(sandbox, path, new_daemon(sandbox, path, aws=aws))
 
     # -- the desired state -------------------------------------------------------------------
 
@@ -183,9 +186,10 @@ class Story:
 ENDED = frozenset({"Successful", "Failed", "Cancelled", "RollbackSuccessful", "RollbackFailed"})
 
 
-def new_daemon(sandbox: Sandbox, path: Path) -> Daemon:
-    """A daemon with nothing in memory: its own Aws, reconciler and metrics."""
-    aws = sandbox.aws()
+def new_daemon(sandbox: Sandbox, path: Path, *, aws: Aws | None = None) -> Daemon:
+    """A daemon with nothing in memory: its own reconciler and metrics, and its own Aws unless
+    one is given."""
+    aws = aws or sandbox.aws()
     return Daemon(
         source=LocalSource(paths=[path.parent]),
         reconciler=Reconciler(aws=aws, resolver=ImageResolver(aws)),
