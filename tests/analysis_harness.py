@@ -32,6 +32,7 @@ from tests.test_e2e_core import sandbox_copy
 
 TICK = 30.0  # sandbox seconds between two daemon passes
 BASELINE = 1800.0  # the analysis's default baselineWindow: traffic before the rollout
+SETTLE_STEP = 120.0  # sandbox seconds between passes once the verdict is in
 LIMIT = 3 * 3600.0  # sandbox seconds a wait may take: AWS's hour of retries, and room to spare
 SERVICE = "feedback"
 # The seed's rollout (desired/desired.yaml); a test overrides some keys or adds others.
@@ -142,8 +143,9 @@ class Story:
                 return seen
             assert self.now() - started < limit, f"not done in {limit:.0f} sandbox s: {seen}"
 
-    def settle(self, *, step: float = TICK, limit: float = LIMIT) -> Seen:
-        """Tick until AWS holds no active refresh for the group and the daemon saw that."""
+    def settle(self, *, step: float = SETTLE_STEP, limit: float = LIMIT) -> Seen:
+        """Tick until AWS holds no active refresh for the group and the daemon saw that; in
+        bigger steps, as what is left (a rollback, a cancel) is AWS's alone."""
         return self.until(lambda s: s.refresh_status in ENDED, step=step, limit=limit)
 
     # -- AWS, read by the test ---------------------------------------------------------------

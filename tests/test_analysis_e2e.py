@@ -18,12 +18,13 @@ from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from structlog.testing import capture_logs
 
 from reconciler.cli.main import main
 from reconciler.daemon.server import StatusServer
 from reconciler.model import TAG_FAILED_FINGERPRINT, TAG_FAILED_REASON, Signal, Verdict
 from reconciler.sandbox import Sandbox
-from tests.analysis_harness import Seen, Story, condition, signal
+from tests.analysis_harness import SERVICE, Seen, Story, condition, signal
 from tests.sandbox_calls import put_alarm
 
 ROLLOUT_WRITES = frozenset(
@@ -51,7 +52,10 @@ def get(url: str) -> str:
         return str(response.read().decode())
 
 
-def metric_samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+Metrics = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def metric_samples(text: str) -> Metrics:
     """Prometheus text → {(sample name, sorted labels): value}."""
     return {
         (s.name, tuple(sorted(s.labels.items()))): s.value
@@ -60,10 +64,11 @@ def metric_samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], f
     }
 
 
-def cli_status(story: Story, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    """``reconciler status`` as a user runs it, a process with nothing in memory but the file."""
+def cli(story: Story, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    """``reconciler ARGS <desired dir>`` as a user runs it: nothing in memory but the file."""
     capsys.readouterr()
-    code = main(["--endpoint-url", story.sandbox.endpoint, "status", str(story.path.parent)])
+    endpoint = ["--endpoint-url", story.sandbox.endpoint]
+    code = main([*endpoint, *args, str(story.path.parent)])
     return code, capsys.readouterr().out
 
 
@@ -78,11 +83,13 @@ def test_v2_1_is_rolled_back_on_its_5xx_rate_and_every_surface_says_why(
     story = Story.begin(frozen, tmp_path, "v2.1")
     server = StatusServer(daemon=story.daemon, metrics=story.daemon.metrics, port=0).start()
     try:
-        stopped = story.until(failed)
+        with capture_logs() as logged:
+            stopped = story.until(failed)
         status_doc: dict[str, Any] = json.loads(get(f"{server.url}/status"))
         metrics = metric_samples(get(f"{server.url}/metrics"))
-        code, cli_text = cli_status(story, capsys)
+        code, cli_text = cli(story, capsys, "status")
         story.settle()
+        history_code, history_text = cli(story, capsys, "history", SERVICE, "--path")
         story.daemon.reconciler.aws.reset_counts()
         for _ in range(5):  # a failed revision is not retried
             story.tick(step=120)
@@ -100,10 +107,14 @@ def test_v2_1_is_rolled_back_on_its_5xx_rate_and_every_surface_says_why(
     assert dict(story.daemon.reconciler.aws.writes()).keys().isdisjoint(ROLLOUT_WRITES)
     assert all(failed(s) for s in story.seen[-5:])
     status_text_tells(code, cli_text)
-    status_document_tells(status_doc)
-    assert verdict_is(metrics, "rollout", "Fail") and verdict_is(metrics, "errorRate", "Fail")
-    stops = ("reconciler_analysis_stops_total", (("service", "feedback"),))
-    assert metrics[stops] == 1.0 and later[stops] == 1.0  # counted once
+    newest_rate = status_document_tells(status_doc)
+    metrics_tell(metrics, later, newest_rate=newest_rate)
+    # History and logs: the failed revision with its numbers.
+    assert history_code == 0 and "RollbackSuccessful" in history_text, history_text
+    assert re.search(r"version \d+: .*analysis failed: 5xx rate", history_text), history_text
+    reconciles = [e for e in logged if e.get("event") == "reconcile" and "analysis" in e]
+    assert reconciles[-1]["analysis"] == "Fail"
+    assert FIVE_XX.search(reconciles[-1]["analysis_message"])
 
 
 def caught_on_the_5xx_rate(stopped: Seen) -> None:
@@ -132,8 +143,8 @@ def status_text_tells(code: int, text: str) -> None:
     assert re.search(r"next:\s+AWS is rolling back instance refresh", text), text
 
 
-def status_document_tells(document: dict[str, Any]) -> None:
-    """/status: the same analysis, as data."""
+def status_document_tells(document: dict[str, Any]) -> float:
+    """/status: the same analysis, as data; returns the newest 5xx-rate sample's value."""
     (service,) = document["services"]
     assert service["analysis"]["verdict"] == "Fail"
     rate = next(s for s in service["analysis"]["signals"] if s["signal"] == "errorRate")
@@ -141,9 +152,19 @@ def status_document_tells(document: dict[str, Any]) -> None:
     assert rate["samples"][-1]["verdict"] == "Fail"
     assert rate["samples"][-1]["value"] > rate["samples"][-1]["threshold"]
     assert service["next_step"].startswith("AWS rolls back instance refresh")
+    return float(rate["samples"][-1]["value"])
 
 
-def verdict_is(found: dict[Any, float], which: str, state: str) -> bool:
+def metrics_tell(metrics: Metrics, later: Metrics, *, newest_rate: float) -> None:
+    """/metrics: the verdict by signal, the newest sample, and the stop, counted once."""
+    assert verdict_is(metrics, "rollout", "Fail") and verdict_is(metrics, "errorRate", "Fail")
+    stops = ("reconciler_analysis_stops_total", (("service", "feedback"),))
+    assert metrics[stops] == 1.0 and later[stops] == 1.0
+    newest = ("reconciler_analysis_sample", (("service", "feedback"), ("signal", "errorRate")))
+    assert metrics[newest] == pytest.approx(newest_rate)
+
+
+def verdict_is(found: Metrics, which: str, state: str) -> bool:
     """Whether /metrics has reconciler_analysis_verdict{signal=which} in ``state``."""
     labels = (("reconciler_analysis_verdict", state), ("service", "feedback"), ("signal", which))
     return found.get(("reconciler_analysis_verdict", labels)) == 1.0
@@ -257,6 +278,30 @@ def test_a_healthy_release_is_never_failed_and_ends_ready(
         s.verdict is Verdict.INCONCLUSIVE and s.note == "no data" for s in samples
     )
     assert ready(end)
+
+
+def test_a_bad_sample_followed_by_good_ones_is_forgiven(frozen: Sandbox, tmp_path: Path) -> None:
+    """v2.1's 500s stop after its first failing sample (a blip): a passing sample resets the
+    streak (failureLimit 3 leaves room for the period the fix lands in), so the rollout goes on
+    to the end and is never failed."""
+    story = Story.begin(frozen, tmp_path, "v2.1", analysis={"failureLimit": 3})
+
+    def one_bad(seen: Seen) -> bool:
+        rate = seen.analysis.signal(Signal.ERROR_RATE) if seen.analysis else None
+        return rate is not None and any(s.verdict is Verdict.FAIL for s in rate.samples)
+
+    story.until(one_bad)
+    frozen.behaviours.set("v2.1", error_rate=0.001)
+    story.until(ready)
+
+    assert story.refresh_statuses() == ["InProgress", "Successful"]
+    assert not any(failed(s) for s in story.seen) and Verdict.FAIL not in story.verdicts()
+    last = next(s.analysis for s in reversed(story.seen) if s.analysis is not None)
+    verdict, _, samples = signal(last, Signal.ERROR_RATE)
+    assert verdict is Verdict.PASS
+    verdicts = [s.verdict for s in samples]
+    first_bad = verdicts.index(Verdict.FAIL)
+    assert Verdict.PASS in verdicts[first_bad:]  # the streak was broken, not forgotten
 
 
 # ------------------------------------------------------------------------------------------------
