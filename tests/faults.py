@@ -227,7 +227,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _reply(self, status: int, body: bytes, headers: list[tuple[str, str]]) -> None:
         try:
-            self.send_response(status)
+            # send_response_only: no Date of this host's clock ahead of the sandbox's (botocore
+            # reads the first Date, and the reconciler measures windows on AWS's clock).
+            self.send_response_only(status)
             for key, value in headers:
                 self.send_header(key, value)
             self.send_header("Content-Length", str(len(body)))

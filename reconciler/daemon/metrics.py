@@ -177,7 +177,8 @@ class Metrics:
     def analysed(self, *, service: str, result: AnalysisResult | None, stopped: bool) -> None:
         if stopped:
             self.stops.labels(service=service).inc()
-        if result is None:
+        if result is None:  # no rollout is being judged: no verdict to report
+            self._drop_analysis(service)
             return
         self.verdict.labels(service=service, signal=OVERALL).state(result.verdict.value)
         for signal in result.signals:
@@ -199,10 +200,15 @@ class Metrics:
         for metric in (self.drift, self.phase, self.percentage, self.applied):
             with contextlib.suppress(KeyError):  # never reported: nothing to drop
                 metric.remove(service)
+        self._drop_analysis(service)
+
+    def _drop_analysis(self, service: str) -> None:
+        # prometheus_client has no public way to list a metric's label sets.
         for labelled in (self.verdict, self.sample):
-            for labels in list(labelled._metrics):
-                if labels[0] == service:
-                    labelled.remove(*labels)
+            with labelled._lock:
+                found = [labels for labels in labelled._metrics if labels[0] == service]
+            for labels in found:
+                labelled.remove(*labels)
 
     def render(self) -> tuple[bytes, str]:
         """The exposition text and its content type."""

@@ -7,8 +7,10 @@ than FAIL joins the messages of the signals that decided it. ``traffic_start`` i
 first new instance could take traffic; ``next_sample_at`` the end of the next metric period,
 ``None`` once the rollout has ended.
 
-An analysis turned off (``enabled: false``) judges the alarms alone, since they are asked for
-separately (``rollout.alarms``); with no alarm either it PASSes with no signal, saying so.
+The reconciler does not call ``judge`` for an analysis turned off (``enabled: false``): AWS
+alone watches the alarms then, through the refresh's AlarmSpecification. Given such a spec,
+``judge`` itself judges the alarms alone; with no alarm either it PASSes with no signal, saying
+so.
 """
 
 from __future__ import annotations
