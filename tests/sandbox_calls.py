@@ -98,19 +98,31 @@ def pin_group(aws: Aws, seeded: Seeded, version: int | str = 1) -> None:
     )
 
 
-def image_version(aws: Aws, seeded: Seeded, tag: str) -> int:
-    """A launch template version whose UserData runs ``tag``'s image, pinned by digest."""
-    image = f"{seeded.repository_uri}@{seeded.image_digests[tag]}"
-    script = f"#!/bin/bash\ndocker run -d -p 8080:8080 {image}\n"
+def script(seeded: Seeded, image: str) -> str:
+    """The boot script of a version running the seed repository's ``image`` (``:tag``/``@…``)."""
+    return f"#!/bin/bash\ndocker run -d -p 8080:8080 {seeded.repository_uri}{image}\n"
+
+
+def pinned(seeded: Seeded, tag: str) -> str:
+    return script(seeded, "@" + seeded.image_digests[tag])
+
+
+def version_with(aws: Aws, seeded: Seeded, user_data: str) -> int:
+    """A new launch template version from version 1 with ``user_data``; its number."""
     created = aws.call(
         "ec2",
         "create_launch_template_version",
         LaunchTemplateId=seeded.launch_template_id,
         SourceVersion="1",
-        LaunchTemplateData={"UserData": base64.b64encode(script.encode()).decode()},
+        LaunchTemplateData={"UserData": base64.b64encode(user_data.encode()).decode()},
     )
     number: int = created["LaunchTemplateVersion"]["VersionNumber"]
     return number
+
+
+def image_version(aws: Aws, seeded: Seeded, tag: str) -> int:
+    """A launch template version whose UserData runs ``tag``'s image, pinned by digest."""
+    return version_with(aws, seeded, pinned(seeded, tag))
 
 
 def deploy(aws: Aws, seeded: Seeded, tag: str, **prefs: Any) -> str:

@@ -20,6 +20,7 @@ from reconciler.model.markers import failed_marker, parse_failed_marker
 from reconciler.pipeline import status
 from reconciler.pipeline.reconcile import ServiceOutcome
 from reconciler.sandbox import Sandbox, Seeded
+from tests.sandbox_calls import pin_group
 from tests.test_e2e_core import run_cli, sandbox_copy
 from tests.test_scenarios import FAST, GROUP, TICK, World, degraded
 
@@ -62,15 +63,6 @@ def hand_version(aws: Aws, seeded: Seeded, source: str, **data: Any) -> int:
     )
     number: int = created["LaunchTemplateVersion"]["VersionNumber"]
     return number
-
-
-def point_group(aws: Aws, seeded: Seeded, version: str) -> None:
-    aws.call(
-        "autoscaling",
-        "update_auto_scaling_group",
-        AutoScalingGroupName=GROUP,
-        LaunchTemplate={"LaunchTemplateId": seeded.launch_template_id, "Version": version},
-    )
 
 
 def newest(outcome: ServiceOutcome) -> Any:
@@ -177,7 +169,7 @@ def test_a_group_pointed_elsewhere_is_repinned_without_a_refresh(
     pinned = group_version(world)
     newer = hand_version(aws, seeded, pinned)  # $Latest now launches something else
     ref = "$Latest" if pointed == "$Latest" else "1"
-    point_group(aws, seeded, ref)
+    pin_group(aws, seeded, ref)
     assert group_version(world) == ref and str(newer) != pinned
     world.sandbox.clock.advance(TICK)
     aws.reset_counts()
@@ -248,7 +240,7 @@ def test_auto_rollback_with_an_ssm_image_is_blocked_with_what_to_do(
     SSM parameter; the sandbox refuses StartInstanceRefresh with AutoRollback for it."""
     world.converge("v1.1")
     on_ssm = hand_version(aws, seeded, group_version(world), ImageId=SSM_IMAGE)
-    point_group(aws, seeded, str(on_ssm))
+    pin_group(aws, seeded, str(on_ssm))
     next_release = variant(world, "next", "v1.0")
     aws.reset_counts()
     outcome = world.tick(specs_of(next_release))

@@ -3,7 +3,6 @@ pause, fail and roll back on the sandbox clock, which these tests stop and move 
 
 from __future__ import annotations
 
-import base64
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,7 +14,7 @@ from reconciler.sandbox import Sandbox, Seeded
 from reconciler.sandbox.health import CheckSettings, judge
 from reconciler.sandbox.replacement import Pace, batch_size
 from reconciler.sandbox.seed import GROUP
-from tests.sandbox_calls import refresh
+from tests.sandbox_calls import pin_group, pinned, refresh, script, version_with
 
 SEED_PREFS: dict[str, Any] = {
     "MinHealthyPercentage": 50,
@@ -31,35 +30,6 @@ SEED_PREFS: dict[str, Any] = {
 def still(sandbox: Sandbox) -> Sandbox:
     sandbox.clock.speed = 0
     return sandbox
-
-
-def script(seeded: Seeded, image: str) -> str:
-    return f"#!/bin/bash\ndocker run -d -p 8080:8080 {seeded.repository_uri}{image}\n"
-
-
-def pinned(seeded: Seeded, tag: str) -> str:
-    return script(seeded, "@" + seeded.image_digests[tag])
-
-
-def version_with(aws: Aws, seeded: Seeded, user_data: str) -> int:
-    created = aws.call(
-        "ec2",
-        "create_launch_template_version",
-        LaunchTemplateId=seeded.launch_template_id,
-        SourceVersion="1",
-        LaunchTemplateData={"UserData": base64.b64encode(user_data.encode()).decode()},
-    )
-    number: int = created["LaunchTemplateVersion"]["VersionNumber"]
-    return number
-
-
-def point_group(aws: Aws, seeded: Seeded, version: int) -> None:
-    aws.call(
-        "autoscaling",
-        "update_auto_scaling_group",
-        AutoScalingGroupName=GROUP,
-        LaunchTemplate={"LaunchTemplateId": seeded.launch_template_id, "Version": str(version)},
-    )
 
 
 def start(aws: Aws, seeded: Seeded, version: int, **prefs: Any) -> str:
@@ -163,7 +133,7 @@ def test_v2_images_never_pass_and_elb_health_replaces_them(
     still: Sandbox, aws: Aws, seeded: Seeded, image: str
 ) -> None:
     user_data = pinned(seeded, "v2.0") if image == "pinned" else script(seeded, image)
-    point_group(aws, seeded, version_with(aws, seeded, user_data))
+    pin_group(aws, seeded, version_with(aws, seeded, user_data))
     broken = scale_to(aws, 3)
     still.clock.advance(120)
     assert health(aws, seeded)[broken] == "unhealthy"
@@ -176,7 +146,7 @@ def test_v2_images_never_pass_and_elb_health_replaces_them(
 
 
 def test_other_images_are_healthy(still: Sandbox, aws: Aws, seeded: Seeded) -> None:
-    point_group(aws, seeded, version_with(aws, seeded, pinned(seeded, "v1.0")))
+    pin_group(aws, seeded, version_with(aws, seeded, pinned(seeded, "v1.0")))
     new = scale_to(aws, 3)
     still.clock.advance(180)
     assert health(aws, seeded)[new] == "healthy"
@@ -186,7 +156,7 @@ def test_other_images_are_healthy(still: Sandbox, aws: Aws, seeded: Seeded) -> N
 
 
 def test_seed_refresh_reports_progress_like_aws(still: Sandbox, aws: Aws, seeded: Seeded) -> None:
-    point_group(aws, seeded, 1)
+    pin_group(aws, seeded, 1)
     good = version_with(aws, seeded, pinned(seeded, "v1.1"))
     start(aws, seeded, good)
     first = refresh(aws)
@@ -218,7 +188,7 @@ def test_seed_refresh_reports_progress_like_aws(still: Sandbox, aws: Aws, seeded
 def test_max_healthy_above_100_launches_before_terminating(
     still: Sandbox, aws: Aws, seeded: Seeded
 ) -> None:
-    point_group(aws, seeded, 1)
+    pin_group(aws, seeded, 1)
     good = version_with(aws, seeded, pinned(seeded, "v1.1"))
     start(
         aws, seeded, good, MinHealthyPercentage=100, MaxHealthyPercentage=200,
@@ -235,26 +205,26 @@ def test_max_healthy_above_100_launches_before_terminating(
 def test_update_group_template_is_refused_during_a_refresh(
     still: Sandbox, aws: Aws, seeded: Seeded
 ) -> None:
-    point_group(aws, seeded, 1)
+    pin_group(aws, seeded, 1)
     good = version_with(aws, seeded, pinned(seeded, "v1.1"))
     start(aws, seeded, good)
     with pytest.raises(AwsApiError) as refused:
-        point_group(aws, seeded, good)
+        pin_group(aws, seeded, good)
     assert refused.value.code == "ValidationError"
     assert "instance refresh" in str(refused.value)
-    point_group(aws, seeded, 1)  # naming the template it already uses changes nothing: allowed
+    pin_group(aws, seeded, 1)  # naming the template it already uses changes nothing: allowed
     # Other settings may change, and so may the template after the refresh ends.
     aws.call("autoscaling", "update_auto_scaling_group", AutoScalingGroupName=GROUP, MaxSize=5)
     aws.call("autoscaling", "cancel_instance_refresh", AutoScalingGroupName=GROUP)
     still.clock.advance(60)
-    point_group(aws, seeded, good)
+    pin_group(aws, seeded, good)
 
 
 # -- failure and rollback ---------------------------------------------------------------------
 
 
 def test_broken_image_rolls_back_automatically(still: Sandbox, aws: Aws, seeded: Seeded) -> None:
-    point_group(aws, seeded, 1)
+    pin_group(aws, seeded, 1)
     broken = version_with(aws, seeded, pinned(seeded, "v2.0"))
     start(aws, seeded, broken)
     refresh(aws)
@@ -275,7 +245,7 @@ def test_broken_image_rolls_back_automatically(still: Sandbox, aws: Aws, seeded:
 
 
 def test_broken_image_without_auto_rollback_fails(still: Sandbox, aws: Aws, seeded: Seeded) -> None:
-    point_group(aws, seeded, 1)
+    pin_group(aws, seeded, 1)
     broken = version_with(aws, seeded, pinned(seeded, "v2.0"))
     start(aws, seeded, broken, AutoRollback=False)
     refresh(aws)

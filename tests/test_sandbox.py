@@ -30,10 +30,10 @@ from reconciler.sandbox import (
     refresh_service,
 )
 from reconciler.sandbox.seed import AMI_ID
+from tests.sandbox_calls import pin_group
 
 GROUP = "feedback-asg"
 TEMPLATE = "feedback-app-template"
-
 
 # -- helpers ---------------------------------------------------------------------------------
 
@@ -79,15 +79,6 @@ def new_version(aws: Aws, seeded: Seeded, script: str, **params: Any) -> int:
     )
     number: int = created["LaunchTemplateVersion"]["VersionNumber"]
     return number
-
-
-def pin_group(aws: Aws, seeded: Seeded, version: int) -> None:
-    aws.call(
-        "autoscaling",
-        "update_auto_scaling_group",
-        AutoScalingGroupName=GROUP,
-        LaunchTemplate={"LaunchTemplateId": seeded.launch_template_id, "Version": str(version)},
-    )
 
 
 def start_refresh(aws: Aws, seeded: Seeded, version: int | None = None, **prefs: Any) -> str:

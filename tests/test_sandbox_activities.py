@@ -20,8 +20,8 @@ from reconciler.aws import Aws
 from reconciler.errors import AwsApiError
 from reconciler.sandbox import Sandbox, Seeded
 from reconciler.sandbox.seed import GROUP
-from tests.sandbox_calls import refresh
-from tests.test_rollouts import instances, pinned, point_group, scale_to, start, version_with
+from tests.sandbox_calls import pin_group, pinned, refresh, version_with
+from tests.test_rollouts import instances, scale_to, start
 
 AT = r"At \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ "
 
@@ -110,7 +110,7 @@ def test_a_health_check_termination_carries_the_elb_cause(
     still: Sandbox, aws: Aws, seeded: Seeded
 ) -> None:
     """UG replace-unhealthy-instance: the Cause names the ELB health check failure."""
-    point_group(aws, seeded, version_with(aws, seeded, pinned(seeded, "v2.0")))
+    pin_group(aws, seeded, version_with(aws, seeded, pinned(seeded, "v2.0")))
     seed = serving(aws)
     broken = scale_to(aws, 3)
     still.clock.advance(400)  # past the grace period, counted from InService
@@ -128,7 +128,7 @@ def test_a_health_check_termination_carries_the_elb_cause(
 
 def test_a_refresh_records_its_replacements(still: Sandbox, aws: Aws, seeded: Seeded) -> None:
     seed = [i["InstanceId"] for i in instances(aws)]
-    point_group(aws, seeded, 1)
+    pin_group(aws, seeded, 1)
     start(aws, seeded, version_with(aws, seeded, pinned(seeded, "v1.1")))
     still.clock.advance(1800)
     assert refresh(aws)["Status"] == "Successful"
@@ -150,7 +150,7 @@ def test_failed_new_instances_of_a_refresh_are_health_check_terminations(
     still: Sandbox, aws: Aws, seeded: Seeded
 ) -> None:
     """1.5: the refresh's broken new instances are taken out by the health checks."""
-    point_group(aws, seeded, 1)
+    pin_group(aws, seeded, 1)
     start(aws, seeded, version_with(aws, seeded, pinned(seeded, "v2.0")))
     still.clock.advance(900)
     health = [a for a in activities(aws) if "ELB system health check failure" in a["Cause"]]

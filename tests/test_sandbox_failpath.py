@@ -14,14 +14,8 @@ import pytest
 
 from reconciler.aws import Aws
 from reconciler.sandbox import Sandbox, Seeded
-from tests.sandbox_calls import refresh
-from tests.test_rollouts import (
-    instances,
-    pinned,
-    point_group,
-    start,
-    version_with,
-)
+from tests.sandbox_calls import pin_group, pinned, refresh, version_with
+from tests.test_rollouts import instances, start
 
 HOUR = 3600
 # The seed's settings: the first new v2.0 instance is judged Unhealthy once the grace period
@@ -37,7 +31,7 @@ def still(sandbox: Sandbox) -> Sandbox:
 
 
 def broken_refresh(aws: Aws, seeded: Seeded, **prefs: Any) -> None:
-    point_group(aws, seeded, 1)
+    pin_group(aws, seeded, 1)
     start(aws, seeded, version_with(aws, seeded, pinned(seeded, "v2.0")), **prefs)
     refresh(aws)
 
@@ -292,7 +286,7 @@ def test_scale_out_during_a_refresh_uses_the_desired_configuration(
 ) -> None:
     """A6, UG-overview core concepts: a scale-out during a refresh launches instances with the
     desired configuration; one refresh leaves every instance on it."""
-    point_group(aws, seeded, 1)
+    pin_group(aws, seeded, 1)
     good = version_with(aws, seeded, pinned(seeded, "v1.1"))
     start(aws, seeded, good, CheckpointPercentages=[100])
     refresh(aws)
@@ -355,7 +349,7 @@ def test_max_healthy_explicit_or_omitted_orders_the_replacement(
     """A2/A3, [M RefreshPreferences.MaxHealthyPercentage], UG-overview, TF-47188 (aws-facts 1.2
     worked examples, N = 2): (old instances still running, new ones launched) in the first
     batch."""
-    point_group(aws, seeded, 1)
+    pin_group(aws, seeded, 1)
     start_with(aws, seeded, version_with(aws, seeded, pinned(seeded, "v1.1")), prefs)
     still.clock.advance(30)
     versions = [i["LaunchTemplate"]["Version"] for i in instances(aws)]

@@ -21,16 +21,8 @@ from reconciler.sandbox import Sandbox, Seeded, TargetHealth, TargetHealthModel,
 from reconciler.sandbox.health import FAILING
 from reconciler.sandbox.replacement import Pace, batch_size, retire_first
 from reconciler.sandbox.seed import GROUP
-from tests.sandbox_calls import refresh
-from tests.test_rollouts import (
-    health,
-    instances,
-    pinned,
-    point_group,
-    scale_to,
-    start,
-    version_with,
-)
+from tests.sandbox_calls import pin_group, pinned, refresh, version_with
+from tests.test_rollouts import health, instances, scale_to, start
 
 
 @dataclass
@@ -65,7 +57,7 @@ def test_an_old_instance_failing_during_a_refresh_is_healed_from_the_desired_ver
     healed instance is warmed up and healthy, then succeeds without replacing it again."""
     model = FailingSome(still.runtime.health)
     still.runtime.health = model
-    point_group(aws, seeded, 1)
+    pin_group(aws, seeded, 1)
     seed = set(members(aws))
     version = version_with(aws, seeded, pinned(seeded, "v1.1"))
     start(aws, seeded, version, CheckpointDelay=3600)
@@ -94,7 +86,7 @@ def test_a_replaced_instance_failing_later_holds_the_refresh_until_its_replaceme
     must not end Successful while the replacement is Pending."""
     model = FailingSome(still.runtime.health)
     still.runtime.health = model
-    point_group(aws, seeded, 1)
+    pin_group(aws, seeded, 1)
     seed = set(members(aws))
     start(aws, seeded, version_with(aws, seeded, pinned(seeded, "v1.1")), CheckpointDelay=60)
     still.clock.advance(400)
@@ -176,7 +168,7 @@ def test_an_instance_terminated_for_its_health_stays_unhealthy_while_it_drains(
 ) -> None:
     """C4/C5: HealthStatus stays Unhealthy while the instance drains as Terminating; the
     replacement is launched at once (the Terminating one does not count)."""
-    point_group(aws, seeded, version_with(aws, seeded, pinned(seeded, "v2.0")))
+    pin_group(aws, seeded, version_with(aws, seeded, pinned(seeded, "v2.0")))
     before = set(members(aws))
     aws.call("autoscaling", "set_desired_capacity", AutoScalingGroupName=GROUP, DesiredCapacity=3)
     (broken,) = set(members(aws)) - before
@@ -273,7 +265,7 @@ def test_min_50_max_150_replaces_both_instances_in_one_batch(
 ) -> None:
     """A4, aws-facts 1.2: with min 50 / max 150 on 2, one old instance stays in service while
     two new ones launch (3 in total): one batch of 6 minutes, not two."""
-    point_group(aws, seeded, 1)
+    pin_group(aws, seeded, 1)
     seed = set(members(aws))
     start(
         aws, seeded, version_with(aws, seeded, pinned(seeded, "v1.1")),
