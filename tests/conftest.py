@@ -13,6 +13,7 @@ import os
 from collections.abc import Iterator
 
 import pytest
+import structlog
 
 from reconciler.aws import Aws
 from reconciler.sandbox import Sandbox, Seeded
@@ -49,6 +50,23 @@ def sandbox(sandbox_server: Sandbox) -> Iterator[Sandbox]:
     yield sandbox_server
     sandbox_server.runtime.health = health
     sandbox_server.clock.speed = speed
+
+
+@pytest.fixture
+def frozen(sandbox: Sandbox) -> Sandbox:
+    """The sandbox with its clock stopped: time moves only when the test advances it (the
+    ``sandbox`` fixture puts the speed back afterwards)."""
+    sandbox.clock.speed = 0
+    return sandbox
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    """A test that calls ``cli.main()`` in-process has structlog print to its captured stderr,
+    which pytest closes afterwards: later tests would log into a closed file. Put it back."""
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
 
 
 @pytest.fixture

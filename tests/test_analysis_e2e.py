@@ -13,12 +13,10 @@ from __future__ import annotations
 import json
 import re
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import structlog
 from prometheus_client.parser import text_string_to_metric_families
 from structlog.testing import capture_logs
 
@@ -37,21 +35,6 @@ FIVE_XX = re.compile(
     r"5xx rate (?P<value>[\d.]+)% over 2 samples"
     r" \(baseline (?P<baseline>[\d.]+)%, limit (?P<limit>[\d.]+)%\)"
 )
-
-
-@pytest.fixture(autouse=True)
-def restore_logging() -> Iterator[None]:
-    """``main()`` configures structlog to print to this test's captured stderr, which is closed
-    after it: later tests would log into a closed file, at ``warning``. Put it back."""
-    saved = structlog.get_config()
-    yield
-    structlog.configure(**saved)
-
-
-@pytest.fixture
-def frozen(sandbox: Sandbox) -> Sandbox:
-    sandbox.clock.speed = 0
-    return sandbox
 
 
 def failed(seen: Seen) -> bool:

@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import structlog
 
 from reconciler.aws import Aws
 from reconciler.cli.main import main
@@ -26,21 +25,6 @@ from tests.sandbox_calls import put_alarm
 from tests.test_e2e_core import sandbox_copy
 
 ALARM = "feedback-5xx"
-
-
-@pytest.fixture(autouse=True)
-def restore_logging() -> Iterator[None]:
-    """``main()`` configures structlog to print to this test's captured stderr, which is closed
-    after it: later tests would log into a closed file, at ``warning``. Put it back."""
-    saved = structlog.get_config()
-    yield
-    structlog.configure(**saved)
-
-
-@pytest.fixture
-def frozen(sandbox: Sandbox) -> Sandbox:
-    sandbox.clock.speed = 0
-    return sandbox
 
 
 @pytest.fixture

@@ -110,12 +110,6 @@ def step_until(
     return moved
 
 
-@pytest.fixture
-def frozen(sandbox: Sandbox) -> Sandbox:
-    sandbox.clock.speed = 0
-    return sandbox
-
-
 def mid_rollout(aws: Aws) -> bool:
     refresh = newest_refresh(aws)
     percentage: int = refresh.get("PercentageComplete", 0)

@@ -224,12 +224,6 @@ def group(aws: Aws) -> dict[str, Any]:
     return dict(found)
 
 
-@pytest.fixture
-def still(sandbox: Any) -> Any:
-    sandbox.clock.speed = 0  # the fixture restores the speed after the test
-    return sandbox
-
-
 ECHO_CASES: list[tuple[str, tuple[str, ...], tuple[str, ...], dict[str, Any]]] = [
     (
         "canonical",
@@ -282,7 +276,7 @@ ECHO_CASES: list[tuple[str, tuple[str, ...], tuple[str, ...], dict[str, Any]]] =
     ids=[case[0] for case in ECHO_CASES],
 )
 def test_start_instance_refresh_receives_what_the_file_declares(
-    still: Any,
+    frozen: Any,
     aws: Aws,
     tmp_path: Path,
     lines: tuple[str, ...],
@@ -298,30 +292,30 @@ def test_start_instance_refresh_receives_what_the_file_declares(
 
 
 def test_bake_time_holds_the_refresh_in_baking_before_success(
-    still: Any, aws: Aws, tmp_path: Path
+    frozen: Any, aws: Aws, tmp_path: Path
 ) -> None:
     path = rollout_file(tmp_path, "bakeTime: 1200")
     tick(aws, path)
-    baking = until(still, aws, path, lambda _: refresh(aws)["Status"] == "Baking")
-    began = still.clock.now()
+    baking = until(frozen, aws, path, lambda _: refresh(aws)["Status"] == "Baking")
+    began = frozen.clock.now()
     assert baking.diff is not None and baking.diff.phase is Phase.PROGRESSING
     assert "Baking" in baking.diff.message
-    done = until(still, aws, path, phase_is(Phase.IN_SYNC))
+    done = until(frozen, aws, path, phase_is(Phase.IN_SYNC))
     assert refresh(aws)["Status"] == "Successful"
     assert done.plan is not None and done.plan.empty
     # Baking lasted the declared 1200 s (to within one 60 s tick).
-    assert 1200 - 60 <= (still.clock.now() - began).total_seconds() <= 1200 + 60
+    assert 1200 - 60 <= (frozen.clock.now() - began).total_seconds() <= 1200 + 60
 
 
 def test_an_alarm_in_alarm_rolls_the_refresh_back_and_marks_it_failed(
-    still: Any, aws: Aws, tmp_path: Path
+    frozen: Any, aws: Aws, tmp_path: Path
 ) -> None:
     put_alarm(aws, "feedback-5xx")
     put_alarm(aws, "feedback-quiet")
     path = rollout_file(tmp_path, "bakeTime: 1800", "alarms: [feedback-quiet, feedback-5xx]")
     first = tick(aws, path)
     assert first.diff is not None and first.diff.phase is Phase.OUT_OF_SYNC
-    until(still, aws, path, lambda _: refresh(aws)["Status"] == "Baking")
+    until(frozen, aws, path, lambda _: refresh(aws)["Status"] == "Baking")
     aws.call(
         "cloudwatch",
         "set_alarm_state",
@@ -329,13 +323,13 @@ def test_an_alarm_in_alarm_rolls_the_refresh_back_and_marks_it_failed(
         StateValue="ALARM",
         StateReason="5xx after the release",
     )
-    failed = until(still, aws, path, phase_is(Phase.FAILED))
+    failed = until(frozen, aws, path, phase_is(Phase.FAILED))
     assert refresh(aws)["Status"] in ("RollbackInProgress", "RollbackSuccessful")
     assert "feedback-5xx" in refresh(aws)["StatusReason"]
     assert failed.desired is not None and failed.diff is not None
     marker = failed.diff.failed_marker
     assert marker is not None and marker.startswith(failed.desired.fingerprint)
-    until(still, aws, path, lambda _: failed_tag(aws) == marker)
+    until(frozen, aws, path, lambda _: failed_tag(aws) == marker)
 
 
 def failed_tag(aws: Aws) -> str | None:
@@ -368,15 +362,15 @@ def standby_one(aws: Aws) -> str:
 
 @pytest.mark.parametrize("hold", [protect_one, standby_one], ids=["protected", "standby"])
 def test_a_held_instance_does_not_fail_a_good_image_by_default(
-    still: Any, aws: Aws, tmp_path: Path, hold: Callable[[Aws], str]
+    frozen: Any, aws: Aws, tmp_path: Path, hold: Callable[[Aws], str]
 ) -> None:
     # R3: the SDK's Wait would wait an hour and then fail the refresh (aws-facts 1.10), and the
     # reconciler would mark a good image failed. The defaults (Refresh, Ignore) do not.
     held = hold(aws)
     path = rollout_file(tmp_path)
     tick(aws, path)
-    until(still, aws, path, lambda _: refresh(aws)["Status"] == "Successful", limit=3000)
-    later = until(still, aws, path, lambda _: True, step=3700)  # past AWS's one-hour wait
+    until(frozen, aws, path, lambda _: refresh(aws)["Status"] == "Successful", limit=3000)
+    later = until(frozen, aws, path, lambda _: True, step=3700)  # past AWS's one-hour wait
     assert later.diff is not None and later.diff.phase is not Phase.FAILED, later.diff
     assert TAG_FAILED_FINGERPRINT not in {t["Key"] for t in group(aws)["Tags"]}
     present = {i["InstanceId"] for i in group(aws)["Instances"]}
@@ -390,13 +384,13 @@ def test_a_held_instance_does_not_fail_a_good_image_by_default(
     ids=["protected", "standby"],
 )
 def test_declaring_wait_lets_aws_fail_the_refresh_after_an_hour(
-    still: Any, aws: Aws, tmp_path: Path, hold: Callable[[Aws], str], line: str
+    frozen: Any, aws: Aws, tmp_path: Path, hold: Callable[[Aws], str], line: str
 ) -> None:
     # The contrast that makes the default matter: with Wait the same good image fails.
     held = hold(aws)
     path = rollout_file(tmp_path, line)
     tick(aws, path)
-    until(still, aws, path, phase_is(Phase.FAILED), step=300, limit=6000)
+    until(frozen, aws, path, phase_is(Phase.FAILED), step=300, limit=6000)
     ended = refresh(aws)
     assert ended["Status"] in ("Failed", "RollbackInProgress", "RollbackSuccessful"), ended
     assert held in ended["StatusReason"], ended

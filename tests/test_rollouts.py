@@ -26,12 +26,6 @@ SEED_PREFS: dict[str, Any] = {
 }
 
 
-@pytest.fixture
-def still(sandbox: Sandbox) -> Sandbox:
-    sandbox.clock.speed = 0
-    return sandbox
-
-
 def start(aws: Aws, seeded: Seeded, version: int, **prefs: Any) -> str:
     refresh_id: str = aws.call(
         "autoscaling",
@@ -85,14 +79,14 @@ def scale_to(aws: Aws, capacity: int) -> str:
 
 
 def test_a_new_instance_boots_then_passes_two_checks(
-    still: Sandbox, aws: Aws, seeded: Seeded
+    frozen: Sandbox, aws: Aws, seeded: Seeded
 ) -> None:
     new = scale_to(aws, 3)
     seen = []
     for _ in range(8):  # t = 0, 30, ..., 210 s after launch
         state = next(i for i in instances(aws) if i["InstanceId"] == new)["LifecycleState"]
         seen.append((state, health(aws, seeded).get(new, "-")))
-        still.clock.advance(30)
+        frozen.clock.advance(30)
     assert seen == [
         ("Pending", "-"),
         ("Pending", "-"),
@@ -106,7 +100,7 @@ def test_a_new_instance_boots_then_passes_two_checks(
 
 
 def test_health_checks_follow_the_target_group_settings(
-    still: Sandbox, aws: Aws, seeded: Seeded
+    frozen: Sandbox, aws: Aws, seeded: Seeded
 ) -> None:
     aws.call(
         "elbv2",
@@ -116,9 +110,9 @@ def test_health_checks_follow_the_target_group_settings(
         HealthyThresholdCount=5,
     )
     new = scale_to(aws, 3)
-    still.clock.advance(60 + 90 + 30)  # app up at 150 s; four passes by 180 s
+    frozen.clock.advance(60 + 90 + 30)  # app up at 150 s; four passes by 180 s
     assert health(aws, seeded)[new] == "unhealthy"
-    still.clock.advance(10)  # the fifth
+    frozen.clock.advance(10)  # the fifth
     assert health(aws, seeded)[new] == "healthy"
 
 
@@ -130,32 +124,32 @@ def test_health_checks_follow_the_target_group_settings(
     ],
 )
 def test_v2_images_never_pass_and_elb_health_replaces_them(
-    still: Sandbox, aws: Aws, seeded: Seeded, image: str
+    frozen: Sandbox, aws: Aws, seeded: Seeded, image: str
 ) -> None:
     user_data = pinned(seeded, "v2.0") if image == "pinned" else script(seeded, image)
     pin_group(aws, seeded, version_with(aws, seeded, user_data))
     broken = scale_to(aws, 3)
-    still.clock.advance(120)
+    frozen.clock.advance(120)
     assert health(aws, seeded)[broken] == "unhealthy"
-    still.clock.advance(230)  # 350 s: inside the 300 s grace period, counted from InService (60 s)
+    frozen.clock.advance(230)  # 350 s: inside the 300 s grace period, counted from InService (60 s)
     assert broken in {i["InstanceId"] for i in instances(aws)}
-    still.clock.advance(10)
+    frozen.clock.advance(10)
     members = {i["InstanceId"] for i in instances(aws)}
     assert broken not in members and len(members) == 3  # replaced, from the same (broken) version
     assert health(aws, seeded)[broken] == "draining"
 
 
-def test_other_images_are_healthy(still: Sandbox, aws: Aws, seeded: Seeded) -> None:
+def test_other_images_are_healthy(frozen: Sandbox, aws: Aws, seeded: Seeded) -> None:
     pin_group(aws, seeded, version_with(aws, seeded, pinned(seeded, "v1.0")))
     new = scale_to(aws, 3)
-    still.clock.advance(180)
+    frozen.clock.advance(180)
     assert health(aws, seeded)[new] == "healthy"
 
 
 # -- refresh pacing ---------------------------------------------------------------------------
 
 
-def test_seed_refresh_reports_progress_like_aws(still: Sandbox, aws: Aws, seeded: Seeded) -> None:
+def test_seed_refresh_reports_progress_like_aws(frozen: Sandbox, aws: Aws, seeded: Seeded) -> None:
     pin_group(aws, seeded, 1)
     good = version_with(aws, seeded, pinned(seeded, "v1.1"))
     start(aws, seeded, good)
@@ -167,14 +161,14 @@ def test_seed_refresh_reports_progress_like_aws(still: Sandbox, aws: Aws, seeded
     )
     # MaxHealthyPercentage 100 with MinHealthyPercentage 50: one out, one in.
     assert sorted(i["LifecycleState"] for i in instances(aws)) == ["InService", "Pending"]
-    still.clock.advance(200)
+    frozen.clock.advance(200)
     assert "warm up" in refresh(aws)["StatusReason"]
-    still.clock.advance(165)  # 6 min: the first replacement warmed up; checkpoint 50%
+    frozen.clock.advance(165)  # 6 min: the first replacement warmed up; checkpoint 50%
     mid = refresh(aws)
     assert (mid["PercentageComplete"], mid["InstancesToUpdate"]) == (50, 1)
     assert "Checkpoint 1 of 2" in mid["StatusReason"]
     assert group_version(aws) == "1"  # the desired configuration waits for success
-    still.clock.advance(60 + 365)
+    frozen.clock.advance(60 + 365)
     done = refresh(aws)
     assert (done["Status"], done["PercentageComplete"], done["InstancesToUpdate"]) == (
         "Successful",
@@ -186,7 +180,7 @@ def test_seed_refresh_reports_progress_like_aws(still: Sandbox, aws: Aws, seeded
 
 
 def test_max_healthy_above_100_launches_before_terminating(
-    still: Sandbox, aws: Aws, seeded: Seeded
+    frozen: Sandbox, aws: Aws, seeded: Seeded
 ) -> None:
     pin_group(aws, seeded, 1)
     good = version_with(aws, seeded, pinned(seeded, "v1.1"))
@@ -197,13 +191,13 @@ def test_max_healthy_above_100_launches_before_terminating(
     refresh(aws)
     states = sorted(i["LifecycleState"] for i in instances(aws))
     assert states == ["InService", "InService", "Pending", "Pending"]
-    still.clock.advance(365)
+    frozen.clock.advance(365)
     assert refresh(aws)["Status"] == "Successful"
     assert len(instances(aws)) == 2
 
 
 def test_update_group_template_is_refused_during_a_refresh(
-    still: Sandbox, aws: Aws, seeded: Seeded
+    frozen: Sandbox, aws: Aws, seeded: Seeded
 ) -> None:
     pin_group(aws, seeded, 1)
     good = version_with(aws, seeded, pinned(seeded, "v1.1"))
@@ -216,26 +210,26 @@ def test_update_group_template_is_refused_during_a_refresh(
     # Other settings may change, and so may the template after the refresh ends.
     aws.call("autoscaling", "update_auto_scaling_group", AutoScalingGroupName=GROUP, MaxSize=5)
     aws.call("autoscaling", "cancel_instance_refresh", AutoScalingGroupName=GROUP)
-    still.clock.advance(60)
+    frozen.clock.advance(60)
     pin_group(aws, seeded, good)
 
 
 # -- failure and rollback ---------------------------------------------------------------------
 
 
-def test_broken_image_rolls_back_automatically(still: Sandbox, aws: Aws, seeded: Seeded) -> None:
+def test_broken_image_rolls_back_automatically(frozen: Sandbox, aws: Aws, seeded: Seeded) -> None:
     pin_group(aws, seeded, 1)
     broken = version_with(aws, seeded, pinned(seeded, "v2.0"))
     start(aws, seeded, broken)
     refresh(aws)
     # Unhealthy from 120 s; the grace period ends at 360 s (300 s from InService); then AWS
     # replaces failing new instances for one hour before it rolls back (1.5, UG-rollback).
-    still.clock.advance(360 + 3600)
+    frozen.clock.advance(360 + 3600)
     rolling = refresh(aws)
     assert rolling["Status"] == "RollbackInProgress"
     assert "health checks" in rolling["StatusReason"]
     assert rolling["RollbackDetails"]["PercentageCompleteOnRollback"] == 0
-    still.clock.advance(900)
+    frozen.clock.advance(900)
     done = refresh(aws)
     assert done["Status"] == "RollbackSuccessful"
     assert "health checks" in done["StatusReason"]
@@ -244,19 +238,21 @@ def test_broken_image_rolls_back_automatically(still: Sandbox, aws: Aws, seeded:
     assert set(health(aws, seeded).values()) <= {"healthy", "draining"}
 
 
-def test_broken_image_without_auto_rollback_fails(still: Sandbox, aws: Aws, seeded: Seeded) -> None:
+def test_broken_image_without_auto_rollback_fails(
+    frozen: Sandbox, aws: Aws, seeded: Seeded
+) -> None:
     pin_group(aws, seeded, 1)
     broken = version_with(aws, seeded, pinned(seeded, "v2.0"))
     start(aws, seeded, broken, AutoRollback=False)
     refresh(aws)
-    still.clock.advance(360 + 3600)  # the grace period, then the hour of retries (1.5)
+    frozen.clock.advance(360 + 3600)  # the grace period, then the hour of retries (1.5)
     failed = refresh(aws)
     assert failed["Status"] == "Failed" and "health checks" in failed["StatusReason"]
     assert group_version(aws) == "1"
 
 
 def test_rollback_refused_without_previous_configuration(
-    still: Sandbox, aws: Aws, seeded: Seeded
+    frozen: Sandbox, aws: Aws, seeded: Seeded
 ) -> None:
     good = version_with(aws, seeded, pinned(seeded, "v1.1"))
     start(aws, seeded, good, AutoRollback=False)  # the group still points at $Default

@@ -26,12 +26,6 @@ from tests.test_rollouts import instances, scale_to, start
 AT = r"At \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ "
 
 
-@pytest.fixture
-def still(sandbox: Sandbox) -> Sandbox:
-    sandbox.clock.speed = 0
-    return sandbox
-
-
 def activities(aws: Aws, **params: Any) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = aws.call(
         "autoscaling", "describe_scaling_activities", AutoScalingGroupName=GROUP, **params
@@ -51,7 +45,7 @@ def about(aws: Aws, instance_id: str, verb: str) -> dict[str, Any]:
     return found
 
 
-def test_the_seed_launches_are_recorded_in_aws_shape(still: Sandbox, aws: Aws) -> None:
+def test_the_seed_launches_are_recorded_in_aws_shape(frozen: Sandbox, aws: Aws) -> None:
     members = [i["InstanceId"] for i in instances(aws)]
     group = aws.call("autoscaling", "describe_auto_scaling_groups", AutoScalingGroupNames=[GROUP])[
         "AutoScalingGroups"
@@ -72,21 +66,21 @@ def test_the_seed_launches_are_recorded_in_aws_shape(still: Sandbox, aws: Aws) -
 
 
 def test_a_launch_is_in_progress_until_in_service_and_listed_first(
-    still: Sandbox, aws: Aws
+    frozen: Sandbox, aws: Aws
 ) -> None:
     new = scale_to(aws, 3)
     first = activities(aws)[0]
     assert first["Description"] == f"Launching a new EC2 instance: {new}"
     assert first["StatusCode"] == "PreInService" and "EndTime" not in first
     assert "increasing the capacity from 2 to 3." in first["Cause"]
-    still.clock.advance(120)
+    frozen.clock.advance(120)
     done = about(aws, new, "launch")
     assert done["StatusCode"] == "Successful"
     # Pending for 60 s, then InService: the launch ends then (derived, see activities).
     assert (done["EndTime"] - done["StartTime"]).total_seconds() == 60
 
 
-def test_scale_in_records_the_capacity_cause(still: Sandbox, aws: Aws) -> None:
+def test_scale_in_records_the_capacity_cause(frozen: Sandbox, aws: Aws) -> None:
     before = serving(aws)
     aws.call("autoscaling", "set_desired_capacity", AutoScalingGroupName=GROUP, DesiredCapacity=1)
     (gone,) = before - serving(aws)
@@ -100,20 +94,20 @@ def test_scale_in_records_the_capacity_cause(still: Sandbox, aws: Aws) -> None:
     )
     # It drains for the target group's deregistration delay (300 s) before it is gone.
     assert ended["StatusCode"] == "WaitingForELBConnectionDraining" and "EndTime" not in ended
-    still.clock.advance(300)
+    frozen.clock.advance(300)
     ended = about(aws, gone, "terminate")
     assert ended["StatusCode"] == "Successful"
     assert (ended["EndTime"] - ended["StartTime"]).total_seconds() == 300
 
 
 def test_a_health_check_termination_carries_the_elb_cause(
-    still: Sandbox, aws: Aws, seeded: Seeded
+    frozen: Sandbox, aws: Aws, seeded: Seeded
 ) -> None:
     """UG replace-unhealthy-instance: the Cause names the ELB health check failure."""
     pin_group(aws, seeded, version_with(aws, seeded, pinned(seeded, "v2.0")))
     seed = serving(aws)
     broken = scale_to(aws, 3)
-    still.clock.advance(400)  # past the grace period, counted from InService
+    frozen.clock.advance(400)  # past the grace period, counted from InService
     ended = about(aws, broken, "terminate")
     assert re.fullmatch(
         AT + r"an instance was taken out of service in response to an ELB system health check "
@@ -126,11 +120,11 @@ def test_a_health_check_termination_carries_the_elb_cause(
     )
 
 
-def test_a_refresh_records_its_replacements(still: Sandbox, aws: Aws, seeded: Seeded) -> None:
+def test_a_refresh_records_its_replacements(frozen: Sandbox, aws: Aws, seeded: Seeded) -> None:
     seed = [i["InstanceId"] for i in instances(aws)]
     pin_group(aws, seeded, 1)
     start(aws, seeded, version_with(aws, seeded, pinned(seeded, "v1.1")))
-    still.clock.advance(1800)
+    frozen.clock.advance(1800)
     assert refresh(aws)["Status"] == "Successful"
     for old in seed:
         assert re.fullmatch(
@@ -147,18 +141,18 @@ def test_a_refresh_records_its_replacements(still: Sandbox, aws: Aws, seeded: Se
 
 
 def test_failed_new_instances_of_a_refresh_are_health_check_terminations(
-    still: Sandbox, aws: Aws, seeded: Seeded
+    frozen: Sandbox, aws: Aws, seeded: Seeded
 ) -> None:
     """1.5: the refresh's broken new instances are taken out by the health checks."""
     pin_group(aws, seeded, 1)
     start(aws, seeded, version_with(aws, seeded, pinned(seeded, "v2.0")))
-    still.clock.advance(900)
+    frozen.clock.advance(900)
     health = [a for a in activities(aws) if "ELB system health check failure" in a["Cause"]]
     assert health and all(a["Description"].startswith("Terminating") for a in health)
     assert any("unhealthy instance needing to be replaced" in a["Cause"] for a in activities(aws))
 
 
-def test_terminate_instance_answers_with_the_recorded_activity(still: Sandbox, aws: Aws) -> None:
+def test_terminate_instance_answers_with_the_recorded_activity(frozen: Sandbox, aws: Aws) -> None:
     victim = instances(aws)[0]["InstanceId"]
     answer = aws.call(
         "autoscaling",
@@ -175,7 +169,7 @@ def test_terminate_instance_answers_with_the_recorded_activity(still: Sandbox, a
     assert len(serving(aws)) == 1
 
 
-def test_an_ec2_termination_carries_the_ec2_health_cause(still: Sandbox, aws: Aws) -> None:
+def test_an_ec2_termination_carries_the_ec2_health_cause(frozen: Sandbox, aws: Aws) -> None:
     victim = instances(aws)[0]["InstanceId"]
     aws.call("ec2", "terminate_instances", InstanceIds=[victim])
     assert about(aws, victim, "terminate")["Cause"].endswith(
@@ -185,7 +179,7 @@ def test_an_ec2_termination_carries_the_ec2_health_cause(still: Sandbox, aws: Aw
     assert len(instances(aws)) == 2  # replaced
 
 
-def test_paging_ids_and_max_records(still: Sandbox, aws: Aws) -> None:
+def test_paging_ids_and_max_records(frozen: Sandbox, aws: Aws) -> None:
     scale_to(aws, 3)
     everything = activities(aws)
     assert len(everything) == 3

@@ -23,13 +23,6 @@ HOUR = 3600
 FIRST_FAILURE = 360
 
 
-@pytest.fixture
-def still(sandbox: Sandbox) -> Sandbox:
-    """The sandbox with its clock stopped: time moves only when the test advances it."""
-    sandbox.clock.speed = 0
-    return sandbox
-
-
 def broken_refresh(aws: Aws, seeded: Seeded, **prefs: Any) -> None:
     pin_group(aws, seeded, 1)
     start(aws, seeded, version_with(aws, seeded, pinned(seeded, "v2.0")), **prefs)
@@ -41,7 +34,7 @@ def ids(aws: Aws) -> set[str]:
 
 
 def test_failed_new_instances_are_replaced_and_the_refresh_keeps_trying(
-    still: Sandbox, aws: Aws, seeded: Seeded
+    frozen: Sandbox, aws: Aws, seeded: Seeded
 ) -> None:
     """A1, UG-overview core concepts: "If new instances fail their health checks, Auto Scaling
     terminates and replaces them"; the refresh stays InProgress meanwhile."""
@@ -49,7 +42,7 @@ def test_failed_new_instances_are_replaced_and_the_refresh_keeps_trying(
     before = ids(aws)
     seen: set[str] = set()
     for _ in range(6):
-        still.clock.advance(600)
+        frozen.clock.advance(600)
         now = refresh(aws)
         assert now["Status"] == "InProgress"
         assert now["StatusReason"].startswith("Waiting for remaining instances to be available.")
@@ -62,32 +55,32 @@ def test_failed_new_instances_are_replaced_and_the_refresh_keeps_trying(
 
 
 def test_after_an_hour_of_failures_auto_rollback_rolls_back(
-    still: Sandbox, aws: Aws, seeded: Seeded
+    frozen: Sandbox, aws: Aws, seeded: Seeded
 ) -> None:
     """UG-rollback (zh_cn): with AutoRollback the refresh keeps trying for an hour, then fails
     and rolls back; the rollback is visible in RollbackDetails."""
     broken_refresh(aws, seeded)
-    still.clock.advance(FIRST_FAILURE + HOUR - 30)
+    frozen.clock.advance(FIRST_FAILURE + HOUR - 30)
     assert refresh(aws)["Status"] == "InProgress"
-    still.clock.advance(60)
+    frozen.clock.advance(60)
     rolling = refresh(aws)
     assert rolling["Status"] == "RollbackInProgress"
     assert "for one hour" in rolling["StatusReason"] and "health checks" in rolling["StatusReason"]
     assert "RollbackDetails" in rolling
-    still.clock.advance(900)
+    frozen.clock.advance(900)
     done = refresh(aws)
     assert done["Status"] == "RollbackSuccessful"
     assert {i["LaunchTemplate"]["Version"] for i in instances(aws)} == {"1"}
 
 
 def test_after_an_hour_of_failures_without_auto_rollback_it_fails(
-    still: Sandbox, aws: Aws, seeded: Seeded
+    frozen: Sandbox, aws: Aws, seeded: Seeded
 ) -> None:
     """UG-overview Limitations: "If the problem persists after an hour, the refresh fails"."""
     broken_refresh(aws, seeded, AutoRollback=False)
-    still.clock.advance(FIRST_FAILURE + HOUR - 30)
+    frozen.clock.advance(FIRST_FAILURE + HOUR - 30)
     assert refresh(aws)["Status"] == "InProgress"
-    still.clock.advance(60)
+    frozen.clock.advance(60)
     failed = refresh(aws)
     assert failed["Status"] == "Failed"
     assert "for one hour" in failed["StatusReason"]
@@ -101,7 +94,7 @@ def modify_check(aws: Aws, seeded: Seeded, **settings: Any) -> None:
     aws.call("elbv2", "modify_target_group", TargetGroupArn=seeded.target_group_arn, **settings)
 
 
-def new_target_health(still: Sandbox, aws: Aws, seeded: Seeded, after: float) -> dict[str, Any]:
+def new_target_health(frozen: Sandbox, aws: Aws, seeded: Seeded, after: float) -> dict[str, Any]:
     """Scale out by one and return that instance's TargetHealth ``after`` s from its launch."""
     before = ids(aws)
     aws.call(
@@ -111,7 +104,7 @@ def new_target_health(still: Sandbox, aws: Aws, seeded: Seeded, after: float) ->
         DesiredCapacity=3,
     )
     (new,) = ids(aws) - before
-    still.clock.advance(after)
+    frozen.clock.advance(after)
     found = aws.call(
         "elbv2",
         "describe_target_health",
@@ -126,11 +119,11 @@ def new_target_health(still: Sandbox, aws: Aws, seeded: Seeded, after: float) ->
 SETTLED = 400
 
 
-def test_seed_health_check_passes_once_booted(still: Sandbox, aws: Aws, seeded: Seeded) -> None:
+def test_seed_health_check_passes_once_booted(frozen: Sandbox, aws: Aws, seeded: Seeded) -> None:
     """The seed's GET /actuator/health on 8080, matcher 200: healthy, no reason (3.1)."""
-    early = new_target_health(still, aws, seeded, after=70)
+    early = new_target_health(frozen, aws, seeded, after=70)
     assert early["State"] == "initial" and early["Reason"] == "Elb.InitialHealthChecking"
-    still.clock.advance(SETTLED)
+    frozen.clock.advance(SETTLED)
     health = aws.call("elbv2", "describe_target_health", TargetGroupArn=seeded.target_group_arn)[
         "TargetHealthDescriptions"
     ]
@@ -173,7 +166,7 @@ def test_seed_health_check_passes_once_booted(still: Sandbox, aws: Aws, seeded: 
     ],
 )
 def test_a_health_check_that_does_not_fit_makes_the_target_unhealthy(
-    still: Sandbox,
+    frozen: Sandbox,
     aws: Aws,
     seeded: Seeded,
     settings: dict[str, Any],
@@ -184,7 +177,7 @@ def test_a_health_check_that_does_not_fit_makes_the_target_unhealthy(
     those of [M TargetHealth.Reason] and ELB-hc (aws-facts 3.1)."""
     modify_check(aws, seeded, **settings)
     # Booted at 150 s; at 300 s the failures carry the steady reason, before healing (360 s).
-    health = new_target_health(still, aws, seeded, after=300)
+    health = new_target_health(frozen, aws, seeded, after=300)
     assert (health["State"], health["Reason"], health["Description"]) == (
         "unhealthy",
         reason,
@@ -196,26 +189,26 @@ def test_a_health_check_that_does_not_fit_makes_the_target_unhealthy(
     "matcher", ["200", "200,202", "200-299", "404,200", "200-499"], ids=lambda m: m
 )
 def test_matchers_that_include_200_pass(
-    still: Sandbox, aws: Aws, seeded: Seeded, matcher: str
+    frozen: Sandbox, aws: Aws, seeded: Seeded, matcher: str
 ) -> None:
     """[M Matcher.HttpCode]: single codes, lists and ranges."""
     modify_check(aws, seeded, Matcher={"HttpCode": matcher})
-    assert new_target_health(still, aws, seeded, after=SETTLED)["State"] == "healthy"
+    assert new_target_health(frozen, aws, seeded, after=SETTLED)["State"] == "healthy"
 
 
-def test_a_range_matcher_can_accept_a_wrong_path(still: Sandbox, aws: Aws, seeded: Seeded) -> None:
+def test_a_range_matcher_can_accept_a_wrong_path(frozen: Sandbox, aws: Aws, seeded: Seeded) -> None:
     """As on AWS, a 404 inside the matcher's range passes: ELB compares codes, not paths."""
     modify_check(aws, seeded, HealthCheckPath="/nope", Matcher={"HttpCode": "200-499"})
-    assert new_target_health(still, aws, seeded, after=SETTLED)["State"] == "healthy"
+    assert new_target_health(frozen, aws, seeded, after=SETTLED)["State"] == "healthy"
 
 
 def test_new_settings_do_not_rewrite_a_healthy_target_s_past(
-    still: Sandbox, aws: Aws, seeded: Seeded
+    frozen: Sandbox, aws: Aws, seeded: Seeded
 ) -> None:
     """ELB-hc: UnhealthyThresholdCount consecutive failures take a target out of service; a
     healthy target stays healthy until then, even when the new settings fail at once."""
     modify_check(aws, seeded, HealthCheckPath="/health")
-    still.clock.advance(35)  # one failed check (interval 30, threshold 2)
+    frozen.clock.advance(35)  # one failed check (interval 30, threshold 2)
     health = aws.call("elbv2", "describe_target_health", TargetGroupArn=seeded.target_group_arn)[
         "TargetHealthDescriptions"
     ]
@@ -223,33 +216,33 @@ def test_new_settings_do_not_rewrite_a_healthy_target_s_past(
 
 
 def test_a_wrong_path_starts_replacing_instances_after_the_grace_period(
-    still: Sandbox, aws: Aws, seeded: Seeded
+    frozen: Sandbox, aws: Aws, seeded: Seeded
 ) -> None:
     """C1 with HealthCheckType ELB: every instance is found unhealthy and replaced (UG-health).
     C2: the grace period (300 s) counts from InService, not from launch (UG-hooks, UG-grace)."""
     modify_check(aws, seeded, HealthCheckPath="/health")
     before = ids(aws)
-    still.clock.advance(65)  # two failed checks at 30 and 60 s: unhealthy, long past grace
+    frozen.clock.advance(65)  # two failed checks at 30 and 60 s: unhealthy, long past grace
     assert not before & ids(aws)  # all replaced, at 60 s
     replacements = ids(aws)
     # Launched at 60 s, InService at 120 s: the grace period ends at 420 s, not 360 s.
-    still.clock.advance(335)  # t = 400
+    frozen.clock.advance(335)  # t = 400
     assert ids(aws) == replacements
-    still.clock.advance(60)  # t = 460
+    frozen.clock.advance(60)  # t = 460
     assert not replacements & ids(aws)
 
 
 def test_a_launch_first_rollback_terminates_the_surplus_instead_of_replacing_it(
-    still: Sandbox, aws: Aws, seeded: Seeded
+    frozen: Sandbox, aws: Aws, seeded: Seeded
 ) -> None:
     """With MaxHealthyPercentage 200 the old instances still run when the hour runs out; the
     rollback terminates the new ones in flight (surplus over desired capacity, 1.2) rather than
     replacing them one by one: it ends as soon as they are gone."""
     old = ids(aws)
     broken_refresh(aws, seeded, MinHealthyPercentage=100, MaxHealthyPercentage=200)
-    still.clock.advance(120)
+    frozen.clock.advance(120)
     assert len(instances(aws)) > 2  # launched first: the 2 old ones still run
-    still.clock.advance(FIRST_FAILURE + HOUR)
+    frozen.clock.advance(FIRST_FAILURE + HOUR)
     done = refresh(aws)
     assert done["Status"] == "RollbackSuccessful"
     assert (done["EndTime"] - done["RollbackDetails"]["RollbackStartTime"]).total_seconds() < 60
@@ -269,7 +262,7 @@ def set_capacity(aws: Aws, capacity: int) -> None:
 
 
 def test_desired_capacity_counts_pending_instances(
-    still: Sandbox, aws: Aws, seeded: Seeded
+    frozen: Sandbox, aws: Aws, seeded: Seeded
 ) -> None:
     """A7, [M RefreshPreferences.MaxHealthyPercentage] and 1.13: Pending instances count toward
     desired capacity, so 2 → 4 → 3 while two are Pending ends with 3, not 5."""
@@ -277,12 +270,12 @@ def test_desired_capacity_counts_pending_instances(
     assert [i["LifecycleState"] for i in instances(aws)].count("Pending") == 2
     set_capacity(aws, 3)
     assert len(instances(aws)) == 3
-    still.clock.advance(600)
+    frozen.clock.advance(600)
     assert len(instances(aws)) == 3
 
 
 def test_scale_out_during_a_refresh_uses_the_desired_configuration(
-    still: Sandbox, aws: Aws, seeded: Seeded
+    frozen: Sandbox, aws: Aws, seeded: Seeded
 ) -> None:
     """A6, UG-overview core concepts: a scale-out during a refresh launches instances with the
     desired configuration; one refresh leaves every instance on it."""
@@ -294,7 +287,7 @@ def test_scale_out_during_a_refresh_uses_the_desired_configuration(
     set_capacity(aws, 3)
     (added,) = [i for i in instances(aws) if i["InstanceId"] not in before]
     assert added["LaunchTemplate"]["Version"] == str(good)
-    still.clock.advance(1800)
+    frozen.clock.advance(1800)
     assert refresh(aws)["Status"] == "Successful"
     assert {i["LaunchTemplate"]["Version"] for i in instances(aws)} == {str(good)}
     assert len(instances(aws)) == 3
@@ -344,16 +337,16 @@ def start_with(aws: Aws, seeded: Seeded, version: int, prefs: dict[str, Any]) ->
     ],
 )
 def test_max_healthy_explicit_or_omitted_orders_the_replacement(
-    still: Sandbox, aws: Aws, seeded: Seeded, prefs: dict[str, Any], first_batch: tuple[int, int]
+    frozen: Sandbox, aws: Aws, seeded: Seeded, prefs: dict[str, Any], first_batch: tuple[int, int]
 ) -> None:
     """A2/A3, [M RefreshPreferences.MaxHealthyPercentage], UG-overview, TF-47188 (aws-facts 1.2
     worked examples, N = 2): (old instances still running, new ones launched) in the first
     batch."""
     pin_group(aws, seeded, 1)
     start_with(aws, seeded, version_with(aws, seeded, pinned(seeded, "v1.1")), prefs)
-    still.clock.advance(30)
+    frozen.clock.advance(30)
     versions = [i["LaunchTemplate"]["Version"] for i in instances(aws)]
     assert (versions.count("1"), len(versions) - versions.count("1")) == first_batch
-    still.clock.advance(1800)
+    frozen.clock.advance(1800)
     assert refresh(aws)["Status"] == "Successful"
     assert len(instances(aws)) == 2

@@ -38,69 +38,63 @@ class FailingSome:
         return self.inner.health(target, now)
 
 
-@pytest.fixture
-def still(sandbox: Sandbox) -> Sandbox:
-    sandbox.clock.speed = 0
-    return sandbox
-
-
 def members(aws: Aws) -> dict[str, dict[str, Any]]:
     """Members that count (``instances`` leaves out the Terminating ones)."""
     return {i["InstanceId"]: i for i in instances(aws)}
 
 
 def test_an_old_instance_failing_during_a_refresh_is_healed_from_the_desired_version(
-    still: Sandbox, aws: Aws, seeded: Seeded
+    frozen: Sandbox, aws: Aws, seeded: Seeded
 ) -> None:
     """A5: AWS replaces unhealthy instances during a refresh (1.13), from the desired
     configuration (A6), and the refresh counts that replacement: it stays InProgress until the
     healed instance is warmed up and healthy, then succeeds without replacing it again."""
-    model = FailingSome(still.runtime.health)
-    still.runtime.health = model
+    model = FailingSome(frozen.runtime.health)
+    frozen.runtime.health = model
     pin_group(aws, seeded, 1)
     seed = set(members(aws))
     version = version_with(aws, seeded, pinned(seeded, "v1.1"))
     start(aws, seeded, version, CheckpointDelay=3600)
-    still.clock.advance(400)  # first batch replaced (360 s), paused at the 50% checkpoint
+    frozen.clock.advance(400)  # first batch replaced (360 s), paused at the 50% checkpoint
     assert refresh(aws)["PercentageComplete"] == 50
     (old,) = seed & set(members(aws))
     model.failing.add(old)
-    still.clock.advance(30)
+    frozen.clock.advance(30)
     now = members(aws)
     assert old not in now  # healed during the refresh's checkpoint pause
     (healed,) = set(now) - seed - {i for i in now if now[i]["LifecycleState"] == "InService"}
     assert now[healed]["LaunchTemplate"]["Version"] == str(version)
     assert refresh(aws)["Status"] == "InProgress"  # not done while the healed one is Pending
-    still.clock.advance(200)
+    frozen.clock.advance(200)
     assert refresh(aws)["Status"] == "InProgress"  # warming up (300 s from InService)
-    still.clock.advance(200)
+    frozen.clock.advance(200)
     done = refresh(aws)
     assert done["Status"] == "Successful" and done["PercentageComplete"] == 100
     assert healed in members(aws) and len(members(aws)) == 2
 
 
 def test_a_replaced_instance_failing_later_holds_the_refresh_until_its_replacement_is_up(
-    still: Sandbox, aws: Aws, seeded: Seeded
+    frozen: Sandbox, aws: Aws, seeded: Seeded
 ) -> None:
     """A5: a new instance the refresh already counted, healed later, is waited for: the refresh
     must not end Successful while the replacement is Pending."""
-    model = FailingSome(still.runtime.health)
-    still.runtime.health = model
+    model = FailingSome(frozen.runtime.health)
+    frozen.runtime.health = model
     pin_group(aws, seeded, 1)
     seed = set(members(aws))
     start(aws, seeded, version_with(aws, seeded, pinned(seeded, "v1.1")), CheckpointDelay=60)
-    still.clock.advance(400)
+    frozen.clock.advance(400)
     (first,) = set(members(aws)) - seed
-    still.clock.advance(320)  # 720 s: the second batch's instance is warming up
+    frozen.clock.advance(320)  # 720 s: the second batch's instance is warming up
     assert first in members(aws)  # the world has moved to 720 s before the failure starts
     model.failing.add(first)
-    still.clock.advance(10)
+    frozen.clock.advance(10)
     assert first not in members(aws)
     assert refresh(aws)["Status"] == "InProgress"
-    still.clock.advance(170)  # 900 s: the second batch is done; the healed one is warming up
+    frozen.clock.advance(170)  # 900 s: the second batch is done; the healed one is warming up
     assert refresh(aws)["PercentageComplete"] == 100
     assert refresh(aws)["Status"] == "InProgress"
-    still.clock.advance(300)
+    frozen.clock.advance(300)
     assert refresh(aws)["Status"] == "Successful"
     assert all(i["LifecycleState"] == "InService" for i in instances(aws))
 
@@ -121,7 +115,7 @@ def ec2_state(aws: Aws, instance_id: str) -> str:
 
 
 def test_scale_in_drains_the_instance_as_terminating_first(
-    still: Sandbox, aws: Aws, seeded: Seeded
+    frozen: Sandbox, aws: Aws, seeded: Seeded
 ) -> None:
     """C4: AWS deregisters a terminating instance and waits out the deregistration delay (300 s
     by default) while it still runs, listed as Terminating, then terminates it (UG-hooks,
@@ -133,16 +127,16 @@ def test_scale_in_drains_the_instance_as_terminating_first(
     assert (entry["LifecycleState"], entry["HealthStatus"]) == ("Terminating", "Healthy")
     assert ec2_state(aws, gone) == "running"
     assert health(aws, seeded)[gone] == "draining"
-    still.clock.advance(295)
+    frozen.clock.advance(295)
     assert gone in listed(aws) and len(members(aws)) == 1
-    still.clock.advance(10)
+    frozen.clock.advance(10)
     assert gone not in listed(aws)
     assert ec2_state(aws, gone) == "terminated"
     assert gone not in health(aws, seeded)
 
 
 def test_the_target_groups_deregistration_delay_sets_how_long(
-    still: Sandbox, aws: Aws, seeded: Seeded
+    frozen: Sandbox, aws: Aws, seeded: Seeded
 ) -> None:
     aws.call(
         "elbv2",
@@ -159,12 +153,12 @@ def test_the_target_groups_deregistration_delay_sets_how_long(
     )
     assert listed(aws)[victim]["LifecycleState"] == "Terminating"
     assert len(members(aws)) == 2  # its replacement is already on its way: it no longer counts
-    still.clock.advance(35)
+    frozen.clock.advance(35)
     assert victim not in listed(aws)
 
 
 def test_an_instance_terminated_for_its_health_stays_unhealthy_while_it_drains(
-    still: Sandbox, aws: Aws, seeded: Seeded
+    frozen: Sandbox, aws: Aws, seeded: Seeded
 ) -> None:
     """C4/C5: HealthStatus stays Unhealthy while the instance drains as Terminating; the
     replacement is launched at once (the Terminating one does not count)."""
@@ -172,7 +166,7 @@ def test_an_instance_terminated_for_its_health_stays_unhealthy_while_it_drains(
     before = set(members(aws))
     aws.call("autoscaling", "set_desired_capacity", AutoScalingGroupName=GROUP, DesiredCapacity=3)
     (broken,) = set(members(aws)) - before
-    still.clock.advance(365)  # past the grace period (300 s from InService at 60 s)
+    frozen.clock.advance(365)  # past the grace period (300 s from InService at 60 s)
     entry = listed(aws)[broken]
     assert (entry["LifecycleState"], entry["HealthStatus"]) == ("Terminating", "Unhealthy")
     assert broken not in members(aws) and len(members(aws)) == 3
@@ -182,12 +176,12 @@ def test_an_instance_terminated_for_its_health_stays_unhealthy_while_it_drains(
 
 
 def test_a_stopped_instance_is_marked_unhealthy_and_replaced_even_in_the_grace_period(
-    still: Sandbox, aws: Aws, seeded: Seeded
+    frozen: Sandbox, aws: Aws, seeded: Seeded
 ) -> None:
     """C3: "If Amazon EC2 Auto Scaling determines that any instances are no longer running …
     it immediately replaces them", grace period or not (UG-health, UG-grace; aws-facts 2)."""
     new = scale_to(aws, 3)
-    still.clock.advance(120)  # in service, well inside the 300 s grace period
+    frozen.clock.advance(120)  # in service, well inside the 300 s grace period
     aws.call("ec2", "stop_instances", InstanceIds=[new])
     entry = listed(aws)[new]
     assert (entry["LifecycleState"], entry["HealthStatus"]) == ("Terminating", "Unhealthy")
@@ -204,7 +198,9 @@ def test_a_stopped_instance_is_marked_unhealthy_and_replaced_even_in_the_grace_p
     )
 
 
-def test_a_stopped_instance_is_replaced_without_elb_health_checks(still: Sandbox, aws: Aws) -> None:
+def test_a_stopped_instance_is_replaced_without_elb_health_checks(
+    frozen: Sandbox, aws: Aws
+) -> None:
     """C3: EC2 health checks are always on, whatever HealthCheckType says (aws-facts 2)."""
     aws.call(
         "autoscaling",
@@ -261,7 +257,7 @@ def test_retire_first(
 
 
 def test_min_50_max_150_replaces_both_instances_in_one_batch(
-    still: Sandbox, aws: Aws, seeded: Seeded
+    frozen: Sandbox, aws: Aws, seeded: Seeded
 ) -> None:
     """A4, aws-facts 1.2: with min 50 / max 150 on 2, one old instance stays in service while
     two new ones launch (3 in total): one batch of 6 minutes, not two."""
@@ -274,7 +270,7 @@ def test_min_50_max_150_replaces_both_instances_in_one_batch(
     refresh(aws)
     now = members(aws)
     assert len(now) == 3 and len(seed & set(now)) == 1
-    still.clock.advance(365)  # 60 s Pending + 300 s warmup, healthy at 180 s
+    frozen.clock.advance(365)  # 60 s Pending + 300 s warmup, healthy at 180 s
     done = refresh(aws)
     assert done["Status"] == "Successful"
     assert not seed & set(members(aws)) and len(members(aws)) == 2

@@ -19,16 +19,10 @@ from tests.sandbox_calls import NAMESPACE, dimensions, metric, next_minute
 
 
 @pytest.fixture
-def still(sandbox: Sandbox) -> Sandbox:
-    sandbox.clock.speed = 0
-    return sandbox
-
-
-@pytest.fixture
-def traffic(still: Sandbox, aws: Aws) -> tuple[datetime, datetime]:
+def traffic(frozen: Sandbox, aws: Aws) -> tuple[datetime, datetime]:
     """Ten whole minutes of the seed's traffic: (start, end)."""
-    start = next_minute(still)
-    still.clock.advance(600)
+    start = next_minute(frozen)
+    frozen.clock.advance(600)
     aws.call("cloudwatch", "describe_alarms")
     return start, start + timedelta(minutes=10)
 
@@ -143,7 +137,7 @@ def test_a_period_that_is_not_whole_minutes_is_refused(
         metric(aws, "RequestCount", "Sum", start, end, period=90)
 
 
-def test_user_metrics_keep_working(still: Sandbox, aws: Aws) -> None:
+def test_user_metrics_keep_working(frozen: Sandbox, aws: Aws) -> None:
     """PutMetricData into one's own namespace is moto's, as before: readable both ways."""
     at = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
     aws.call(
