@@ -18,7 +18,7 @@ from reconciler import errors
 from reconciler.daemon.lease import Lease
 from reconciler.daemon.metrics import Metrics
 from reconciler.daemon.revisions import DesiredError, Followed, Revisions
-from reconciler.model import CancelInstanceRefresh, Phase, RollbackInstanceRefresh
+from reconciler.model import stops_refresh
 from reconciler.pipeline.reconcile import ServiceOutcome
 from reconciler.pipeline.status import Condition, ServiceStatus, service_status
 
@@ -142,11 +142,9 @@ def _result(outcome: ServiceOutcome, *, writing: bool) -> str:
 
 def _stopped(outcome: ServiceOutcome) -> bool:
     """Whether this pass stopped a rollout for the analysis (rolled back or cancelled it)."""
-    # Only a FAILED diff stops a refresh (``diff.judgement``); a cancel elsewhere supersedes.
-    if outcome.diff is None or outcome.diff.phase is not Phase.FAILED or outcome.applied is None:
+    if outcome.diff is None or outcome.applied is None:
         return False
-    stops = (RollbackInstanceRefresh, CancelInstanceRefresh)
-    return any(isinstance(a, stops) for a in outcome.applied.done)
+    return stops_refresh(outcome.diff.phase, outcome.applied.done)
 
 
 def _percentage(outcome: ServiceOutcome) -> int | None:

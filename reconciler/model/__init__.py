@@ -40,6 +40,7 @@ from reconciler.model.actions import (
     TagResource,
     UpdateAutoScalingGroup,
     VersionPin,
+    stops_refresh,
 )
 from reconciler.model.analysis import (
     AnalysisInputs,
@@ -179,5 +180,6 @@ __all__ = [
     "fields",
     "scaling_policy_name",
     "short_digest",
+    "stops_refresh",
     "value_text",
 ]

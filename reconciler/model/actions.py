@@ -10,7 +10,7 @@ that plan builds and apply reads the same fields, and that apply handles every k
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -183,6 +183,13 @@ Action = (
     | RollbackInstanceRefresh
     | MarkFailed
 )
+
+
+def stops_refresh(phase: Phase, actions: Iterable[Action]) -> bool:
+    """Whether ``actions`` stop the refresh the rollout analysis failed: only a FAILED plan
+    rolls back or cancels for that (a cancel in SUPERSEDING makes way for a newer state)."""
+    stops = (RollbackInstanceRefresh, CancelInstanceRefresh)
+    return phase is Phase.FAILED and any(isinstance(a, stops) for a in actions)
 
 
 @dataclass(frozen=True, slots=True)

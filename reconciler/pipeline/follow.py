@@ -24,16 +24,14 @@ from dataclasses import dataclass
 
 from reconciler.images.description import parse_description
 from reconciler.model import (
-    CancelInstanceRefresh,
     ConditionType,
     ObservedRefresh,
     ObservedService,
-    Phase,
     Reason,
     RefreshStatus,
-    RollbackInstanceRefresh,
     ServiceOutcome,
     ServiceSpec,
+    stops_refresh,
 )
 from reconciler.pipeline.diff.failure import group_marker, reason
 from reconciler.pipeline.reconcile import Reconciler
@@ -93,9 +91,7 @@ def sighting(outcome: ServiceOutcome, status: ServiceStatus) -> Sighting:
 def _stops(outcome: ServiceOutcome) -> bool:
     """The pass's plan stops the refresh the analysis failed (only FAILED plans do)."""
     plan = outcome.plan
-    if plan is None or plan.phase is not Phase.FAILED:
-        return False
-    return any(isinstance(a, RollbackInstanceRefresh | CancelInstanceRefresh) for a in plan.actions)
+    return plan is not None and stops_refresh(plan.phase, plan.actions)
 
 
 def standing(seen: Sighting) -> Standing:
