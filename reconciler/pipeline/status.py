@@ -28,11 +28,8 @@ from reconciler.model import (
     Reason,
     ServiceOutcome,
 )
-from reconciler.model.markers import (
-    TAG_FAILED_FINGERPRINT,
-    TAG_FAILED_REASON,
-    parse_failed_marker,
-)
+from reconciler.model.markers import TAG_FAILED_REASON
+from reconciler.pipeline.diff.failure import group_marker
 from reconciler.pipeline.next_step import next_step
 
 # Condition lives in the model; importers of it from here keep working.
@@ -231,10 +228,10 @@ def history(observed: ObservedService) -> list[Revision]:
 def _recorded_failure(observed: ObservedService) -> tuple[str, str] | None:
     """(fingerprint, reason) of the rollout the group's failed tag records."""
     group = observed.auto_scaling_group
-    value = group.tags.get(TAG_FAILED_FINGERPRINT) if group else None
-    if group is None or not value:
+    marker = group_marker(group) if group is not None else None
+    if group is None or marker is None:
         return None
-    return parse_failed_marker(value).fingerprint, group.tags.get(TAG_FAILED_REASON, "")
+    return marker.fingerprint, group.tags.get(TAG_FAILED_REASON, "")
 
 
 def _outcomes(refreshes: Sequence[ObservedRefresh]) -> Mapping[int, str]:

@@ -34,6 +34,7 @@ from reconciler.model import (
     ServiceSpec,
 )
 from reconciler.pipeline.analysis import baseline_range, metric_range
+from reconciler.pipeline.diff.versions import refresh_version
 from reconciler.pipeline.observe.batches import chunks
 from reconciler.pipeline.observe.metrics import MetricRequest, read_metrics
 from reconciler.pipeline.observe.shapes import epoch as _epoch
@@ -91,10 +92,9 @@ def _frame(spec: ServiceSpec, seen: ObservedService, now: float) -> _Frame | Non
         return None
     if refresh is None or not refresh.status.active or not refresh.start_time:
         return None
-    version = refresh.desired_version
-    if seen.launch_template is not None and version is not None:
-        number = seen.launch_template.resolve(version)
-        version = str(number) if number is not None else version
+    template = seen.launch_template
+    number = refresh_version(refresh, group=group, template=template) if template else None
+    version = str(number) if number is not None else refresh.desired_version
     inputs = AnalysisInputs(
         observed_at=now,
         rollout_start=_epoch(refresh.start_time),
