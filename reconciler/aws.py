@@ -70,6 +70,7 @@ class Aws:
         self.requests: Counter[str] = Counter()  # HTTP requests sent, retries included
         self._hooks: list[CallHook] = []
         self._server_time: float | None = None
+        self._date: str | None = None  # the latest response's Date, not yet parsed
 
     # -- counting ----------------------------------------------------------------------------
 
@@ -100,15 +101,19 @@ class Aws:
         """AWS's clock (epoch seconds): the ``Date`` of the latest response, or the local clock
         before any. Refresh and metric times are AWS's, so windows over them are measured on
         AWS's clock, not on a local one that may be skewed (or, in the sandbox, simulated)."""
-        return self._server_time if self._server_time is not None else time.time()
-
-    def _note_date(self, parsed: Any = None, **_: Any) -> None:
-        headers = (parsed or {}).get("ResponseMetadata", {}).get("HTTPHeaders", {})
-        date = headers.get("date") if isinstance(headers, dict) else None
+        date, self._date = self._date, None
         if date:
             # A malformed Date leaves the last good one.
             with contextlib.suppress(TypeError, ValueError):
                 self._server_time = email.utils.parsedate_to_datetime(date).timestamp()
+        return self._server_time if self._server_time is not None else time.time()
+
+    def _note_date(self, parsed: Any = None, **_: Any) -> None:
+        # Kept as text: it is parsed only when asked for, not on every call.
+        headers = (parsed or {}).get("ResponseMetadata", {}).get("HTTPHeaders", {})
+        date = headers.get("date") if isinstance(headers, dict) else None
+        if date:
+            self._date = str(date)
 
     # -- clients -----------------------------------------------------------------------------
 
