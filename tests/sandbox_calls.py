@@ -125,9 +125,8 @@ def image_version(aws: Aws, seeded: Seeded, tag: str) -> int:
     return version_with(aws, seeded, pinned(seeded, tag))
 
 
-def deploy(aws: Aws, seeded: Seeded, tag: str, **prefs: Any) -> str:
-    """Start a refresh of the (pinned) seed group to ``tag``; returns the refresh id."""
-    version = image_version(aws, seeded, tag)
+def start_refresh(aws: Aws, seeded: Seeded, version: int, preferences: dict[str, Any]) -> str:
+    """Start a refresh of the seed group to launch template ``version``; the refresh id."""
     refresh_id: str = aws.call(
         "autoscaling",
         "start_instance_refresh",
@@ -138,9 +137,16 @@ def deploy(aws: Aws, seeded: Seeded, tag: str, **prefs: Any) -> str:
                 "Version": str(version),
             }
         },
-        Preferences={"MinHealthyPercentage": 50, "InstanceWarmup": 300, **prefs},
+        Preferences=preferences,
     )["InstanceRefreshId"]
     return refresh_id
+
+
+def deploy(aws: Aws, seeded: Seeded, tag: str, **prefs: Any) -> str:
+    """Start a refresh of the (pinned) seed group to ``tag``; returns the refresh id."""
+    version = image_version(aws, seeded, tag)
+    preferences = {"MinHealthyPercentage": 50, "InstanceWarmup": 300, **prefs}
+    return start_refresh(aws, seeded, version, preferences)
 
 
 def next_minute(sandbox: Any) -> datetime:

@@ -14,7 +14,14 @@ from reconciler.sandbox import Sandbox, Seeded
 from reconciler.sandbox.health import CheckSettings, judge
 from reconciler.sandbox.replacement import Pace, batch_size
 from reconciler.sandbox.seed import GROUP
-from tests.sandbox_calls import pin_group, pinned, refresh, script, version_with
+from tests.sandbox_calls import (
+    pin_group,
+    pinned,
+    refresh,
+    script,
+    start_refresh,
+    version_with,
+)
 
 SEED_PREFS: dict[str, Any] = {
     "MinHealthyPercentage": 50,
@@ -27,19 +34,7 @@ SEED_PREFS: dict[str, Any] = {
 
 
 def start(aws: Aws, seeded: Seeded, version: int, **prefs: Any) -> str:
-    refresh_id: str = aws.call(
-        "autoscaling",
-        "start_instance_refresh",
-        AutoScalingGroupName=GROUP,
-        DesiredConfiguration={
-            "LaunchTemplate": {
-                "LaunchTemplateId": seeded.launch_template_id,
-                "Version": str(version),
-            }
-        },
-        Preferences={**SEED_PREFS, **prefs},
-    )["InstanceRefreshId"]
-    return refresh_id
+    return start_refresh(aws, seeded, version, {**SEED_PREFS, **prefs})
 
 
 def instances(aws: Aws) -> list[dict[str, Any]]:
