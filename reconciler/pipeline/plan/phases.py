@@ -1,0 +1,154 @@
+"""The rollout actions of a plan, by phase: start a rollout (reuse or create a version, start a
+refresh), supersede a refresh for an older state, and stop and mark a failed one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from reconciler.images.description import description
+from reconciler.model import (
+    NEW_VERSION,
+    TAG_FAILED_FINGERPRINT,
+    Action,
+    CancelInstanceRefresh,
+    CreateLaunchTemplateVersion,
+    DesiredService,
+    Diff,
+    MarkFailed,
+    NewVersion,
+    ObservedAutoScalingGroup,
+    ObservedLaunchTemplate,
+    Phase,
+    RefreshStatus,
+    Resource,
+    RollbackInstanceRefresh,
+    StartInstanceRefresh,
+    Verdict,
+)
+from reconciler.pipeline.diff import current_version, desired_version, is_rollout
+from reconciler.pipeline.plan.settings import reasons
+from reconciler.pipeline.preferences import refresh_preferences
+
+CLIENT_TOKEN_LIMIT = 64  # EC2 ClientToken
+
+
+def client_token(*, fingerprint: str, template_name: str) -> str:
+    """Deterministic per content (rule 1): a retried create returns the same version."""
+    return f"asgr-{fingerprint}-{template_name}"[:CLIENT_TOKEN_LIMIT]
+
+
+def phase_actions(
+    desired: DesiredService,
+    diff: Diff,
+    *,
+    group: ObservedAutoScalingGroup,
+    template: ObservedLaunchTemplate,
+    revision: str | None,
+) -> list[Action]:
+    builders: dict[Phase, Callable[[], list[Action]]] = {
+        Phase.OUT_OF_SYNC: lambda: _rollout_actions(
+            desired, diff, group=group, template=template, revision=revision
+        ),
+        Phase.SUPERSEDING: lambda: _cancel_actions(diff, group=group),
+        Phase.FAILED: lambda: _mark_failed_actions(desired, diff, group=group),
+    }
+    build = builders.get(diff.phase)
+    return build() if build else []
+
+
+def _rollout_actions(
+    desired: DesiredService,
+    diff: Diff,
+    *,
+    group: ObservedAutoScalingGroup,
+    template: ObservedLaunchTemplate,
+    revision: str | None,
+) -> list[Action]:
+    rollout = [c for c in diff.changes if is_rollout(c)]
+    if not rollout:
+        return []
+    reason = reasons(rollout)
+    existing = desired_version(desired, template)
+    actions: list[Action] = []
+    version: int | NewVersion
+    if existing is not None:
+        # A revert, or a crash after the create: reuse the version rather than make another.
+        version = existing.version_number
+    else:
+        actions.append(create_version(desired, group=group, template=template, revision=revision))
+        version = NEW_VERSION
+    actions.append(
+        StartInstanceRefresh(
+            resource_name=group.name,
+            reason=reason,
+            launch_template_id=template.id,
+            version=version,
+            preferences=refresh_preferences(desired.spec.rollout),
+            fingerprint=desired.fingerprint,
+        )
+    )
+    return actions
+
+
+def create_version(
+    desired: DesiredService,
+    *,
+    group: ObservedAutoScalingGroup,
+    template: ObservedLaunchTemplate,
+    revision: str | None,
+) -> CreateLaunchTemplateVersion:
+    # Copy from what the group runs so settings we do not manage (AMI, type, SGs) carry over.
+    source = current_version(group, template) or template.default_version
+    return CreateLaunchTemplateVersion(
+        resource_name=template.name,
+        reason=f"new version from {source} with {desired.image.describe()}",
+        launch_template_id=template.id,
+        source_version=source,
+        user_data=desired.user_data,
+        description=description(
+            fingerprint=desired.fingerprint, revision=revision, image=desired.image
+        ),
+        client_token=client_token(fingerprint=desired.fingerprint, template_name=template.name),
+    )
+
+
+def _cancel_actions(diff: Diff, *, group: ObservedAutoScalingGroup) -> list[Action]:
+    refresh = diff.refresh
+    if refresh is None or refresh.status is RefreshStatus.CANCELLING:
+        return []
+    reason = f"supersede instance refresh {refresh.refresh_id} ({refresh.status.value})"
+    return [CancelInstanceRefresh(resource_name=group.name, reason=reason)]
+
+
+def _mark_failed_actions(
+    desired: DesiredService, diff: Diff, *, group: ObservedAutoScalingGroup
+) -> list[Action]:
+    # Tagging the group makes the failure survive refresh history ageing out and restarts.
+    marker = diff.failed_marker or desired.fingerprint  # the rollout key: model.markers
+    stop = _stop_actions(desired, diff, group=group)
+    if group.tags.get(TAG_FAILED_FINGERPRINT) == marker:
+        return stop
+    why = diff.message
+    if diff.analysis is not None and diff.analysis.verdict is Verdict.FAIL:
+        why = f"analysis failed: {diff.analysis.message}"  # the numbers, for the reason tag
+    return [*stop, MarkFailed(resource_name=group.name, reason=why, fingerprint=marker)]
+
+
+def _stop_actions(
+    desired: DesiredService, diff: Diff, *, group: ObservedAutoScalingGroup
+) -> list[Action]:
+    """Stop the refresh the analysis failed (``diff.judgement``): roll it back, or cancel it."""
+    stops = [c for c in diff.changes if c.resource is Resource.INSTANCE_REFRESH]
+    actions: list[Action] = []
+    for change in stops:
+        reason = f"analysis failed instance refresh {change.resource_name}"
+        if change.new == RefreshStatus.ROLLBACK_IN_PROGRESS.value:
+            actions.append(
+                RollbackInstanceRefresh(
+                    resource_name=group.name, reason=reason, refresh_id=change.resource_name
+                )
+            )
+        else:
+            actions.append(CancelInstanceRefresh(resource_name=group.name, reason=reason))
+    return actions
