@@ -30,6 +30,8 @@ class ActionKind(enum.IntEnum):
     # Never carries a launch template change while a refresh is active: plan defers the pin,
     # since AWS refuses it during a refresh with a DesiredConfiguration (aws-facts 1.12).
     UPDATE_AUTO_SCALING_GROUP = 30
+    # Blue/green: after any pin or scale of the same plan; a flip never waits for either.
+    SET_FORWARD_WEIGHTS = 35
     PUT_SCALING_POLICY = 40
     DELETE_SCALING_POLICY = 41
     CANCEL_INSTANCE_REFRESH = 50
@@ -99,7 +101,8 @@ class CreateLaunchTemplateVersion(_Action):
 
 @dataclass(frozen=True, slots=True)
 class VersionPin:
-    """Pin the group to an explicit launch template version instead of a floating reference."""
+    """Pin the group to an explicit launch template version instead of a floating reference;
+    ``NEW_VERSION``: the version created earlier in the same plan (blue/green's idle side)."""
 
     launch_template_id: str
     version: str
@@ -170,12 +173,26 @@ class RollbackInstanceRefresh(_Action):
     refresh_id: str
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SetForwardWeights(_Action):
+    """Write the weights of the forward action that splits a blue/green service's traffic
+    (ModifyListener's DefaultActions, or ModifyRule's Actions when ``rule_arn`` is set), then
+    read them back and fail unless AWS holds exactly them. ``weights``: target group ARN →
+    weight; ``resource_name``: the listener (or rule) as desired.yaml names it."""
+
+    kind: ClassVar[ActionKind] = ActionKind.SET_FORWARD_WEIGHTS
+    listener_arn: str
+    rule_arn: str | None
+    weights: Mapping[str, int]
+
+
 Action = (
     ClearFailed
     | TagResource
     | ModifyTargetGroup
     | CreateLaunchTemplateVersion
     | UpdateAutoScalingGroup
+    | SetForwardWeights
     | PutScalingPolicy
     | DeleteScalingPolicy
     | CancelInstanceRefresh

@@ -27,6 +27,11 @@ TAG_FAILED_REASON = "asg-reconciler/failed-reason"
 TAG_VALUE_LIMIT = 256
 # Set by `reconciler retry`: the failed refresh whose failure no longer counts.
 TAG_RETRIED_REFRESH = "asg-reconciler/retried-refresh"
+# Blue/green's memory on each side's group (``model.traffic.SideMarks`` reads them back).
+TAG_BG_ROLLOUT = "asg-reconciler/bg-rollout"  # "<fingerprint>@<epoch>": pinned for a rollout
+TAG_BG_STEP = "asg-reconciler/bg-step"  # "<step index>@<epoch>": written before the weights
+TAG_BG_VERIFIED = "asg-reconciler/bg-verified"  # "<fingerprint>": reached 100% and passed
+TAG_BG_RETIRED = "asg-reconciler/bg-retired"  # "<epoch>": lost its traffic at this time
 DEFAULT_OWNER = "asg-reconciler"
 # Marks launch template versions the reconciler created, at the start of their description.
 DESCRIPTION_MARKER = "asg-reconciler"

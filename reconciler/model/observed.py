@@ -192,6 +192,53 @@ class ObservedRefresh:
         return self.reported_status or self.status.value
 
 
+# ------------------------------------------------------------------------------------------------
+# Blue/green: the listener's forward and the second side
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ObservedForward:
+    """The listener's default action, or the rule's action, as AWS reads it back.
+
+    ``weights`` maps each target group ARN of the forward action to its weight. A forward with
+    one ``TargetGroupArn`` and no ``ForwardConfig`` reads as weight 1 for it: all traffic.
+    ``action_type`` is the type of the action that routes ("forward", "redirect", ...).
+    """
+
+    listener_arn: str
+    load_balancer_arn: str
+    rule_arn: str | None  # None: the listener's default action
+    action_type: str
+    weights: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class TargetState:
+    """One target of a side's target group: DescribeTargetHealth's State for an instance."""
+
+    instance_id: str
+    state: str  # healthy | unhealthy | initial | draining | unused | unavailable
+
+
+@dataclass(frozen=True, slots=True)
+class ObservedBlueGreen:
+    """What AWS holds beyond the blue side (``ObservedService``'s group and target group): the
+    green group and target group, the forward, each side's targets, and the time AWS said it
+    was (a response's Date), which the step pause is measured against. A missing resource is
+    ``None``."""
+
+    forward: ObservedForward | None
+    green_group: ObservedAutoScalingGroup | None
+    green_target_group: ObservedTargetGroup | None
+    blue_targets: tuple[TargetState, ...] = ()
+    green_targets: tuple[TargetState, ...] = ()
+    observed_at: float = 0.0
+    # The side taking canary traffic, judged with the other side's target group's metrics of
+    # the same minutes as its baseline; None when no side is being stepped.
+    analysis: AnalysisInputs | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class ObservedService:
     """What AWS holds for one service. A missing resource is None."""
@@ -204,6 +251,7 @@ class ObservedService:
     refreshes: tuple[ObservedRefresh, ...] = ()  # newest first
     # What the rollout analysis reads, while a refresh is active and analysis is on.
     analysis: AnalysisInputs | None = None
+    blue_green: ObservedBlueGreen | None = None  # strategy blueGreen only
 
     def last_failed_refresh(self) -> ObservedRefresh | None:
         return next((r for r in self.refreshes if r.failed), None)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from reconciler.model.analysis import AnalysisSpec
+from reconciler.model.bluegreen import BlueGreenSpec, Strategy
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +104,8 @@ class ServiceSpec:
     source: SourceRef
     paused: bool = False
     image_poll_interval: int = 300
+    strategy: Strategy = Strategy.ROLLING
+    blue_green: BlueGreenSpec | None = None  # set exactly when strategy is BLUE_GREEN
 
 
 @dataclass(frozen=True, slots=True)

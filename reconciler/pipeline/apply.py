@@ -40,11 +40,13 @@ from reconciler.model import (
     PutScalingPolicy,
     Resource,
     RollbackInstanceRefresh,
+    SetForwardWeights,
     StartInstanceRefresh,
     TagResource,
     UpdateAutoScalingGroup,
     fields,
 )
+from reconciler.pipeline.apply_weights import set_forward_weights
 
 log = structlog.get_logger("reconciler.pipeline.apply")
 
@@ -84,6 +86,8 @@ def _run(ctx: _Context, action: Action) -> None:
             _create_version(ctx, action)
         case UpdateAutoScalingGroup():
             _update_group(ctx, action)
+        case SetForwardWeights():
+            set_forward_weights(ctx.aws, ctx.region, action)
         case PutScalingPolicy():
             _put_policy(ctx, action)
         case DeleteScalingPolicy():
@@ -187,9 +191,12 @@ def _create_version(ctx: _Context, action: CreateLaunchTemplateVersion) -> None:
 def _update_group(ctx: _Context, action: UpdateAutoScalingGroup) -> None:
     params = fields.to_aws(fields.GROUP, action.settings)
     if action.pin is not None:
+        version = action.pin.version
+        if version == NEW_VERSION:  # blue/green's idle side, onto the version just created
+            version = str(_version(ctx, NEW_VERSION))
         params["LaunchTemplate"] = {
             "LaunchTemplateId": action.pin.launch_template_id,
-            "Version": action.pin.version,
+            "Version": version,
         }
     ctx.aws.call(
         "autoscaling",
