@@ -14,15 +14,19 @@ from reconciler.desired.template import Template
 from reconciler.model import (
     AnalysisSpec,
     AutoScalingGroupSpec,
+    BlueGreenSpec,
     ErrorRateSpec,
     HealthCheckSpec,
     ImageSpec,
     LatencySpec,
     LaunchTemplateSpec,
+    ListenerRef,
     RolloutSpec,
     ScalingSpec,
     ServiceSpec,
+    SideRef,
     SourceRef,
+    Strategy,
     TargetGroupSpec,
     fields,
 )
@@ -57,6 +61,22 @@ def build(doc: Doc, template: Template, *, revision: str | None) -> ServiceSpec:
         source=SourceRef(doc.file, doc.line, revision),
         paused=spec["paused"],
         image_poll_interval=spec["imagePollInterval"],
+        strategy=Strategy(spec["strategy"]),
+        blue_green=_blue_green(spec["blueGreen"]) if "blueGreen" in spec else None,
+    )
+
+
+def _blue_green(blue_green: dict[str, Any]) -> BlueGreenSpec:
+    listener, green = blue_green["listener"], blue_green["green"]
+    return BlueGreenSpec(
+        listener=ListenerRef(
+            listener["loadBalancer"], listener["port"], listener.get("rulePriority")
+        ),
+        green=SideRef(green["autoScalingGroup"], green["targetGroup"]),
+        traffic_steps=tuple(blue_green["trafficSteps"]),
+        step_pause=blue_green["stepPause"],
+        scale_down_delay=blue_green["scaleDownDelay"],
+        warm_standby=blue_green["warmStandby"],
     )
 
 

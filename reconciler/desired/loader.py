@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from reconciler.desired import rules, service_schema, template
+from reconciler.desired import rules, rules_bluegreen, service_schema, template
 from reconciler.desired.build import build
 from reconciler.desired.document import Doc
 from reconciler.desired.files import ReadError, Source, read_limited, sources
@@ -64,7 +64,7 @@ def _read_documents(source: Source, problems: list[Problem]) -> list[Doc]:
 
 def _check_document(doc: Doc) -> tuple[list[Problem], template.Template | None]:
     """Every problem in one document (YAML, schema, rules, template), and the template's text."""
-    checks = service_schema.problems(doc) + rules.check(doc)
+    checks = service_schema.problems(doc) + rules.check(doc) + rules_bluegreen.check(doc)
     template_problems, checked = template.check(doc)
     checks += template_problems
     # A value the YAML loader rejected stands as null; saying "null is not a number" adds nothing.

@@ -27,6 +27,8 @@ _AWS_NAMES: tuple[tuple[str, FieldPath], ...] = (
     ("Auto Scaling group", ("spec", "autoScalingGroup", "name")),
     ("launch template", ("spec", "launchTemplate", "name")),
     ("target group", ("spec", "targetGroup", "name")),
+    ("Auto Scaling group", ("spec", "blueGreen", "green", "autoScalingGroup")),
+    ("target group", ("spec", "blueGreen", "green", "targetGroup")),
 )
 
 
@@ -35,7 +37,7 @@ def check(doc: Doc) -> list[Problem]:
     return [problem for rule in _RULES for problem in rule(doc)]
 
 
-def _integer(doc: Doc, path: FieldPath, *, default: bool = False) -> int | None:
+def integer(doc: Doc, path: FieldPath, *, default: bool = False) -> int | None:
     """The integer at ``path`` (or the schema's default there).
 
     None when absent, not an integer, or outside the schema's own bounds: the schema reports
@@ -50,9 +52,9 @@ def _integer(doc: Doc, path: FieldPath, *, default: bool = False) -> int | None:
 
 
 def _capacity(doc: Doc) -> list[Problem]:
-    low = _integer(doc, (*_ASG, "minSize"))
-    high = _integer(doc, (*_ASG, "maxSize"))
-    want = _integer(doc, (*_ASG, "desiredCapacity"))
+    low = integer(doc, (*_ASG, "minSize"))
+    high = integer(doc, (*_ASG, "maxSize"))
+    want = integer(doc, (*_ASG, "desiredCapacity"))
     if low is not None and high is not None and low > high:
         allowed = f"at least minSize ({low})"
         return [doc.at((*_ASG, "maxSize"), f"maxSize {high} is below minSize {low}", allowed)]
@@ -67,8 +69,8 @@ def _capacity(doc: Doc) -> list[Problem]:
 
 
 def _health_check_timing(doc: Doc) -> list[Problem]:
-    interval = _integer(doc, (*_HEALTH, "intervalSeconds"), default=True)
-    timeout = _integer(doc, (*_HEALTH, "timeoutSeconds"), default=True)
+    interval = integer(doc, (*_HEALTH, "intervalSeconds"), default=True)
+    timeout = integer(doc, (*_HEALTH, "timeoutSeconds"), default=True)
     if interval is None or timeout is None or timeout < interval:
         return []
     field = (
@@ -130,8 +132,8 @@ def _checkpoints(doc: Doc) -> list[Problem]:
 
 
 def _healthy_percentages(doc: Doc) -> list[Problem]:
-    low = _integer(doc, (*_ROLLOUT, "minHealthyPercentage"), default=True)
-    high = _integer(doc, (*_ROLLOUT, "maxHealthyPercentage"), default=True)
+    low = integer(doc, (*_ROLLOUT, "minHealthyPercentage"), default=True)
+    high = integer(doc, (*_ROLLOUT, "maxHealthyPercentage"), default=True)
     if low is None or high is None or high - low <= 100:
         return []
     message = f"maxHealthyPercentage {high} is more than 100 above minHealthyPercentage {low}"
@@ -208,12 +210,12 @@ def _checkpoint_gate_warning(doc: Doc) -> list[Problem]:
         return []
     if doc.get((*_ANALYSIS, "enabled")) is False:
         return []
-    delay = _integer(doc, (*_ROLLOUT, "checkpointDelay"))
-    warmup = _integer(doc, (*_ROLLOUT, "instanceWarmup"))
+    delay = integer(doc, (*_ROLLOUT, "checkpointDelay"))
+    warmup = integer(doc, (*_ROLLOUT, "instanceWarmup"))
     if warmup is None:  # AWS's fallback, UG-defaults
-        warmup = _integer(doc, (*_ASG, "healthCheckGracePeriod"), default=True)
-    interval = _integer(doc, (*_ANALYSIS, "interval"), default=True)
-    limit = _integer(doc, (*_ANALYSIS, "failureLimit"), default=True)
+        warmup = integer(doc, (*_ASG, "healthCheckGracePeriod"), default=True)
+    interval = integer(doc, (*_ANALYSIS, "interval"), default=True)
+    limit = integer(doc, (*_ANALYSIS, "failureLimit"), default=True)
     if None in (delay, warmup, interval, limit):
         return []
     assert delay is not None and warmup is not None and interval is not None and limit is not None
