@@ -4,11 +4,8 @@ Nothing about an analysis is remembered between ticks: every tick reads again wh
 CloudWatch hold, so a restarted daemon reaches the verdict it would have reached. Per region and
 tick, only while a refresh runs:
 
-- ``DescribeScalingActivities`` per group, newest first, back to the refresh's start: which
-  instances the rollout launched, when each went InService (the launch activity's end), and
-  which Auto Scaling took out of service for failing a health check (its ``Cause``; AWS gives
-  no structured reason, so the wording is matched, see ``_HEALTH_CAUSES``);
-- ``DescribeTargetHealth`` per target group: the load balancer's view of each instance;
+- ``DescribeScalingActivities`` per group back to the refresh's start, and
+  ``DescribeTargetHealth`` per target group: the rollout's instances (``history``);
 - one ``GetMetricData`` for every such service of the region (``metrics``);
 - ``DescribeAlarms`` for the alarms the services name, 100 names a call.
 
@@ -19,15 +16,12 @@ its signal is inconclusive, and the tick goes on.
 from __future__ import annotations
 
 import dataclasses
-import re
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from reconciler import errors
 from reconciler.aws import Aws
 from reconciler.model import (
     AnalysisInputs,
-    InstanceHistory,
     MetricPoint,
     ObservedRefresh,
     ObservedService,
@@ -36,17 +30,11 @@ from reconciler.model import (
 from reconciler.pipeline.analysis import baseline_range, metric_range
 from reconciler.pipeline.diff.versions import refresh_version
 from reconciler.pipeline.observe.batches import chunks
+from reconciler.pipeline.observe.history import instance_histories
 from reconciler.pipeline.observe.metrics import MetricRequest, read_metrics
 from reconciler.pipeline.observe.shapes import epoch as _epoch
 
 _ALARMS_PER_CALL = 100
-# A rollout's launches and terminations, with room for healing and scaling beside them.
-_ACTIVITIES_READ = 500
-_INSTANCE_ID = re.compile(r"\bi-[0-9a-f]+\b")
-# ``Cause`` wording of a health-check termination: "…was taken out of service in response to an
-# ELB system health check failure" / "…an EC2 instance status checks failure" / "…a user health
-# check" (UG health checks); matched loosely, since AWS documents no catalogue.
-_HEALTH_CAUSES = ("health check failure", "status checks failure", "user health-check")
 
 
 def observe_analysis(
@@ -61,7 +49,11 @@ def observe_analysis(
     alarms, alarms_error = _alarms(aws, region, frames)
     found = {}
     for frame in frames:
-        instances, activities_error = _instances(aws, region, frame)
+        group, target = frame.seen.auto_scaling_group, frame.seen.target_group
+        assert group is not None and target is not None
+        instances, activities_error = instance_histories(
+            aws, region, group, target_group_arn=target.arn, since=frame.inputs.rollout_start
+        )
         split = _split(frame, points.get(frame.name, ()))
         found[frame.name] = dataclasses.replace(
             frame.inputs,
@@ -162,101 +154,3 @@ def _alarms(aws: Aws, region: str, frames: Sequence[_Frame]) -> tuple[dict[str, 
     except errors.ReconcilerError as exc:
         return states, f"CloudWatch DescribeAlarms: {exc}"
     return states, ""
-
-
-# -- instances -------------------------------------------------------------------------------
-
-
-def _instances(aws: Aws, region: str, frame: _Frame) -> tuple[tuple[InstanceHistory, ...], str]:
-    group, target = frame.seen.auto_scaling_group, frame.seen.target_group
-    assert group is not None and target is not None
-    error = ""
-    histories: dict[str, InstanceHistory] = {}
-    try:
-        histories = _from_activities(
-            _activities(aws, region, group.name, since=frame.inputs.rollout_start)
-        )
-    except errors.ReconcilerError as exc:
-        error = f"Auto Scaling DescribeScalingActivities: {exc}"
-    try:
-        health = _target_health(aws, region, target.arn)
-    except errors.ReconcilerError as exc:
-        health = {}
-        error = error or f"ELB DescribeTargetHealth: {exc}"
-    for instance in group.instances:
-        known = histories.get(instance.instance_id, InstanceHistory(instance.instance_id))
-        state, reason = health.get(instance.instance_id, ("", ""))
-        if instance.health_status == "Unhealthy":  # Auto Scaling's own verdict, after grace
-            state, reason = "unhealthy", reason or "Auto Scaling: Unhealthy"
-        histories[instance.instance_id] = dataclasses.replace(
-            known,
-            version=instance.launch_template_version,
-            target_state=state,
-            target_reason=reason,
-        )
-    return tuple(histories.values()), error
-
-
-def _activities(aws: Aws, region: str, group: str, *, since: float) -> list[Mapping[str, Any]]:
-    """The group's activities that started at or after ``since``.
-
-    AWS lists the newest first, but an activity still in progress can sit ahead of newer ones,
-    so reading stops at the first page with nothing that recent, not at the first older one.
-    """
-    found: list[Mapping[str, Any]] = []
-    pages = aws.pages(
-        "autoscaling",
-        "describe_scaling_activities",
-        region=region,
-        AutoScalingGroupName=group,
-        PaginationConfig={"PageSize": 100, "MaxItems": _ACTIVITIES_READ},
-    )
-    for page in pages:
-        recent = [a for a in page.get("Activities", []) if _epoch(a.get("StartTime")) >= since]
-        found.extend(recent)
-        if not recent:
-            break
-    return found
-
-
-def _from_activities(activities: Iterable[Mapping[str, Any]]) -> dict[str, InstanceHistory]:
-    histories: dict[str, InstanceHistory] = {}
-    for activity in reversed(list(activities)):  # oldest first
-        description = str(activity.get("Description", ""))
-        match = _INSTANCE_ID.search(description)
-        if match is None:
-            continue
-        known = histories.get(match.group(), InstanceHistory(match.group()))
-        histories[known.instance_id] = _with_activity(known, activity, description)
-    return histories
-
-
-def _with_activity(
-    known: InstanceHistory, activity: Mapping[str, Any], description: str
-) -> InstanceHistory:
-    started = _epoch(activity.get("StartTime"))
-    ended = activity.get("EndTime")
-    done = activity.get("StatusCode") == "Successful" and ended is not None
-    if description.startswith("Launching"):
-        return dataclasses.replace(
-            known, launched_at=started, in_service_at=_epoch(ended) if done else None
-        )
-    if description.startswith("Terminating"):
-        cause = str(activity.get("Cause", "")).lower()
-        return dataclasses.replace(
-            known,
-            terminated_at=started,
-            health_terminated=any(c in cause for c in _HEALTH_CAUSES),
-        )
-    return known
-
-
-def _target_health(aws: Aws, region: str, arn: str) -> dict[str, tuple[str, str]]:
-    raw = aws.call("elbv2", "describe_target_health", region=region, TargetGroupArn=arn)
-    return {
-        str(d["Target"]["Id"]): (
-            str(d.get("TargetHealth", {}).get("State", "")),
-            str(d.get("TargetHealth", {}).get("Reason", "")),
-        )
-        for d in raw.get("TargetHealthDescriptions", [])
-    }
