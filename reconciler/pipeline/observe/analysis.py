@@ -16,7 +16,7 @@ its signal is inconclusive, and the tick goes on.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from reconciler import errors
 from reconciler.aws import Aws
@@ -143,10 +143,14 @@ def _split(
 
 
 def _alarms(aws: Aws, region: str, frames: Sequence[_Frame]) -> tuple[dict[str, str], str]:
-    names = sorted({n for f in frames for n in f.spec.rollout.alarms})
+    return alarm_states(aws, region, {n for f in frames for n in f.spec.rollout.alarms})
+
+
+def alarm_states(aws: Aws, region: str, names: Iterable[str]) -> tuple[dict[str, str], str]:
+    """Each named alarm's StateValue, 100 names a call, and the error that stopped reading."""
     states: dict[str, str] = {}
     try:
-        for chunk in chunks(names, _ALARMS_PER_CALL):
+        for chunk in chunks(sorted(set(names)), _ALARMS_PER_CALL):
             pages = aws.pages("cloudwatch", "describe_alarms", region=region, AlarmNames=chunk)
             for page in pages:
                 for alarm in [*page.get("MetricAlarms", []), *page.get("CompositeAlarms", [])]:

@@ -25,6 +25,7 @@ from reconciler.model import (
 )
 from reconciler.pipeline.observe import writes
 from reconciler.pipeline.observe.analysis import observe_analysis
+from reconciler.pipeline.observe.bluegreen import observe_blue_green
 from reconciler.pipeline.observe.groups import describe_groups
 from reconciler.pipeline.observe.policies import PolicyCache, observe_policies
 from reconciler.pipeline.observe.refreshes import (
@@ -105,9 +106,13 @@ class Observer:
     ) -> dict[str, ObservedService]:
         reads = self._read(region, specs, wanted=wanted)
         self._forget_unused(region, specs, target_groups=reads.target_groups)
-        services = {spec.name: self._service(region, spec, reads) for spec in specs}
+        services = {
+            spec.name: self._service(region, spec, reads, fingerprint=wanted.get(spec.name))
+            for spec in specs
+        }
         # Read again every tick while a refresh runs: nothing about an analysis is remembered.
-        inputs = observe_analysis(self.aws, region, [(s, services[s.name]) for s in specs])
+        rolling = [(s, services[s.name]) for s in specs if s.blue_green is None]
+        inputs = observe_analysis(self.aws, region, rolling)
         for name, found in inputs.items():
             services[name] = dataclasses.replace(services[name], analysis=found)
         return services
@@ -117,12 +122,12 @@ class Observer:
     ) -> _Reads:
         """One region's batched reads, skipping what the memory still holds."""
         now = self.clock()
-        groups = describe_groups(self.aws, region, [s.auto_scaling_group.name for s in specs])
+        groups = describe_groups(self.aws, region, [g for s in specs for g in _group_names(s)])
         templates = describe_templates(self.aws, region, [s.launch_template.name for s in specs])
         target_groups = observe_target_groups(
             self.aws,
             region,
-            {s.target_group.name for s in specs},
+            {t for s in specs for t in _target_group_names(s)},
             tags=self._memory.target_group_tags,
             now=now,
             ttl=self.tags_ttl,
@@ -139,20 +144,31 @@ class Observer:
         refreshes = self._refreshes(region, pictures, rollout_due=rollout_due, now=now)
         return _Reads(groups, templates, target_groups, policies, refreshes)
 
-    def _service(self, region: str, spec: ServiceSpec, reads: _Reads) -> ObservedService:
+    def _service(
+        self, region: str, spec: ServiceSpec, reads: _Reads, *, fingerprint: str | None
+    ) -> ObservedService:
         group = reads.groups.get(spec.auto_scaling_group.name)
         refreshes = reads.refreshes.get(group.name, ()) if group else ()
+        target = reads.target_groups.get(spec.target_group.name)
+        green = _green(spec, reads)
         template = reads.templates.get(spec.launch_template.name)
         if template is not None:
             referenced = referenced_versions(template, group, refreshes)
+            referenced |= referenced_versions(template, green[0], ())
             template = with_versions(self.aws, self.cache, region, template, referenced=referenced)
+        blue_green = None
+        if spec.blue_green is not None:
+            blue_green = observe_blue_green(
+                self.aws, spec, blue=(group, target), green=green, fingerprint=fingerprint
+            )
         return ObservedService(
             name=spec.name,
             auto_scaling_group=group,
             launch_template=template,
-            target_group=reads.target_groups.get(spec.target_group.name),
+            target_group=target,
             scaling_policies=tuple(reads.policies.get(spec.auto_scaling_group.name, ())),
             refreshes=refreshes,
+            blue_green=blue_green,
         )
 
     # -- instance refreshes ------------------------------------------------------------------
@@ -219,6 +235,25 @@ class Observer:
         if region not in self._watched:
             writes.listen(self.aws, region, self)
             self._watched.add(region)
+
+
+def _group_names(spec: ServiceSpec) -> tuple[str, ...]:
+    green = (spec.blue_green.green.auto_scaling_group,) if spec.blue_green else ()
+    return (spec.auto_scaling_group.name, *green)
+
+
+def _target_group_names(spec: ServiceSpec) -> tuple[str, ...]:
+    green = (spec.blue_green.green.target_group,) if spec.blue_green else ()
+    return (spec.target_group.name, *green)
+
+
+def _green(
+    spec: ServiceSpec, reads: _Reads
+) -> tuple[ObservedAutoScalingGroup | None, ObservedTargetGroup | None]:
+    if spec.blue_green is None:
+        return None, None
+    side = spec.blue_green.green
+    return reads.groups.get(side.auto_scaling_group), reads.target_groups.get(side.target_group)
 
 
 @dataclass(frozen=True)
