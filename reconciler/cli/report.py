@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from reconciler.cli.analysis_text import analysis_lines
+from reconciler.cli.bluegreen_text import blue_green_lines
 from reconciler.model import RefreshStatus, short_digest
 
 if TYPE_CHECKING:  # status and follow pull in the whole pipeline; rendering only needs shapes
@@ -37,6 +38,8 @@ def status_text(status: ServiceStatus) -> str:
             f"  refresh:        {refresh.refresh_id} {refresh.status_text}"
             f" {refresh.percentage_complete}% (version {refresh.desired_version or '-'})"
         )
+    if status.blue_green is not None:
+        lines.extend(blue_green_lines(status.blue_green))
     if status.analysis is not None:
         lines.extend(analysis_lines(status.analysis))
     if status.next_step:

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reconciler.model.analysis import AnalysisResult
 from reconciler.model.observed import ObservedRefresh
+
+if TYPE_CHECKING:  # model.traffic imports Phase from here
+    from reconciler.model.traffic import BlueGreenDecision
 
 
 class Resource(enum.StrEnum):
@@ -18,6 +21,7 @@ class Resource(enum.StrEnum):
     AUTO_SCALING_GROUP = "auto_scaling_group"
     SCALING_POLICY = "scaling_policy"
     INSTANCE_REFRESH = "instance_refresh"
+    LISTENER = "listener"  # blue/green's forward: the listener's default action, or a rule's
 
 
 class ChangeKind(enum.StrEnum):
@@ -79,6 +83,7 @@ class Diff:
     failed_marker: str = ""
     analysis: AnalysisResult | None = None  # the rollout under way, as the analysis judges it
     gates: tuple[str, ...] = ()  # a rollout to start: how it will be judged, in words
+    blue_green: BlueGreenDecision | None = None  # strategy blueGreen: what the decision chose
 
     @property
     def in_sync(self) -> bool:

@@ -29,6 +29,7 @@ from reconciler.model import (
     ServiceOutcome,
 )
 from reconciler.model.markers import TAG_FAILED_REASON
+from reconciler.pipeline.bluegreen_status import BlueGreenStatus, blue_green_status
 from reconciler.pipeline.diff.failure import group_marker
 from reconciler.pipeline.next_step import next_step
 
@@ -69,6 +70,7 @@ class ServiceStatus:
     last_failure: str | None
     analysis: AnalysisResult | None = None  # the rollout under way, as the analysis judges it
     next_step: str = ""  # what happens next, in words
+    blue_green: BlueGreenStatus | None = None  # strategy blueGreen: the sides and the weights
 
     def condition(self, type_: str) -> Condition:
         return next(c for c in self.conditions if c.type == type_)
@@ -91,6 +93,7 @@ def service_status(outcome: ServiceOutcome) -> ServiceStatus:
         last_failure=last_failure(outcome),
         analysis=outcome.diff.analysis if outcome.diff is not None else None,
         next_step=next_step(outcome),
+        blue_green=blue_green_status(outcome),
     )
 
 

@@ -14,6 +14,7 @@ from reconciler.model import (
     ObservedService,
     Phase,
 )
+from reconciler.pipeline.diff.bluegreen import diff_blue_green
 from reconciler.pipeline.diff.gates import gates
 from reconciler.pipeline.diff.ownership import (
     missing_message,
@@ -33,6 +34,8 @@ from reconciler.pipeline.diff.versions import (
 
 def diff(desired: DesiredService, observed: ObservedService, *, owner: str) -> Diff:
     """Compare one service's desired state with what AWS holds."""
+    if desired.spec.blue_green is not None:
+        return diff_blue_green(desired, observed, owner=owner)
     group = observed.auto_scaling_group
     template = observed.launch_template
     target = observed.target_group

@@ -84,6 +84,8 @@ def ownership_conflict(desired: DesiredService, resources: Tagged, *, owner: str
 def tag_changes(desired: DesiredService, resources: Tagged, *, owner: str) -> tuple[Change, ...]:
     changes = []
     for kind in _TAG_ORDER:
+        if kind not in resources:  # blue/green's second side: a group and a target group
+            continue
         name, tags = resources[kind]
         missing = missing_tags(tags, owner=owner, service=desired.name)
         if missing:

@@ -33,6 +33,7 @@ from reconciler.model import (
     ServiceOutcome,
 )
 from reconciler.pipeline.diff import is_rollout
+from reconciler.pipeline.plan.bluegreen import plan_blue_green
 from reconciler.pipeline.plan.phases import CLIENT_TOKEN_LIMIT, client_token, phase_actions
 from reconciler.pipeline.plan.settings import settings_actions
 
@@ -56,6 +57,9 @@ def plan(
     ``revision`` (the git commit) goes into a new version's description; it defaults to the
     revision the desired state was loaded at.
     """
+    if desired.spec.blue_green is not None:
+        recorded = revision if revision is not None else desired.spec.source.revision
+        return plan_blue_green(desired, observed, diff, owner=owner, revision=recorded)
     group = observed.auto_scaling_group
     template = observed.launch_template
     target = observed.target_group
