@@ -23,9 +23,12 @@ def refresh(aws: Aws) -> dict[str, Any]:
     return found
 
 
-def dimensions(aws: Aws, *, group: bool = True) -> list[dict[str, str]]:
+def dimensions(
+    aws: Aws, *, group: bool = True, target_group: str = TARGET_GROUP
+) -> list[dict[str, str]]:
     """The seed ALB's metric dimensions (aws-facts 6): ``LoadBalancer = app/<name>/<id>``, and
-    with ``group`` also ``TargetGroup = targetgroup/<name>/<id>``, read from ELB's ARNs."""
+    with ``group`` also ``TargetGroup = targetgroup/<name>/<id>`` of the target group named
+    ``target_group`` (the seed's by default), read from ELB's ARNs."""
     (balancer,) = aws.call("elbv2", "describe_load_balancers", Names=[LOAD_BALANCER])[
         "LoadBalancers"
     ]
@@ -33,7 +36,7 @@ def dimensions(aws: Aws, *, group: bool = True) -> list[dict[str, str]]:
         {"Name": "LoadBalancer", "Value": balancer["LoadBalancerArn"].split(":loadbalancer/")[1]}
     ]
     if group:
-        (target_group,) = aws.call("elbv2", "describe_target_groups", Names=[TARGET_GROUP])[
+        (target_group,) = aws.call("elbv2", "describe_target_groups", Names=[target_group])[
             "TargetGroups"
         ]
         found.append(
@@ -69,14 +72,15 @@ def alarm(aws: Aws, name: str) -> dict[str, Any]:
 
 def metric(
     aws: Aws, name: str, stat: str, start: datetime, end: datetime, *, period: int = 60,
-    group: bool = True,
+    group: bool = True, target_group: str = TARGET_GROUP,
 ) -> list[tuple[datetime, float]]:  # fmt: skip
-    """(period start, value) of one ALB metric through GetMetricData, oldest first."""
+    """(period start, value) of one ALB metric through GetMetricData, oldest first; of the
+    target group named ``target_group`` (with ``group``), or of the whole load balancer."""
+    scope = dimensions(aws, group=group, target_group=target_group)
     query = {
         "Id": "m",
         "MetricStat": {
-            "Metric": {"Namespace": NAMESPACE, "MetricName": name,
-                       "Dimensions": dimensions(aws, group=group)},
+            "Metric": {"Namespace": NAMESPACE, "MetricName": name, "Dimensions": scope},
             "Period": period,
             "Stat": stat,
         },
@@ -88,12 +92,13 @@ def metric(
     return list(zip(result["Timestamps"], result["Values"], strict=True))
 
 
-def pin_group(aws: Aws, seeded: Seeded, version: int | str = 1) -> None:
-    """Point the group at a numbered version: AutoRollback needs one to return to (1.6)."""
+def pin_group(aws: Aws, seeded: Seeded, version: int | str = 1, *, group: str = GROUP) -> None:
+    """Point the group (the seed's, by default) at a numbered version: AutoRollback needs one
+    to return to (1.6)."""
     aws.call(
         "autoscaling",
         "update_auto_scaling_group",
-        AutoScalingGroupName=GROUP,
+        AutoScalingGroupName=group,
         LaunchTemplate={"LaunchTemplateId": seeded.launch_template_id, "Version": str(version)},
     )
 

@@ -162,16 +162,24 @@ def test_seed_load_balancer_forwards_to_target_group(aws: Aws, seeded: Seeded) -
     listener = aws.call("elbv2", "describe_listeners", LoadBalancerArn=seeded.load_balancer_arn)
     (only,) = listener["Listeners"]
     assert only["Port"] == 80
-    assert only["DefaultActions"][0]["Type"] == "forward"
-    assert only["DefaultActions"][0]["TargetGroupArn"] == seeded.target_group_arn
+    (action,) = only["DefaultActions"]
+    assert action["Type"] == "forward"
+    # Blue/green (issue 13): all traffic to feedback-tg, the green side at weight 0.
+    assert "TargetGroupArn" not in action  # two target groups: ForwardConfig only
+    assert action["ForwardConfig"]["TargetGroups"] == [
+        {"TargetGroupArn": seeded.target_group_arn, "Weight": 100},
+        {"TargetGroupArn": seeded.green_target_group_arn, "Weight": 0},
+    ]
 
-    tg = aws.call("elbv2", "describe_target_groups", Names=["feedback-tg"])["TargetGroups"][0]
-    assert (tg["Protocol"], tg["Port"], tg["VpcId"]) == ("HTTP", 8080, seeded.vpc_id)
-    assert tg["HealthCheckPath"] == "/actuator/health"
-    assert tg["HealthCheckIntervalSeconds"] == 30
-    assert tg["HealthCheckTimeoutSeconds"] == 5
-    assert (tg["HealthyThresholdCount"], tg["UnhealthyThresholdCount"]) == (2, 2)
-    assert tg["Matcher"] == {"HttpCode": "200"}
+    for name in ("feedback-tg", "feedback-green-tg"):
+        tg = aws.call("elbv2", "describe_target_groups", Names=[name])["TargetGroups"][0]
+        assert (tg["Protocol"], tg["Port"], tg["VpcId"]) == ("HTTP", 8080, seeded.vpc_id)
+        assert tg["HealthCheckPath"] == "/actuator/health"
+        assert tg["HealthCheckIntervalSeconds"] == 30
+        assert tg["HealthCheckTimeoutSeconds"] == 5
+        assert (tg["HealthyThresholdCount"], tg["UnhealthyThresholdCount"]) == (2, 2)
+        assert tg["Matcher"] == {"HttpCode": "200"}
+        assert tg["LoadBalancerArns"] == [seeded.load_balancer_arn]
 
 
 def test_seed_images_have_distinct_digests_and_moving_tags(aws: Aws, seeded: Seeded) -> None:

@@ -47,7 +47,8 @@ sandbox seconds (the durations and their justification are in ``timing``):
   every other image 0.1% 500s, median 0.05 s, p99 0.25 s (lognormal);
 - traffic (``traffic``, ``serving``): Poisson requests at ``traffic.rate`` per second to every
   ALB, minute by minute on the sandbox clock (each whole minute of a jump is served with that
-  minute's target health), split over forwarding listeners and ``ForwardConfig`` weights, round
+  minute's target health), split over forwarding listeners and ``ForwardConfig`` weights (read
+  anew for every step, so a weight change moves the next step's requests), round
   robin over the target group's healthy targets, failing open to all registered targets when
   none is healthy (aws-facts 3.2): a target that does not listen gets ELB 502s and
   ``TargetConnectionErrorCount``, an empty target group ELB 503s;
@@ -60,6 +61,13 @@ sandbox seconds (the durations and their justification are in ``timing``):
   EvaluationPeriods, DatapointsToAlarm, TreatMissingData), start ``INSUFFICIENT_DATA``, keep a
   history (DescribeAlarmHistory), and a state forced with SetAlarmState lasts until the next
   evaluation, as on AWS;
+- listeners' and rules' forward actions are checked, kept and described as ELB does
+  (``fixes.forwarding``): weights 0-999, at most 5 target groups, each existing, HTTP(S), on
+  one load balancer only, listed once; ``LoadBalancerArns`` follows the forwards, weight 0
+  included;
+- the seed has a blue/green pair for the feedback service: ``feedback-green-asg`` (0
+  instances, same launch template) behind ``feedback-green-tg``, at weight 0 beside
+  ``feedback-tg``'s 100;
 - requests AWS refuses (out-of-range or unknown preference values, CheckpointDelay without
   CheckpointPercentages, AutoRollback with nothing to return to, MaxRecords over 100) get AWS's
   ValidationError.
@@ -76,8 +84,9 @@ Where it still differs from AWS (rows of aws-facts section 8), each kinder or cr
 - a rollback terminates launch-first surplus instances still in flight rather than replacing
   them: AWS does not document this case; it is derived from aws-facts 1.2 and 1.7;
 - StatusReason texts are the sandbox's own beyond the one AWS example in aws-facts 1.5;
-- traffic and metrics are cruder than AWS: only listeners' default actions route (rules,
-  redirects and fixed responses are not modelled), the rate is split evenly over listeners, no
+- traffic and metrics are cruder than AWS: only listeners' default actions route (rules, even
+  one matching every request, redirects and fixed responses are not modelled; target group
+  stickiness is kept but routes nothing), the rate is split evenly over listeners, no
   AvailabilityZone dimensions, no RequestCountPerTarget or other ALB metrics, 500s take as long
   as 200s, host counts are sampled once a minute, and a deregistered target serves nothing
   while it drains (in-flight requests are not modelled). Data points appear when their minute

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from moto.autoscaling.exceptions import AutoscalingClientError
 from moto.ec2.exceptions import EC2ClientError
+from moto.elbv2.exceptions import ELBClientError
 
 
 class ValidationError(AutoscalingClientError):
@@ -34,3 +35,7 @@ class InvalidNextToken(AutoscalingClientError):
 
 class IdempotentParameterMismatch(EC2ClientError):
     code = "IdempotentParameterMismatch"
+
+
+class ElbError(ELBClientError):
+    """An ELB error with AWS's code and message: ``ElbError("TargetGroupNotFound", "…")``."""

@@ -8,6 +8,13 @@ get-login-password``), which on AWS needs credentials on the instance, and an in
 an Auto Scaling group's instances get them (Auto Scaling user guide, "IAM role for applications
 that run on Amazon EC2 instances"). It also makes every launch from the template pass that role,
 so the daemon's ``iam:PassRole`` grant is exercised (deploy/iam/README.md).
+
+The feedback service has a second, idle side for blue/green (issue 13): ``feedback-green-tg``,
+checked like ``feedback-tg``, and ``feedback-green-asg``, on the same launch template as
+``feedback-asg`` but at 0 instances. The listener forwards by weight, feedback-tg 100 and
+feedback-green-tg 0 (ForwardConfig, "Forward actions" in
+docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-listeners.html), so
+until a weight changes all traffic, metrics and alarms are those of the seed's architecture.
 """
 
 from __future__ import annotations
@@ -26,8 +33,24 @@ VPC_CIDR = "10.0.0.0/16"
 SUBNETS: Mapping[str, str] = {"a": "10.0.1.0/24", "c": "10.0.2.0/24"}
 LOAD_BALANCER = "feedback-alb"
 TARGET_GROUP = "feedback-tg"
+GREEN_TARGET_GROUP = "feedback-green-tg"
 LAUNCH_TEMPLATE = "feedback-app-template"
 GROUP = "feedback-asg"
+GREEN_GROUP = "feedback-green-asg"
+# The seed group's sizes; the green side may grow to the same maximum.
+MIN_SIZE, MAX_SIZE, DESIRED_CAPACITY = 2, 4, 2
+# The seed's listener weights: all traffic on the blue side, the green side idle.
+BLUE_WEIGHT, GREEN_WEIGHT = 100, 0
+# feedback-tg's health check (the seed's architecture), and so the green side's too.
+HEALTH_CHECK: Mapping[str, Any] = {
+    "HealthCheckProtocol": "HTTP",
+    "HealthCheckPath": "/actuator/health",
+    "HealthCheckIntervalSeconds": 30,
+    "HealthCheckTimeoutSeconds": 5,
+    "HealthyThresholdCount": 2,
+    "UnhealthyThresholdCount": 2,
+    "Matcher": {"HttpCode": "200"},
+}
 # Amazon Linux 2 (amzn2-ami-hvm-2.0.20180810-x86_64-gp2), one of the AMIs moto knows.
 AMI_ID = "ami-04681a1dbd79675a5"
 INSTANCE_TYPE = "t3.small"
@@ -82,6 +105,8 @@ class Seeded:
     image_digests: Mapping[str, str] = field(default_factory=dict)  # tag -> digest
     instance_profile_arn: str = ""  # the launch template's IamInstanceProfile
     instance_role_arn: str = ""  # the role in it, the one a launch passes to EC2
+    green_group_name: str = GREEN_GROUP  # the blue/green idle side: 0 instances at first
+    green_target_group_arn: str = ""  # its target group, weight 0 in the listener
 
 
 def seed(aws: Aws) -> Seeded:
@@ -95,15 +120,18 @@ def seed(aws: Aws) -> Seeded:
         for zone, cidr in zones.items()
     }
     groups = _security_groups(aws, vpc_id)
-    balancer_arn, listener_arn, target_group_arn = _load_balancer(
-        aws, vpc_id, list(subnet_ids.values()), groups["alb-sg"]
-    )
+    balancer_arn = _load_balancer(aws, list(subnet_ids.values()), groups["alb-sg"])
+    target_group_arn = _target_group(aws, TARGET_GROUP, vpc_id)
+    green_arn = _target_group(aws, GREEN_TARGET_GROUP, vpc_id)
+    listener_arn = _listener(aws, balancer_arn, target_group_arn, green_arn)
     repository = aws.call("ecr", "create_repository", repositoryName=images.REPOSITORY)
     repository_uri = repository["repository"]["repositoryUri"]
     digests = images.push(aws)
     role_arn, profile_arn = _instance_profile(aws)
     template_id = _launch_template(aws, repository_uri, groups["app-sg"], profile_arn)
-    _group(aws, list(subnet_ids.values()), target_group_arn, template_id)
+    subnets = list(subnet_ids.values())
+    _group(aws, GROUP, subnets, target_group_arn, template_id, desired=DESIRED_CAPACITY)
+    _group(aws, GREEN_GROUP, subnets, green_arn, template_id, desired=0)
     return Seeded(
         region=aws.region,
         account_id=repository["repository"]["registryId"],
@@ -119,18 +147,24 @@ def seed(aws: Aws) -> Seeded:
         image_digests=digests,
         instance_profile_arn=profile_arn,
         instance_role_arn=role_arn,
+        green_group_name=GREEN_GROUP,
+        green_target_group_arn=green_arn,
     )
 
 
-def _group(aws: Aws, subnet_ids: list[str], target_group_arn: str, template_id: str) -> None:
+def _group(
+    aws: Aws, name: str, subnet_ids: list[str], target_group_arn: str, template_id: str, *,
+    desired: int,
+) -> None:  # fmt: skip
     # The seed's group: 2 instances on ELB health checks, launching the template's $Default.
+    # The green side is the same group at 0 (MinSize 0 lets it stay there).
     aws.call(
         "autoscaling",
         "create_auto_scaling_group",
-        AutoScalingGroupName=GROUP,
-        MinSize=2,
-        MaxSize=4,
-        DesiredCapacity=2,
+        AutoScalingGroupName=name,
+        MinSize=min(MIN_SIZE, desired),
+        MaxSize=MAX_SIZE,
+        DesiredCapacity=desired,
         HealthCheckType="ELB",
         HealthCheckGracePeriod=300,
         VPCZoneIdentifier=",".join(subnet_ids),
@@ -180,10 +214,8 @@ def _from_group(port: int, group_id: str) -> dict[str, Any]:
     }
 
 
-def _load_balancer(
-    aws: Aws, vpc_id: str, subnet_ids: list[str], security_group_id: str
-) -> tuple[str, str, str]:
-    balancer_arn = aws.call(
+def _load_balancer(aws: Aws, subnet_ids: list[str], security_group_id: str) -> str:
+    balancer_arn: str = aws.call(
         "elbv2",
         "create_load_balancer",
         Name=LOAD_BALANCER,
@@ -192,31 +224,39 @@ def _load_balancer(
         Scheme="internet-facing",
         Type="application",
     )["LoadBalancers"][0]["LoadBalancerArn"]
-    target_group_arn = aws.call(
+    return balancer_arn
+
+
+def _target_group(aws: Aws, name: str, vpc_id: str) -> str:
+    arn: str = aws.call(
         "elbv2",
         "create_target_group",
-        Name=TARGET_GROUP,
+        Name=name,
         Protocol="HTTP",
         Port=8080,
         VpcId=vpc_id,
         TargetType="instance",
-        HealthCheckProtocol="HTTP",
-        HealthCheckPath="/actuator/health",
-        HealthCheckIntervalSeconds=30,
-        HealthCheckTimeoutSeconds=5,
-        HealthyThresholdCount=2,
-        UnhealthyThresholdCount=2,
-        Matcher={"HttpCode": "200"},
+        **HEALTH_CHECK,
     )["TargetGroups"][0]["TargetGroupArn"]
-    listener_arn = aws.call(
+    return arn
+
+
+def forward(weights: Sequence[tuple[str, int]]) -> dict[str, Any]:
+    """A forward action splitting by ``(target group ARN, weight)`` (ForwardConfig)."""
+    groups = [{"TargetGroupArn": arn, "Weight": weight} for arn, weight in weights]
+    return {"Type": "forward", "ForwardConfig": {"TargetGroups": groups}}
+
+
+def _listener(aws: Aws, balancer_arn: str, blue_arn: str, green_arn: str) -> str:
+    listener_arn: str = aws.call(
         "elbv2",
         "create_listener",
         LoadBalancerArn=balancer_arn,
         Protocol="HTTP",
         Port=80,
-        DefaultActions=[{"Type": "forward", "TargetGroupArn": target_group_arn}],
+        DefaultActions=[forward([(blue_arn, BLUE_WEIGHT), (green_arn, GREEN_WEIGHT)])],
     )["Listeners"][0]["ListenerArn"]
-    return balancer_arn, listener_arn, target_group_arn
+    return listener_arn
 
 
 def _instance_profile(aws: Aws) -> tuple[str, str]:

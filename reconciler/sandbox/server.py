@@ -229,6 +229,8 @@ def _announce(sandbox: Sandbox, seeded: Seeded, out: TextIO) -> None:
     lines = [
         f"sandbox AWS listening on {sandbox.endpoint} (region {sandbox.region})",
         f"seeded: group {seeded.group_name}, target group {seeded.target_group_arn}",
+        f"        blue/green: group {seeded.green_group_name} (0 instances), target group "
+        f"{seeded.green_target_group_arn} at weight 0",
         f"        images in {seeded.repository_uri}: " + ", ".join(sorted(seeded.image_digests)),
         f"        traffic: {sandbox.traffic.rate:g} requests/s per load balancer, ALB metrics "
         "in CloudWatch (AWS/ApplicationELB)",

@@ -2,7 +2,21 @@
 
 A load balancer's requests are split evenly over its listeners whose default action forwards,
 then over the action's target groups by ``ForwardConfig`` weight (aws-facts 7: in proportion
-to the weights, 0 sends nothing). A target group spreads its share evenly (round robin) over
+to the weights, 0 sends nothing, so a weight-0 target group gets no request even with healthy
+targets). The weights are read for every piece of traffic (``traffic``), so a ModifyListener
+takes effect for the requests of the next simulation step; AWS does not say how long a change
+takes to reach every load balancer node (aws-facts 7, unconfirmed), the sandbox takes none.
+
+Where this differs from AWS, on purpose: every request is routed by the listener's *default*
+action. Rules (CreateRule) are stored, checked and described like AWS does
+(``fixes.forwarding``), but their conditions are never matched against requests, because the
+sandbox's requests have no host, path or headers to match: a rule, even one whose condition
+matches every request, sends nothing. Blue/green weights therefore belong on the default action
+(ModifyListener) to move simulated traffic. ``TargetGroupStickinessConfig`` is kept and read
+back but does not route: the sandbox has no clients to keep on a target group, so a weight
+change moves the whole share at once, where AWS keeps sticky clients until the duration ends.
+
+A target group spreads its share evenly (round robin) over
 its *healthy* registered targets; draining, initial and unhealthy ones get none. With no
 healthy target it fails open and routes to all registered targets (aws-facts 3.2, ELB-hc).
 With no registered target ELB answers 503 itself. A chosen target whose app does not listen
@@ -75,7 +89,8 @@ class Recorder:
 
 def forwards(balancer: Any) -> list[tuple[str, float]]:
     """(target group ARN, share of the balancer's requests) from its listeners' default
-    forward actions; shares add up to 1 when any listener forwards."""
+    forward actions, as they are now (rules are not routed: see the module docstring); shares
+    add up to 1 when any listener forwards."""
     listeners = [_weights(listener) for listener in balancer.listeners.values()]
     listeners = [weights for weights in listeners if sum(weights.values()) > 0]
     shares: dict[str, float] = {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from reconciler.sandbox.fixes import (
     dates,
+    forwarding,
     group_api,
     group_instances,
     launch_templates,
@@ -22,3 +23,4 @@ def install() -> None:
     scaling_activities.install()
     target_groups.install()
     target_health.install()
+    forwarding.install()
