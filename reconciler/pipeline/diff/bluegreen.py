@@ -58,7 +58,18 @@ def diff_blue_green(desired: DesiredService, observed: ObservedService, *, owner
     spec = desired.spec.blue_green
     assert spec is not None
     starts = decision.phase is Phase.OUT_OF_SYNC
-    gates = describe_plan(spec, desired.spec.rollout.analysis) if starts else ()
+    gates = (
+        describe_plan(
+            spec.traffic_steps,
+            spec.step_pause,
+            scale_down_delay=spec.scale_down_delay,
+            warm_standby=spec.warm_standby,
+            live=decision.target.other,
+            analysis=desired.spec.rollout.analysis.enabled,
+        )
+        if starts
+        else ()
+    )
     return Diff(
         desired.name,
         changes,

@@ -20,7 +20,6 @@ from collections.abc import Sequence
 from reconciler import errors
 from reconciler.aws import Aws
 from reconciler.model import (
-    TAG_BG_ROLLOUT,
     TAG_BG_VERIFIED,
     AnalysisInputs,
     MetricPoint,
@@ -32,12 +31,11 @@ from reconciler.model import (
     TargetState,
 )
 from reconciler.pipeline.analysis import metric_range
+from reconciler.pipeline.bluegreen.marks import marks_of
 from reconciler.pipeline.observe.analysis import alarm_states
 from reconciler.pipeline.observe.forwards import observe_forward
 from reconciler.pipeline.observe.history import instance_histories
 from reconciler.pipeline.observe.metrics import MetricRequest, read_metrics
-
-_SEPARATOR = "@"
 
 
 def observe_blue_green(
@@ -104,14 +102,8 @@ class _Canary:
 
 def rollout_start(group: ObservedAutoScalingGroup, fingerprint: str) -> float | None:
     """When the group was pinned for a rollout of ``fingerprint`` (its TAG_BG_ROLLOUT)."""
-    value = group.tags.get(TAG_BG_ROLLOUT, "")
-    tagged, separator, epoch = value.partition(_SEPARATOR)
-    if not separator or tagged != fingerprint:
-        return None
-    try:
-        return float(epoch)
-    except ValueError:
-        return None
+    marks = marks_of(group.tags, None)
+    return marks.rollout_at if marks.rollout_fingerprint == fingerprint else None
 
 
 def _canary(
