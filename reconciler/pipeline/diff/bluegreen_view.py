@@ -83,10 +83,9 @@ def side_view(
     on_version = {
         i.instance_id
         for i in group.instances
-        if i.lifecycle_state == "InService"
-        and _number(template, i.launch_template_version) == version
+        if i.lifecycle_state == "InService" and _number(template, i) == version
     }
-    others = [i for i in group.instances if _number(template, i.launch_template_version) != version]
+    others = [i for i in group.instances if _number(template, i) != version]
     healthy = {t.instance_id for t in targets if t.state == "healthy"}
     marker = group_marker(group)
     failed = desired.fingerprint if marker is not None and marker.fails(desired) else None

@@ -135,25 +135,29 @@ def _moves(
                 updates[move.color] = (settings, VersionPin(sides.template.id, version), why)
                 why.append(move.reason)
                 if move.version == NEW_VERSION:
-                    group = sides.group(move.color)
                     actions.append(
                         create_version(
-                            desired, group=group, template=sides.template, revision=revision
+                            desired,
+                            group=sides.group(move.color),
+                            template=sides.template,
+                            revision=revision,
                         )
                     )
             case MarkSide():
                 actions.append(_tags(sides, move))
             case FailSide():
                 marker = failed_marker(desired, refresh_id=None)
-                group = sides.group(move.color).name
+                name = sides.group(move.color).name
                 actions.append(
-                    MarkFailed(resource_name=group, reason=move.reason, fingerprint=marker)
+                    MarkFailed(resource_name=name, reason=move.reason, fingerprint=marker)
                 )
     for color, (settings, pin, why) in updates.items():
-        group = sides.group(color).name
         actions.append(
             UpdateAutoScalingGroup(
-                resource_name=group, reason="; ".join(why), settings=settings, pin=pin
+                resource_name=sides.group(color).name,
+                reason="; ".join(why),
+                settings=settings,
+                pin=pin,
             )
         )
     return actions
