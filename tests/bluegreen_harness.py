@@ -117,9 +117,12 @@ class Story:
             "elbv2", "describe_listeners", LoadBalancerArn=self._balancer()
         )["Listeners"]
         (listener,) = [li for li in listeners if li["Port"] == 80]
-        groups = listener["DefaultActions"][0]["ForwardConfig"]["TargetGroups"]
+        action = listener["DefaultActions"][0]
+        groups = action.get("ForwardConfig", {}).get("TargetGroups") or [
+            {"TargetGroupArn": action["TargetGroupArn"], "Weight": 1}
+        ]
         by_name = {g["TargetGroupArn"].split(":")[-1].split("/")[1]: g["Weight"] for g in groups}
-        return int(by_name["feedback-tg"]), int(by_name["feedback-green-tg"])
+        return int(by_name.get("feedback-tg", 0)), int(by_name.get("feedback-green-tg", 0))
 
     def group(self, name: str = GROUP) -> dict[str, Any]:
         found: dict[str, Any] = self.watcher.call(

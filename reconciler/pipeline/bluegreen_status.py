@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from reconciler.images import scripts
 from reconciler.images.description import parse_description
-from reconciler.model import Color, ServiceOutcome
+from reconciler.model import TAG_BG_VERIFIED, Color, ServiceOutcome
 from reconciler.pipeline.diff.bluegreen_moves import current_weights
 from reconciler.pipeline.diff.bluegreen_view import Sides
 from reconciler.pipeline.diff.versions import current_version
@@ -39,7 +39,7 @@ class BlueGreenStatus:
     step: int | None  # 1-based, of len(steps)
     steps: tuple[int, ...]
     sides: tuple[SideStatus, SideStatus]
-    rollback_to: str | None  # the other side, when it still runs a revision to return to
+    rollback_to: str | None  # the other side, when a revision it ran passed there before
 
 
 def blue_green_status(outcome: ServiceOutcome) -> BlueGreenStatus | None:
@@ -51,6 +51,7 @@ def blue_green_status(outcome: ServiceOutcome) -> BlueGreenStatus | None:
         return None
     blue, green = (_side(sides, color) for color in (Color.BLUE, Color.GREEN))
     other = green if decision.target is Color.BLUE else blue
+    verified = sides.group(Color(other.color)).tags.get(TAG_BG_VERIFIED)
     return BlueGreenStatus(
         stage=decision.stage.value,
         live=decision.live.value if decision.live is not None else None,
@@ -58,7 +59,7 @@ def blue_green_status(outcome: ServiceOutcome) -> BlueGreenStatus | None:
         step=decision.step + 1 if decision.step is not None else None,
         steps=spec.traffic_steps,
         sides=(blue, green),
-        rollback_to=other.color if other.launch_template_version is not None else None,
+        rollback_to=other.color if verified else None,
     )
 
 

@@ -5,8 +5,6 @@ Pure: read from one pass's record (the diff, its refresh and analysis, and the s
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from reconciler.model import (
     AnalysisResult,
     Diff,
@@ -17,6 +15,7 @@ from reconciler.model import (
     ServiceOutcome,
     Verdict,
 )
+from reconciler.pipeline.analysis.text import clock
 
 
 def next_step(outcome: ServiceOutcome) -> str:
@@ -67,11 +66,7 @@ def _while_rolling_out(refresh: ObservedRefresh, result: AnalysisResult | None) 
         return f"{aws}; the analysis starts once the first new instance takes traffic"
     parts = [aws]
     if result.next_sample_at is not None:
-        parts.append(f"next metric sample at {_clock(result.next_sample_at)}")
+        parts.append(f"next metric sample at {clock(result.next_sample_at)}")
     if result.verdict is Verdict.PASS:
         parts.append("the analysis keeps judging until the refresh ends")
     return "; ".join(parts)
-
-
-def _clock(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).strftime("%H:%M:%SZ")

@@ -19,9 +19,11 @@ from reconciler.images import scripts
 from reconciler.images.description import parse_description
 from reconciler.model import (
     AnalysisResult,
+    Color,
     Condition,
     ConditionType,
     LaunchTemplateVersion,
+    ObservedAutoScalingGroup,
     ObservedRefresh,
     ObservedService,
     Phase,
@@ -87,7 +89,7 @@ def service_status(outcome: ServiceOutcome) -> ServiceStatus:
     return ServiceStatus(
         name=outcome.name,
         conditions=conditions(outcome),
-        applied=applied_revision(outcome.observed),
+        applied=applied_revision(outcome.observed, group=_live_group(outcome)),
         last_attempted=last_attempted_revision(outcome.observed),
         refresh=refresh,
         last_failure=last_failure(outcome),
@@ -190,15 +192,27 @@ def last_failure(outcome: ServiceOutcome) -> str | None:
 # ------------------------------------------------------------------------------------------------
 
 
-def applied_revision(observed: ObservedService | None) -> Revision | None:
-    if observed is None or observed.auto_scaling_group is None:
+def applied_revision(
+    observed: ObservedService | None, *, group: ObservedAutoScalingGroup | None = None
+) -> Revision | None:
+    """The revision ``group`` runs: the service's group, or blue/green's live side."""
+    group = group or (observed.auto_scaling_group if observed is not None else None)
+    if observed is None or group is None:
         return None
     template = observed.launch_template
     if template is None:
         return None
-    number = template.resolve(observed.auto_scaling_group.launch_template_version)
+    number = template.resolve(group.launch_template_version)
     version = template.version(number) if number is not None else None
     return _revision(number, version, outcomes=_outcomes(observed.refreshes))
+
+
+def _live_group(outcome: ServiceOutcome) -> ObservedAutoScalingGroup | None:
+    decision = outcome.diff.blue_green if outcome.diff is not None else None
+    seen = outcome.observed.blue_green if outcome.observed is not None else None
+    if decision is None or seen is None or decision.live is not Color.GREEN:
+        return None  # the service's own group: rolling, or blue live
+    return seen.green_group
 
 
 def last_attempted_revision(observed: ObservedService | None) -> Revision | None:

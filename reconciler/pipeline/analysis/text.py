@@ -10,6 +10,7 @@ the samples.
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
 
 
 def significant(value: float, digits: int = 2) -> str:
@@ -41,3 +42,8 @@ def count(value: float) -> str:
 def plural(number: int, noun: str) -> str:
     """ "1 sample", "2 samples"."""
     return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
+def clock(epoch: float) -> str:
+    """An instant as status shows it: ``14:03:30Z`` (UTC; a rollout spans minutes, not days)."""
+    return datetime.fromtimestamp(epoch, UTC).strftime("%H:%M:%SZ")

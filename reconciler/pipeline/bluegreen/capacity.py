@@ -18,6 +18,7 @@ from reconciler.model import (
     Phase,
     Stage,
 )
+from reconciler.pipeline.analysis.text import clock
 from reconciler.pipeline.bluegreen.marks import epoch_value
 from reconciler.pipeline.bluegreen.sides import Sides, decided, scale
 
@@ -60,7 +61,7 @@ def steady(s: Sides) -> BlueGreenDecision:
         marked,
         Stage.SCALING_DOWN,
         f"{base}; {p.color} stays at {live_size} for a rollback",
-        f"scale {p.color} down to {state.warm_standby} at {epoch_value(due)}",
+        f"scale {p.color} down to {state.warm_standby} at {clock(due)}",
     )
 
 

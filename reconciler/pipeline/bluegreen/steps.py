@@ -20,6 +20,7 @@ from reconciler.model import (
     Stage,
     Verdict,
 )
+from reconciler.pipeline.analysis.text import clock
 from reconciler.pipeline.bluegreen import flips
 from reconciler.pipeline.bluegreen.marks import epoch_value, step_value
 from reconciler.pipeline.bluegreen.sides import (
@@ -111,7 +112,7 @@ def _holding(s: Sides, index: int, since: float, count: int) -> str:
     """Why the gate does not open yet, or "" when it does."""
     analysis = s.state.analysis
     if s.state.now - since < s.state.step_pause:
-        return f"pausing until {epoch_value(since + s.state.step_pause)}"
+        return f"pausing until {clock(since + s.state.step_pause)}"
     if analysis is None:
         return "no analysis yet"
     if analysis.verdict is not Verdict.PASS:
@@ -178,5 +179,5 @@ def _of(s: Sides, index: int) -> str:
 def _advance_at(s: Sides, index: int, since: float) -> str:
     if _value(s, index) >= 100:
         return f"{s.t.color} is verified and {s.p.color} retired"
-    at = epoch_value(since + s.state.step_pause)
+    at = clock(since + s.state.step_pause)
     return f"{s.t.color} to {_value(s, index + 1)}% at {at} if the analysis passes"

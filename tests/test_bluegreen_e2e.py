@@ -1,0 +1,200 @@
+"""Blue/green end to end: the daemon against the sandbox's two sides behind feedback-alb, with
+real boto3 over HTTP and traffic flowing through the listener's weights.
+
+Each test starts from the seed (blue runs the seed's hand-written v1 at 100%, green idle at 0)
+and follows the shipped example, desired/examples/blue-green.yaml.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from reconciler.sandbox import Sandbox
+from reconciler.sandbox.seed import GREEN_GROUP, GROUP
+from tests.bluegreen_harness import Seen, Story
+
+GREEN_LIVE = (0, 100)
+BLUE_LIVE = (100, 0)
+
+
+def deployed(story: Story) -> Seen:
+    """The first deploy (v1.1 onto green), ticked until Ready."""
+    return story.until(lambda s: s.ready() and s.weights == GREEN_LIVE)
+
+
+def weights_seen(story: Story) -> list[tuple[int, int]]:
+    found: list[tuple[int, int]] = []
+    for seen in story.seen:
+        if not found or found[-1] != seen.weights:
+            found.append(seen.weights)
+    return found
+
+
+def capacity(group: dict[str, object]) -> int:
+    value = group["DesiredCapacity"]
+    assert isinstance(value, int)
+    return value
+
+
+def test_a_deploy_shifts_traffic_in_steps_onto_the_idle_side(
+    frozen: Sandbox, tmp_path: Path
+) -> None:
+    story = Story.begin(frozen, tmp_path)
+    end = deployed(story)
+    assert weights_seen(story) == [BLUE_LIVE, (90, 10), (50, 50), GREEN_LIVE]
+    green = story.green()
+    assert capacity(green) == 2
+    assert {i["LifecycleState"] for i in green["Instances"]} == {"InService"}
+    status = end.blue_green
+    assert status.live == "green" and status.stage == "Steady"
+    # Status reads the live side: green's version, with the commit it came from.
+    applied = end.status.applied
+    assert applied is not None and applied.revision is not None
+    assert applied.launch_template_version == status.sides[1].launch_template_version
+    # The seed's own side ran nothing the reconciler verified: nothing to keep warm for.
+    assert capacity(story.group(GROUP)) == 0
+
+
+def test_a_canary_failing_at_10_percent_is_flipped_back_in_the_same_tick(
+    frozen: Sandbox, tmp_path: Path
+) -> None:
+    story = Story.begin(frozen, tmp_path)
+    deployed(story)
+    frozen.traffic.served.clear()
+    story.deploy("v2.1")
+    failed = story.until(lambda s: s.degraded())
+    # The tick that judged the canary failed also moved all traffic back to green.
+    assert failed.weights == GREEN_LIVE
+    assert max(w[0] for w in weights_seen(story)[-3:]) == 10  # v2.1 never got past 10%
+    degraded = failed.status.condition("Degraded")
+    assert "5xx rate" in degraded.message
+    served = frozen.traffic.served
+    assert 0 < served["v2.1"] < 0.15 * (served["v2.1"] + served["v1.1"])
+    # The bad side is scaled down, and nothing is retried.
+    story.until(lambda s: capacity(story.group(GROUP)) == 0)
+    aws = story.daemon.reconciler.aws
+    aws.reset_counts()
+    for _ in range(8):
+        seen = story.tick()
+    assert seen.weights == GREEN_LIVE and seen.degraded()
+    assert not {"ModifyListener", "CreateLaunchTemplateVersion"} & set(aws.writes())
+    # A revert makes git say v1.1 again: in sync, with nothing to move.
+    story.deploy("v1.1")
+    assert story.until(lambda s: s.ready()).weights == GREEN_LIVE
+
+
+def test_a_revert_during_a_step_flips_back_at_once(frozen: Sandbox, tmp_path: Path) -> None:
+    story = Story.begin(frozen, tmp_path)
+    deployed(story)
+    story.deploy("v1.0")
+    story.until(lambda s: s.weights == (50, 50))
+    story.deploy("v1.1")
+    flipped = story.tick()
+    assert flipped.weights == GREEN_LIVE
+    assert story.until(lambda s: s.ready()).weights == GREEN_LIVE
+
+
+def test_a_revert_after_the_old_side_was_scaled_down_scales_it_up_first(
+    frozen: Sandbox, tmp_path: Path
+) -> None:
+    story = Story.begin(frozen, tmp_path, **{"scaleDownDelay: 3600": "scaleDownDelay: 600"})
+    deployed(story)
+    story.deploy("v1.0")
+    story.until(lambda s: s.ready() and s.weights == BLUE_LIVE)
+    story.until(lambda s: capacity(story.green()) == 0)
+    story.deploy("v1.1")
+    restoring = story.tick()
+    assert restoring.weights == BLUE_LIVE  # no traffic to a side with no instance
+    assert (
+        "scal" in restoring.status.next_step
+        or "scal" in restoring.status.condition("Progressing").message
+    )
+    back = story.until(lambda s: s.weights == GREEN_LIVE)
+    assert capacity(story.green()) == 2
+    assert back.blue_green.live == "green"
+
+
+def test_a_daemon_restarted_between_steps_resumes_from_aws(frozen: Sandbox, tmp_path: Path) -> None:
+    story = Story.begin(frozen, tmp_path)
+    story.until(lambda s: s.weights == (90, 10))
+    tags_before = _tags(story, GREEN_GROUP)
+    story.restart()
+    resumed = story.tick()
+    assert resumed.weights == (90, 10)
+    assert _tags(story, GREEN_GROUP) == tags_before  # the step's pause was not restarted
+    deployed(story)
+    assert weights_seen(story) == [BLUE_LIVE, (90, 10), (50, 50), GREEN_LIVE]
+
+
+def test_a_listener_edited_by_hand_is_put_back(frozen: Sandbox, tmp_path: Path) -> None:
+    story = Story.begin(frozen, tmp_path)
+    deployed(story)
+    story.set_weights(50, 50)
+    assert story.tick().weights == GREEN_LIVE
+    story.deploy("v1.0")
+    story.until(lambda s: s.weights == (10, 90))
+    story.set_weights(70, 30)
+    assert story.tick().weights == (10, 90)
+
+
+def test_the_canary_follows_the_live_sides_capacity(frozen: Sandbox, tmp_path: Path) -> None:
+    story = Story.begin(frozen, tmp_path)
+    story.until(lambda s: s.weights == (90, 10))
+    story.watcher.call(
+        "autoscaling", "set_desired_capacity", AutoScalingGroupName=GROUP, DesiredCapacity=3
+    )
+    story.tick()
+    assert capacity(story.green()) == 3
+    end = deployed(story)
+    assert end.blue_green.sides[1].desired == 3
+
+
+def test_a_side_that_never_gets_healthy_never_receives_traffic(
+    frozen: Sandbox, tmp_path: Path
+) -> None:
+    story = Story.begin(frozen, tmp_path)
+    deployed(story)
+    story.deploy("v2.0")
+    failed = story.until(lambda s: s.degraded())
+    assert all(w == GREEN_LIVE for w in weights_seen(story)[-1:])
+    assert {s.weights for s in story.seen[-20:]} == {GREEN_LIVE}
+    assert "health" in failed.status.condition("Degraded").message
+    story.until(lambda s: capacity(story.group(GROUP)) == 0)
+
+
+def test_a_listener_that_does_not_exist_stalls_and_writes_nothing(
+    frozen: Sandbox, tmp_path: Path
+) -> None:
+    story = Story.begin(frozen, tmp_path, **{"port: 80 ": "port: 81 "})
+    aws = story.daemon.reconciler.aws
+    aws.reset_counts()
+    seen = story.tick()
+    stalled = seen.status.condition("Stalled")
+    assert stalled.status and "listener feedback-alb:81 not found" in stalled.message
+    assert not aws.writes()
+
+
+def test_a_forward_without_the_green_target_group_stalls(frozen: Sandbox, tmp_path: Path) -> None:
+    story = Story.begin(frozen, tmp_path)
+    arns = {
+        t["TargetGroupName"]: t["TargetGroupArn"]
+        for t in story.watcher.call("elbv2", "describe_target_groups")["TargetGroups"]
+    }
+    listener = story.watcher.call("elbv2", "describe_listeners", LoadBalancerArn=story._balancer())[
+        "Listeners"
+    ][0]
+    story.watcher.call(
+        "elbv2",
+        "modify_listener",
+        ListenerArn=listener["ListenerArn"],
+        DefaultActions=[{"Type": "forward", "TargetGroupArn": arns["feedback-tg"]}],
+    )
+    aws = story.daemon.reconciler.aws
+    aws.reset_counts()
+    stalled = story.tick().status.condition("Stalled")
+    assert stalled.status and "feedback-green-tg is not in listener" in stalled.message
+    assert not aws.writes()
+
+
+def _tags(story: Story, group: str) -> dict[str, str]:
+    return {str(t["Key"]): str(t["Value"]) for t in story.group(group).get("Tags", [])}
