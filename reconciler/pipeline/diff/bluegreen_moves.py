@@ -8,6 +8,7 @@ from reconciler.model import (
     BlueGreenDecision,
     Change,
     DesiredService,
+    ObservedAutoScalingGroup,
     PinSide,
     Resource,
     ScaleSide,
@@ -15,6 +16,7 @@ from reconciler.model import (
     Value,
 )
 from reconciler.pipeline.diff.bluegreen_view import Sides
+from reconciler.pipeline.diff.versions import content_change, current_version
 
 
 def weights_text(blue: int, green: int) -> str:
@@ -50,6 +52,7 @@ def move_changes(
             found += _capacity_changes(sides, move)
         elif isinstance(move, PinSide):
             group = sides.group(move.color)
+            found += _content(desired, sides, group)
             version: Value = move.version if isinstance(move.version, int) else "(new version)"
             found.append(
                 Change(
@@ -61,6 +64,18 @@ def move_changes(
                 )
             )
     return tuple(found)
+
+
+def _content(
+    desired: DesiredService, sides: Sides, group: ObservedAutoScalingGroup
+) -> list[Change]:
+    """What the side's instances will run instead: the image (or the UserData), on its group."""
+    number = current_version(group, sides.template)
+    current = sides.template.version(number) if number is not None else None
+    if current is None:
+        return []
+    change = content_change(desired, template=sides.template, current=current)
+    return [Change(Resource.AUTO_SCALING_GROUP, group.name, change.field, change.old, change.new)]
 
 
 def _capacity_changes(sides: Sides, move: ScaleSide) -> list[Change]:

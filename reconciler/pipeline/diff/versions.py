@@ -108,7 +108,7 @@ def rollout_changes(
         old = f"unknown (version {number} not observed)"
         return (*pin, _image_change(desired, template=template, old=old))
     if not holds_desired(current, desired):
-        return (*pin, _content_change(desired, template=template, current=current))
+        return (*pin, content_change(desired, template=template, current=current))
     return (*pin, *_instance_changes(group, template=template, number=number))
 
 
@@ -116,7 +116,7 @@ def _image_change(desired: DesiredService, *, template: ObservedLaunchTemplate, 
     return Change(Resource.LAUNCH_TEMPLATE, template.name, "image", old, desired.image.describe())
 
 
-def _content_change(
+def content_change(
     desired: DesiredService, *, template: ObservedLaunchTemplate, current: LaunchTemplateVersion
 ) -> Change:
     """An image change when the digests differ (rule 2), else a UserData change."""
