@@ -94,10 +94,16 @@ def back_to_other(
         phase,
         Stage.RESTORING,
         (*first, *up),
-        f"{why}; {p.color} was scaled down, so the rollback takes longer: scaling it to"
-        f" {count} before the flip ({t.color} keeps {s.t_weight}%, {readiness(p, count)})",
+        f"{why}; {_why_not(p, count)}, so the rollback takes longer: {p.color} must be healthy"
+        f" at {count} before the flip ({t.color} keeps {s.t_weight}%, {readiness(p, count)})",
         f"all traffic to {p.color} once {count} of its targets are healthy",
     )
+
+
+def _why_not(side: SideView, count: int) -> str:
+    if side.desired < count:
+        return f"{side.color} was scaled down to {side.desired}: scaling it to {count}"
+    return f"{side.color} is not healthy at capacity"
 
 
 def superseded(s: Sides) -> BlueGreenDecision:
@@ -137,7 +143,7 @@ def onto_target(s: Sides, count: int, follow: Sequence[Move] = ()) -> BlueGreenD
         Phase.PROGRESSING,
         Stage.RESTORING,
         follow,
-        f"{why}; the previous side was scaled down, scaling it up before the flip:"
+        f"{why}; waiting for it to be healthy at {count} before the flip:"
         f" {readiness(t, count)} ({p.color} keeps {s.p_weight}%)",
         f"all traffic to {t.color} once {count} of its targets are healthy",
     )
