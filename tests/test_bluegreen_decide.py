@@ -491,10 +491,53 @@ UNREACHABLE = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("s", "moves", "phase", "stage", "live", "step"),
-    PREPARE + SUPERSEDED + IDLE + FAILED + UNREACHABLE,
-)
+UNREACHABLE += [
+    case(
+        state(
+            side(BLUE, weight=0, marks=SideMarks(verified=OLD)),
+            side(GREEN, weight=0, version=5, marks=SideMarks(step=1, step_at=NOW, retired_at=NOW)),
+        ),
+        [("weights", 100, 0)],
+        Phase.BLOCKED,
+        Stage.BLOCKED,
+        BLUE,
+        "zero-after-a-flip-back-blue-had-it",
+    ),
+]
+
+# A crash between the moves of one decision: the next tick decides from what was written.
+CRASHED = [
+    case(
+        state(green=side(GREEN, marks=SideMarks(rollout_fingerprint=FP, rollout_at=NOW - 60))),
+        [*PREPARED, ("scale", GREEN, 2, 0, 6)],
+        Phase.OUT_OF_SYNC,
+        Stage.PREPARING,
+        BLUE,
+        "crash-a2-tagged-not-pinned-prepares-again",
+    ),
+    case(
+        state(green=ready_side(GREEN, marks=SideMarks(step=0, step_at=NOW - 60))),
+        [("mark", GREEN, step_tag(0)), ("weights", 90, 10)],
+        Phase.PROGRESSING,
+        Stage.STEPPING,
+        BLUE,
+        "crash-b3-step-tagged-weights-not-written",
+        step=0,
+    ),
+    case(
+        state(side(BLUE, weight=90), ready_side(GREEN, weight=10, marks=SideMarks(failed=FP))),
+        [("weights", 100, 0), ("mark", GREEN, RETIRED_NOW)],
+        Phase.FAILED,
+        Stage.FAILED,
+        BLUE,
+        "crash-b2-failure-recorded-flip-not-written",
+    ),
+]
+
+TABLES = CRASHED + PREPARE + SUPERSEDED + IDLE + FAILED + UNREACHABLE
+
+
+@pytest.mark.parametrize(("s", "moves", "phase", "stage", "live", "step"), TABLES)
 def test_decide(
     s: BlueGreenState,
     moves: list[tuple[Any, ...]],

@@ -559,6 +559,17 @@ STEADY_JUDGED = [
 # Tags that are stale or from the future.
 STALE = [
     case(
+        at_100(
+            side(BLUE, weight=0, marks=SideMarks(verified=OLD)),
+            SideMarks(verified=FP, retired_at=NOW - 900),
+        ),
+        [("mark", GREEN, {TAG_BG_RETIRED: ""}), ("mark", BLUE, RETIRED_NOW)],
+        Phase.PROGRESSING,
+        Stage.SCALING_DOWN,
+        GREEN,
+        "crash-after-a-revert-flip-before-blue-was-retired",
+    ),
+    case(
         at_100(green_marks=SideMarks(verified=FP, retired_at=NOW - 9000)),
         [("mark", GREEN, {TAG_BG_RETIRED: ""})],
         Phase.PROGRESSING,
