@@ -34,7 +34,14 @@ from reconciler.pipeline.bluegreen.marks import (
     step_value,
     tag_values,
 )
-from reconciler.pipeline.bluegreen.sides import Sides, need, percent, ready, sides
+from reconciler.pipeline.bluegreen.sides import (
+    Sides,
+    need,
+    percent,
+    ready,
+    sides,
+    traffic_steps,
+)
 from reconciler.pipeline.bluegreen.unreachable import unreachable
 
 __all__ = [
@@ -43,10 +50,12 @@ __all__ = [
     "epoch_value",
     "marks_of",
     "need",
+    "percent",
     "ready",
     "rollout_value",
     "step_value",
     "tag_values",
+    "traffic_steps",
 ]
 
 

@@ -17,6 +17,7 @@ from reconciler.model import (
     MarkSide,
     Move,
     Phase,
+    SideView,
     Stage,
 )
 from reconciler.pipeline.bluegreen.marks import epoch_value
@@ -36,7 +37,7 @@ def failed(s: Sides) -> BlueGreenDecision:
     the target scaled down to the warm standby (F2). Never retried."""
     why = f"revision {s.state.fingerprint} failed on {s.t.color}"
     if s.t_weight > 0:
-        return back_to_other(s, Phase.FAILED, Stage.FAILED, why)
+        return back_to_other(s, Phase.FAILED, Stage.FAILED, why, then=(retire(s, s.t),))
     warm = min(s.t.desired, s.state.warm_standby)
     down = scale(s.state, s.t, warm, 0, f"{why}: scale down")
     return decided(
@@ -93,10 +94,16 @@ def back_to_other(
         phase,
         Stage.RESTORING,
         (*first, *up),
-        f"{why}; {p.color} was scaled down, so the rollback takes longer: scaling it to"
-        f" {count} before the flip ({t.color} keeps {s.t_weight}%, {readiness(p, count)})",
+        f"{why}; {_why_not(p, count)}, so the rollback takes longer: {p.color} must be healthy"
+        f" at {count} before the flip ({t.color} keeps {s.t_weight}%, {readiness(p, count)})",
         f"all traffic to {p.color} once {count} of its targets are healthy",
     )
+
+
+def _why_not(side: SideView, count: int) -> str:
+    if side.desired < count:
+        return f"{side.color} was scaled down to {side.desired}: scaling it to {count}"
+    return f"{side.color} is not healthy at capacity"
 
 
 def superseded(s: Sides) -> BlueGreenDecision:
@@ -106,7 +113,14 @@ def superseded(s: Sides) -> BlueGreenDecision:
         f"a newer revision ({s.state.fingerprint}) supersedes the rollout on {s.t.color}"
         f" at {s.t_weight}%"
     )
-    return back_to_other(s, Phase.PROGRESSING, Stage.FLIPPING, why)
+    return back_to_other(s, Phase.PROGRESSING, Stage.FLIPPING, why, then=(retire(s, s.t),))
+
+
+def retire(s: Sides, side: SideView) -> MarkSide:
+    """The side lost its traffic now: the start of its scale-down delay, and what tells a
+    listener emptied by hand which side had the traffic."""
+    at = epoch_value(s.state.now)
+    return MarkSide(side.color, {TAG_BG_RETIRED: at}, f"{side.color} loses its traffic")
 
 
 def onto_target(s: Sides, count: int, follow: Sequence[Move] = ()) -> BlueGreenDecision:
@@ -116,13 +130,11 @@ def onto_target(s: Sides, count: int, follow: Sequence[Move] = ()) -> BlueGreenD
     why = f"{t.color} ran revision {s.state.fingerprint} before (a revert)"
     if ready(t, count):
         flip = weights(t.color, 100, f"{why}: all traffic back to {t.color}")
-        at = epoch_value(s.state.now)
-        retire = MarkSide(p.color, {TAG_BG_RETIRED: at}, f"{p.color} loses its traffic")
         return decided(
             s,
             Phase.PROGRESSING,
             Stage.FLIPPING,
-            (*follow, flip, retire),
+            (*follow, flip, retire(s, p)),
             f"{why}: {t.color} takes 100%, {p.color} 0% (was {s.p_weight}%)",
             f"{p.color} scales down {s.state.scale_down_delay} s after the flip",
         )
@@ -131,7 +143,7 @@ def onto_target(s: Sides, count: int, follow: Sequence[Move] = ()) -> BlueGreenD
         Phase.PROGRESSING,
         Stage.RESTORING,
         follow,
-        f"{why}; the previous side was scaled down, scaling it up before the flip:"
+        f"{why}; waiting for it to be healthy at {count} before the flip:"
         f" {readiness(t, count)} ({p.color} keeps {s.p_weight}%)",
         f"all traffic to {t.color} once {count} of its targets are healthy",
     )

@@ -80,12 +80,18 @@ def idle(s: Sides) -> BlueGreenDecision:
         return _drain(s, waiting)
     if t.desired != count:
         follow = scale(state, t, count, 0, f"{t.color} follows {s.p.color}'s capacity")
+        lead = (
+            f"{t.color} ran revision {state.fingerprint} before (a revert) but was scaled down:"
+            " scaling it up before the flip, "
+            if revert
+            else ""
+        )
         return decided(
             s,
             Phase.PROGRESSING,
             waiting,
             follow,
-            f"{t.color} (0%) scales from {t.desired} to {count}, {s.p.color}'s capacity;"
+            f"{lead}{t.color} (0%) scales from {t.desired} to {count}, {s.p.color}'s capacity;"
             f" {s.p.color} keeps 100%",
             f"wait for {count} healthy targets in {t.color}",
         )

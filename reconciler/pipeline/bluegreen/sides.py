@@ -70,6 +70,13 @@ def _target(state: BlueGreenState, blue_percent: int) -> Color:
     return Color.GREEN
 
 
+def traffic_steps(state: BlueGreenState) -> tuple[int, ...]:
+    """The steps as the decision walks them: increasing percentages in 1-100, ending at 100,
+    whatever the spec let through (a 0 step would never leave the idle stage)."""
+    found = sorted({value for value in state.steps if 0 < value <= 100})
+    return (*found, 100) if not found or found[-1] != 100 else tuple(found)
+
+
 def need(state: BlueGreenState, serving: SideView) -> int:
     """The capacity a side must have to take over from ``serving``: its current desired (the
     autoscaler owns capacity), at least the spec's min size and 1, at most its max size."""

@@ -10,7 +10,6 @@ never passes a gate: only Verdict.PASS advances.
 from __future__ import annotations
 
 from reconciler.model import (
-    TAG_BG_RETIRED,
     TAG_BG_STEP,
     BlueGreenDecision,
     FailSide,
@@ -22,7 +21,7 @@ from reconciler.model import (
 )
 from reconciler.pipeline.analysis.text import clock
 from reconciler.pipeline.bluegreen import flips
-from reconciler.pipeline.bluegreen.marks import epoch_value, step_value
+from reconciler.pipeline.bluegreen.marks import step_value
 from reconciler.pipeline.bluegreen.sides import (
     Sides,
     decided,
@@ -30,12 +29,13 @@ from reconciler.pipeline.bluegreen.sides import (
     readiness,
     ready,
     scale,
+    traffic_steps,
     weights,
 )
 
 
 def steps_of(s: Sides) -> tuple[int, ...]:
-    return s.state.steps or (100,)
+    return traffic_steps(s.state)
 
 
 def start(s: Sides) -> BlueGreenDecision:
@@ -61,7 +61,7 @@ def stepping(s: Sides) -> BlueGreenDecision:
     analysis = s.state.analysis
     index, drift = current_step(s)
     if analysis is not None and analysis.verdict is Verdict.FAIL:
-        return _failed(s, analysis.message)
+        return fail_back(s, analysis.message)
     count = need(s.state, s.p)
     moves: list[Move] = list(
         scale(s.state, s.t, count, 0, f"{s.t.color} follows {s.p.color}'s capacity")
@@ -74,7 +74,7 @@ def stepping(s: Sides) -> BlueGreenDecision:
         moves.append(weights(s.t.color, back, "drift: back to the current step"))
         why = f"weights were {s.t_weight}%, not a step value: drift corrected to {back}%"
         return _hold(s, index, moves, why, back)
-    since = s.t.marks.step_at if s.t.marks.step == index else None
+    since = _since(s, index)
     if since is None:
         moves.append(MarkSide(s.t.color, {TAG_BG_STEP: step_value(index, s.state.now)}, "pause"))
         return _hold(s, index, moves, "the step tag did not name this step: the pause restarts")
@@ -82,6 +82,15 @@ def stepping(s: Sides) -> BlueGreenDecision:
     if why:
         return _hold(s, index, moves, why)
     return _advanced(s, index, moves)
+
+
+def _since(s: Sides, index: int) -> float | None:
+    """When the current step started, if the tag says so; a time in the future (a hand edit,
+    a skewed clock) would hold the step for as long, so it restarts the pause instead."""
+    marks = s.t.marks
+    if marks.step != index or marks.step_at is None or marks.step_at > s.state.now:
+        return None
+    return marks.step_at
 
 
 def current_step(s: Sides) -> tuple[int, bool]:
@@ -154,7 +163,7 @@ def _hold(
     )
 
 
-def _failed(s: Sides, reason: str) -> BlueGreenDecision:
+def fail_back(s: Sides, reason: str) -> BlueGreenDecision:
     """Detection to flip in one tick: the failure, all traffic back, the target retired."""
     t = s.t.color
     return flips.back_to_other(
@@ -163,7 +172,7 @@ def _failed(s: Sides, reason: str) -> BlueGreenDecision:
         Stage.FAILED,
         f"the analysis failed {t} at {s.t_weight}% ({reason})",
         first=(FailSide(t, reason),),
-        then=(MarkSide(t, {TAG_BG_RETIRED: epoch_value(s.state.now)}, f"{t} loses its traffic"),),
+        then=(flips.retire(s, s.t),),
     )
 
 

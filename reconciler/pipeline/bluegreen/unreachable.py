@@ -5,7 +5,7 @@ tags do not say, it writes nothing and says so."""
 from __future__ import annotations
 
 from reconciler.model import BlueGreenDecision, BlueGreenState, Color, Phase, SetWeights, Stage
-from reconciler.pipeline.bluegreen.sides import need, ready
+from reconciler.pipeline.bluegreen.sides import need, ready, sides, traffic_steps
 
 
 def unreachable(state: BlueGreenState) -> BlueGreenDecision:
@@ -37,7 +37,7 @@ def unreachable(state: BlueGreenState) -> BlueGreenDecision:
 def last_weights(state: BlueGreenState) -> tuple[int, int] | None:
     """(blue, green) as the tags last recorded them: a side on a valid step that was not
     retired takes that step's weight; else the one side not retired takes all."""
-    steps = state.steps or (100,)
+    steps = traffic_steps(state)
     for color in (Color.BLUE, Color.GREEN):
         marks = state.side(color).marks
         if marks.step is not None and marks.retired_at is None and marks.step < len(steps):
@@ -55,7 +55,7 @@ def _served(blue: int, green: int) -> tuple[Color, ...]:
 
 
 def _target(state: BlueGreenState) -> Color:
-    return Color.GREEN if state.green.runs_desired and not state.blue.runs_desired else Color.BLUE
+    return sides(state, 50).t.color  # as for an even split: neither has traffic
 
 
 def _blocked(state: BlueGreenState, target: Color, message: str) -> BlueGreenDecision:
