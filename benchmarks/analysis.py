@@ -53,11 +53,10 @@ from reconciler.cli.demo import (
     BASELINE_SECONDS,
     TICK_SECONDS,
     example_dir,
-    init_repo,
     make_daemon,
-    set_tag,
     settled,
 )
+from reconciler.cli.demo_repo import init_repo, set_tag
 from reconciler.cli.incident import Incident
 from reconciler.daemon.daemon import Daemon
 from reconciler.model import AnalysisInputs, InstanceHistory, Signal, Verdict
@@ -210,7 +209,7 @@ def group_now(aws: Aws, bad_version: int | None) -> tuple[bool, bool]:
 def bad_release(sandbox: Sandbox, daemon: Daemon, repo: Path, image: str) -> Watch:
     """Commit ``image`` and tick until the group is back on v1.1, or the release stays."""
     aws = daemon.reconciler.aws
-    set_tag(repo, image)
+    set_tag(repo / "desired" / "desired.yaml", image)
     committed = sandbox.clock.now()
     watch = Watch(Incident(GROUP, committed, lambda: sandbox.traffic.served[image]))
     for statuses in ticks(daemon, sandbox, MAX_SECONDS):
@@ -335,7 +334,7 @@ def false_verdicts(sandbox: Sandbox, root: Path, count: int) -> dict[str, Any]:
     worst: dict[str, float] = {}
     for number in range(count):
         sandbox.traffic.seed = 1000 + number
-        set_tag(repo, "v1.0" if number % 2 == 0 else "v1.1")
+        set_tag(repo / "desired" / "desired.yaml", "v1.0" if number % 2 == 0 else "v1.1")
         committed = sandbox.clock.now()
         verdict = follow(daemon, sandbox, worst)
         refresh = newest_refresh(aws, committed)

@@ -46,3 +46,35 @@ def detected_minutes(step: str) -> float:
     found = re.search(r"detected:\s+([\d.]+) sandbox minutes", step)
     assert found is not None, step
     return float(found.group(1))
+
+
+def test_the_blue_green_demo_catches_v2_1_at_its_first_step_and_exits_0() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT")}
+    done = subprocess.run(
+        [sys.executable, "-m", "reconciler", "demo", "--strategy", "blue-green"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=170,
+        check=False,
+    )
+    out = done.stdout
+    assert done.returncode == 0, out + done.stderr
+    assert "Traceback" not in done.stderr
+    steps = out.split("\n=== ")[1:]
+    assert [s.splitlines()[0][:2] for s in steps] == ["1.", "2.", "3."]
+    deploy, canary, revert = steps
+    assert "→ ready" in deploy
+    for share in ("green takes 10%", "green takes 50%", "green takes 100%"):
+        assert share in deploy
+    # v2.1 never gets past its first step, and traffic is back on green in the same tick.
+    assert "blue takes 10%" in canary and "blue takes 50%" not in canary
+    assert "→ failed" in canary and "the analysis failed blue at 10% (5xx rate" in canary
+    detected = detected_minutes(canary)
+    flipped = re.search(r"bad side's traffic:\s+([\d.]+) sandbox minutes", canary)
+    assert flipped is not None and float(flipped.group(1)) == detected
+    assert "rollout writes none (no retry loop)" in canary
+    served = re.search(r"blast radius:\s+(\d+) requests", canary)
+    assert served is not None and 0 < int(served.group(1)) < 400
+    assert "→ ready after 0.0 sandbox minutes" in revert
+    assert "Every step behaved" in out

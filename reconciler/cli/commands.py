@@ -148,8 +148,10 @@ def _authoring(args: argparse.Namespace) -> operator.Authoring:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from reconciler.cli.demo import Demo, example_dir  # starts moto; only this command needs it
+    from reconciler.cli.demo_stories import STORIES
 
-    return Demo(out=sys.stdout, template_dir=example_dir()).run()
+    story = STORIES[args.strategy]
+    return Demo(out=sys.stdout, template_dir=example_dir(), story=story).run()
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:

@@ -1,16 +1,8 @@
 """``reconciler demo``: the seed's story, told by the reconciler against the local sandbox.
 
 A temporary git repository holds the desired state, and the daemon follows its ``main`` branch.
-Each step is a commit (or a revert); the daemon then ticks until the story's expected outcome:
-
-1. a healthy deploy of v1.1;
-2. the broken v2.0, whose instances never pass their health checks: the analysis fails it once
-   the grace period is over (AWS alone would retry them for an hour, aws-facts 1.5), rolls it
-   back, and it is not retried;
-3. a ``git revert`` that restores v1.1;
-4. v2.1, the seed's own incident: healthy by its health check while 30% of requests answer 500.
-   AWS never catches it; the analysis does, from the target group's 5xx rate in CloudWatch;
-5. a ``git revert`` again, so git and AWS agree.
+Each step of the story (``demo_stories``: the rolling one by default, ``--strategy blue-green``
+for the other) is a commit or a revert; the daemon then ticks until the step's expected outcome.
 
 For the bad releases it prints the detection time, the requests the bad image answered (the
 blast radius) and the time until the group ran only the good version again. The sandbox clock
@@ -21,30 +13,25 @@ the sandbox sends traffic through the load balancer all along.
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from reconciler import desired
 from reconciler.cli import render, report
+from reconciler.cli.demo_repo import init_repo, load
+from reconciler.cli.demo_stories import ROLLING, Step, Story
 from reconciler.cli.incident import Incident
-from reconciler.daemon import source
 from reconciler.daemon.daemon import Daemon
-from reconciler.daemon.git import Git
 from reconciler.daemon.source import GitSettings, GitSource
 from reconciler.errors import DemoFailed
 from reconciler.images.resolver import ImageResolver
-from reconciler.model import ServiceSpec
 from reconciler.pipeline.follow import Verdict, progress_line
 from reconciler.pipeline.reconcile import Reconciler
 from reconciler.pipeline.status import ServiceStatus
 from reconciler.sandbox import Sandbox, SandboxClock
 
-SEED_IMAGE = "ghcr.io/johnhuh619/simple-api"
 TICK_SECONDS = 30.0  # sandbox seconds between two reconciles, like a daemon's --interval 30s
 WATCH_TICKS = 5  # further ticks after a failure, to show that nothing is retried
 MAX_TICKS = 480  # four sandbox hours: a rollout still going then has failed to settle
@@ -56,38 +43,14 @@ SANDBOX_CREDENTIALS = {
 }
 
 
-@dataclass
-class Step:
-    title: str
-    change: Callable[[Path], None] | None  # commits a change to the repository
-    expect: Verdict
-    bad_image: str = ""  # a bad release: measure its incident (the image tag)
-
-
-STEPS = (
-    Step("1. deploy v1.1 (the seed's healthy release)", None, Verdict.READY),
-    Step(
-        "2. deploy the broken v2.0 (its instances never pass their health checks)",
-        lambda r: set_tag(r, "v2.0"),
-        Verdict.FAILED,
-        bad_image="v2.0",
-    ),
-    Step("3. git revert: back to v1.1", lambda r: revert(r), Verdict.READY),
-    Step(
-        "4. deploy v2.1 (the seed's incident: /actuator/health is UP, 30% of requests get 500)",
-        lambda r: set_tag(r, "v2.1"),
-        Verdict.FAILED,
-        bad_image="v2.1",
-    ),
-    Step("5. git revert: back to v1.1, git and AWS agree", lambda r: revert(r), Verdict.READY),
-)
 BASELINE_SECONDS = 1800  # traffic before the story starts: the analysis's baseline window
 
 
 class Demo:
-    def __init__(self, *, out: TextIO, template_dir: Path) -> None:
+    def __init__(self, *, out: TextIO, template_dir: Path, story: Story = ROLLING) -> None:
         self.out = out
         self.template_dir = template_dir
+        self.story = story
         self._last = ""  # the last progress line printed
 
     def run(self) -> int:
@@ -99,26 +62,29 @@ class Demo:
         ):
             seeded = sandbox.seed()
             repo = Path(tmp) / "deploy"
-            init_repo(repo, template_dir=self.template_dir, image=seeded.repository_uri, tag="v1.1")
+            init_repo(
+                repo,
+                template_dir=self.template_dir / self.story.directory,
+                image=seeded.repository_uri,
+                tag="v1.1",
+                file=self.story.file,
+            )
             self.say(f"sandbox AWS at {sandbox.endpoint}; desired state in git at {repo}")
             daemon = make_daemon(sandbox, repo=repo, cache=Path(tmp) / "cache")
             sandbox.clock.advance(BASELINE_SECONDS)
             try:
-                for step in STEPS:
+                for step in self.story.steps:
                     self.run_step(step, repo=repo, daemon=daemon, sandbox=sandbox)
             except DemoFailed as exc:
                 self.say(f"\nDEMO FAILED: {exc}")
                 return 1
-        self.say(
-            "\nEvery step behaved: deploy, bad releases caught by the analysis and rolled back"
-            " without retry loops, reverts."
-        )
+        self.say(f"\n{self.story.closing}")
         return 0
 
     def run_step(self, step: Step, *, repo: Path, daemon: Daemon, sandbox: Sandbox) -> None:
         self.say(f"\n=== {step.title}")
         if step.change is not None:
-            step.change(repo)
+            step.change(repo / "desired" / self.story.file)
         specs = load(repo)
         self.say(f"commit {specs[0].source.revision}")
         outcomes = daemon.reconciler.compute(specs)
@@ -126,10 +92,12 @@ class Demo:
         started, wall = sandbox.clock.now(), time.monotonic()
         incident = None
         if step.bad_image:
+            spec = specs[0]
             incident = Incident(
-                group=specs[0].auto_scaling_group.name,
+                group=spec.auto_scaling_group.name,
                 committed=started,
                 served_by=lambda: sandbox.traffic.served[step.bad_image],
+                blue_green=spec.blue_green.listener if spec.blue_green else None,
             )
         verdict = self.follow(daemon, sandbox, incident)
         minutes = (sandbox.clock.now() - started).total_seconds() / 60
@@ -229,38 +197,3 @@ def make_daemon(sandbox: Sandbox, *, repo: Path, cache: Path) -> Daemon:
 def example_dir() -> Path:
     """The canonical desired/ shipped with the package (a symlink to the top-level desired/)."""
     return Path(__file__).resolve().parent.parent / "examples"
-
-
-def init_repo(repo: Path, *, template_dir: Path, image: str, tag: str) -> None:
-    shutil.copytree(template_dir, repo / "desired")
-    path = repo / "desired" / "desired.yaml"
-    text = path.read_text().replace(SEED_IMAGE, image).replace("tag: latest", f"tag: {tag}")
-    path.write_text(text)
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", f"deploy {tag}")
-
-
-def set_tag(repo: Path, tag: str) -> None:
-    path = repo / "desired" / "desired.yaml"
-    lines = [
-        f"    tag: {tag}" if line.strip().startswith("tag:") else line
-        for line in path.read_text().splitlines()
-    ]
-    path.write_text("\n".join(lines) + "\n")
-    git(repo, "commit", "-qam", f"deploy {tag}")
-
-
-def revert(repo: Path) -> None:
-    git(repo, "revert", "--no-edit", "HEAD")
-
-
-def load(repo: Path) -> list[ServiceSpec]:
-    paths = [repo / "desired"]
-    return list(desired.load(paths, revision=source.revision_of(paths)).services)
-
-
-def git(repo: Path, *args: str) -> None:
-    repo.mkdir(parents=True, exist_ok=True)
-    author = ("-c", "user.name=demo", "-c", "user.email=demo@localhost")
-    Git.work_tree(repo, timeout=30).run(*author, *args)

@@ -1,9 +1,10 @@
 """The figures of a bad release, measured as it happens: detection, blast radius, recovery.
 
 ``Incident`` watches one service while the daemon ticks after a commit: when the reconciler
-first declared the rollout failed (detection), when the group last ran an instance of the bad
-launch template version (recovery: only the good version runs), and how many requests the bad
-image answered meanwhile (read from the sandbox's traffic, which knows which image served what).
+first declared the rollout failed (detection), when the bad release stopped taking traffic
+(recovery: the group ran no instance of the bad launch template version any more, or, for
+blue/green, the listener sent the bad side nothing), and how many requests the bad image
+answered meanwhile (read from the sandbox's traffic, which knows which image served what).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from reconciler.aws import Aws
+from reconciler.model import ListenerRef
+from reconciler.pipeline.observe.forwards import observe_forward
 from reconciler.pipeline.status import ServiceStatus
 
 # Lifecycle states in which an instance still takes traffic or is about to.
@@ -26,7 +29,9 @@ class Incident:
     group: str
     committed: datetime
     served_by: Callable[[], int]  # requests the bad image has answered so far
+    blue_green: ListenerRef | None = None  # the forward of a blue/green service
     bad_version: int | None = None
+    bad_target_group: str | None = None  # blue/green: the bad side's target group
     detected: datetime | None = None
     recovered: datetime | None = None
     _served_at_commit: int = field(default=0, init=False)
@@ -42,8 +47,9 @@ class Incident:
             # revision is still the previous, good one.
             attempted = status.last_attempted
             self.bad_version = attempted.launch_template_version if attempted else None
+            self.bad_target_group = _target_side(status)
         waiting = self.detected is not None and self.recovered is None
-        if waiting and self.bad_version is not None and not self._runs_bad(aws):
+        if waiting and not self._still_bad(aws):
             self.recovered = now
 
     def served(self) -> int:
@@ -57,9 +63,23 @@ class Incident:
 
         return [
             f"  detected:          {minutes(self.detected)} after the commit",
-            f"  only good version: {minutes(self.recovered)} after the commit",
+            f"  {self._recovery_words()}: {minutes(self.recovered)} after the commit",
             f"  blast radius:      {self.served()} requests answered by the bad image",
         ]
+
+    def _recovery_words(self) -> str:
+        return "bad side's traffic" if self.blue_green else "only good version"
+
+    def _still_bad(self, aws: Aws) -> bool:
+        if self.blue_green is not None:
+            return self.bad_target_group is not None and self._routes_bad(aws, self.blue_green)
+        return self.bad_version is not None and self._runs_bad(aws)
+
+    def _routes_bad(self, aws: Aws, listener: ListenerRef) -> bool:
+        forward = observe_forward(aws, aws.region, listener)
+        groups = aws.call("elbv2", "describe_target_groups", Names=[self.bad_target_group])
+        arn = groups["TargetGroups"][0]["TargetGroupArn"]
+        return forward is not None and forward.weights.get(arn, 0) > 0
 
     def _runs_bad(self, aws: Aws) -> bool:
         found = aws.call(
@@ -72,3 +92,11 @@ class Incident:
                 if serving and version == str(self.bad_version):
                     return True
         return False
+
+
+def _target_side(status: ServiceStatus) -> str | None:
+    """Blue/green: the target group of the side with the desired (bad) revision."""
+    found = status.blue_green
+    if found is None:
+        return None
+    return next((s.target_group for s in found.sides if s.color == found.target), None)

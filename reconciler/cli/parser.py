@@ -134,6 +134,13 @@ def add_demo(sub: Subparsers) -> None:
     cmd = sub.add_parser(
         "demo", help="the whole story against a local sandbox: deploy, break, revert"
     )
+    cmd.add_argument(
+        "--strategy",
+        choices=("rolling", "blue-green"),
+        default="rolling",
+        help="rolling: instance refreshes of one group (desired/desired.yaml); blue-green: two"
+        " groups behind weighted target groups (desired/examples/blue-green.yaml)",
+    )
     cmd.set_defaults(run=commands.cmd_demo)
 
 

@@ -25,6 +25,7 @@ class Reason(enum.StrEnum):
     CHANGES_PENDING = "ChangesPending"
     REFRESH_PROGRESSING = "RefreshProgressing"
     REFRESH_SUPERSEDING = "RefreshSuperseding"
+    TRAFFIC_SHIFTING = "TrafficShifting"  # blue/green: a side is prepared, stepped or flipped
     IDLE = "Idle"
     UNKNOWN = "Unknown"
     ROLLOUT_FAILED = "RolloutFailed"

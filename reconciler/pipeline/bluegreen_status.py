@@ -59,7 +59,8 @@ def blue_green_status(outcome: ServiceOutcome) -> BlueGreenStatus | None:
         step=decision.step + 1 if decision.step is not None else None,
         steps=spec.traffic_steps,
         sides=(blue, green),
-        rollback_to=other.color if verified else None,
+        # Only while the target side has traffic: after a flip the other side has it already.
+        rollback_to=other.color if verified and decision.live is decision.target else None,
     )
 
 

@@ -90,7 +90,7 @@ def service_status(outcome: ServiceOutcome) -> ServiceStatus:
         name=outcome.name,
         conditions=conditions(outcome),
         applied=applied_revision(outcome.observed, group=_live_group(outcome)),
-        last_attempted=last_attempted_revision(outcome.observed),
+        last_attempted=_attempted(outcome),
         refresh=refresh,
         last_failure=last_failure(outcome),
         analysis=outcome.diff.analysis if outcome.diff is not None else None,
@@ -155,6 +155,8 @@ def _progressing(outcome: ServiceOutcome) -> Condition:
     diff = outcome.diff
     if diff is None:
         return Condition(ConditionType.PROGRESSING, False, Reason.UNKNOWN)
+    if diff.phase is Phase.PROGRESSING and diff.blue_green is not None:
+        return Condition(ConditionType.PROGRESSING, True, Reason.TRAFFIC_SHIFTING, diff.message)
     if diff.phase in _REFRESH_REASONS:
         since = diff.refresh.start_time if diff.refresh else ""
         return Condition(
@@ -209,10 +211,22 @@ def applied_revision(
 
 def _live_group(outcome: ServiceOutcome) -> ObservedAutoScalingGroup | None:
     decision = outcome.diff.blue_green if outcome.diff is not None else None
+    return _side_group(outcome, decision.live if decision is not None else None)
+
+
+def _side_group(outcome: ServiceOutcome, color: Color | None) -> ObservedAutoScalingGroup | None:
+    """Blue/green: the group of side ``color``; None for blue, a rolling service, or no side
+    (the callers' default is then the service's own group)."""
     seen = outcome.observed.blue_green if outcome.observed is not None else None
-    if decision is None or seen is None or decision.live is not Color.GREEN:
-        return None  # the service's own group: rolling, or blue live
-    return seen.green_group
+    return seen.green_group if seen is not None and color is Color.GREEN else None
+
+
+def _attempted(outcome: ServiceOutcome) -> Revision | None:
+    """The revision last rolled out: the newest refresh's, or blue/green's target side's."""
+    decision = outcome.diff.blue_green if outcome.diff is not None else None
+    if decision is None:
+        return last_attempted_revision(outcome.observed)
+    return applied_revision(outcome.observed, group=_side_group(outcome, decision.target))
 
 
 def last_attempted_revision(observed: ObservedService | None) -> Revision | None:
