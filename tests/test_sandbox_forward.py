@@ -370,6 +370,22 @@ def test_rules_keep_weights_and_refuse_like_listeners(aws: Aws, seeded: Seeded) 
     )[0] == "ValidationError"  # fmt: skip
 
 
+def test_the_default_rule_changes_through_the_listener_only(aws: Aws, seeded: Seeded) -> None:
+    """AWS refuses ModifyRule on the default rule (OperationNotPermitted, FeLvi-zzz/tentez#32);
+    moto applied it to the rule alone, and answered DeleteRule on it with HTTP 500."""
+    before = default_actions(aws, seeded)
+    (rule,) = aws.call("elbv2", "describe_rules", ListenerArn=seeded.listener_arn)["Rules"]
+    flip = forward([(seeded.target_group_arn, 0), (seeded.green_target_group_arn, 100)])
+    code, message = refused(
+        lambda: aws.call("elbv2", "modify_rule", RuleArn=rule["RuleArn"], Actions=[flip])
+    )
+    assert (code, "cannot be modified") == ("OperationNotPermitted", message[-18:])
+    code, _ = refused(lambda: aws.call("elbv2", "delete_rule", RuleArn=rule["RuleArn"]))
+    assert code == "OperationNotPermitted"
+    assert aws.call("elbv2", "describe_rules", ListenerArn=seeded.listener_arn)["Rules"] == [rule]
+    assert default_actions(aws, seeded) == before == rule["Actions"]
+
+
 def test_the_default_rule_arn_is_like_any_rule_arn(aws: Aws, seeded: Seeded) -> None:
     (rule,) = aws.call("elbv2", "describe_rules", ListenerArn=seeded.listener_arn)["Rules"]
     prefix = seeded.listener_arn.replace(":listener/", ":listener-rule/") + "/"
