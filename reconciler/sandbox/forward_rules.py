@@ -10,9 +10,11 @@ ModifyRule, each with its source:
 - a ``TargetGroupTuple``'s ``Weight`` is 0 to 999 (API_TargetGroupTuple.html,
   [M TargetGroupTuple.Weight]); with several target groups each must have one ("Forward
   actions", docs.aws.amazon.com/elasticloadbalancing/latest/application/
-  load-balancer-listeners.html#forward-actions). AWS answers ValidationError "The weight for
-  each target group must be between 0 and 999, inclusive" for both (CloudTrail in
-  github.com/aws/aws-cdk/issues/24805, a CreateListener whose two target groups had none);
+  load-balancer-listeners.html#forward-actions). AWS refuses both with "The weight for each
+  target group must be between 0 and 999, inclusive" (a CreateListener whose two target groups
+  had none, github.com/aws/aws-cdk/issues/24805). CloudTrail named it ValidationException; on
+  the wire that is taken to be ValidationError, as CloudTrail's TargetGroupNotFoundException is
+  the code TargetGroupNotFound (unconfirmed for this error);
 - at most 5 target groups per action ("Target groups per action", ELB-quotas in aws-facts 7:
   docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-limits.html), and
   the same one only once (a tuple is a target group's share; API_ForwardActionConfig.html);
@@ -28,14 +30,16 @@ ModifyRule, each with its source:
   associated with more than one load balancer: …" (hashicorp/terraform-provider-aws#22005).
 
 Where AWS's wording is not on record (the neither-nor, too-many, duplicate and stickiness
-refusals, and IncompatibleProtocols' text) the message is the sandbox's own; the codes are
+refusals; IncompatibleProtocols' is the model's description of the error) the message is the
+sandbox's own; the codes are
 ValidationError, which is what AWS answers for a request that breaks the API's documented
 constraints. The 5-per-action quota's own error code is not documented either (TooManyTargetGroups
 is the account's quota of target groups, [M TooManyTargetGroupsException]): ValidationError too.
 
 The kept form (``canonical``) is what DescribeListeners and DescribeRules return: a forward to
-one target group carries both ``TargetGroupArn`` and a ``ForwardConfig`` holding it with weight 1
-and stickiness off, however it was written (AWS's answer quoted in getmoto/moto#4716); a forward
+one target group carries both ``TargetGroupArn`` and a ``ForwardConfig`` holding it, with its
+weight (1 when none was written) and stickiness off unless written, in whichever of the two
+spellings it was sent (AWS's answer quoted in getmoto/moto#4716); a forward
 to several carries only the ``ForwardConfig``, every weight as written, 0 included.
 """
 

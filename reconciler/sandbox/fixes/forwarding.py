@@ -1,6 +1,6 @@
 """Weighted forward actions on listeners and rules, written, checked and read back as ELB does.
 
-moto 5.2.5, found by experiment over HTTP (tests/test_sandbox_forward.py keeps each case):
+moto 5.2.5, found by experiment over HTTP (tests/test_sandbox_forward.py checks each fixed):
 - ModifyListener checks nothing in its actions: an unknown target group, a weight of 1000 or
   -1, six target groups, one target group twice, a ``TargetGroupArn`` that disagrees with its
   ``ForwardConfig``, a TCP target group behind an Application Load Balancer are all stored.
@@ -9,13 +9,19 @@ moto 5.2.5, found by experiment over HTTP (tests/test_sandbox_forward.py keeps e
 - a forward to one target group is read back with ``TargetGroupArn`` alone, without the
   ``ForwardConfig`` AWS adds (getmoto/moto#4716);
 - ``LoadBalancerArns`` of a target group grows by one on every CreateListener and CreateRule
-  that names it (the seed's target group listed its load balancer eight times after a few
-  listeners) and never shrinks, and ModifyListener and ModifyRule associate nothing: a target
-  group put in a listener's ForwardConfig at weight 0 shows no load balancer. AWS associates a
+  that names it (one probe's feedback-tg listed its load balancer eight times) and never
+  shrinks, and ModifyListener and ModifyRule associate nothing: a target group put in a
+  listener's ForwardConfig at weight 0 shows no load balancer. AWS associates a
   target group with the load balancer whose listener or rule forwards to it, at any weight
   ([M TargetGroup.LoadBalancerArns]), and a target group serves one load balancer only;
 - the default rule's ARN ends in a Python object id (``/139800354084496``), not the 16 hex
-  digits of every other rule ARN.
+  digits of every other rule ARN;
+- ModifyRule on the default rule changes the rule and not the listener, so DescribeRules and
+  DescribeListeners disagree (and traffic follows the listener); AWS refuses it with
+  ``OperationNotPermitted``, "Default rule '…' cannot be modified" (seen by a weight-switching
+  tool, github.com/FeLvi-zzz/tentez/pull/32; [M ModifyRule] lists the error): the default rule
+  changes through ModifyListener. DeleteRule on it answers HTTP 500 (a KeyError in moto); here
+  it is OperationNotPermitted too, "Default rule '…' cannot be deleted" (the sandbox's words).
 
 Here the four writes refuse what ``forward_rules`` refuses, with AWS's codes, before moto sees
 the request, and hand moto the actions in the form ELB keeps them (``forward_rules.canonical``),
@@ -57,6 +63,7 @@ _WRITES = {
 def install() -> None:
     for name, argument in _WRITES.items():
         patch(ELBv2Backend, name, _checked(name, argument))
+    patch(ELBv2Backend, "delete_rule", _delete_rule)
     patch(FakeTargetGroup, "load_balancer_arns", property(associated, _ignore))
 
 
@@ -93,6 +100,8 @@ def _checked(name: str, argument: str) -> Callable[..., Any]:
 
     def write(self: Any, *args: Any, **kwargs: Any) -> Any:
         bound = signature.bind(self, *args, **kwargs)
+        if name == "modify_rule":
+            _refuse_default(self, bound.arguments.get("rule_arn"), "modified")
         actions = bound.arguments.get(argument) or []
         balancer = _balancer(self, name, bound.arguments)
         if balancer is not None and actions:
@@ -104,6 +113,17 @@ def _checked(name: str, argument: str) -> Callable[..., Any]:
         return result
 
     return write
+
+
+def _delete_rule(self: Any, arn: str) -> None:
+    _refuse_default(self, arn, "deleted")
+    original(ELBv2Backend, "delete_rule")(self, arn)
+
+
+def _refuse_default(backend: Any, rule_arn: Any, done: str) -> None:
+    for balancer in backend.load_balancers.values():
+        if any(rule.is_default and rule.arn == rule_arn for rule in _rules(balancer)):
+            raise ElbError("OperationNotPermitted", f"Default rule '{rule_arn}' cannot be {done}")
 
 
 def _balancer(backend: Any, name: str, arguments: dict[str, Any]) -> Any | None:
