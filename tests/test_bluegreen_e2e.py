@@ -7,11 +7,14 @@ and follows the shipped example, desired/examples/blue-green.yaml.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+from reconciler.daemon.server import StatusServer
 from reconciler.sandbox import Sandbox
 from reconciler.sandbox.seed import GREEN_GROUP, GROUP
 from tests.bluegreen_harness import Seen, Story
+from tests.test_analysis_e2e import get, metric_samples
 
 GREEN_LIVE = (0, 100)
 BLUE_LIVE = (100, 0)
@@ -198,3 +201,34 @@ def test_a_forward_without_the_green_target_group_stalls(frozen: Sandbox, tmp_pa
 
 def _tags(story: Story, group: str) -> dict[str, str]:
     return {str(t["Key"]): str(t["Value"]) for t in story.group(group).get("Tags", [])}
+
+
+def test_metrics_and_status_over_http_say_which_side_is_live(
+    frozen: Sandbox, tmp_path: Path
+) -> None:
+    story = Story.begin(frozen, tmp_path)
+    server = StatusServer(daemon=story.daemon, metrics=story.daemon.metrics, port=0).start()
+    try:
+        story.until(lambda s: s.weights == (90, 10))
+        stepping = metric_samples(get(f"{server.url}/metrics"))
+        deployed(story)
+        live = metric_samples(get(f"{server.url}/metrics"))
+        status = json.loads(get(f"{server.url}/status"))
+    finally:
+        server.stop()
+    weight = "reconciler_traffic_weight_percent"
+    assert stepping[(weight, (("service", "feedback"), ("side", "green")))] == 10
+    assert (
+        stepping[
+            (
+                "reconciler_blue_green_stage",
+                (("reconciler_blue_green_stage", "Stepping"), ("service", "feedback")),
+            )
+        ]
+        == 1
+    )
+    assert live[(weight, (("service", "feedback"), ("side", "green")))] == 100
+    assert live[(weight, (("service", "feedback"), ("side", "blue")))] == 0
+    (service,) = [s for s in status["services"] if s["name"] == "feedback"]
+    assert service["blue_green"]["live"] == "green"
+    assert [side["weight"] for side in service["blue_green"]["sides"]] == [0, 100]

@@ -38,12 +38,13 @@ from prometheus_client import (
     generate_latest,
 )
 
-from reconciler.model import AnalysisResult, Phase, Verdict
+from reconciler.model import AnalysisResult, Phase, Stage, Verdict
 
 RESULTS = ("applied", "in_sync", "pending", "standby", "temporary_error", "permanent_error")
 # Phases the diff reports, plus "Error" for a pass that stopped before its diff.
 PHASES = [p.value for p in Phase] + ["Error"]
 VERDICTS = [v.value for v in Verdict]
+STAGES = [s.value for s in Stage]
 OVERALL = "rollout"  # the ``signal`` label of the rollout's own verdict
 _DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 
@@ -85,6 +86,23 @@ class Metrics:
             "reconciler_applied_revision", "What each group runs.", ["service"], registry=r
         )
         self._define_analysis_metrics(r)
+        self._define_blue_green_metrics(r)
+
+    def _define_blue_green_metrics(self, r: CollectorRegistry) -> None:
+        """Blue/green: each side's share of the traffic, and the rollout's stage."""
+        self.weight = Gauge(
+            "reconciler_traffic_weight_percent",
+            "A blue/green side's share of the listener's traffic, in percent.",
+            ["service", "side"],
+            registry=r,
+        )
+        self.stage = Enum(
+            "reconciler_blue_green_stage",
+            "Where a blue/green rollout stands.",
+            ["service"],
+            states=STAGES,
+            registry=r,
+        )
 
     def _define_analysis_metrics(self, r: CollectorRegistry) -> None:
         """The rollout analysis: verdicts by signal, the newest samples, the stops."""
@@ -189,6 +207,11 @@ class Metrics:
             if judged:
                 self.sample.labels(service=service, signal=signal.signal.value).set(judged[-1])
 
+    def blue_green(self, *, service: str, stage: str, weights: dict[str, int]) -> None:
+        self.stage.labels(service=service).state(stage)
+        for side, percent in weights.items():
+            self.weight.labels(service=service, side=side).set(percent)
+
     def leading(self, held: bool) -> None:
         self.lease_held.set(1 if held else 0)
 
@@ -197,9 +220,12 @@ class Metrics:
 
     def forget(self, service: str) -> None:
         """Drop a service's series once it left the desired state."""
-        for metric in (self.drift, self.phase, self.percentage, self.applied):
+        for metric in (self.drift, self.phase, self.percentage, self.applied, self.stage):
             with contextlib.suppress(KeyError):  # never reported: nothing to drop
                 metric.remove(service)
+        for side in ("blue", "green"):
+            with contextlib.suppress(KeyError):
+                self.weight.remove(service, side)
         self._drop_analysis(service)
 
     def _drop_analysis(self, service: str) -> None:

@@ -96,6 +96,13 @@ class Report:
         self._metrics.analysed(
             service=outcome.name, result=status.analysis, stopped=_stopped(outcome)
         )
+        if status.blue_green is not None:
+            sides = status.blue_green.sides
+            self._metrics.blue_green(
+                service=outcome.name,
+                stage=status.blue_green.stage,
+                weights={side.color: side.weight for side in sides},
+            )
         applied = status.applied
         self._metrics.applied_revision(
             service=outcome.name,

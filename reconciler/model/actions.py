@@ -203,9 +203,10 @@ Action = (
 
 
 def stops_refresh(phase: Phase, actions: Iterable[Action]) -> bool:
-    """Whether ``actions`` stop the refresh the rollout analysis failed: only a FAILED plan
-    rolls back or cancels for that (a cancel in SUPERSEDING makes way for a newer state)."""
-    stops = (RollbackInstanceRefresh, CancelInstanceRefresh)
+    """Whether ``actions`` stop the rollout the analysis failed: only a FAILED plan rolls a
+    refresh back, cancels it, or (blue/green) moves the traffic back for that (a cancel in
+    SUPERSEDING makes way for a newer state)."""
+    stops = (RollbackInstanceRefresh, CancelInstanceRefresh, SetForwardWeights)
     return phase is Phase.FAILED and any(isinstance(a, stops) for a in actions)
 
 

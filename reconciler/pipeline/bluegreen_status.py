@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from reconciler.images import scripts
 from reconciler.images.description import parse_description
-from reconciler.model import TAG_BG_VERIFIED, Color, ServiceOutcome
-from reconciler.pipeline.diff.bluegreen_moves import current_weights
+from reconciler.model import TAG_BG_VERIFIED, Color, ServiceOutcome, SetForwardWeights
+from reconciler.pipeline.diff.bluegreen_moves import current_weights, split
 from reconciler.pipeline.diff.bluegreen_view import Sides
 from reconciler.pipeline.diff.versions import current_version
 from reconciler.pipeline.plan.bluegreen import sides_of
@@ -49,7 +49,8 @@ def blue_green_status(outcome: ServiceOutcome) -> BlueGreenStatus | None:
     spec = outcome.spec.blue_green
     if decision is None or sides is None or spec is None:
         return None
-    blue, green = (_side(sides, color) for color in (Color.BLUE, Color.GREEN))
+    weights = _weights_now(outcome, sides)
+    blue, green = (_side(sides, color, weights) for color in (Color.BLUE, Color.GREEN))
     other = green if decision.target is Color.BLUE else blue
     verified = sides.group(Color(other.color)).tags.get(TAG_BG_VERIFIED)
     return BlueGreenStatus(
@@ -64,12 +65,21 @@ def blue_green_status(outcome: ServiceOutcome) -> BlueGreenStatus | None:
     )
 
 
-def _side(sides: Sides, color: Color) -> SideStatus:
+def _weights_now(outcome: ServiceOutcome, sides: Sides) -> tuple[int, int]:
+    """The weights after this pass: those apply wrote (and read back), else those observed."""
+    done = outcome.applied.done if outcome.applied is not None else []
+    written = [a for a in done if isinstance(a, SetForwardWeights)]
+    if not written:
+        return current_weights(sides)
+    weights = written[-1].weights
+    return split(weights.get(sides.blue_target.arn, 0), weights.get(sides.green_target.arn, 0))
+
+
+def _side(sides: Sides, color: Color, weights: tuple[int, int]) -> SideStatus:
     group, target, template = sides.group(color), sides.target(color), sides.template
     number = current_version(group, template)
     version = template.version(number) if number is not None else None
     found = scripts.version_image(version) if version else None
-    weights = current_weights(sides)
     targets = sides.seen.blue_targets if color is Color.BLUE else sides.seen.green_targets
     members = {i.instance_id for i in group.instances}
     return SideStatus(

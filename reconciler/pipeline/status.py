@@ -257,12 +257,14 @@ def history(observed: ObservedService) -> list[Revision]:
 
 
 def _recorded_failure(observed: ObservedService) -> tuple[str, str] | None:
-    """(fingerprint, reason) of the rollout the group's failed tag records."""
-    group = observed.auto_scaling_group
-    marker = group_marker(group) if group is not None else None
-    if group is None or marker is None:
-        return None
-    return marker.fingerprint, group.tags.get(TAG_FAILED_REASON, "")
+    """(fingerprint, reason) of the rollout a failed tag records: the group's, or either
+    blue/green side's."""
+    green = observed.blue_green.green_group if observed.blue_green is not None else None
+    for group in (observed.auto_scaling_group, green):
+        marker = group_marker(group) if group is not None else None
+        if group is not None and marker is not None:
+            return marker.fingerprint, group.tags.get(TAG_FAILED_REASON, "")
+    return None
 
 
 def _outcomes(refreshes: Sequence[ObservedRefresh]) -> Mapping[int, str]:

@@ -28,8 +28,11 @@ def current_weights(sides: Sides) -> tuple[int, int]:
     """The forward's weights as percentages of their total (0 / 0 without any)."""
     forward = sides.seen.forward
     weights = forward.weights if forward is not None else {}
-    blue = weights.get(sides.blue_target.arn, 0)
-    green = weights.get(sides.green_target.arn, 0)
+    return split(weights.get(sides.blue_target.arn, 0), weights.get(sides.green_target.arn, 0))
+
+
+def split(blue: int, green: int) -> tuple[int, int]:
+    """Two weights as percentages adding up to 100 (0 / 0 when neither has any)."""
     total = blue + green
     if total <= 0:
         return 0, 0
