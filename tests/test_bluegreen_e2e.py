@@ -8,8 +8,12 @@ and follows the shipped example, desired/examples/blue-green.yaml.
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
+import pytest
+
+from reconciler.cli.main import main
 from reconciler.daemon.server import StatusServer
 from reconciler.sandbox import Sandbox
 from reconciler.sandbox.seed import GREEN_GROUP, GROUP
@@ -232,3 +236,41 @@ def test_metrics_and_status_over_http_say_which_side_is_live(
     (service,) = [s for s in status["services"] if s["name"] == "feedback"]
     assert service["blue_green"]["live"] == "green"
     assert [side["weight"] for side in service["blue_green"]["sides"]] == [0, 100]
+
+
+def cli(story: Story, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    capsys.readouterr()
+    code = main(["--endpoint-url", story.sandbox.endpoint, *args])
+    return code, capsys.readouterr().out
+
+
+def test_rollback_authors_the_revert_and_retry_rolls_the_failed_revision_again(
+    frozen: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    story = Story.begin(frozen, tmp_path)
+    repo = story.path.parent.parent
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "deploy v1.1")
+    deployed(story)
+    story.deploy("v2.1")
+    git(repo, "commit", "-qam", "deploy v2.1")
+    story.until(lambda s: s.degraded())
+    # retry forgets the failure on the side it failed on: v2.1 is rolled onto blue again.
+    code, out = cli(story, capsys, "retry", "feedback", "--path", str(story.path.parent))
+    assert code == 0, out
+    again = story.until(lambda s: s.weights == (10, 90))
+    assert not again.degraded()
+    story.until(lambda s: s.degraded() and s.weights == GREEN_LIVE)
+    # rollback authors the commit that sets the image back; git and AWS then agree.
+    code, out = cli(story, capsys, "rollback", "feedback", "--repo", str(repo), "--path", "desired")
+    assert code == 0, out
+    assert "tag: v1.1" in story.path.read_text()
+    ready = story.until(lambda s: s.ready())
+    assert ready.weights == GREEN_LIVE
+    assert ready.blue_green.rollback_to is None
+
+
+def git(repo: Path, *args: str) -> None:
+    author = ("-c", "user.name=test", "-c", "user.email=test@localhost")
+    subprocess.run(["git", *author, *args], cwd=repo, check=True, capture_output=True)

@@ -1,4 +1,5 @@
-"""A blue/green service's sides and weights as text for people, under ``reconciler status``."""
+"""A blue/green service's sides and weights as text for people: under ``reconciler status``,
+and after a failed rollout (``apply``), where the traffic went and what to do next."""
 
 from __future__ import annotations
 
@@ -22,8 +23,28 @@ def blue_green_lines(status: BlueGreenStatus) -> list[str]:
 def _side(side: SideStatus) -> str:
     version = side.launch_template_version if side.launch_template_version is not None else "-"
     revision = (side.revision or "-")[:12]
-    image = side.image.rsplit("/", 1)[-1] if side.image else "-"
+    image = _image(side) if side.image else "-"
     return (
         f"{side.color:<5} {side.weight:>3}%  {side.group} ({side.healthy}/{side.desired} healthy)"
         f"  version {version}  revision {revision}  image {image}"
     )
+
+
+def blue_green_aftermath(name: str, message: str, status: BlueGreenStatus) -> str:
+    """How a failed blue/green rollout ended: the traffic now, and what to do next."""
+    sides = "; ".join(
+        f"{side.color} {side.weight}% ({_image(side)}, {side.desired} instance(s))"
+        for side in status.sides
+    )
+    return "\n".join(
+        (
+            f"{name}: rollout failed: {message}" if message else f"{name}: rollout failed",
+            f"{name}: traffic now: {sides}",
+            f"{name}: next: commit a fix, or a revert (`reconciler rollback {name}` authors one);"
+            f" the failed revision is not retried until then, or until `reconciler retry {name}`",
+        )
+    )
+
+
+def _image(side: SideStatus) -> str:
+    return side.image.rsplit("/", 1)[-1] if side.image else "no image"

@@ -18,11 +18,13 @@ from typing import TextIO
 from reconciler import desired, errors
 from reconciler.aws import Aws
 from reconciler.cli import logs, operator, render, report
+from reconciler.cli.bluegreen_text import blue_green_aftermath
 from reconciler.cli.exits import EXIT_ERROR, EXIT_OK, apply_exit, cannot_act, diff_exit
 from reconciler.daemon import source
 from reconciler.images.resolver import ImageResolver
 from reconciler.model import Problem, ServiceSpec
 from reconciler.pipeline.apply import apply
+from reconciler.pipeline.bluegreen_status import blue_green_status
 from reconciler.pipeline.follow import Follower, Verdict, aftermath, failed, progress_line
 from reconciler.pipeline.plan import retry
 from reconciler.pipeline.reconcile import Reconciler, ServiceOutcome
@@ -89,7 +91,12 @@ def cmd_apply(args: argparse.Namespace) -> int:
 def _print_aftermath(outcomes: Sequence[ServiceOutcome]) -> None:
     """What each failed rollout left running, and what to do about it."""
     for outcome in failed(outcomes):
-        print(report.aftermath_text(aftermath(outcome)), flush=True)
+        sides = blue_green_status(outcome)
+        if sides is not None:
+            message = outcome.diff.message if outcome.diff is not None else ""
+            print(blue_green_aftermath(outcome.name, message, sides), flush=True)
+        else:
+            print(report.aftermath_text(aftermath(outcome)), flush=True)
 
 
 def cmd_status(args: argparse.Namespace) -> int:

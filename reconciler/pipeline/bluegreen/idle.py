@@ -72,6 +72,8 @@ def idle(s: Sides) -> BlueGreenDecision:
     state, t = s.state, s.t
     analysis = state.analysis
     revert = t.marks.verified == state.fingerprint
+    if not revert and t.marks.rollout_fingerprint != state.fingerprint:
+        return _restart(s)
     if analysis is not None and analysis.verdict is Verdict.FAIL:
         return _failed(s, analysis.message)
     count = need(state, s.p)
@@ -106,6 +108,27 @@ def idle(s: Sides) -> BlueGreenDecision:
         (),
         f"{t.color} (0%) warms up: {readiness(t, count)}; {s.p.color} keeps 100%",
         f"the first step ({steps.steps_of(s)[0]}%) once {count} targets are healthy",
+    )
+
+
+def _restart(s: Sides) -> BlueGreenDecision:
+    """The target already runs the revision but no rollout of it is recorded (`reconciler
+    retry` cleared it, or the tag was lost): record one now, so the analysis judges this
+    rollout from now on, not what an earlier attempt left in CloudWatch."""
+    state, t = s.state, s.t
+    mark = MarkSide(
+        t.color,
+        {TAG_BG_ROLLOUT: rollout_value(state.fingerprint, state.now), TAG_BG_STEP: ""},
+        f"a rollout of revision {state.fingerprint} on {t.color} starts now",
+    )
+    return decided(
+        s,
+        Phase.PROGRESSING,
+        Stage.PREPARING,
+        (mark,),
+        f"{t.color} (0%) runs revision {state.fingerprint}: its rollout starts again;"
+        f" {s.p.color} keeps 100%",
+        f"wait for {need(state, s.p)} healthy targets in {t.color}, then the first step",
     )
 
 

@@ -15,6 +15,7 @@ requests at the same moment, so a change in the traffic itself moves both.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 from reconciler import errors
@@ -22,6 +23,7 @@ from reconciler.aws import Aws
 from reconciler.model import (
     TAG_BG_VERIFIED,
     AnalysisInputs,
+    InstanceHistory,
     MetricPoint,
     ObservedAutoScalingGroup,
     ObservedBlueGreen,
@@ -32,6 +34,7 @@ from reconciler.model import (
 )
 from reconciler.pipeline.analysis import metric_range
 from reconciler.pipeline.bluegreen.marks import marks_of
+from reconciler.pipeline.diff.failure import group_marker
 from reconciler.pipeline.observe.analysis import alarm_states
 from reconciler.pipeline.observe.forwards import observe_forward
 from reconciler.pipeline.observe.history import instance_histories
@@ -117,6 +120,9 @@ def _canary(
     for (group, target), (_, other) in ((blue, green), (green, blue)):
         if group is None or target is None or group.tags.get(TAG_BG_VERIFIED) == fingerprint:
             continue
+        marker = group_marker(group)
+        if marker is not None and marker.fingerprint == fingerprint:
+            continue  # failed there: nothing left to judge until a retry starts it again
         started = rollout_start(group, fingerprint)
         total = sum(forward.weights.values())
         if started is not None and forward.weights.get(target.arn, 0) < total:
@@ -130,6 +136,7 @@ def _analysis(aws: Aws, spec: ServiceSpec, canary: _Canary, now: float) -> Analy
     instances, activities_error = instance_histories(
         aws, region, canary.group, target_group_arn=canary.target.arn, since=canary.started
     )
+    instances = _side_members(canary, instances)
     start, end = metric_range(analysis, rollout_start=canary.started, until=now)
     points, baseline, metrics_error = _metrics(aws, spec, canary, start=start, end=end)
     alarms, alarms_error = alarm_states(aws, region, spec.rollout.alarms)
@@ -147,6 +154,26 @@ def _analysis(aws: Aws, spec: ServiceSpec, canary: _Canary, now: float) -> Analy
         activities_error=activities_error,
         alarms=alarms,
         alarms_error=alarms_error,
+    )
+
+
+def _side_members(
+    canary: _Canary, instances: Sequence[InstanceHistory]
+) -> tuple[InstanceHistory, ...]:
+    """Every InService instance of the canary side is the rollout's subject, also one that
+    went in service before the rollout was recorded (a retried rollout keeps its instances):
+    with no launch in the window, it counts as in service from the rollout's start."""
+    serving = {
+        i.instance_id
+        for i in canary.group.instances
+        if i.lifecycle_state == "InService"
+        and i.launch_template_version == canary.group.launch_template_version
+    }
+    return tuple(
+        dataclasses.replace(i, in_service_at=canary.started)
+        if i.instance_id in serving and i.in_service_at is None and i.launched_at is None
+        else i
+        for i in instances
     )
 
 

@@ -24,16 +24,21 @@ While any refresh is active the version pin waits for a later tick (``settings``
 from __future__ import annotations
 
 from reconciler.model import (
+    TAG_BG_ROLLOUT,
+    Action,
     ClearFailed,
     DesiredService,
     Diff,
     ObservedService,
     Phase,
     Plan,
+    Resource,
     ServiceOutcome,
+    TagResource,
 )
 from reconciler.pipeline.diff import is_rollout
-from reconciler.pipeline.plan.bluegreen import plan_blue_green
+from reconciler.pipeline.diff.failure import group_marker
+from reconciler.pipeline.plan.bluegreen import plan_blue_green, sides_of
 from reconciler.pipeline.plan.phases import CLIENT_TOKEN_LIMIT, client_token, phase_actions
 from reconciler.pipeline.plan.settings import settings_actions
 
@@ -98,6 +103,8 @@ def retry(outcome: ServiceOutcome) -> Plan | None:
     diff = outcome.diff
     if diff is None or diff.phase is not Phase.FAILED:
         return None
+    if outcome.spec.blue_green is not None:
+        return _retry_blue_green(outcome)
     failed = outcome.observed.last_failed_refresh() if outcome.observed else None
     action = ClearFailed(
         resource_name=outcome.spec.auto_scaling_group.name,
@@ -105,3 +112,26 @@ def retry(outcome: ServiceOutcome) -> Plan | None:
         retried_refresh=failed.refresh_id if failed else None,
     )
     return Plan(outcome.spec.name, (action,), Phase.OUT_OF_SYNC)
+
+
+def _retry_blue_green(outcome: ServiceOutcome) -> Plan | None:
+    """Blue/green keeps the failure on the side it failed on; no refresh history to tag."""
+    sides = sides_of(outcome.observed) if outcome.observed is not None else None
+    if sides is None:
+        return None
+    groups = [g for g in (sides.blue, sides.green) if group_marker(g) is not None]
+    actions: list[Action] = []
+    for group in groups:
+        actions.append(ClearFailed(resource_name=group.name, reason="retry requested"))
+        # Without its rollout record the side's next rollout is judged afresh (``decide``).
+        actions.append(
+            TagResource(
+                resource_name=group.name,
+                reason="retry: a new rollout",
+                resource_type=Resource.AUTO_SCALING_GROUP,
+                resource_id=group.name,
+                tags={TAG_BG_ROLLOUT: ""},
+            )
+        )
+    ordered = tuple(sorted(actions, key=lambda a: a.kind))
+    return Plan(outcome.spec.name, ordered, Phase.OUT_OF_SYNC) if actions else None
