@@ -40,10 +40,15 @@ OLD = "0ld1"  # the revision blue ran before
 BLUE, GREEN = Color.BLUE, Color.GREEN
 
 
+# A side pinned to the desired revision was tagged with its rollout when it was pinned.
+PINNED = SideMarks(rollout_fingerprint=FP, rollout_at=NOW - 2000)
+
+
 def side(color: Color, **changes: Any) -> SideView:
     """Blue: live at 100% on the old revision, 2 healthy, verified; green: idle at 0."""
     live = color is BLUE
-    marks = changes.pop("marks", SideMarks(verified=OLD) if live else SideMarks())
+    idle = PINNED if changes.get("runs_desired") else SideMarks()
+    marks = changes.pop("marks", SideMarks(verified=OLD) if live else idle)
     count = 2 if live else 0
     base = SideView(
         color=color,

@@ -3,6 +3,7 @@ first step, a revert's flip, a failed revision, and a listener emptied by hand."
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -26,6 +27,7 @@ from tests.bluegreen_states import (
     NOW,
     OLD,
     PASS,
+    PINNED,
     RETIRED_NOW,
     VERIFIED,
     WAITING,
@@ -516,7 +518,7 @@ CRASHED = [
         "crash-a2-tagged-not-pinned-prepares-again",
     ),
     case(
-        state(green=ready_side(GREEN, marks=SideMarks(step=0, step_at=NOW - 60))),
+        state(green=ready_side(GREEN, marks=dataclasses.replace(PINNED, step=0, step_at=NOW - 60))),
         [("mark", GREEN, step_tag(0)), ("weights", 90, 10)],
         Phase.PROGRESSING,
         Stage.STEPPING,
