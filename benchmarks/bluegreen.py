@@ -211,6 +211,13 @@ def listener_write(site: Site) -> float:
     return time.monotonic() - began
 
 
+def idle_tick(daemon: Daemon) -> float:
+    """One tick with nothing to do (in sync, same revision), for scale: seconds."""
+    began = time.monotonic()
+    daemon.tick()
+    return time.monotonic() - began
+
+
 def webhook_round_trip(site: Site) -> float:
     time.sleep(2.0)
     began = time.monotonic()
@@ -248,6 +255,7 @@ def revert_trials(sandbox: Sandbox, count: int) -> dict[str, Any]:
             set_up(site)
             trials = [trial(site, n + 1) for n in range(count)]
             writes = [listener_write(site) for _ in range(FLOOR_WRITES)]
+            idle = [idle_tick(daemon) for _ in range(FLOOR_WRITES)]
             hooks = [webhook_round_trip(site) for _ in range(3)]
     round_trips = hooks + [t["webhook_round_trip_s"] for t in trials]
     floor = statistics.median(round_trips) + statistics.median(writes)
@@ -258,6 +266,7 @@ def revert_trials(sandbox: Sandbox, count: int) -> dict[str, Any]:
         "revert_to_flip": spread([t["revert_to_flip_s"] for t in trials]),
         "webhook_round_trip": spread(round_trips),
         "listener_write_and_read": spread(writes),
+        "idle_tick": spread(idle),
         "floor_s": floor,
     }
 
@@ -281,6 +290,9 @@ def frozen_figures(sandbox: Sandbox, phases: int) -> dict[str, Any]:
             result = frozen.canary(sandbox, run, seed=index + 1, phase=float(5 * index % 60))
             print(json.dumps({"figure": "canary", **result}), flush=True)
             canaries.append(result)
+        keys = ("ticks_fail_to_flip", "first_step_to_flip_s", "commit_to_flip_s", "canary_share")
+        summary = {k: spread([float(c[k]) for c in canaries]) for k in keys}
+        print(json.dumps({"figure": "canary_summary", **summary}), flush=True)
         (root / "cost").mkdir()
         cost = frozen.deploy_cost(sandbox, root / "cost")
         print(json.dumps({"figure": "deploy_cost", **cost}), flush=True)

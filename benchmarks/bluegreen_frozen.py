@@ -25,7 +25,7 @@ from reconciler.daemon.daemon import Daemon
 from reconciler.daemon.source import LocalSource
 from reconciler.images.description import parse_description
 from reconciler.images.resolver import ImageResolver
-from reconciler.model import Verdict
+from reconciler.model import Signal, Verdict
 from reconciler.pipeline.reconcile import Reconciler
 from reconciler.pipeline.status import ServiceStatus
 from reconciler.sandbox import Sandbox
@@ -269,7 +269,25 @@ def canary(sandbox: Sandbox, root: Path, *, seed: int, phase: float) -> dict[str
         "canary_requests": canary_total,
         "canary_share": canary_v21 / canary_total if canary_total else 0.0,
         "degraded": seen[-1].status.condition("Degraded").message,
+        "samples": samples(seen[flipped], since=seen[0].at - 60),
     }
+
+
+def samples(seen: Seen, *, since: float) -> list[dict[str, Any]]:
+    """The error-rate samples the verdict was reached on, from the minute of the first step:
+    start (seconds after the first step), verdict, requests, why inconclusive."""
+    analysis = seen.status.analysis
+    found = analysis.signal(Signal.ERROR_RATE) if analysis is not None else None
+    return [
+        {
+            "start": s.start - (since + 60),
+            "verdict": s.verdict.value,
+            "requests": s.requests,
+            "note": s.note,
+        }
+        for s in (found.samples if found is not None else ())
+        if s.end > since + 60
+    ]
 
 
 def deploy_cost(sandbox: Sandbox, root: Path) -> dict[str, Any]:

@@ -38,7 +38,7 @@ def issue_rows(reverts: dict[str, Any], figures: dict[str, Any]) -> list[tuple[o
     push, floor = reverts["push_to_flip"], reverts["floor_s"]
     canaries, cost, rolling = figures["canaries"], figures["cost"], figures["rolling"]
     same_tick = sum(1 for c in canaries if c["ticks_fail_to_flip"] == 0)
-    worst_share = max(c["canary_share"] for c in canaries)
+    shares = [100 * c["canary_share"] for c in canaries]
     step = min(c["first_step_weight"] for c in canaries)
     lengths = [c["first_step_to_flip_s"] / INTERVAL for c in canaries]
     extra = cost["extra_instance_hours"] - rolling["cost"]["extra_instance_hours"]
@@ -62,13 +62,14 @@ def issue_rows(reverts: dict[str, Any], figures: dict[str, Any]) -> list[tuple[o
         (
             "share of requests that reached v2.1 in the canary",
             f"≤ {step}% (the first step) for ≤ {CANARY_INTERVALS} analysis intervals",
-            f"{span([100 * c['canary_share'] for c in canaries], '{:.1f}')} % for "
-            f"{span(lengths, '{:.1f}')} intervals (median, min-max over {len(canaries)} commits)",
+            f"{100 * pooled(canaries):.1f} % of the canary's requests over all "
+            f"{len(canaries)} commits (each: {span(shares, '{:.1f}')} %), "
+            f"for {span(lengths, '{:.1f}')} intervals (median, min-max)",
             "share: "
-            + verdict(100 * worst_share, step, " points")
+            + share_verdict(canaries, step)
             + "; length: "
             + verdict(max(lengths), CANARY_INTERVALS, " intervals")
-            + " (worst commit)",
+            + f" (worst commit; median {statistics.median(lengths):.1f})",
         ),
         (
             "extra instance-hours that blue/green costs",
@@ -78,6 +79,79 @@ def issue_rows(reverts: dict[str, Any], figures: dict[str, Any]) -> list[tuple[o
             "—",
         ),
     ]
+
+
+def pooled(canaries: Sequence[dict[str, Any]]) -> float:
+    """v2.1's share of every canary's requests together: the expected share, without the
+    random split's scatter."""
+    v21 = sum(float(c["canary_share"]) * c["canary_requests"] for c in canaries)
+    return float(v21 / max(1, sum(c["canary_requests"] for c in canaries)))
+
+
+def share_verdict(canaries: Sequence[dict[str, Any]], step: int) -> str:
+    """Pooled share against the step's weight, with the random split's standard deviation."""
+    share, total = 100 * pooled(canaries), sum(c["canary_requests"] for c in canaries)
+    sigma = 100 * (step / 100 * (1 - step / 100) / max(1, total)) ** 0.5
+    if share <= step:
+        return f"met (pooled {share:.1f} %)"
+    return (
+        f"pooled {share:.2f} %, over by {share - step:.2f} points = {(share - step) / sigma:.1f}"
+        f" standard deviations of the random split ({total} requests): at the weight"
+    )
+
+
+def thin(sample: dict[str, Any]) -> bool:
+    return "(< 50)" in str(sample["note"])
+
+
+def notes(reverts: dict[str, Any], figures: dict[str, Any]) -> str:
+    canaries, cost, rolling = figures["canaries"], figures["cost"], figures["rolling"]
+    push, floor = reverts["push_to_flip"]["median"], reverts["floor_s"]
+    lengths = [c["first_step_to_flip_s"] / INTERVAL for c in canaries]
+    partial = sum(1 for c in canaries if any(thin(x) and x["start"] < 0 for x in c["samples"]))
+    full = sum(1 for c in canaries if any(thin(x) and x["start"] >= 0 for x in c["samples"]))
+    requests = statistics.median(c["canary_requests"] for c in canaries)
+    sigma = 100 * (0.1 * 0.9 / requests) ** 0.5
+    worst = max(c["canary_share"] for c in canaries)
+    rolled = rolling["cost"]["extra_instance_hours"]
+    return f"""\
+- The revert: {push:.3f} s against a floor of {floor:.3f} s. The other {push - floor:.3f} s are
+  the daemon's tick before its ModifyListener: `git fetch` of the origin, loading the revision,
+  and observing both sides (the calls in the table); the flip itself is one ModifyListener, and
+  its read-back is the next DescribeListeners. A tick with nothing to do took
+  {reverts["idle_tick"]["median"]:.3f} s (median of {reverts["idle_tick"]["n"]}) in the same
+  run: the revert costs about one ordinary tick. The webhook's 202 comes before the tick (it only
+  wakes the daemon), which is why its round trip is milliseconds.
+- The failed canary: in every commit the tick that judged it failed also wrote the flip
+  (decision rule "T failed the revision": the flip comes first, the scale-down after).
+- v2.1's share: {100 * pooled(canaries):.1f} % over all commits, the first step's 10 % in
+  expectation. The sandbox splits requests over the weights at random (multinomial, as ELB's
+  balancing is not exact either), so one commit's share scatters around it: the worst,
+  {100 * worst:.1f} %, is about {(100 * worst - 10) / sigma:.1f} standard deviations
+  ({sigma:.2f} points at {requests:.0f} requests) above 10 %.
+- The canary's length, {min(lengths):.1f}-{max(lengths):.1f} intervals (target
+  {CANARY_INTERVALS}): missed by up to {max(lengths) - CANARY_INTERVALS:.1f} interval(s).
+  `failureLimit: 2` needs two failing 60 s samples after the first step, so 2 intervals is the
+  least a failed canary can last, met only when the step lands at the start of a minute, both
+  samples hold enough requests and a tick falls at the end of the second. Samples are whole
+  aligned minutes (aws-facts 6): a step mid-minute leaves a partial first sample, which counts
+  only if at least half of it follows the step, and then holds about 30 requests, below the
+  analysis's 50-request minimum (inconclusive); at 10 requests/s a 10 % step sends about 60
+  requests a minute, so a full sample falls below 50 now and then too (of the
+  {len(canaries)} commits, {partial} had an inconclusive partial first sample and {full} an
+  inconclusive full one, each of fewer than 50 requests); and the daemon sees a completed
+  sample on its next 30 s tick. With `failureLimit: 2` the target is
+  that floor itself, so any of these pushes a canary past it.
+- Instance-hours: blue/green keeps the old side at full capacity for `scaleDownDelay`
+  (3600 s) after the flip, and the new side runs from its scale-up,
+  {minutes(cost["commit_to_live_s"])} before the flip: {cost["extra_instance_hours"]:.2f}
+  instance-hours above the steady 2 for one deploy, against {rolled:.2f} for the rolling refresh
+  (min 50 / max 100: a replaced instance drains while its replacement starts). Instances are
+  counted from the groups every 10 sandbox seconds, Pending and Terminating included (an upper
+  bound: EC2 bills from running to shutting-down).
+- The rolling revert is another instance refresh: the webhook starts it at once, the rest is
+  AWS's pace (Pending 60 s, health checks, warmup 300 s, checkpoints), as on AWS.
+"""
 
 
 def comparison_rows(reverts: dict[str, Any], figures: dict[str, Any]) -> list[tuple[object, ...]]:
@@ -221,6 +295,8 @@ def markdown(reverts: dict[str, Any], figures: dict[str, Any]) -> str:
             canary_rows(figures["canaries"]),
         )
         + "\n\n"
+        + notes(reverts, figures)
+        + "\n"
         + fleet.data_line("bluegreen", [reverts, figures])
         + "\n"
     )
