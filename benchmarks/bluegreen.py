@@ -68,19 +68,22 @@ class ListenerWrite:
     """``Aws.on_call`` hook: when the daemon sent its first ModifyListener after ``arm``."""
 
     at: float | None = None
+    first: float | None = None  # the daemon's first call after ``arm``: its tick has begun
     before: Counter[str] = field(default_factory=Counter)  # the daemon's calls until then
     _armed: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def arm(self) -> None:
         with self._lock:
-            self.at, self._armed = None, True
+            self.at, self.first, self._armed = None, None, True
             self.before = Counter()
 
     def __call__(self, service: str, operation: str) -> None:
         with self._lock:
             if not self._armed or self.at is not None:
                 return
+            if self.first is None:
+                self.first = time.monotonic()
             if operation == "ModifyListener":
                 self.at = time.monotonic()
             else:
@@ -169,7 +172,7 @@ def trial(site: Site, number: int) -> dict[str, Any]:
         if time.monotonic() - pushed > FLIP_TIMEOUT:
             raise RuntimeError(f"trial {number}: no flip within {FLIP_TIMEOUT} s")
     seen = time.monotonic()
-    written = site.write.at
+    written, first = site.write.at, site.write.first
     site.poke_until(lambda: site.settled(target), f"trial {number} to settle")
     return {
         "trial": number,
@@ -179,6 +182,7 @@ def trial(site: Site, number: int) -> dict[str, Any]:
         "revert_to_flip_s": seen - began,
         "commit_and_push_s": pushed - began,
         "webhook_round_trip_s": answered - pushed,
+        "push_to_first_call_s": (first - pushed) if first is not None else None,
         "push_to_modify_listener_s": (written - pushed) if written is not None else None,
         "modify_listener_to_seen_s": (seen - written) if written is not None else None,
         "polls": polls,

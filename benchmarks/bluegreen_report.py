@@ -93,10 +93,11 @@ def share_verdict(canaries: Sequence[dict[str, Any]], step: int) -> str:
     share, total = 100 * pooled(canaries), sum(c["canary_requests"] for c in canaries)
     sigma = 100 * (step / 100 * (1 - step / 100) / max(1, total)) ** 0.5
     if share <= step:
-        return f"met (pooled {share:.1f} %)"
+        return f"met (pooled {share:.2f} %)"
     return (
-        f"pooled {share:.2f} %, over by {share - step:.2f} points = {(share - step) / sigma:.1f}"
-        f" standard deviations of the random split ({total} requests): at the weight"
+        f"at the weight: pooled {share:.2f} %, {share - step:.2f} points over, "
+        f"{(share - step) / sigma:.1f} standard deviations of the random split over {total:,}"
+        " requests"
     )
 
 
@@ -114,13 +115,21 @@ def notes(reverts: dict[str, Any], figures: dict[str, Any]) -> str:
     sigma = 100 * (0.1 * 0.9 / requests) ** 0.5
     worst = max(c["canary_share"] for c in canaries)
     rolled = rolling["cost"]["extra_instance_hours"]
+    trials = reverts["trials"]
+    before = statistics.median(t.get("push_to_first_call_s") or 0.0 for t in trials)
+    observe = statistics.median(
+        (t["push_to_modify_listener_s"] or 0.0) - (t.get("push_to_first_call_s") or 0.0)
+        for t in trials
+    )
     return f"""\
 - The revert: {push:.3f} s against a floor of {floor:.3f} s. The other {push - floor:.3f} s are
   the daemon's tick before its ModifyListener: `git fetch` of the origin, loading the revision,
   and observing both sides (the calls in the table); the flip itself is one ModifyListener, and
-  its read-back is the next DescribeListeners. A tick with nothing to do took
-  {reverts["idle_tick"]["median"]:.3f} s (median of {reverts["idle_tick"]["n"]}) in the same
-  run: the revert costs about one ordinary tick. The webhook's 202 comes before the tick (it only
+  its read-back is the next DescribeListeners. Of that, {before:.3f} s (median) pass before the
+  tick's first AWS call (waking the daemon, `git fetch`, reading the new commit) and
+  {observe:.3f} s from there to the write (observing and deciding). A tick with nothing to do
+  (the same revision, in sync) took {reverts["idle_tick"]["median"]:.3f} s (median of
+  {reverts["idle_tick"]["n"]}) in the same run. The webhook's 202 comes before the tick (it only
   wakes the daemon), which is why its round trip is milliseconds.
 - The failed canary: in every commit the tick that judged it failed also wrote the flip
   (decision rule "T failed the revision": the flip comes first, the scale-down after).
@@ -140,8 +149,10 @@ def notes(reverts: dict[str, Any], figures: dict[str, Any]) -> str:
   requests a minute, so a full sample falls below 50 now and then too (of the
   {len(canaries)} commits, {partial} had an inconclusive partial first sample and {full} an
   inconclusive full one, each of fewer than 50 requests); and the daemon sees a completed
-  sample on its next 30 s tick. With `failureLimit: 2` the target is
-  that floor itself, so any of these pushes a canary past it.
+  sample on its next 30 s tick. With `failureLimit: 2` the target is that floor itself, so
+  any of these pushes a canary past it; at this traffic the 10 % step's samples straddle the
+  analysis's 50-request minimum, so Poisson noise decides most of the spread (more traffic, a
+  larger first step or a lower minimum would keep it at 2-2.5 intervals).
 - Instance-hours: blue/green keeps the old side at full capacity for `scaleDownDelay`
   (3600 s) after the flip, and the new side runs from its scale-up,
   {minutes(cost["commit_to_live_s"])} before the flip: {cost["extra_instance_hours"]:.2f}
@@ -203,6 +214,7 @@ def trial_rows(reverts: dict[str, Any]) -> list[tuple[object, ...]]:
             f"{t['push_to_flip_s']:.3f}",
             f"{t['revert_to_flip_s']:.3f}",
             f"{t['webhook_round_trip_s']:.3f}",
+            _opt(t.get("push_to_first_call_s")),
             _opt(t["push_to_modify_listener_s"]),
             _opt(t["modify_listener_to_seen_s"]),
             sum(t["calls_before_write"].values()),
@@ -222,6 +234,7 @@ def canary_rows(canaries: Sequence[dict[str, Any]]) -> list[tuple[object, ...]]:
             f"{c['commit_to_flip_s'] / 60:.1f} min",
             c["v21_requests"],
             f"{100 * c['canary_share']:.1f} %",
+            ", ".join(f"{x['verdict'][0]} {x['requests']:.0f}" for x in c["samples"]),
         )
         for c in canaries
     ]
@@ -265,6 +278,7 @@ def markdown(reverts: dict[str, Any], figures: dict[str, Any]) -> str:
                 "push → 100% seen",
                 "`git revert` → 100% seen",
                 "webhook round trip",
+                "push → the tick's first AWS call",
                 "push → ModifyListener sent",
                 "ModifyListener → seen",
                 "daemon calls before it",
@@ -291,6 +305,7 @@ def markdown(reverts: dict[str, Any], figures: dict[str, Any]) -> str:
                 "commit → flip",
                 "v2.1 requests",
                 "v2.1's share in the canary",
+                "error-rate samples from the step's minute (F fail, I inconclusive; requests)",
             ),
             canary_rows(figures["canaries"]),
         )
