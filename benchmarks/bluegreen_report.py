@@ -129,8 +129,10 @@ def notes(reverts: dict[str, Any], figures: dict[str, Any]) -> str:
   tick's first AWS call (waking the daemon, `git fetch`, reading the new commit) and
   {observe:.3f} s from there to the write (observing and deciding). A tick with nothing to do
   (the same revision, in sync) took {reverts["idle_tick"]["median"]:.3f} s (median of
-  {reverts["idle_tick"]["n"]}) in the same run. The webhook's 202 comes before the tick (it only
-  wakes the daemon), which is why its round trip is milliseconds.
+  {reverts["idle_tick"]["n"]}) in the same run. The tick writes the old side's retire tag
+  (CreateOrUpdateTags, among the calls above) before the ModifyListener: the plan orders tags
+  before weights, so that write is on the flip's path too. The webhook's 202 comes before
+  the tick (it only wakes the daemon), which is why its round trip is milliseconds.
 - The failed canary: in every commit the tick that judged it failed also wrote the flip
   (decision rule "T failed the revision": the flip comes first, the scale-down after).
 - v2.1's share: {100 * pooled(canaries):.1f} % over all commits, the first step's 10 % in
@@ -160,6 +162,10 @@ def notes(reverts: dict[str, Any], figures: dict[str, Any]) -> str:
   (min 50 / max 100: a replaced instance drains while its replacement starts). Instances are
   counted from the groups every 10 sandbox seconds, Pending and Terminating included (an upper
   bound: EC2 bills from running to shutting-down).
+- v2.1 from its commit: blue/green is no quicker than rolling to stop serving it (the idle
+  side is scaled up and must pass its health checks, about 3 min, before the first step), but
+  a tenth of the traffic reaches it instead of one instance's share of a refresh, and the
+  way back is a flip onto a side that never stopped serving, not new instances.
 - The rolling revert is another instance refresh: the webhook starts it at once, the rest is
   AWS's pace (Pending 60 s, health checks, warmup 300 s, checkpoints), as on AWS.
 """
