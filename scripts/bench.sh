@@ -13,6 +13,7 @@ done
 "$PY" benchmarks/reaction.py --trials 5 --write
 "$PY" benchmarks/rollout_durations.py --write
 "$PY" benchmarks/analysis.py --write
+"$PY" benchmarks/bluegreen.py --write
 "$PY" benchmarks/footprint.py --services 10 --ticks 1000 --write
 if [[ "${BENCH_SKIP_LARGE:-0}" != "1" ]]; then
     "$PY" benchmarks/tick_cost.py --services 500 --no-naive --write
