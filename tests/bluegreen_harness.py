@@ -72,11 +72,20 @@ class Story:
         self.watcher = self.sandbox.aws()
 
     @classmethod
-    def begin(cls, sandbox: Sandbox, tmp_path: Path, tag: str = "v1.1", **replace: str) -> Story:
+    def begin(
+        cls,
+        sandbox: Sandbox,
+        tmp_path: Path,
+        tag: str = "v1.1",
+        *,
+        aws: Aws | None = None,
+        **replace: str,
+    ) -> Story:
+        """``aws`` is the daemon's (e.g. through a fault proxy); ``replace`` edits the example."""
         sandbox.clock.speed = 0
         sandbox.clock.advance(BASELINE)
         path = example_copy(tmp_path, tag=tag, replace=replace or None)
-        return cls(sandbox, path, new_daemon(sandbox, path))
+        return cls(sandbox, path, new_daemon(sandbox, path, aws=aws))
 
     def deploy(self, tag: str) -> None:
         lines = [
@@ -109,6 +118,18 @@ class Story:
             if done(seen):
                 return seen
             assert self.now() - started < limit, f"not done in {limit:.0f} sandbox s: {seen}"
+
+    def until_weights_leave(self, weights: tuple[int, int], *, limit: float = LIMIT) -> Seen:
+        """Tick until AWS holds other weights, whether or not the daemon's passes succeed
+        (a fault may fail a pass after its weight write)."""
+        started = self.now()
+        while self.weights() == weights:
+            self.daemon.tick()
+            self.sandbox.clock.advance(TICK)
+            assert self.now() - started < limit, f"weights still {weights}"
+        seen = Seen(self.now(), self.daemon.statuses()[SERVICE], self.weights())
+        self.seen.append(seen)
+        return seen
 
     # -- AWS, read by the test ---------------------------------------------------------------
 

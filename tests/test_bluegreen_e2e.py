@@ -13,11 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.aws import Aws
 from reconciler.cli.main import main
 from reconciler.daemon.server import StatusServer
 from reconciler.sandbox import Sandbox
 from reconciler.sandbox.seed import GREEN_GROUP, GROUP
 from tests.bluegreen_harness import Seen, Story
+from tests.faults import FaultProxy
 from tests.test_analysis_e2e import get, metric_samples
 
 GREEN_LIVE = (0, 100)
@@ -274,3 +276,26 @@ def test_rollback_authors_the_revert_and_retry_rolls_the_failed_revision_again(
 def git(repo: Path, *args: str) -> None:
     author = ("-c", "user.name=test", "-c", "user.email=test@localhost")
     subprocess.run(["git", *author, *args], cwd=repo, check=True, capture_output=True)
+
+
+class TagsRefused(FaultProxy):
+    """Forwards everything, but answers every CreateOrUpdateTags with a 500 once armed."""
+
+    armed = False
+
+    def choose(self, service: str, operation: str) -> str | None:
+        return "error" if self.armed and operation == "CreateOrUpdateTags" else None
+
+
+def test_a_flip_is_not_held_up_by_a_tag_write_that_fails(frozen: Sandbox, tmp_path: Path) -> None:
+    with TagsRefused(frozen.endpoint, throttle=0, error=0, delay=0) as proxy:
+        story = Story.begin(
+            frozen, tmp_path, aws=Aws(region="us-east-1", endpoint_url=proxy.endpoint)
+        )
+        deployed(story)
+        story.deploy("v2.1")
+        story.until(lambda s: s.weights == (10, 90))
+        proxy.armed = True
+        seen = story.until_weights_leave((10, 90))
+    assert seen.weights == GREEN_LIVE
+    assert proxy.injected["error:CreateOrUpdateTags"] > 0

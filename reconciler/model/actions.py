@@ -39,6 +39,9 @@ class ActionKind(enum.IntEnum):
     # The analysis failed the rollout under way: AWS puts the previous version back. Before
     # MARK_FAILED, so a tag write that fails cannot hold up the rollback.
     ROLLBACK_INSTANCE_REFRESH = 52
+    # Blue/green's record of what happened (a side verified, a side retired): after the weights,
+    # so a tag write that fails can never hold up a flip.
+    RECORD_SIDE = 55
     MARK_FAILED = 60
 
 
@@ -186,6 +189,15 @@ class SetForwardWeights(_Action):
     weights: Mapping[str, int]
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordSide(_Action):
+    """Write blue/green tags on a side's group after the traffic moved (``resource_name``: the
+    group); unlike ``TagResource``, ordered after the weights."""
+
+    kind: ClassVar[ActionKind] = ActionKind.RECORD_SIDE
+    tags: Mapping[str, str]
+
+
 Action = (
     ClearFailed
     | TagResource
@@ -198,6 +210,7 @@ Action = (
     | CancelInstanceRefresh
     | StartInstanceRefresh
     | RollbackInstanceRefresh
+    | RecordSide
     | MarkFailed
 )
 

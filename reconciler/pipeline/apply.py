@@ -38,6 +38,7 @@ from reconciler.model import (
     NewVersion,
     Plan,
     PutScalingPolicy,
+    RecordSide,
     Resource,
     RollbackInstanceRefresh,
     SetForwardWeights,
@@ -98,6 +99,8 @@ def _run(ctx: _Context, action: Action) -> None:
             _start_refresh(ctx, action)
         case RollbackInstanceRefresh():
             _rollback_refresh(ctx, action)
+        case RecordSide():
+            _tag_group(ctx, group=action.resource_name, tags=dict(action.tags))
         case MarkFailed():
             _mark_failed(ctx, action)
         case _:

@@ -1,11 +1,12 @@
 """The plan of a blue/green service: the settings both sides share (adoption tags, target group
 health checks, group health check), then the decision's moves as actions. Pure: no I/O.
 
-Moves become actions of the kinds apply already knows, ordered by ``ActionKind``: the decision's
-tags first (a step's tag is written before its weights, so a crash between the two restarts
-that step's pause rather than skipping it), a new launch template version, each side's group
-update (capacity and version pin merged into one call), the weights, and last the failed
-marker, so a tag write that fails can never hold up a flip.
+Moves become actions ordered by ``ActionKind``: the decision's intent tags first (a step's tag
+is written before its weights, so a crash between the two restarts that step's pause rather
+than skipping it; a rollout's before its pin), a new launch template version, each side's group
+update (capacity and version pin merged into one call), the weights, then the tags recording
+what happened (a side verified or retired) and last the failed marker, so a tag write that
+fails can never hold up a flip.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from collections.abc import Iterable
 
 from reconciler.model import (
     NEW_VERSION,
+    TAG_BG_ROLLOUT,
+    TAG_BG_STEP,
     Action,
     Change,
     Color,
@@ -27,6 +30,7 @@ from reconciler.model import (
     Phase,
     PinSide,
     Plan,
+    RecordSide,
     Resource,
     ScaleSide,
     SetForwardWeights,
@@ -43,6 +47,7 @@ from reconciler.pipeline.plan.settings import settings_actions
 
 _PLANNED = frozenset({Phase.OUT_OF_SYNC, Phase.PROGRESSING, Phase.FAILED, Phase.IN_SYNC})
 _SETTING_FIELDS = ("tags", "healthCheckType", "healthCheckGracePeriod")
+_INTENT = frozenset({TAG_BG_STEP, TAG_BG_ROLLOUT})
 
 
 def plan_blue_green(
@@ -176,8 +181,12 @@ def _weights(desired: DesiredService, sides: Sides, move: SetWeights) -> SetForw
     )
 
 
-def _tags(sides: Sides, move: MarkSide) -> TagResource:
+def _tags(sides: Sides, move: MarkSide) -> TagResource | RecordSide:
+    """A step's or a rollout's tag is the intent, written before the weights or the pin; the
+    rest (verified, retired) records what happened, written after the weights."""
     group = sides.group(move.color).name
+    if not _INTENT.intersection(move.tags):
+        return RecordSide(resource_name=group, reason=move.reason, tags=dict(move.tags))
     return TagResource(
         resource_name=group,
         reason=move.reason,
