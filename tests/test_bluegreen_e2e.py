@@ -171,15 +171,36 @@ def test_a_side_that_never_gets_healthy_never_receives_traffic(
     story.until(lambda s: capacity(story.group(GROUP)) == 0)
 
 
-def test_a_listener_that_does_not_exist_stalls_and_writes_nothing(
-    frozen: Sandbox, tmp_path: Path
+@pytest.mark.parametrize(
+    ("old", "new", "field", "words"),
+    [
+        ("port: 80 ", "port: 81 ", "spec.blueGreen.listener", "listener feedback-alb:81 not found"),
+        (
+            "autoScalingGroup: feedback-green-asg",
+            "autoScalingGroup: nobody-asg",
+            "spec.blueGreen.green.autoScalingGroup",
+            "auto scaling group nobody-asg not found",
+        ),
+        (
+            "targetGroup: feedback-green-tg",
+            "targetGroup: nobody-tg",
+            "spec.blueGreen.green.targetGroup",
+            "target group nobody-tg not found",
+        ),
+    ],
+)
+def test_what_aws_does_not_have_stalls_at_its_line_and_writes_nothing(
+    frozen: Sandbox, tmp_path: Path, old: str, new: str, field: str, words: str
 ) -> None:
-    story = Story.begin(frozen, tmp_path, **{"port: 80 ": "port: 81 "})
+    story = Story.begin(frozen, tmp_path, **{old: new})
     aws = story.daemon.reconciler.aws
     aws.reset_counts()
-    seen = story.tick()
-    stalled = seen.status.condition("Stalled")
-    assert stalled.status and "listener feedback-alb:81 not found" in stalled.message
+    stalled = story.tick().status.condition("Stalled")
+    line = next(n for n, text in enumerate(story.path.read_text().splitlines(), 1) if new in text)
+    if field == "spec.blueGreen.listener":
+        line -= 2  # the listener mapping starts two lines above its port
+    assert stalled.status
+    assert stalled.message.startswith(f"{story.path}:{line}: {field}: {words}"), stalled.message
     assert not aws.writes()
 
 
@@ -202,6 +223,46 @@ def test_a_forward_without_the_green_target_group_stalls(frozen: Sandbox, tmp_pa
     aws.reset_counts()
     stalled = story.tick().status.condition("Stalled")
     assert stalled.status and "feedback-green-tg is not in listener" in stalled.message
+    assert ": spec.blueGreen.green.targetGroup: " in stalled.message
+    assert not aws.writes()
+
+
+def test_a_forward_to_a_third_target_group_stalls(frozen: Sandbox, tmp_path: Path) -> None:
+    story = Story.begin(frozen, tmp_path)
+    seeded = story.watcher.call("elbv2", "describe_target_groups")["TargetGroups"]
+    vpc = seeded[0]["VpcId"]
+    third = story.watcher.call(
+        "elbv2",
+        "create_target_group",
+        Name="someone-else-tg",
+        Protocol="HTTP",
+        Port=8080,
+        VpcId=vpc,
+        TargetType="instance",
+    )["TargetGroups"][0]["TargetGroupArn"]
+    arns = {t["TargetGroupName"]: t["TargetGroupArn"] for t in seeded}
+    listener = story.watcher.call("elbv2", "describe_listeners", LoadBalancerArn=story._balancer())[
+        "Listeners"
+    ][0]
+    groups = [(arns["feedback-tg"], 80), (arns["feedback-green-tg"], 0), (third, 20)]
+    story.watcher.call(
+        "elbv2",
+        "modify_listener",
+        ListenerArn=listener["ListenerArn"],
+        DefaultActions=[
+            {
+                "Type": "forward",
+                "ForwardConfig": {
+                    "TargetGroups": [{"TargetGroupArn": a, "Weight": w} for a, w in groups]
+                },
+            }
+        ],
+    )
+    aws = story.daemon.reconciler.aws
+    aws.reset_counts()
+    stalled = story.tick().status.condition("Stalled")
+    assert stalled.status and "also forwards to other target groups" in stalled.message
+    assert ": spec.blueGreen.listener: " in stalled.message
     assert not aws.writes()
 
 

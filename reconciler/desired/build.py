@@ -62,12 +62,23 @@ def build(doc: Doc, template: Template, *, revision: str | None) -> ServiceSpec:
         paused=spec["paused"],
         image_poll_interval=spec["imagePollInterval"],
         strategy=Strategy(spec["strategy"]),
-        blue_green=_blue_green(spec["blueGreen"]) if "blueGreen" in spec else None,
+        blue_green=_blue_green(spec["blueGreen"], doc) if "blueGreen" in spec else None,
     )
 
 
-def _blue_green(blue_green: dict[str, Any]) -> BlueGreenSpec:
+# The fields whose existence only AWS can confirm, located for the errors that report them.
+_LOCATED = (
+    ("spec", "blueGreen", "listener"),
+    ("spec", "blueGreen", "green", "autoScalingGroup"),
+    ("spec", "blueGreen", "green", "targetGroup"),
+    ("spec", "autoScalingGroup", "name"),
+    ("spec", "targetGroup", "name"),
+)
+
+
+def _blue_green(blue_green: dict[str, Any], doc: Doc) -> BlueGreenSpec:
     listener, green = blue_green["listener"], blue_green["green"]
+    lines = tuple((".".join(path), doc.document.line_of(path)) for path in _LOCATED)
     return BlueGreenSpec(
         listener=ListenerRef(
             listener["loadBalancer"], listener["port"], listener.get("rulePriority")
@@ -77,6 +88,7 @@ def _blue_green(blue_green: dict[str, Any]) -> BlueGreenSpec:
         step_pause=blue_green["stepPause"],
         scale_down_delay=blue_green["scaleDownDelay"],
         warm_standby=blue_green["warmStandby"],
+        lines=lines,
     )
 
 

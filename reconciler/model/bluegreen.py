@@ -67,3 +67,9 @@ class BlueGreenSpec:
     step_pause: int = 300  # seconds at each step before the next, while the analysis passes
     scale_down_delay: int = 3600  # seconds the old side stays at full capacity after 100%
     warm_standby: int = 0  # instances the old side keeps after the delay
+    # Where desired.yaml declares what AWS must confirm (field path → line), so a listener or
+    # side that AWS does not have is reported at its file, line and field, like a schema error.
+    lines: tuple[tuple[str, int], ...] = ()
+
+    def line_of(self, field: str, default: int) -> int:
+        return next((line for name, line in self.lines if name == field), default)

@@ -93,43 +93,71 @@ def _sides(desired: DesiredService, observed: ObservedService) -> tuple[Sides | 
     assert seen is not None and desired.spec.blue_green is not None
     green, green_target = seen.green_group, seen.green_target_group
     side = desired.spec.blue_green.green
-    if green is None or green_target is None:
-        missing = [
-            f"{what} {name}"
-            for what, name, found in (
-                ("auto scaling group", side.auto_scaling_group, green),
-                ("target group", side.target_group, green_target),
-            )
-            if found is None
-        ]
-        return None, f"green side: {', '.join(missing)} not found; create it first"
+    if green is None:
+        message = f"auto scaling group {side.auto_scaling_group} not found; create it first"
+        return None, located(desired, _GROUP_FIELDS[1], message)
+    if green_target is None:
+        message = f"target group {side.target_group} not found; create it first"
+        return None, located(desired, _TARGET_FIELDS[1], message)
     sides = Sides(group, target, green, green_target, template, seen)
     return (sides, "") if not (why := _routing_problem(desired, sides)) else (None, why)
 
 
+_LISTENER = "spec.blueGreen.listener"
+_GROUP_FIELDS = ("spec.autoScalingGroup.name", "spec.blueGreen.green.autoScalingGroup")
+_TARGET_FIELDS = ("spec.targetGroup.name", "spec.blueGreen.green.targetGroup")
+
+
 def _routing_problem(desired: DesiredService, sides: Sides) -> str:
+    """What AWS holds that the desired file cannot work with, located at the field naming it."""
+    found = _listener_problem(desired, sides) or _side_problem(sides)
+    return located(desired, *found) if found else ""
+
+
+def located(desired: DesiredService, field: str, message: str) -> str:
+    """``file:line: field: message``, as a schema error reads."""
+    spec = desired.spec
+    line = spec.blue_green.line_of(field, spec.source.line) if spec.blue_green else spec.source.line
+    return f"{spec.source.file}:{line}: {field}: {message}"
+
+
+def _listener_problem(desired: DesiredService, sides: Sides) -> tuple[str, str] | None:
     spec = desired.spec.blue_green
     assert spec is not None
     listener = spec.listener.describe()
     forward = sides.seen.forward
     if forward is None:
-        return f"listener {listener} not found (load balancer, port or rule priority)"
+        return _LISTENER, f"listener {listener} not found (load balancer, port or rule priority)"
     if forward.action_type != "forward":
-        return f"listener {listener} does not forward: its action is {forward.action_type!r}"
+        return (
+            _LISTENER,
+            f"listener {listener} does not forward: its action is {forward.action_type!r}",
+        )
     ours = {sides.blue_target.arn, sides.green_target.arn}
     if set(forward.weights) - ours:
         others = ", ".join(sorted(set(forward.weights) - ours))
-        return f"listener {listener} also forwards to other target groups ({others}); refusing"
-    for target in (sides.blue_target, sides.green_target):
+        return _LISTENER, f"listener {listener} also forwards to other target groups ({others})"
+    for field, target in zip(_TARGET_FIELDS, (sides.blue_target, sides.green_target), strict=True):
         if target.arn not in forward.weights:
-            return f"target group {target.name} is not in listener {listener}'s forward action"
-    for group, target in ((sides.blue, sides.blue_target), (sides.green, sides.green_target)):
+            return (
+                field,
+                f"target group {target.name} is not in listener {listener}'s forward action",
+            )
+    return None
+
+
+def _side_problem(sides: Sides) -> tuple[str, str] | None:
+    pairs = ((sides.blue, sides.blue_target), (sides.green, sides.green_target))
+    for field, (group, target) in zip(_GROUP_FIELDS, pairs, strict=True):
         if target.arn not in group.target_group_arns:
-            return f"auto scaling group {group.name} is not attached to target group {target.name}"
+            return (
+                field,
+                f"auto scaling group {group.name} is not attached to target group {target.name}",
+            )
         if not uses_template(group, sides.template):
             name = sides.template.name
-            return f"auto scaling group {group.name} does not use launch template {name}"
-    return ""
+            return field, f"auto scaling group {group.name} does not use launch template {name}"
+    return None
 
 
 def _ownership(desired: DesiredService, sides: Sides, *, owner: str) -> str:
