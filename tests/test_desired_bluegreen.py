@@ -3,6 +3,7 @@ with its file, line and field, and what is allowed."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -26,7 +27,8 @@ def test_the_shipped_example_loads_to_its_spec() -> None:
     loaded = desired.load([EXAMPLE_PATH])
     (service,) = loaded.services
     assert service.strategy is Strategy.BLUE_GREEN
-    assert service.blue_green == BlueGreenSpec(
+    assert service.blue_green is not None
+    assert dataclasses.replace(service.blue_green, lines=()) == BlueGreenSpec(
         listener=ListenerRef("feedback-alb", 80, None),
         green=SideRef("feedback-green-asg", "feedback-green-tg"),
         traffic_steps=(10, 50, 100),
@@ -35,6 +37,8 @@ def test_the_shipped_example_loads_to_its_spec() -> None:
         warm_standby=0,
     )
     assert not loaded.warnings
+    # The fields only AWS can confirm keep their lines, for the errors that name them.
+    assert service.blue_green.line_of("spec.blueGreen.listener", 0) == line_of(EXAMPLE, "listener:")
 
 
 def test_a_rolling_file_has_no_blue_green() -> None:
