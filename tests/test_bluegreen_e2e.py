@@ -9,18 +9,25 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from reconciler.aws import Aws
 from reconciler.cli.main import main
+from reconciler.daemon.daemon import Daemon
+from reconciler.daemon.lease import Lease
 from reconciler.daemon.server import StatusServer
+from reconciler.daemon.source import LocalSource
+from reconciler.images.resolver import ImageResolver
+from reconciler.pipeline.reconcile import Reconciler
 from reconciler.sandbox import Sandbox
 from reconciler.sandbox.seed import GREEN_GROUP, GROUP
 from tests.bluegreen_harness import Seen, Story
 from tests.faults import FaultProxy
 from tests.test_analysis_e2e import get, metric_samples
+from tests.test_loop import aws_writes
 
 GREEN_LIVE = (0, 100)
 BLUE_LIVE = (100, 0)
@@ -360,3 +367,30 @@ def test_a_flip_is_not_held_up_by_a_tag_write_that_fails(frozen: Sandbox, tmp_pa
         seen = story.until_weights_leave((10, 90))
     assert seen.weights == GREEN_LIVE
     assert proxy.injected["error:CreateOrUpdateTags"] > 0
+
+
+def test_two_daemons_under_one_lease_never_both_write_weights(
+    frozen: Sandbox, tmp_path: Path
+) -> None:
+    story = Story.begin(frozen, tmp_path)
+
+    def leased(holder: str) -> Daemon:
+        aws = frozen.aws()
+        lease = Lease(aws=aws, table="leases", name="asg-reconciler", holder=holder)
+        return Daemon(
+            source=LocalSource(paths=[story.path.parent]),
+            reconciler=Reconciler(aws=aws, resolver=ImageResolver(aws)),
+            interval=30.0,
+            jitter=0.0,
+            clock=lambda: frozen.clock.now().timestamp(),
+            lease=lease,
+        )
+
+    first, second = leased("first"), leased("second")
+    for _ in range(40):  # a whole deploy, both daemons ticking every 30 sandbox seconds
+        first.tick()
+        second.tick()
+        frozen.clock.advance(30)
+    assert story.weights() == GREEN_LIVE
+    assert aws_writes(first.reconciler.aws)["ModifyListener"] == 3  # 10, 50, 100
+    assert aws_writes(second.reconciler.aws) == Counter()
