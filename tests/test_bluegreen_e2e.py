@@ -394,3 +394,73 @@ def test_two_daemons_under_one_lease_never_both_write_weights(
     assert story.weights() == GREEN_LIVE
     assert aws_writes(first.reconciler.aws)["ModifyListener"] == 3  # 10, 50, 100
     assert aws_writes(second.reconciler.aws) == Counter()
+
+
+def test_a_rule_of_the_listener_can_carry_the_split(frozen: Sandbox, tmp_path: Path) -> None:
+    """``rulePriority``: the rule's forward is stepped (ModifyRule) and the default action left
+    alone. The sandbox routes by default actions only, so the analysis is turned off here: with
+    it on, the canary would get no traffic and hold at its first step (missing data never
+    passes)."""
+    story = Story.begin(
+        frozen,
+        tmp_path,
+        **{
+            "port: 80 ": "rulePriority: 10\n      port: 80 ",
+            "    analysis:\n": "    analysis:\n      enabled: false\n",
+        },
+    )
+    arns = {
+        t["TargetGroupName"]: t["TargetGroupArn"]
+        for t in story.watcher.call("elbv2", "describe_target_groups")["TargetGroups"]
+    }
+    listener = story.watcher.call("elbv2", "describe_listeners", LoadBalancerArn=story._balancer())[
+        "Listeners"
+    ][0]
+    groups = [(arns["feedback-tg"], 100), (arns["feedback-green-tg"], 0)]
+    rule = story.watcher.call(
+        "elbv2",
+        "create_rule",
+        ListenerArn=listener["ListenerArn"],
+        Priority=10,
+        Conditions=[{"Field": "path-pattern", "PathPatternConfig": {"Values": ["/api/*"]}}],
+        Actions=[
+            {
+                "Type": "forward",
+                "ForwardConfig": {
+                    "TargetGroups": [{"TargetGroupArn": a, "Weight": w} for a, w in groups]
+                },
+            }
+        ],
+    )["Rules"][0]
+
+    def rule_weights() -> tuple[int, int]:
+        found = story.watcher.call("elbv2", "describe_rules", RuleArns=[rule["RuleArn"]])
+        tuples = found["Rules"][0]["Actions"][0]["ForwardConfig"]["TargetGroups"]
+        by_arn = {t["TargetGroupArn"]: t["Weight"] for t in tuples}
+        return by_arn[arns["feedback-tg"]], by_arn[arns["feedback-green-tg"]]
+
+    seen: list[tuple[int, int]] = []
+    while not story.tick().ready():
+        if not seen or seen[-1] != rule_weights():
+            seen.append(rule_weights())
+        assert len(story.seen) < 200
+    assert seen[-1] == GREEN_LIVE or rule_weights() == GREEN_LIVE
+    assert (90, 10) in seen and (50, 50) in seen
+    assert story.weights() == BLUE_LIVE  # the default action is not the reconciler's here
+
+
+def test_a_sides_group_edited_by_hand_is_corrected(frozen: Sandbox, tmp_path: Path) -> None:
+    story = Story.begin(frozen, tmp_path)
+    deployed(story)
+    story.watcher.call(
+        "autoscaling",
+        "update_auto_scaling_group",
+        AutoScalingGroupName=GREEN_GROUP,
+        MaxSize=9,
+        HealthCheckType="EC2",
+    )
+    fixed = story.tick()
+    green = story.green()
+    assert (green["MaxSize"], green["HealthCheckType"]) == (4, "ELB")
+    assert fixed.weights == GREEN_LIVE
+    assert story.tick().ready()

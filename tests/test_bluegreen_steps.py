@@ -620,6 +620,34 @@ STALE = [
         "b2-steps-without-100-end-at-100",
         step=2,
     ),
+    # rollout.analysis.enabled false: nothing is judged, a step waits out its pause only.
+    case(
+        dataclasses.replace(stepping(10, 0, PAUSED, analysis=None), judged=False),
+        [("mark", GREEN, step_tag(1)), ("weights", 50, 50)],
+        Phase.PROGRESSING,
+        Stage.STEPPING,
+        BLUE,
+        "b2-analysis-off-advances-after-the-pause",
+        step=1,
+    ),
+    case(
+        dataclasses.replace(stepping(10, 0, NOW - 10, analysis=None), judged=False),
+        [],
+        Phase.PROGRESSING,
+        Stage.STEPPING,
+        BLUE,
+        "b2-analysis-off-still-waits-out-the-pause",
+        step=0,
+    ),
+    case(
+        stepping(10, 0, PAUSED, analysis=None),
+        [],
+        Phase.PROGRESSING,
+        Stage.STEPPING,
+        BLUE,
+        "b2-analysis-on-but-unread-holds",
+        step=0,
+    ),
 ]
 
 

@@ -199,10 +199,19 @@ def test_daemon_writes_are_scoped_by_the_owner_tag() -> None:
         resource = statement["Resource"]
         scoped_by_tag = OWNER_TAG in condition
         by_name = "dynamodb" in writes[0] or "iam:" in writes[0]
+        # Blue/green's weight writes: on the listeners of one load balancer, named (the
+        # listener is not the reconciler's to tag; its ids stay wildcards).
+        by_balancer = writes[0] in (
+            "elasticloadbalancing:ModifyListener",
+            "elasticloadbalancing:ModifyRule",
+        )
         launch_only = "ec2:LaunchTemplate" in condition or "ec2:CreateAction" in condition
-        assert scoped_by_tag or by_name or launch_only, statement["Sid"]
+        assert scoped_by_tag or by_name or by_balancer or launch_only, statement["Sid"]
         if by_name:
             assert "*" not in str(resource).rsplit("/", 1)[-1], statement["Sid"]
+        if by_balancer:
+            for arn in resource:  # .../listener/<type>/<load balancer name>/<ids>
+                assert "*" not in arn.split("/")[2], statement["Sid"]
         for key in ("UpdateAutoScalingGroup", "CreateLaunchTemplateVersion", "ModifyTargetGroup"):
             if any(a.endswith(f":{key}") for a in writes):
                 assert '"StringEquals": {"' + OWNER_TAG in condition, statement["Sid"]

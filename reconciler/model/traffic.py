@@ -80,6 +80,8 @@ class BlueGreenState:
     min_size: int  # spec.autoScalingGroup's, for the live side
     max_size: int
     analysis: AnalysisResult | None = None
+    # rollout.analysis.enabled: off, a step waits out its pause and its targets' health only.
+    judged: bool = True
 
     def side(self, color: Color) -> SideView:
         return self.blue if color is Color.BLUE else self.green

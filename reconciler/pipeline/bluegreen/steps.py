@@ -122,9 +122,9 @@ def _holding(s: Sides, index: int, since: float, count: int) -> str:
     analysis = s.state.analysis
     if s.state.now - since < s.state.step_pause:
         return f"pausing until {clock(since + s.state.step_pause)}"
-    if analysis is None:
+    if analysis is None and s.state.judged:
         return "no analysis yet"
-    if analysis.verdict is not Verdict.PASS:
+    if analysis is not None and analysis.verdict is not Verdict.PASS:
         return f"analysis {analysis.verdict.value.lower()} ({analysis.message})"
     if not ready(s.t, count):
         return f"not healthy at capacity: {readiness(s.t, count)}"

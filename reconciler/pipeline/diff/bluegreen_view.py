@@ -71,6 +71,7 @@ def state_of(desired: DesiredService, sides: Sides) -> BlueGreenState:
         min_size=spec.auto_scaling_group.min_size,
         max_size=spec.auto_scaling_group.max_size,
         analysis=analysis,
+        judged=spec.rollout.analysis.enabled,
     )
 
 
