@@ -85,6 +85,12 @@ def rollout_state(
     if _restores(active, group=group, template=template, number=number):
         assert active is not None and number is not None
         return RolloutState((), Phase.PROGRESSING, _restoring_message(active, number), active)
+    going_on = _continuation(observed, group=group, template=template, number=number)
+    if active is None and going_on is not None and not _failed(desired, observed, group, template):
+        # Before any repin: the chain goes on as AWS would have gone on past the checkpoint,
+        # and the group keeps its version until the chain succeeds (its rollback's target).
+        kept = tuple(c for c in rollout if c.field != "launchTemplate.version")
+        return RolloutState(kept, Phase.OUT_OF_SYNC, going_on, observed.refreshes[0])
     if any(is_rollout(c) for c in rollout):  # a version pin alone needs no refresh
         failed = failure(desired, observed, group=group, template=template, number=number)
         if failed is not None:
@@ -95,9 +101,6 @@ def rollout_state(
         if refused:
             # Before superseding: cancelling a refresh for a rollout AWS will refuse helps no one.
             return RolloutState(rollout, Phase.BLOCKED, refused, active)
-        going_on = _continuation(observed, group=group, template=template, number=number)
-        if active is None and going_on is not None:
-            return RolloutState(rollout, Phase.OUT_OF_SYNC, going_on, observed.refreshes[0])
     if active is not None:
         return _superseding(active, group=group, template=template, rollout=rollout)
     return RolloutState(rollout)
@@ -221,6 +224,17 @@ def _cancelled_at_checkpoint(
         f"; going past checkpoint {marker.checkpoint}%: waiting for the cancel to finish, then"
         " a refresh with SkipMatching takes on the remaining instances"
     )
+
+
+def _failed(
+    desired: DesiredService,
+    observed: ObservedService,
+    group: ObservedAutoScalingGroup,
+    template: ObservedLaunchTemplate,
+) -> bool:
+    number = desired_version(desired, template)
+    found = number.version_number if number else None
+    return failure(desired, observed, group=group, template=template, number=found) is not None
 
 
 def _continuation(

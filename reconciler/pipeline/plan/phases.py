@@ -79,9 +79,10 @@ def _rollout_actions(
     revision: str | None,
 ) -> list[Action]:
     rollout = [c for c in diff.changes if is_rollout(c)]
-    if not rollout:
+    passed = checkpoint.pending((diff.refresh,), group.tags) if diff.refresh else None
+    if not rollout and passed is None:
         return []
-    reason = reasons(rollout)
+    reason = reasons(rollout) if rollout else "the rollout goes on"
     existing = desired_version(desired, template)
     actions: list[Action] = []
     version: int | NewVersion
@@ -92,7 +93,6 @@ def _rollout_actions(
         actions.append(create_version(desired, group=group, template=template, revision=revision))
         version = NEW_VERSION
     preferences = refresh_preferences(desired.spec.rollout)
-    passed = checkpoint.pending((diff.refresh,), group.tags) if diff.refresh else None
     if passed is not None and diff.refresh is not None:
         ahead = checkpoint.remaining(diff.refresh, passed.checkpoint)
         preferences = continuation_preferences(desired.spec.rollout, ahead)
