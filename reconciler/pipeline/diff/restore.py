@@ -45,7 +45,9 @@ def restore_changes(
     others = [
         i
         for i in group.instances
-        if i.launch_template_version is not None
+        # Terminating ones are on their way out (a rollback's last old instance draining).
+        if i.lifecycle_state == "InService"
+        and i.launch_template_version is not None
         and template.resolve(i.launch_template_version) != current
     ]
     if not others:
