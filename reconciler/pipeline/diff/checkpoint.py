@@ -113,10 +113,9 @@ def held_at(refresh: ObservedRefresh) -> int | None:
         return None
     if (refresh.checkpoint_delay or 0) < HOLD_DELAY:
         return None  # AWS moves on by itself: not a gate of ours
-    reached = [
-        p for p in refresh.checkpoint_percentages if p < 100 and refresh.percentage_complete >= p
-    ]
-    return max(reached) if reached else None
+    # Several crossed at once: AWS waits only at the highest; at 100 it waits at none.
+    reached = [p for p in refresh.checkpoint_percentages if refresh.percentage_complete >= p]
+    return max(reached) if reached and max(reached) < 100 else None
 
 
 def remaining(refresh: ObservedRefresh, checkpoint: int) -> tuple[int, ...]:
