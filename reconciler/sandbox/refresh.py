@@ -206,6 +206,10 @@ class InstanceRefresh:
     # -- time --------------------------------------------------------------------------------
 
     def step(self, fleet: Fleet, now: datetime) -> None:
+        if now < self.start_time:
+            # The simulation replays from the previous request's moment: before this refresh
+            # existed it does nothing, or its launches would predate its own StartTime.
+            return
         if self.status is RefreshStatus.PENDING:
             self.status = RefreshStatus.IN_PROGRESS
         if self.status in (RefreshStatus.IN_PROGRESS, RefreshStatus.BAKING):
