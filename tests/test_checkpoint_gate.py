@@ -190,6 +190,11 @@ def test_held_for_an_analysis_since_turned_off_goes_on() -> None:
     assert found is not None and found.move is Move.CONTINUE
 
 
+def test_a_declared_48_hour_pause_without_analysis_is_awss_not_ours() -> None:
+    rollout = rollout_spec(analysis=AnalysisSpec(enabled=False), checkpoint_delay=HOLD_DELAY)
+    assert checkpoint.gate(rollout, held(), result=None, inputs=None) is None
+
+
 def test_without_a_launch_of_this_refresh_the_delay_cannot_be_known_so_it_holds() -> None:
     # The instances were launched before this refresh: none of them says when it got here.
     old = InstanceHistory("i-old", launched_at=START - 900, in_service_at=START - 800)

@@ -156,6 +156,8 @@ def gate(
         return Gate(point, move, why, ahead)
 
     if not rollout.analysis.enabled:
+        if rollout.checkpoint_delay == HOLD_DELAY:
+            return None  # the user's own 48-hour pause, which AWS keeps by itself
         # Held for an analysis since turned off: nothing left to wait for.
         return decided(Move.CONTINUE, "analysis off")
     if result is None or inputs is None:
