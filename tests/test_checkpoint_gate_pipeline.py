@@ -265,3 +265,21 @@ def test_the_pull_request_diff_says_the_checkpoint_is_a_gate(
     overrides: dict[str, Any], text: str
 ) -> None:
     assert text in "\n".join(gates(service_spec(rollout=rollout_spec(**overrides))))
+
+
+def test_a_rolled_back_continuation_is_failed_not_repinned_onto_what_it_left() -> None:
+    # The first refresh replaced every instance in service; the continuation failed on what was
+    # left (a Standby one, say) and its rollback restored nothing of its own. Pointing the group
+    # at the new version would adopt the failed rollout.
+    desired = new_image()
+    failed_one = continuation(
+        status=RefreshStatus.ROLLBACK_SUCCESSFUL, rollback=RollbackDetails("automatic")
+    )
+    observed = rolling_out(desired, (failed_one, cancelled()), tags=CHAINED, versions=("4", "4"))
+    seen = outcome_of(desired, observed)
+    assert seen.diff is not None and seen.plan is not None
+    assert seen.diff.phase is Phase.FAILED
+    kinds = [type(a).__name__ for a in seen.plan.actions]
+    assert kinds == ["StartInstanceRefresh", "MarkFailed"], kinds  # the restore; no repin
+    (start,) = [a for a in seen.plan.actions if isinstance(a, StartInstanceRefresh)]
+    assert start.version == 3 and start.preferences["SkipMatching"] is True

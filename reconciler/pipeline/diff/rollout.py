@@ -91,11 +91,16 @@ def rollout_state(
         # and the group keeps its version until the chain succeeds (its rollback's target).
         kept = tuple(c for c in rollout if c.field != "launchTemplate.version")
         return RolloutState(kept, Phase.OUT_OF_SYNC, going_on, observed.refreshes[0])
-    if any(is_rollout(c) for c in rollout):  # a version pin alone needs no refresh
+    # A version pin alone needs no refresh, unless it would adopt what a failed chain of ours
+    # left behind: a continuation rolled back restores only its own instances (``restore``).
+    chained = checkpoint.origin(observed.refreshes, group.tags) is not None
+    if chained or any(is_rollout(c) for c in rollout):
         failed = failure(desired, observed, group=group, template=template, number=number)
         if failed is not None:
             restore = () if active else restore_changes(desired, group=group, template=template)
             message = failed.message + restore_note(restore)
+            if restore:  # the group keeps the version the restore puts back: no repin
+                rollout = tuple(c for c in rollout if c.field != "launchTemplate.version")
             return RolloutState((*rollout, *restore), Phase.FAILED, message, active, failed.marker)
         refused = refused_rollout(desired, group=group, template=template)
         if refused:
