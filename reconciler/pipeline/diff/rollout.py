@@ -93,8 +93,9 @@ def rollout_state(
         return RolloutState(kept, Phase.OUT_OF_SYNC, going_on, observed.refreshes[0])
     # A version pin alone needs no refresh, unless it would adopt what a failed chain of ours
     # left behind: a continuation rolled back restores only its own instances (``restore``).
+    needs_refresh = any(is_rollout(c) for c in rollout)
     chained = checkpoint.origin(observed.refreshes, group.tags) is not None
-    if chained or any(is_rollout(c) for c in rollout):
+    if chained or needs_refresh:
         failed = failure(desired, observed, group=group, template=template, number=number)
         if failed is not None:
             restore = () if active else restore_changes(desired, group=group, template=template)
@@ -102,10 +103,10 @@ def rollout_state(
             if restore:  # the group keeps the version the restore puts back: no repin
                 rollout = tuple(c for c in rollout if c.field != "launchTemplate.version")
             return RolloutState((*rollout, *restore), Phase.FAILED, message, active, failed.marker)
-        refused = refused_rollout(desired, group=group, template=template)
-        if refused:
-            # Before superseding: cancelling a refresh for a rollout AWS will refuse helps no one.
-            return RolloutState(rollout, Phase.BLOCKED, refused, active)
+    refused = refused_rollout(desired, group=group, template=template) if needs_refresh else ""
+    if refused:
+        # Before superseding: cancelling a refresh for a rollout AWS will refuse helps no one.
+        return RolloutState(rollout, Phase.BLOCKED, refused, active)
     if active is not None:
         return _superseding(active, group=group, template=template, rollout=rollout)
     return RolloutState(rollout)
