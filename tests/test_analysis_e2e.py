@@ -249,14 +249,20 @@ def test_a_healthy_release_is_never_failed_and_ends_ready(
     frozen.traffic.seed = 2026
     # Noisier than the baseline (5x its 500s), still well inside the limits.
     frozen.behaviours.set("v1.0", error_rate=0.005, p99=0.3)
-    story = Story.begin(frozen, tmp_path, "v1.1")
+    # Without traffic a checkpoint never opens (tests/test_checkpoint_gate_e2e.py): here the
+    # refresh has none, so AWS's health checks alone decide.
+    ungated = {} if rate else {"checkpointPercentages": None, "checkpointDelay": None}
+    story = Story.begin(frozen, tmp_path, "v1.1", **ungated)
     story.until(ready, step=120)
     story.seen.clear()
-    story.deploy("v1.0")
+    story.deploy("v1.0", **ungated)
     story.tick()
     end = story.until(ready)
 
-    assert story.refresh_statuses() == ["InProgress", "Successful"]
+    # With traffic the 50% checkpoint opens on a pass: the held refresh is cancelled and a
+    # SkipMatching one finishes the rollout.
+    expected = ["InProgress", "Cancelled", "InProgress", "Successful"]
+    assert story.refresh_statuses() == (expected if rate else ["InProgress", "Successful"])
     assert not any(failed(s) for s in story.seen)
     verdicts = story.verdicts()
     assert Verdict.FAIL not in verdicts
@@ -291,7 +297,8 @@ def test_a_bad_sample_followed_by_good_ones_is_forgiven(frozen: Sandbox, tmp_pat
     frozen.behaviours.set("v2.1", error_rate=0.001)
     story.until(ready)
 
-    assert story.refresh_statuses() == ["InProgress", "Successful"]
+    # The 50% checkpoint opened once the analysis passed again: a SkipMatching refresh ended it.
+    assert story.refresh_statuses() == ["InProgress", "Cancelled", "InProgress", "Successful"]
     assert not any(failed(s) for s in story.seen) and Verdict.FAIL not in story.verdicts()
     last = next(s.analysis for s in reversed(story.seen) if s.analysis is not None)
     verdict, _, samples = signal(last, Signal.ERROR_RATE)

@@ -55,9 +55,13 @@ def test_cloudwatch_throttled_all_along_is_inconclusive_never_a_pass(
     frozen: Sandbox, faults: CloudWatchFaults, tmp_path: Path
 ) -> None:
     """A healthy release while every CloudWatch call is throttled: the metric and alarm
-    signals are inconclusive and say why, the analysis never passes, no tick fails; the refresh
-    ends as AWS decides (its health checks pass), so the service ends Ready."""
-    story = Story.begin(frozen, tmp_path, "v1.0", aws=through(faults), alarms=[ALARM], bakeTime=120)
+    signals are inconclusive and say why, the analysis never passes, no tick fails; a refresh
+    without checkpoints ends as AWS decides (its health checks pass), so the service ends Ready.
+    With a checkpoint it would hold there: tests/test_checkpoint_gate_e2e.py."""
+    ungated = {"checkpointPercentages": None, "checkpointDelay": None}
+    story = Story.begin(
+        frozen, tmp_path, "v1.0", aws=through(faults), alarms=[ALARM], bakeTime=120, **ungated
+    )
     put_alarm(story.watcher, ALARM)
     faults.fault = "throttle"
     story.until(lambda s: s.status.condition("Ready").status)

@@ -71,6 +71,12 @@ def test_diff_apply_diff_converges(sandbox, tmp_path: Path) -> None:
     applied = run_cli("apply", "--yes", str(path), endpoint=sandbox.endpoint)
     assert applied.returncode == 0, applied.stdout + applied.stderr
     sandbox.clock.advance(900)  # the refresh takes its modeled ~13 minutes of sandbox time
+    # The refresh is held at its 50% checkpoint until an apply finds the analysis passing
+    # (pipeline/diff/checkpoint.py): one apply takes it past, the next starts the rest.
+    for _ in range(2):
+        again = run_cli("apply", "--yes", str(path), endpoint=sandbox.endpoint)
+        assert again.returncode == 0, again.stdout + again.stderr
+    sandbox.clock.advance(900)
 
     after = run_cli("diff", "--output", "json", str(path), endpoint=sandbox.endpoint)
     assert after.returncode == 0, after.stdout + after.stderr
@@ -98,8 +104,11 @@ def test_second_apply_makes_no_write(sandbox, aws: Aws, tmp_path: Path) -> None:
     # Settle: the sandbox finishes the refresh (~13 sandbox minutes); any remaining write
     # happens here.
     sandbox.clock.advance(900)
-    settle = make_reconciler(aws)
-    settle.apply(settle.compute(specs))
+    # Past the 50% checkpoint (held for the analysis): cancel, continue, then the rest.
+    for _ in range(3):
+        settle = make_reconciler(aws)
+        settle.apply(settle.compute(specs))
+        sandbox.clock.advance(900)
 
     aws.reset_counts()
     again = make_reconciler(aws)
@@ -290,7 +299,8 @@ def test_foreign_refresh_on_default_is_cancelled_before_the_group_is_pinned(
             break
     assert pinned_while_active == []
     assert outcome.diff is not None and outcome.diff.phase is Phase.IN_SYNC, outcome.diff
-    assert writes.count("StartInstanceRefresh") == 1
+    # The rollout, then its continuation past the 50% checkpoint.
+    assert writes.count("StartInstanceRefresh") == 2
     assert writes.index("UpdateAutoScalingGroup") < writes.index("StartInstanceRefresh")
     version = group_of(aws, seeded.group_name)["LaunchTemplate"]["Version"]  # type: ignore[index]
     assert str(version).isdigit()

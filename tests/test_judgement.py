@@ -272,7 +272,8 @@ def test_a_rollout_to_start_lists_its_gates() -> None:
     text = "\n".join(result.gates)
     assert "5xx rate: at most 5% and at most 2 points over the baseline" in text
     assert "p99 latency: at most 2 s and at most 2x the baseline" in text
-    assert "checkpoints at 50%, 100%: AWS pauses 60 s" in text
+    assert "checkpoints at 50%: a gate; the refresh goes past each only once the analysis" in text
+    assert "at least 60 s have passed there" in text
     assert "alarms: a" in text
     assert "rolled back to the previous version" in text
 

@@ -34,6 +34,7 @@ from reconciler.model import (
 )
 from reconciler.model.markers import failed_marker
 from reconciler.pipeline.diff import diff
+from reconciler.pipeline.diff.checkpoint import HOLD_DELAY
 from reconciler.pipeline.plan import CLIENT_TOKEN_LIMIT, client_token, plan
 from reconciler.pipeline.preferences import refresh_preferences
 from tests.factories import (
@@ -292,7 +293,7 @@ def test_new_image_creates_a_version_and_refreshes_to_it() -> None:
             "MaxHealthyPercentage": 100,
             "InstanceWarmup": 300,
             "CheckpointPercentages": [50, 100],
-            "CheckpointDelay": 60,
+            "CheckpointDelay": HOLD_DELAY,
             "AutoRollback": True,
             "SkipMatching": False,
             "ScaleInProtectedInstances": "Refresh",
@@ -460,7 +461,7 @@ def test_no_revision_anywhere_is_a_dash() -> None:
                 "MaxHealthyPercentage": 100,
                 "InstanceWarmup": 300,
                 "CheckpointPercentages": [50, 100],
-                "CheckpointDelay": 60,
+                "CheckpointDelay": HOLD_DELAY,
                 "AutoRollback": True,
                 "SkipMatching": False,
                 "ScaleInProtectedInstances": "Refresh",
@@ -474,6 +475,7 @@ def test_no_revision_anywhere_is_a_dash() -> None:
                 "MaxHealthyPercentage": 100,
                 "InstanceWarmup": 300,
                 "CheckpointPercentages": [50, 100],
+                "CheckpointDelay": HOLD_DELAY,
                 "AutoRollback": True,
                 "SkipMatching": False,
                 "ScaleInProtectedInstances": "Refresh",
@@ -498,7 +500,7 @@ def test_no_revision_anywhere_is_a_dash() -> None:
                 "MinHealthyPercentage": 50,
                 "MaxHealthyPercentage": 100,
                 "CheckpointPercentages": [50, 100],
-                "CheckpointDelay": 60,
+                "CheckpointDelay": HOLD_DELAY,
                 "AutoRollback": False,
                 "SkipMatching": True,
                 "ScaleInProtectedInstances": "Refresh",
@@ -512,7 +514,7 @@ def test_no_revision_anywhere_is_a_dash() -> None:
                 "MaxHealthyPercentage": 200,
                 "InstanceWarmup": 300,
                 "CheckpointPercentages": [50, 100],
-                "CheckpointDelay": 60,
+                "CheckpointDelay": HOLD_DELAY,
                 "AutoRollback": True,
                 "SkipMatching": False,
                 "ScaleInProtectedInstances": "Refresh",

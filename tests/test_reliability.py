@@ -28,7 +28,7 @@ from botocore.retries.standard import ExponentialBackoff
 from reconciler import desired
 from reconciler.aws import Aws
 from reconciler.images.resolver import ImageResolver
-from reconciler.model import ServiceSpec
+from reconciler.model import TAG_CHECKPOINT, ServiceSpec
 from reconciler.pipeline.reconcile import Reconciler, ServiceOutcome
 from reconciler.sandbox import Sandbox
 from tests.faults import FaultProxy
@@ -108,10 +108,18 @@ def converge(
 
 
 def assert_one_rollout(sandbox: Sandbox) -> None:
-    """Exactly one new launch template version and one refresh, which succeeded."""
+    """Exactly one new launch template version and one rollout, which succeeded: the refresh
+    held at the 50% checkpoint, cancelled by the reconciler to go past it (its tag names it),
+    then the SkipMatching refresh that finished it (pipeline/diff/checkpoint.py)."""
     state = world(sandbox)
     assert state.versions == (1, 2), state
-    assert [status for _, status, _ in state.refreshes] == ["Successful"], state
+    assert [status for _, status, _ in state.refreshes] == ["Cancelled", "Successful"], state
+    assert {version for _, _, version in state.refreshes} == {"2"}, state
+    group = sandbox.aws().call(
+        "autoscaling", "describe_auto_scaling_groups", AutoScalingGroupNames=[GROUP]
+    )["AutoScalingGroups"][0]
+    marker = {t["Key"]: t["Value"] for t in group["Tags"]}.get(TAG_CHECKPOINT, "")
+    assert f"refresh={state.refreshes[0][0]} " in marker, marker
     assert state.group_version == "2", state
 
 

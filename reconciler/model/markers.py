@@ -25,6 +25,9 @@ TAG_FAILED_FINGERPRINT = "asg-reconciler/failed-fingerprint"
 # analysis's numbers, which AWS's own refresh history does not hold.
 TAG_FAILED_REASON = "asg-reconciler/failed-reason"
 TAG_VALUE_LIMIT = 256
+# Written just before the reconciler cancels a refresh it held at a checkpoint, to go past it
+# (``pipeline.diff.checkpoint``): which refresh, which checkpoint, and the chain's first refresh.
+TAG_CHECKPOINT = "asg-reconciler/checkpoint-passed"
 # Set by `reconciler retry`: the failed refresh whose failure no longer counts.
 TAG_RETRIED_REFRESH = "asg-reconciler/retried-refresh"
 # Blue/green's memory on each side's group (``model.traffic.SideMarks`` reads them back).

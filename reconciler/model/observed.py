@@ -177,6 +177,11 @@ class ObservedRefresh:
     end_time: str = ""
     rollback: RollbackDetails | None = None
     reported_status: str = ""  # Status exactly as AWS sent it ("" means status.value)
+    # Preferences as DescribeInstanceRefreshes reports them: where AWS pauses, for how long.
+    checkpoint_percentages: tuple[int, ...] = ()
+    checkpoint_delay: int | None = None
+    skip_matching: bool = False
+    instance_warmup: int | None = None
 
     @property
     def failed(self) -> bool:

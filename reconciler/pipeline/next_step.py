@@ -16,6 +16,8 @@ from reconciler.model import (
     Verdict,
 )
 from reconciler.pipeline.analysis.text import clock
+from reconciler.pipeline.diff import checkpoint
+from reconciler.pipeline.diff.restore import FIELD as RESTORE
 
 
 def next_step(outcome: ServiceOutcome) -> str:
@@ -27,16 +29,48 @@ def next_step(outcome: ServiceOutcome) -> str:
     if diff.phase is Phase.FAILED:
         return _after_failure(diff)
     if diff.phase is Phase.PROGRESSING and diff.refresh is not None:
-        return _while_rolling_out(diff.refresh, diff.analysis)
+        held = _at_checkpoint(outcome, diff.refresh)
+        return held or _while_rolling_out(diff.refresh, diff.analysis)
     if diff.phase is Phase.SUPERSEDING:
         return "the older refresh is cancelled, then the desired state rolls out"
+    if diff.phase is Phase.OUT_OF_SYNC and diff.refresh is not None:
+        return (
+            "a refresh with SkipMatching takes the rollout past the checkpoint; the analysis"
+            " goes on judging it as the same rollout"
+        )
     if diff.phase is Phase.OUT_OF_SYNC:
         return "the next pass applies the changes"
     return ""
 
 
+def _at_checkpoint(outcome: ServiceOutcome, refresh: ObservedRefresh) -> str:
+    """The checkpoint is a gate: what it waits for, or that the rollout goes past it."""
+    diff = outcome.diff
+    assert diff is not None
+    if any(c.field == checkpoint.FIELD for c in diff.changes):
+        return (
+            f"instance refresh {refresh.refresh_id} is cancelled at its checkpoint (nothing is"
+            " rolled back), then a refresh with SkipMatching replaces the remaining instances"
+        )
+    inputs = outcome.observed.analysis if outcome.observed else None
+    gate = checkpoint.gate(outcome.spec.rollout, refresh, result=diff.analysis, inputs=inputs)
+    if gate is None or gate.move is not checkpoint.Move.HOLD:
+        return ""
+    return (
+        f"holding at checkpoint {gate.checkpoint}% until the analysis passes and the"
+        f" checkpointDelay ({checkpoint.least_hold(outcome.spec.rollout)} s) is over: {gate.why}"
+    )
+
+
 def _after_failure(diff: Diff) -> str:
-    stop = next((c for c in diff.changes if c.resource is Resource.INSTANCE_REFRESH), None)
+    refreshes = [c for c in diff.changes if c.resource is Resource.INSTANCE_REFRESH]
+    stop = next((c for c in refreshes if c.field == "status"), None)
+    restore = next((c for c in diff.changes if c.field == RESTORE), None)
+    if stop is None and restore is not None:
+        return (
+            f"a refresh to version {restore.new} with SkipMatching puts the previous version"
+            f" back on {restore.old}"
+        )
     if stop is not None and stop.new == RefreshStatus.ROLLBACK_IN_PROGRESS.value:
         return (
             f"AWS rolls back instance refresh {stop.resource_name}: the instances it replaced"

@@ -6,6 +6,12 @@ documented in the schema's descriptions (docs/desired-reference.md). AWS treats 
 preference differently from any value of it (an explicit MaxHealthyPercentage, even 100, makes
 Auto Scaling launch before terminating; aws-facts 1.2), so a default is never filled in by
 accident.
+
+With the checkpoint gate (``diff.checkpoint``: analysis on and a checkpoint below 100) the
+``CheckpointDelay`` sent is AWS's maximum, so AWS holds at each checkpoint until the reconciler
+moves the rollout past it; the declared delay is then the least time the reconciler holds.
+``continuation_preferences`` is the refresh that goes past a checkpoint, ``restore_preferences``
+the one that puts the previous version back on instances a rollback left (``diff.restore``).
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from reconciler.model import RolloutSpec
+from reconciler.pipeline.diff.checkpoint import HOLD_DELAY, gated
 
 
 def refresh_preferences(rollout: RolloutSpec) -> dict[str, Any]:
@@ -39,8 +46,36 @@ def refresh_preferences(rollout: RolloutSpec) -> dict[str, Any]:
     if rollout.checkpoint_percentages:
         preferences["CheckpointPercentages"] = list(rollout.checkpoint_percentages)
         # AWS rejects a CheckpointDelay without CheckpointPercentages, so it only rides along.
-        if rollout.checkpoint_delay is not None:
+        if gated(rollout):
+            preferences["CheckpointDelay"] = HOLD_DELAY  # the reconciler lets it go on
+        elif rollout.checkpoint_delay is not None:
             preferences["CheckpointDelay"] = rollout.checkpoint_delay
     if rollout.alarms:
         preferences["AlarmSpecification"] = {"Alarms": list(rollout.alarms)}
+    return preferences
+
+
+def continuation_preferences(rollout: RolloutSpec, remaining: tuple[int, ...]) -> dict[str, Any]:
+    """The refresh that goes on past a held checkpoint: the same preferences, SkipMatching so
+    the instances already on the version stay (UG-skip), and only the checkpoints ahead. With
+    none below 100 left, none are sent, nor a delay (AWS refuses a delay alone, 1.4)."""
+    preferences = refresh_preferences(rollout)
+    preferences["SkipMatching"] = True
+    ahead = [p for p in remaining if p < 100]
+    if ahead:
+        preferences["CheckpointPercentages"] = list(remaining)
+    else:
+        preferences.pop("CheckpointPercentages", None)
+        preferences.pop("CheckpointDelay", None)
+    return preferences
+
+
+def restore_preferences(rollout: RolloutSpec) -> dict[str, Any]:
+    """Back to the group's own version on every instance still on another: SkipMatching, no
+    checkpoints, no bake, no alarms and no AutoRollback (there is nothing earlier to go to)."""
+    preferences = refresh_preferences(rollout)
+    for key in ("CheckpointPercentages", "CheckpointDelay", "BakeTime", "AlarmSpecification"):
+        preferences.pop(key, None)
+    preferences["SkipMatching"] = True
+    preferences["AutoRollback"] = False
     return preferences

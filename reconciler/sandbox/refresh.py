@@ -4,8 +4,16 @@ The API handlers only change a refresh's *intent* (start, cancel, roll back); ``
 on the sandbox clock: the forward ``Replacement`` launches instances in batches, waits for their
 warmup and health checks, pauses at checkpoints, replaces new instances that fail their health
 checks for up to an hour, and then either fails the refresh or, with AutoRollback, rolls it back:
-a second ``Replacement`` puts the previous version back (UG-overview "One-hour timeout",
-UG-rollback, aws-facts 1.5).
+a second ``Replacement`` puts the previous version back on the instances this refresh launched
+(UG-overview "One-hour timeout", UG-rollback, [M RollbackInstanceRefresh], aws-facts 1.5).
+
+Checkpoints (UG-ckpt, aws-facts 1.4): the refresh pauses ``CheckpointDelay`` seconds at each
+(3600 when not given; up to 172800, which the reconciler sends to hold a refresh there until it
+cancels it), and a cancel at a checkpoint leaves what was replaced (UG-cancel). A refresh with
+``SkipMatching`` and a desired configuration takes on only the instances not on it (UG-skip);
+its ``PercentageComplete`` and checkpoints count those instances alone. Whether AWS counts the
+skipped ones as already complete is unconfirmed; the reconciler compares a refresh's
+percentage only with its own checkpoints, so either reading gives the same gate.
 
 What AWS reports, and how it is kept here:
 - ``PercentageComplete`` / ``InstancesToUpdate``: instances replaced *and warmed up* over the
@@ -177,15 +185,31 @@ class InstanceRefresh:
         fleet.retire([new for new, old in flight.items() if old is not None and old in live])
         # The newest instances first: those are the ones that failed.
         launched = [i for i in flight if i in fleet.instance_ids()]
-        outdated = fleet.outdated(self.previous)
+        outdated = [i for i in fleet.outdated(self.previous) if i in self._deployed()]
         order = [i for i in launched if i in outdated] + [i for i in outdated if i not in launched]
         self.backward = Replacement.of(self.previous, self.pace(checkpoints=False), order)
         self.status = RefreshStatus.ROLLBACK_IN_PROGRESS
         self.status_reason = reason
 
+    def _deployed(self) -> set[str]:
+        """The instances this refresh launched: all a rollback replaces. AWS "replaces any
+        instances that were replaced during the instance refresh" [M RollbackInstanceRefresh];
+        instances another refresh replaced (one cancelled before, which "does not roll back
+        any instances that were already replaced", UG-cancel) keep their version, though the
+        group's configuration goes back (unconfirmed whether AWS replaces those too; the
+        documented reading is the less kind one)."""
+        forward = self.forward
+        if forward is None:
+            return set()
+        return {*forward.replaced, *forward.launched, *forward.adopted}
+
     # -- time --------------------------------------------------------------------------------
 
     def step(self, fleet: Fleet, now: datetime) -> None:
+        if now < self.start_time:
+            # The simulation replays from the previous request's moment: before this refresh
+            # existed it does nothing, or its launches would predate its own StartTime.
+            return
         if self.status is RefreshStatus.PENDING:
             self.status = RefreshStatus.IN_PROGRESS
         if self.status in (RefreshStatus.IN_PROGRESS, RefreshStatus.BAKING):

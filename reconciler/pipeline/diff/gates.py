@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from reconciler.model import AnalysisSpec, RolloutSpec, ServiceSpec
 from reconciler.pipeline import analysis
+from reconciler.pipeline.diff.checkpoint import gated, least_hold
 
 
 def gates(spec: ServiceSpec) -> tuple[str, ...]:
@@ -69,10 +70,17 @@ def _without_analysis(spec: ServiceSpec) -> str:
 
 def _pauses(rollout: RolloutSpec) -> list[str]:
     found = []
-    if rollout.checkpoint_percentages:
+    if gated(rollout):
+        at = ", ".join(f"{p}%" for p in rollout.checkpoint_percentages if p < 100)
+        found.append(
+            f"checkpoints at {at}: a gate; the refresh goes past each only once the analysis of"
+            f" the instances so far passes and at least {least_hold(rollout)} s have passed"
+            " there (no data, or too little, keeps it holding)"
+        )
+    elif rollout.checkpoint_percentages:
         at = ", ".join(f"{p}%" for p in rollout.checkpoint_percentages)
-        delay = rollout.checkpoint_delay if rollout.checkpoint_delay is not None else 3600
-        found.append(f"checkpoints at {at}: AWS pauses {delay} s at each while it is judged")
+        delay = least_hold(rollout)
+        found.append(f"checkpoints at {at}: AWS pauses {delay} s at each, then goes on by itself")
     if rollout.bake_time:
         found.append(f"bake: {rollout.bake_time} s after the last replacement, still judged")
     return found

@@ -4,11 +4,17 @@ Precedence, highest first (after BLOCKED for missing or foreign resources, decid
 
 0. the newest refresh reports a status this release does not know → BLOCKED, naming it;
 1. a refresh for the desired version is running → PROGRESSING (rollout changes dropped);
-   an auto-rollback returning the group to the desired version counts as one;
+   an auto-rollback returning the group to the desired version counts as one; held at a
+   checkpoint, the gate (``checkpoint``) decides whether it goes past it (tag the group,
+   cancel the refresh) or keeps holding;
 2. the desired rollout key is tagged failed, or the newest finished refresh for the desired
    version failed or was rolled back and the tag does not record it for another rollout key
    → FAILED (only when a refresh would otherwise be needed; ``failure``);
+   once no refresh is active, instances the rollback left on another version are restored
+   (``restore``);
 3. AWS would refuse the refresh the rollout needs (``preconditions``) → BLOCKED, saying why;
+3a. the newest refresh is the one we cancelled to go past a checkpoint → OUT_OF_SYNC, and
+   the plan starts the continuation (SkipMatching, the checkpoints ahead);
 4. another refresh is running → SUPERSEDING (cancel it first, or wait for the cancel);
 5. otherwise no phase: ``compare`` decides between OUT_OF_SYNC and IN_SYNC by the changes.
 """
@@ -33,9 +39,10 @@ from reconciler.model import (
     Resource,
 )
 from reconciler.model.markers import failed_marker
-from reconciler.pipeline.diff import judgement
+from reconciler.pipeline.diff import checkpoint, judgement
 from reconciler.pipeline.diff.failure import accounted_elsewhere, failure, reason
 from reconciler.pipeline.diff.preconditions import refused_rollout
+from reconciler.pipeline.diff.restore import restore_changes, restore_note
 from reconciler.pipeline.diff.versions import (
     current_version,
     desired_version,
@@ -78,14 +85,28 @@ def rollout_state(
     if _restores(active, group=group, template=template, number=number):
         assert active is not None and number is not None
         return RolloutState((), Phase.PROGRESSING, _restoring_message(active, number), active)
-    if any(is_rollout(c) for c in rollout):  # a version pin alone needs no refresh
+    going_on = _continuation(observed, group=group, template=template, number=number)
+    if active is None and going_on is not None and not _failed(desired, observed, group, template):
+        # Before any repin: the chain goes on as AWS would have gone on past the checkpoint,
+        # and the group keeps its version until the chain succeeds (its rollback's target).
+        kept = tuple(c for c in rollout if c.field != "launchTemplate.version")
+        return RolloutState(kept, Phase.OUT_OF_SYNC, going_on, observed.refreshes[0])
+    # A version pin alone needs no refresh, unless it would adopt what a failed chain of ours
+    # left behind: a continuation rolled back restores only its own instances (``restore``).
+    needs_refresh = any(is_rollout(c) for c in rollout)
+    chained = checkpoint.origin(observed.refreshes, group.tags) is not None
+    if chained or needs_refresh:
         failed = failure(desired, observed, group=group, template=template, number=number)
         if failed is not None:
-            return RolloutState(rollout, Phase.FAILED, failed.message, active, failed.marker)
-        refused = refused_rollout(desired, group=group, template=template)
-        if refused:
-            # Before superseding: cancelling a refresh for a rollout AWS will refuse helps no one.
-            return RolloutState(rollout, Phase.BLOCKED, refused, active)
+            restore = () if active else restore_changes(desired, group=group, template=template)
+            message = failed.message + restore_note(restore)
+            if restore:  # the group keeps the version the restore puts back: no repin
+                rollout = tuple(c for c in rollout if c.field != "launchTemplate.version")
+            return RolloutState((*rollout, *restore), Phase.FAILED, message, active, failed.marker)
+    refused = refused_rollout(desired, group=group, template=template) if needs_refresh else ""
+    if refused:
+        # Before superseding: cancelling a refresh for a rollout AWS will refuse helps no one.
+        return RolloutState(rollout, Phase.BLOCKED, refused, active)
     if active is not None:
         return _superseding(active, group=group, template=template, rollout=rollout)
     return RolloutState(rollout)
@@ -159,13 +180,90 @@ def _progressing(
             failed_marker(desired, refresh_id=refresh.refresh_id),
             result,
         )
-    message = (
+    rolling = (
         f"rolling out {desired.image.describe()} as launch template version {number}: "
         f"instance refresh {refresh.refresh_id} {refresh.status_text}, "
-        f"{refresh.percentage_complete}% complete{judgement.summary(result)}"
+        f"{refresh.percentage_complete}% complete"
     )
+    held = checkpoint.gate(desired.spec.rollout, refresh, result=result, inputs=observed.analysis)
+    if held is not None:
+        state = _at_checkpoint(observed, group=group, refresh=refresh, held=held, rolling=rolling)
+        return dataclasses.replace(state, analysis=result)
+    message = rolling + _cancelled_at_checkpoint(observed, group=group, refresh=refresh)
     # The refresh already carries the rollout; only settings drift is left to correct.
-    return RolloutState((), Phase.PROGRESSING, message, refresh, analysis=result)
+    return RolloutState(
+        (), Phase.PROGRESSING, message + judgement.summary(result), refresh, analysis=result
+    )
+
+
+def _at_checkpoint(
+    observed: ObservedService,
+    *,
+    group: ObservedAutoScalingGroup,
+    refresh: ObservedRefresh,
+    held: checkpoint.Gate,
+    rolling: str,
+) -> RolloutState:
+    """Held at a checkpoint: hold on, or go past it (tag the group, then cancel the refresh)."""
+    if held.move is checkpoint.Move.CONTINUE:
+        marker = checkpoint.next_marker(observed.refreshes, group.tags, checkpoint=held.checkpoint)
+        ahead = ", ".join(f"{p}%" for p in held.remaining) or "none"
+        message = (
+            f"{rolling}; going past checkpoint {held.checkpoint}%: {held.why}; cancelling"
+            f" instance refresh {refresh.refresh_id} (nothing is rolled back) to start one"
+            f" with SkipMatching for the remaining instances (checkpoints ahead: {ahead})"
+        )
+        change = checkpoint.continue_change(refresh, marker)
+        return RolloutState((change,), Phase.PROGRESSING, message, refresh)
+    message = f"{rolling}; holding at checkpoint {held.checkpoint}%: {held.why}"
+    return RolloutState((), Phase.PROGRESSING, message, refresh)
+
+
+def _cancelled_at_checkpoint(
+    observed: ObservedService, *, group: ObservedAutoScalingGroup, refresh: ObservedRefresh
+) -> str:
+    """A clause for our own cancel at a checkpoint while AWS finishes it (Cancelling)."""
+    marker = checkpoint.passed_marker(group.tags)
+    if marker is None or marker.refresh_id != refresh.refresh_id:
+        return ""
+    return (
+        f"; going past checkpoint {marker.checkpoint}%: waiting for the cancel to finish, then"
+        " a refresh with SkipMatching takes on the remaining instances"
+    )
+
+
+def _failed(
+    desired: DesiredService,
+    observed: ObservedService,
+    group: ObservedAutoScalingGroup,
+    template: ObservedLaunchTemplate,
+) -> bool:
+    number = desired_version(desired, template)
+    found = number.version_number if number else None
+    return failure(desired, observed, group=group, template=template, number=found) is not None
+
+
+def _continuation(
+    observed: ObservedService,
+    *,
+    group: ObservedAutoScalingGroup,
+    template: ObservedLaunchTemplate,
+    number: int | None,
+) -> str | None:
+    """What to say when the continuation past a checkpoint is to be started, else None."""
+    marker = checkpoint.pending(observed.refreshes, group.tags)
+    if marker is None or number is None:
+        return None
+    cancelled = observed.refreshes[0]
+    if refresh_version(cancelled, group=group, template=template) != number:
+        return None  # the desired state moved on since: an ordinary rollout
+    ahead = checkpoint.remaining(cancelled, marker.checkpoint)
+    shown = ", ".join(f"{p}%" for p in ahead) or "none"
+    return (
+        f"instance refresh {cancelled.refresh_id} was cancelled to go past checkpoint"
+        f" {marker.checkpoint}%: starting a refresh of version {number} with SkipMatching for"
+        f" the remaining instances (checkpoints ahead: {shown})"
+    )
 
 
 def _rolling_back(

@@ -9,6 +9,10 @@ tick, only while a refresh runs:
 - one ``GetMetricData`` for every such service of the region (``metrics``);
 - ``DescribeAlarms`` for the alarms the services name, 100 names a call.
 
+A rollout that went past a checkpoint is a chain of refreshes (``diff.checkpoint``): its window
+starts at the chain's first refresh (the group's checkpoint tag names it), so the baseline stays
+the one before the rollout and every instance the chain launched counts as new.
+
 A source that cannot be read (throttled, denied, unreachable) becomes the input's ``*_error``:
 its signal is inconclusive, and the tick goes on.
 """
@@ -28,6 +32,7 @@ from reconciler.model import (
     ServiceSpec,
 )
 from reconciler.pipeline.analysis import baseline_range, metric_range
+from reconciler.pipeline.diff.checkpoint import rollout_start
 from reconciler.pipeline.diff.versions import refresh_version
 from reconciler.pipeline.observe.batches import chunks
 from reconciler.pipeline.observe.history import instance_histories
@@ -87,9 +92,10 @@ def _frame(spec: ServiceSpec, seen: ObservedService, now: float) -> _Frame | Non
     template = seen.launch_template
     number = refresh_version(refresh, group=group, template=template) if template else None
     version = str(number) if number is not None else refresh.desired_version
+    start = rollout_start(seen.refreshes, group.tags)
     inputs = AnalysisInputs(
         observed_at=now,
-        rollout_start=_epoch(refresh.start_time),
+        rollout_start=start if start is not None else _epoch(refresh.start_time),
         rollout_end=_epoch(refresh.rollback.start_time) if refresh.rollback else None,
         desired_version=version,
         grace_period=group.health_check_grace_period,

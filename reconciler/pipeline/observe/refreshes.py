@@ -7,6 +7,7 @@ decides from them which groups a tick reads again (see the package docstring for
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -130,4 +131,18 @@ def describe_refreshes(aws: Aws, region: str, group: str) -> tuple[ObservedRefre
         AutoScalingGroupName=group,
         MaxRecords=10,
     )
-    return tuple(parse_refresh(raw) for raw in response.get("InstanceRefreshes", []))
+    return tuple(with_preferences(raw) for raw in response.get("InstanceRefreshes", []))
+
+
+def with_preferences(raw: Mapping[str, Any]) -> ObservedRefresh:
+    """One refresh, with the preferences the checkpoint gate reads: where AWS pauses and for
+    how long ([M InstanceRefresh.Preferences], returned by DescribeInstanceRefreshes)."""
+    prefs = raw.get("Preferences") or {}
+    delay, warmup = prefs.get("CheckpointDelay"), prefs.get("InstanceWarmup")
+    return dataclasses.replace(
+        parse_refresh(raw),
+        checkpoint_percentages=tuple(int(p) for p in prefs.get("CheckpointPercentages") or ()),
+        checkpoint_delay=int(delay) if delay is not None else None,
+        skip_matching=bool(prefs.get("SkipMatching", False)),
+        instance_warmup=int(warmup) if warmup is not None else None,
+    )

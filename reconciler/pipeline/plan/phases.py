@@ -1,5 +1,7 @@
 """The rollout actions of a plan, by phase: start a rollout (reuse or create a version, start a
-refresh), supersede a refresh for an older state, and stop and mark a failed one.
+refresh), go past a checkpoint (tag the group, cancel the held refresh, then start its
+continuation), supersede a refresh for an older state, and stop and mark a failed one and put
+the previous version back on what its rollback left.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from collections.abc import Callable
 from reconciler.images.description import description
 from reconciler.model import (
     NEW_VERSION,
+    TAG_CHECKPOINT,
     TAG_FAILED_FINGERPRINT,
     Action,
     CancelInstanceRefresh,
@@ -24,11 +27,17 @@ from reconciler.model import (
     Resource,
     RollbackInstanceRefresh,
     StartInstanceRefresh,
+    TagResource,
     Verdict,
 )
-from reconciler.pipeline.diff import current_version, desired_version, is_rollout
+from reconciler.pipeline.diff import checkpoint, current_version, desired_version, is_rollout
+from reconciler.pipeline.diff import restore as restoring
 from reconciler.pipeline.plan.settings import reasons
-from reconciler.pipeline.preferences import refresh_preferences
+from reconciler.pipeline.preferences import (
+    continuation_preferences,
+    refresh_preferences,
+    restore_preferences,
+)
 
 CLIENT_TOKEN_LIMIT = 64  # EC2 ClientToken
 
@@ -50,8 +59,12 @@ def phase_actions(
         Phase.OUT_OF_SYNC: lambda: _rollout_actions(
             desired, diff, group=group, template=template, revision=revision
         ),
+        Phase.PROGRESSING: lambda: _checkpoint_actions(diff, group=group),
         Phase.SUPERSEDING: lambda: _cancel_actions(diff, group=group),
-        Phase.FAILED: lambda: _mark_failed_actions(desired, diff, group=group),
+        Phase.FAILED: lambda: [
+            *_mark_failed_actions(desired, diff, group=group),
+            *_restore_actions(desired, diff, group=group, template=template),
+        ],
     }
     build = builders.get(diff.phase)
     return build() if build else []
@@ -66,9 +79,10 @@ def _rollout_actions(
     revision: str | None,
 ) -> list[Action]:
     rollout = [c for c in diff.changes if is_rollout(c)]
-    if not rollout:
+    passed = checkpoint.pending((diff.refresh,), group.tags) if diff.refresh else None
+    if not rollout and passed is None:
         return []
-    reason = reasons(rollout)
+    reason = reasons(rollout) if rollout else "the rollout goes on"
     existing = desired_version(desired, template)
     actions: list[Action] = []
     version: int | NewVersion
@@ -78,17 +92,63 @@ def _rollout_actions(
     else:
         actions.append(create_version(desired, group=group, template=template, revision=revision))
         version = NEW_VERSION
+    preferences = refresh_preferences(desired.spec.rollout)
+    if passed is not None and diff.refresh is not None:
+        ahead = checkpoint.remaining(diff.refresh, passed.checkpoint)
+        preferences = continuation_preferences(desired.spec.rollout, ahead)
+        reason = f"continue past checkpoint {passed.checkpoint}% ({reason})"
     actions.append(
         StartInstanceRefresh(
             resource_name=group.name,
             reason=reason,
             launch_template_id=template.id,
             version=version,
-            preferences=refresh_preferences(desired.spec.rollout),
+            preferences=preferences,
             fingerprint=desired.fingerprint,
         )
     )
     return actions
+
+
+def _checkpoint_actions(diff: Diff, *, group: ObservedAutoScalingGroup) -> list[Action]:
+    """Past a held checkpoint: the marker first (tags sort before the cancel), so the cancel
+    is known for ours on every later tick, then the cancel itself."""
+    going = [c for c in diff.changes if c.field == checkpoint.FIELD]
+    actions: list[Action] = []
+    for change in going:
+        reason = f"go past the checkpoint instance refresh {change.resource_name} is held at"
+        actions.append(
+            TagResource(
+                resource_name=group.name,
+                reason=reason,
+                resource_type=Resource.AUTO_SCALING_GROUP,
+                resource_id=group.name,
+                tags={TAG_CHECKPOINT: str(change.new)},
+            )
+        )
+        actions.append(CancelInstanceRefresh(resource_name=group.name, reason=reason))
+    return actions
+
+
+def _restore_actions(
+    desired: DesiredService,
+    diff: Diff,
+    *,
+    group: ObservedAutoScalingGroup,
+    template: ObservedLaunchTemplate,
+) -> list[Action]:
+    found = [c for c in diff.changes if c.field == restoring.FIELD]
+    return [
+        StartInstanceRefresh(
+            resource_name=group.name,
+            reason=f"put version {change.new} back on {change.old} the rollback left",
+            launch_template_id=template.id,
+            version=int(str(change.new)),
+            preferences=restore_preferences(desired.spec.rollout),
+            fingerprint=desired.fingerprint,
+        )
+        for change in found
+    ]
 
 
 def create_version(
@@ -139,7 +199,9 @@ def _stop_actions(
     desired: DesiredService, diff: Diff, *, group: ObservedAutoScalingGroup
 ) -> list[Action]:
     """Stop the refresh the analysis failed (``diff.judgement``): roll it back, or cancel it."""
-    stops = [c for c in diff.changes if c.resource is Resource.INSTANCE_REFRESH]
+    stops = [
+        c for c in diff.changes if c.resource is Resource.INSTANCE_REFRESH and c.field == "status"
+    ]
     actions: list[Action] = []
     for change in stops:
         reason = f"analysis failed instance refresh {change.resource_name}"
