@@ -115,7 +115,9 @@ def test_the_rules_pass_promtool_check_rules() -> None:
 def explore(sandbox: Sandbox, tmp_path: Path) -> Recorder:
     with AccessDenied(sandbox.endpoint, denied=frozenset({"DescribeAutoScalingGroups"})) as proxy:
         recorder = Recorder(
-            sandbox, two_services(tmp_path), aws=Aws(region="us-east-1", endpoint_url=proxy.endpoint)
+            sandbox,
+            two_services(tmp_path),
+            aws=Aws(region="us-east-1", endpoint_url=proxy.endpoint),
         )
         try:
             recorder.ticks(6)
@@ -124,12 +126,3 @@ def explore(sandbox: Sandbox, tmp_path: Path) -> Recorder:
         finally:
             recorder.stop()
     return recorder
-
-
-def test_explore(frozen: Sandbox, tmp_path: Path) -> None:
-    recorder = explore(frozen, tmp_path)
-    for line in recorder.scrapes[-1][1].splitlines():
-        if "error" in line or "reason" in line or "last_success" in line:
-            print("XX", line)
-    print("XX", recorder.daemon.report()["services"][0]["conditions"])
-    assert False
