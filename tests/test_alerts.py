@@ -15,21 +15,14 @@ import threading
 from pathlib import Path
 from typing import Any, ClassVar
 
-import pytest
-
 from reconciler.aws import Aws
 from reconciler.pipeline.status import ServiceStatus
 from reconciler.sandbox import Sandbox
 from tests.faults import error_body
 from tests.promtool_harness import (
     ALERTS,
-    STEP,
-    TARGET,
     Recorder,
-    alert,
-    at,
     run_promtool,
-    promtool_test,
 )
 from tests.proxy import LoopbackProxy, ProxyHandler
 from tests.test_e2e_core import sandbox_copy
