@@ -42,6 +42,8 @@ _TRANSIENT_CODES = frozenset(
 _READ_PREFIXES = ("Describe", "List", "Get", "BatchGet")
 
 CallHook = Callable[[str, str], None]
+# (AWS service, operation in CamelCase, error code): for an error counter by code.
+ErrorHook = Callable[[str, str, str], None]
 
 
 class Aws:
@@ -69,6 +71,7 @@ class Aws:
         self.calls: Counter[str] = Counter()  # logical API calls, by operation name
         self.requests: Counter[str] = Counter()  # HTTP requests sent, retries included
         self._hooks: list[CallHook] = []
+        self._error_hooks: list[ErrorHook] = []
         self._server_time: float | None = None
         self._date: str | None = None  # the latest response's Date, not yet parsed
 
@@ -77,6 +80,12 @@ class Aws:
     def on_call(self, hook: CallHook) -> None:
         """Call ``hook(service, operation)`` before every API call (for metrics)."""
         self._hooks.append(hook)
+
+    def on_error(self, hook: ErrorHook) -> None:
+        """Call ``hook(service, operation, code)`` for every failed API call, after botocore's
+        own retries: ``code`` is AWS's error code, or the botocore exception's class name when
+        no answer came (a connection or parameter error)."""
+        self._error_hooks.append(hook)
 
     def writes(self) -> Counter[str]:
         return Counter({op: n for op, n in self.calls.items() if not is_read(op)})
@@ -149,7 +158,7 @@ class Aws:
         try:
             response: dict[str, Any] = method(**params)
         except Exception as exc:  # every botocore failure becomes one of ours
-            raise translate(exc, operation=_camel(operation), resource=resource) from None
+            raise self._failed(exc, service, operation, resource) from None
         response.pop("ResponseMetadata", None)
         return response
 
@@ -167,11 +176,30 @@ class Aws:
         try:
             yield from paginator.paginate(**params)
         except Exception as exc:
-            raise translate(exc, operation=_camel(operation), resource=resource) from None
+            raise self._failed(exc, service, operation, resource) from None
+
+    def _failed(
+        self, exc: Exception, service: str, operation: str, resource: str
+    ) -> errors.ReconcilerError:
+        """``exc`` translated, once the error hooks heard of it."""
+        name = _camel(operation)
+        translated = translate(exc, operation=name, resource=resource)
+        if isinstance(exc, botocore.exceptions.BotoCoreError | botocore.exceptions.ClientError):
+            for hook in self._error_hooks:
+                hook(service, name, error_code(exc))
+        return translated
 
 
 def is_read(operation: str) -> bool:
     return operation.startswith(_READ_PREFIXES)
+
+
+def error_code(exc: Exception) -> str:
+    """AWS's error code of a ClientError; otherwise the exception's class name (a bounded set,
+    fit for a metric label)."""
+    if isinstance(exc, botocore.exceptions.ClientError):
+        return str(exc.response.get("Error", {}).get("Code", "Unknown"))
+    return type(exc).__name__
 
 
 def translate(exc: Exception, *, operation: str, resource: str = "") -> errors.ReconcilerError:

@@ -3,11 +3,12 @@
 #   docker-registry  Debian's distribution registry (/usr/bin/docker-registry): tests/test_images.py
 #   apache2-utils    htpasswd, for the registry's bcrypt htpasswd file in the basic-auth tests
 #   git              the daemon's source of desired state, and the tests' repositories
+#   prometheus       promtool (/usr/bin/promtool): tests/test_alerts.py; its service is not started
 # Debian's docker-registry package installs a systemd unit and an init script; nothing here starts
 # them (the tests run their own registry on 127.0.0.1 with a config in a temp dir).
 set -euo pipefail
 
-packages=(docker-registry apache2-utils git)
+packages=(docker-registry apache2-utils git prometheus)
 missing=()
 for p in "${packages[@]}"; do
   # Status, not mere presence: a removed package whose config files remain still "exists".
@@ -26,6 +27,6 @@ apt-get update -qq
 # the tests need none of it.
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 if command -v systemctl >/dev/null 2>&1 && systemctl is-system-running >/dev/null 2>&1; then
-  systemctl disable --now docker-registry >/dev/null 2>&1 || true
+  systemctl disable --now docker-registry prometheus >/dev/null 2>&1 || true
 fi
 echo "install-system-packages: installed ${missing[*]}"

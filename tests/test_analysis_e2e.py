@@ -155,15 +155,15 @@ def status_document_tells(document: dict[str, Any]) -> float:
 def metrics_tell(metrics: Metrics, later: Metrics, *, newest_rate: float) -> None:
     """/metrics: the verdict by signal, the newest sample, and the stop, counted once."""
     assert verdict_is(metrics, "rollout", "Fail") and verdict_is(metrics, "errorRate", "Fail")
-    stops = ("reconciler_analysis_stops_total", (("service", "feedback"),))
+    stops = ("reconciler_analysis_stops_total", (("name", "feedback"),))
     assert metrics[stops] == 1.0 and later[stops] == 1.0
-    newest = ("reconciler_analysis_sample", (("service", "feedback"), ("signal", "errorRate")))
+    newest = ("reconciler_analysis_sample", (("name", "feedback"), ("signal", "errorRate")))
     assert metrics[newest] == pytest.approx(newest_rate)
 
 
 def verdict_is(found: Metrics, which: str, state: str) -> bool:
     """Whether /metrics has reconciler_analysis_verdict{signal=which} in ``state``."""
-    labels = (("reconciler_analysis_verdict", state), ("service", "feedback"), ("signal", which))
+    labels = (("name", "feedback"), ("signal", which), ("verdict", state))
     return found.get(("reconciler_analysis_verdict", labels)) == 1.0
 
 

@@ -290,19 +290,16 @@ def test_metrics_and_status_over_http_say_which_side_is_live(
         status = json.loads(get(f"{server.url}/status"))
     finally:
         server.stop()
-    weight = "reconciler_traffic_weight_percent"
-    assert stepping[(weight, (("service", "feedback"), ("side", "green")))] == 10
-    assert (
-        stepping[
-            (
-                "reconciler_blue_green_stage",
-                (("reconciler_blue_green_stage", "Stepping"), ("service", "feedback")),
-            )
-        ]
-        == 1
-    )
-    assert live[(weight, (("service", "feedback"), ("side", "green")))] == 100
-    assert live[(weight, (("service", "feedback"), ("side", "blue")))] == 0
+    weight = "reconciler_traffic_weight_ratio"
+    stage = "reconciler_blue_green_stage"
+    assert stepping[(weight, (("name", "feedback"), ("side", "green")))] == 0.1
+    assert stepping[(stage, (("name", "feedback"), ("stage", "Stepping")))] == 1
+    assert stepping[(stage, (("name", "feedback"), ("stage", "Steady")))] == 0
+    progress = ("reconciler_rollout_progress_ratio", (("name", "feedback"),))
+    assert stepping[progress] == 0.1
+    assert live[(weight, (("name", "feedback"), ("side", "green")))] == 1
+    assert live[(weight, (("name", "feedback"), ("side", "blue")))] == 0
+    assert progress not in live  # no rollout in flight: no progress series
     (service,) = [s for s in status["services"] if s["name"] == "feedback"]
     assert service["blue_green"]["live"] == "green"
     assert [side["weight"] for side in service["blue_green"]["sides"]] == [0, 100]

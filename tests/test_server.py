@@ -124,10 +124,13 @@ def test_metrics_are_prometheus_text_from_its_own_registry(served: Served) -> No
     assert status == 200 and headers["Content-Type"].startswith("text/plain")
     text = body.decode()
     assert (
-        'reconciler_aws_api_calls_total{operation="DescribeLaunchTemplates",service="ec2"} 1.0'
+        'reconciler_aws_api_calls_total{aws_service="ec2",operation="DescribeLaunchTemplates"} 1.0'
         in text
     )
     assert "python_gc_objects_collected_total" not in text  # not the global default registry
+    assert "_created" not in text
+    assert "process_start_time_seconds" in text and "python_info{" in text
+    assert 'reconciler_build_info{prometheus_client="' in text
 
 
 def test_unknown_paths_are_404(served: Served) -> None:

@@ -83,6 +83,8 @@ class Daemon:
         for aws in {id(a): a for a in aws_objects}.values():
             aws.on_call(self.gate.check)  # first: a call the gate stops is not counted
             aws.on_call(self.metrics.aws_call)
+            aws.on_error(self.metrics.aws_error)
+        self.metrics.interval.set(interval)
 
     # -- what the server asks ----------------------------------------------------------------
 

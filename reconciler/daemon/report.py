@@ -18,7 +18,8 @@ from reconciler import errors
 from reconciler.daemon.lease import Lease
 from reconciler.daemon.metrics import Metrics
 from reconciler.daemon.revisions import DesiredError, Followed, Revisions
-from reconciler.model import stops_refresh
+from reconciler.daemon.rollouts import RolloutTracker
+from reconciler.model import Phase, stops_refresh
 from reconciler.pipeline.reconcile import ServiceOutcome
 from reconciler.pipeline.status import Condition, ServiceStatus, service_status
 
@@ -35,6 +36,7 @@ class Report:
         self._lock = threading.Lock()
         self._role = "standby" if lease else "leader"
         self._statuses: dict[str, ServiceStatus] = {}
+        self._rollouts = RolloutTracker()
         self._reconciled: str | None = None  # the good revision a pass last completed for
         self._last_tick: str | None = None
 
@@ -86,27 +88,27 @@ class Report:
         diff = outcome.diff
         status = service_status(outcome)
         self._metrics.reconciled(
-            service=outcome.name,
+            name=outcome.name,
             result=result,
             seconds=seconds,
             changes=len(diff.changes) if diff else 0,
             phase=diff.phase.value if diff else "Error",
-            percentage=_percentage(outcome),
+            progress=_progress(outcome, status),
         )
-        self._metrics.analysed(
-            service=outcome.name, result=status.analysis, stopped=_stopped(outcome)
-        )
+        self._metrics.rollouts(outcome.name, self._rollouts.ended(outcome))
+        self._metrics.analysed(name=outcome.name, result=status.analysis, stopped=_stopped(outcome))
         if status.blue_green is not None:
             sides = status.blue_green.sides
             self._metrics.blue_green(
-                service=outcome.name,
+                name=outcome.name,
                 stage=status.blue_green.stage,
                 weights={side.color: side.weight for side in sides},
             )
         applied = status.applied
-        self._metrics.applied_revision(
-            service=outcome.name,
-            revision=applied.revision if applied else None,
+        self._metrics.revisions(
+            name=outcome.name,
+            applied=applied.revision if applied else None,
+            desired=outcome.spec.source.revision,
             version=applied.launch_template_version if applied else None,
             image=applied.image if applied else None,
         )
@@ -118,14 +120,18 @@ class Report:
         """Forget services that left, stall them all while a commit is refused, mark the pass."""
         names = {s.name for s in followed.specs}
         error = followed.desired_error
+        self._metrics.known(sorted(names))
         with self._lock:
             for gone in set(self._statuses) - names:
                 del self._statuses[gone]
                 self._metrics.forget(gone)
+                self._rollouts.forget(gone)
             if error is not None:
                 self._statuses = {
                     name: _stalled_by(status, error) for name, status in self._statuses.items()
                 }
+            for name, status in self._statuses.items():
+                self._metrics.conditions(name, status.conditions)
             completed = outcomes and not any(
                 isinstance(o.error, errors.Interrupted) for o in outcomes
             )
@@ -154,13 +160,19 @@ def _stopped(outcome: ServiceOutcome) -> bool:
     return stops_refresh(outcome.diff.phase, outcome.applied.done)
 
 
-def _percentage(outcome: ServiceOutcome) -> int | None:
+def _progress(outcome: ServiceOutcome, status: ServiceStatus) -> float | None:
+    """The rollout in flight for the desired state, 0 to 1: the refresh's percentage, or
+    blue/green's share of the traffic on the target side. None (the series is absent) when no
+    rollout is in flight, so "stuck" alerts only ever see rollouts."""
     diff = outcome.diff
-    if diff is None:
+    if diff is None or diff.phase is not Phase.PROGRESSING:
         return None
+    if status.blue_green is not None:
+        target = status.blue_green.target
+        return next(s.weight for s in status.blue_green.sides if s.color == target) / 100
     if diff.refresh is not None and diff.refresh.status.active:
-        return diff.refresh.percentage_complete
-    return 100 if diff.in_sync else None
+        return diff.refresh.percentage_complete / 100
+    return None
 
 
 def _log_outcome(outcome: ServiceOutcome, *, result: str, retry_in: float | None) -> None:
