@@ -7,6 +7,8 @@ every later request sees it. A difference is a permanent error naming both sets 
 
 from __future__ import annotations
 
+from typing import Any
+
 from reconciler import errors
 from reconciler.aws import Aws
 from reconciler.model import SetForwardWeights
@@ -15,24 +17,14 @@ from reconciler.pipeline.observe.forwards import forward_actions, read_forward
 
 def set_forward_weights(aws: Aws, region: str, action: SetForwardWeights) -> None:
     actions = forward_actions(action.weights)
+    target: dict[str, Any]
     if action.rule_arn is None:
-        aws.call(
-            "elbv2",
-            "modify_listener",
-            region=region,
-            resource=action.resource_name,
-            ListenerArn=action.listener_arn,
-            DefaultActions=actions,
-        )
+        operation = "modify_listener"
+        target = {"ListenerArn": action.listener_arn, "DefaultActions": actions}
     else:
-        aws.call(
-            "elbv2",
-            "modify_rule",
-            region=region,
-            resource=action.resource_name,
-            RuleArn=action.rule_arn,
-            Actions=actions,
-        )
+        operation = "modify_rule"
+        target = {"RuleArn": action.rule_arn, "Actions": actions}
+    aws.call("elbv2", operation, region=region, resource=action.resource_name, **target)
     held = read_forward(aws, region, listener_arn=action.listener_arn, rule_arn=action.rule_arn)
     if held != dict(action.weights):
         raise errors.AwsApiError(
