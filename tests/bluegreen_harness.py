@@ -10,7 +10,7 @@ would be. Every reading the tests make is the daemon's own status or a boto3 cal
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,7 @@ EXAMPLE = ROOT / "desired" / "examples"
 LIMIT = 4 * 3600.0
 
 
-def example_copy(tmp_path: Path, *, tag: str, replace: dict[str, str] | None = None) -> Path:
+def example_copy(tmp_path: Path, *, tag: str, replace: Mapping[str, str] | None = None) -> Path:
     target = tmp_path / "desired"
     shutil.copytree(EXAMPLE, target)
     path = target / "blue-green.yaml"
@@ -79,12 +79,12 @@ class Story:
         tag: str = "v1.1",
         *,
         aws: Aws | None = None,
-        **replace: str,
+        replace: Mapping[str, str] | None = None,
     ) -> Story:
         """``aws`` is the daemon's (e.g. through a fault proxy); ``replace`` edits the example."""
         sandbox.clock.speed = 0
         sandbox.clock.advance(BASELINE)
-        path = example_copy(tmp_path, tag=tag, replace=replace or None)
+        path = example_copy(tmp_path, tag=tag, replace=replace)
         return cls(sandbox, path, new_daemon(sandbox, path, aws=aws))
 
     def deploy(self, tag: str) -> None:

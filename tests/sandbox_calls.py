@@ -36,12 +36,10 @@ def dimensions(
         {"Name": "LoadBalancer", "Value": balancer["LoadBalancerArn"].split(":loadbalancer/")[1]}
     ]
     if group:
-        (target_group,) = aws.call("elbv2", "describe_target_groups", Names=[target_group])[
+        (described,) = aws.call("elbv2", "describe_target_groups", Names=[target_group])[
             "TargetGroups"
         ]
-        found.append(
-            {"Name": "TargetGroup", "Value": target_group["TargetGroupArn"].split(":")[-1]}
-        )
+        found.append({"Name": "TargetGroup", "Value": described["TargetGroupArn"].split(":")[-1]})
     return found
 
 

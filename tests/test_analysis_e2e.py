@@ -251,7 +251,9 @@ def test_a_healthy_release_is_never_failed_and_ends_ready(
     frozen.behaviours.set("v1.0", error_rate=0.005, p99=0.3)
     # Without traffic a checkpoint never opens (tests/test_checkpoint_gate_e2e.py): here the
     # refresh has none, so AWS's health checks alone decide.
-    ungated = {} if rate else {"checkpointPercentages": None, "checkpointDelay": None}
+    ungated: dict[str, Any] = (
+        {} if rate else {"checkpointPercentages": None, "checkpointDelay": None}
+    )
     story = Story.begin(frozen, tmp_path, "v1.1", **ungated)
     story.until(ready, step=120)
     story.seen.clear()

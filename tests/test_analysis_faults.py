@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -58,7 +59,7 @@ def test_cloudwatch_throttled_all_along_is_inconclusive_never_a_pass(
     signals are inconclusive and say why, the analysis never passes, no tick fails; a refresh
     without checkpoints ends as AWS decides (its health checks pass), so the service ends Ready.
     With a checkpoint it would hold there: tests/test_checkpoint_gate_e2e.py."""
-    ungated = {"checkpointPercentages": None, "checkpointDelay": None}
+    ungated: dict[str, Any] = {"checkpointPercentages": None, "checkpointDelay": None}
     story = Story.begin(
         frozen, tmp_path, "v1.0", aws=through(faults), alarms=[ALARM], bakeTime=120, **ungated
     )

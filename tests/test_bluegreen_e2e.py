@@ -113,7 +113,7 @@ def test_a_revert_during_a_step_flips_back_at_once(frozen: Sandbox, tmp_path: Pa
 def test_a_revert_after_the_old_side_was_scaled_down_scales_it_up_first(
     frozen: Sandbox, tmp_path: Path
 ) -> None:
-    story = Story.begin(frozen, tmp_path, **{"scaleDownDelay: 3600": "scaleDownDelay: 600"})
+    story = Story.begin(frozen, tmp_path, replace={"scaleDownDelay: 3600": "scaleDownDelay: 600"})
     deployed(story)
     story.deploy("v1.0")
     story.until(lambda s: s.ready() and s.weights == BLUE_LIVE)
@@ -199,7 +199,7 @@ def test_a_side_that_never_gets_healthy_never_receives_traffic(
 def test_what_aws_does_not_have_stalls_at_its_line_and_writes_nothing(
     frozen: Sandbox, tmp_path: Path, old: str, new: str, field: str, words: str
 ) -> None:
-    story = Story.begin(frozen, tmp_path, **{old: new})
+    story = Story.begin(frozen, tmp_path, replace={old: new})
     aws = story.daemon.reconciler.aws
     aws.reset_counts()
     stalled = story.tick().status.condition("Stalled")
@@ -401,7 +401,7 @@ def test_a_rule_of_the_listener_can_carry_the_split(frozen: Sandbox, tmp_path: P
     story = Story.begin(
         frozen,
         tmp_path,
-        **{
+        replace={
             "port: 80 ": "rulePriority: 10\n      port: 80 ",
             "    analysis:\n": "    analysis:\n      enabled: false\n",
         },

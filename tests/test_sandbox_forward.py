@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from moto.elbv2.models import ELBv2Backend
 
 from reconciler.aws import Aws
 from reconciler.errors import AwsApiError
@@ -228,7 +229,7 @@ def test_the_default_rule_arn_is_like_any_rule_arn(aws: Aws, seeded: Seeded) -> 
 def test_without_the_fix_moto_stores_a_weight_of_1000(aws: Aws, seeded: Seeded) -> None:
     """The refusal is the fix's, not moto's: with moto's own ModifyListener it goes through."""
     action = forward([(seeded.target_group_arn, 1000), (seeded.green_target_group_arn, 0)])
-    restore(forwarding.ELBv2Backend, "modify_listener")
+    restore(ELBv2Backend, "modify_listener")
     try:
         modify(aws, seeded, action)
     finally:
