@@ -27,6 +27,8 @@ import pytest
 from reconciler.aws import Aws
 from reconciler.daemon.daemon import Daemon
 from reconciler.daemon.lease import Lease
+from reconciler.daemon.listeners import TickView
+from reconciler.daemon.rollouts import SUCCEEDED
 from reconciler.daemon.server import StatusServer, sign
 from reconciler.sandbox import Sandbox
 from tests.gitrepo import SigningKey
@@ -384,3 +386,30 @@ def drain(process: Process) -> list[dict[str, Any]]:
         line = process.lines.get()
         process.seen.append(json.loads(line) if line.startswith("{") else {"event": line})
     return process.seen
+
+
+def test_listeners_hear_every_tick_and_one_that_raises_fails_nothing(
+    sandbox, aws: Aws, tmp_path: Path
+) -> None:
+    repo = desired_repo(tmp_path / "git", tag="v1.0")
+    daemon = make_daemon(aws, git_source(repo, tmp_path / "cache"))
+    heard: list[TickView] = []
+
+    def broken(view: TickView) -> None:
+        raise RuntimeError("a listener's bug")
+
+    daemon.listeners.add(broken)
+    daemon.listeners.add(heard.append)
+    converge(daemon, clock=sandbox.clock)
+    deploy(repo, "v1.1")
+    converge(daemon, clock=sandbox.clock)
+    assert heard and all(v.leading for v in heard)
+    assert any(SUCCEEDED in view.ended.get("feedback", ()) for view in heard)
+    assert heard[-1].statuses["feedback"].condition("Ready").status
+
+    repo.write("desired/desired.yaml", desired_yaml(tag="v1.1").replace("minSize: 2", "minSize: x"))
+    bad = repo.commit("a typo")
+    assert daemon.tick().ok is False
+    refused = heard[-1].followed.desired_error
+    assert refused is not None and refused.revision == bad
+    assert not heard[-1].statuses["feedback"].condition("Ready").status

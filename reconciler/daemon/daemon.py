@@ -26,6 +26,7 @@ import structlog
 from reconciler.daemon.backoff import Backoffs
 from reconciler.daemon.gate import CallGate
 from reconciler.daemon.lease import Lease
+from reconciler.daemon.listeners import Listeners
 from reconciler.daemon.metrics import Metrics
 from reconciler.daemon.report import Report
 from reconciler.daemon.revisions import Revisions
@@ -78,6 +79,7 @@ class Daemon:
         )
         self._report = Report(revisions=self._revisions, metrics=self.metrics, lease=lease)
         self._tick_lock = threading.Lock()
+        self.listeners = Listeners()  # told of every finished tick (notifications, GitHub)
         self._ticker: Ticker | None = None
         aws_objects = [reconciler.aws] + ([lease.aws] if lease else [])
         for aws in {id(a): a for a in aws_objects}.values():
@@ -108,7 +110,8 @@ class Daemon:
             leading = self._lead()
             followed = self._revisions.follow(now)
             outcomes, applied = self._reconcile(followed.specs, leading=leading, now=now)
-            self._report.finish_tick(outcomes, followed=followed)
+            view = self._report.finish_tick(outcomes, followed=followed, leading=leading)
+            self.listeners.tell(view)
             ok = followed.ok and all(o.error is None for o in outcomes)
             next_delay = self._backoffs.next_delay(now=self._clock(), interval=self.interval)
             return TickResult(ok=ok, next_delay=next_delay, applied=applied)

@@ -16,6 +16,7 @@ import structlog
 
 from reconciler import errors
 from reconciler.daemon.lease import Lease
+from reconciler.daemon.listeners import TickView
 from reconciler.daemon.metrics import Metrics
 from reconciler.daemon.revisions import DesiredError, Followed, Revisions
 from reconciler.daemon.rollouts import RolloutTracker
@@ -39,6 +40,7 @@ class Report:
         self._rollouts = RolloutTracker()
         self._reconciled: str | None = None  # the good revision a pass last completed for
         self._last_tick: str | None = None
+        self._ended: dict[str, list[str]] = {}  # this tick's rollout outcomes, by service
 
     # -- what the server asks ----------------------------------------------------------------
 
@@ -95,7 +97,10 @@ class Report:
             phase=diff.phase.value if diff else "Error",
             progress=_progress(outcome, status),
         )
-        self._metrics.rollouts(outcome.name, self._rollouts.ended(outcome))
+        ended = self._rollouts.ended(outcome)
+        self._metrics.rollouts(outcome.name, ended)
+        if ended:
+            self._ended[outcome.name] = ended
         self._metrics.analysed(name=outcome.name, result=status.analysis, stopped=_stopped(outcome))
         if status.blue_green is not None:
             sides = status.blue_green.sides
@@ -116,8 +121,11 @@ class Report:
             self._statuses[outcome.name] = status
         _log_outcome(outcome, result=result, retry_in=retry_in)
 
-    def finish_tick(self, outcomes: Sequence[ServiceOutcome], *, followed: Followed) -> None:
-        """Forget services that left, stall them all while a commit is refused, mark the pass."""
+    def finish_tick(
+        self, outcomes: Sequence[ServiceOutcome], *, followed: Followed, leading: bool = True
+    ) -> TickView:
+        """Forget services that left, stall them all while a commit is refused, mark the pass;
+        what the listeners are told of it."""
         names = {s.name for s in followed.specs}
         error = followed.desired_error
         self._metrics.known(sorted(names))
@@ -138,6 +146,9 @@ class Report:
             if followed.good is not None and completed:
                 self._reconciled = followed.good.revision
             self._last_tick = datetime.now(UTC).isoformat(timespec="seconds")
+            ended, self._ended = self._ended, {}
+            statuses = dict(self._statuses)
+        return TickView(outcomes, statuses, followed, ended=ended, leading=leading)
 
 
 def _result(outcome: ServiceOutcome, *, writing: bool) -> str:
