@@ -19,8 +19,11 @@ from typing import Any
 import pytest
 
 from reconciler.aws import Aws
+from reconciler.desired.loader import load
 from reconciler.model import TAG_CHECKPOINT, Signal, Verdict
 from reconciler.pipeline.diff.checkpoint import HOLD_DELAY, parse_passed
+from reconciler.pipeline.follow import Follower
+from reconciler.pipeline.follow import Verdict as FollowVerdict
 from reconciler.sandbox import Sandbox
 from tests.analysis_harness import TICK, Seen, Story, condition, new_daemon
 from tests.cloudwatch_faults import CloudWatchFaults
@@ -224,3 +227,36 @@ def test_a_continuation_that_fails_later_puts_the_previous_version_back_everywhe
     assert restore["Preferences"]["AutoRollback"] is False
     assert versions(story) == before
     assert failed(story.seen[-1])
+
+
+def test_apply_wait_ends_a_failed_chain_only_once_its_restore_has(
+    frozen: Sandbox, tmp_path: Path
+) -> None:
+    """``apply --wait`` follows the same chain failure: AWS's rollback ends first, and the
+    restore refresh after it is still part of that failure's ending."""
+    story = begin(frozen, tmp_path, "v1.1")
+    story.until(ready, step=120)
+    before = versions(story)
+    frozen.behaviours.set("v2.1", error_rate=0.001)
+    story.deploy("v2.1", checkpointDelay=DELAY)
+    story.until(lambda s: s.refresh_status == "Cancelled")
+    story.until(lambda s: s.refresh_status == "InProgress")
+    frozen.behaviours.set("v2.1", error_rate=0.3)
+    story.until(failed)
+
+    def sleep(seconds: float) -> None:
+        frozen.clock.advance(seconds)
+
+    follower = Follower(
+        reconciler=story.daemon.reconciler,
+        specs=load([story.path]).services,
+        timeout=7200,
+        interval=120,
+        clock=story.now,
+        sleep=sleep,
+    )
+    followed = follower.run()
+    assert followed.verdict is FollowVerdict.FAILED
+    statuses = [r["Status"] for r in story.refreshes()[:3]]
+    assert statuses == ["Successful", "RollbackSuccessful", "Cancelled"], statuses
+    assert versions(story) == before

@@ -84,6 +84,13 @@ S = RefreshStatus
             Sighting(False, False, True, pending=True, refresh=S.IN_PROGRESS, stopping=True),
             Standing.ROLLING_BACK,
         ),
+        # A failed checkpoint chain: its restore refresh is planned, or running; then done.
+        (Sighting(False, False, True, pending=True, restoring=True), Standing.ROLLING_BACK),
+        (
+            Sighting(False, False, True, refresh=S.IN_PROGRESS, restoring=True),
+            Standing.ROLLING_BACK,
+        ),
+        (Sighting(False, False, True, refresh=S.SUCCESSFUL), Standing.FAILED),
         (Sighting(False, False, True, refresh=S.ROLLBACK_SUCCESSFUL), Standing.FAILED),
         (Sighting(False, False, True, refresh=S.ROLLBACK_FAILED), Standing.FAILED),
         (Sighting(False, False, True, refresh=S.FAILED), Standing.FAILED),

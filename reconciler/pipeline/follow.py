@@ -34,6 +34,8 @@ from reconciler.model import (
     stops_refresh,
 )
 from reconciler.pipeline.diff.failure import group_marker, reason
+from reconciler.pipeline.diff.restore import FIELD as RESTORE
+from reconciler.pipeline.diff.versions import current_version, refresh_version
 from reconciler.pipeline.reconcile import Reconciler
 from reconciler.pipeline.status import (
     Revision,
@@ -74,6 +76,7 @@ class Sighting:
     pending: bool = False  # the plan still had actions to apply
     refresh: RefreshStatus | None = None  # the newest refresh's status; None: no refresh
     stopping: bool = False  # the plan rolls back (or cancels) the refresh the analysis failed
+    restoring: bool = False  # a refresh back to the group's own version is due or under way
 
 
 def sighting(outcome: ServiceOutcome, status: ServiceStatus) -> Sighting:
@@ -85,6 +88,7 @@ def sighting(outcome: ServiceOutcome, status: ServiceStatus) -> Sighting:
         pending=outcome.plan is not None and not outcome.plan.empty,
         refresh=refreshes[0].status if refreshes else None,
         stopping=_stops(outcome),
+        restoring=_restoring(outcome),
     )
 
 
@@ -92,6 +96,24 @@ def _stops(outcome: ServiceOutcome) -> bool:
     """The pass's plan stops the refresh the analysis failed (only FAILED plans do)."""
     plan = outcome.plan
     return plan is not None and stops_refresh(plan.phase, plan.actions)
+
+
+def _restoring(outcome: ServiceOutcome) -> bool:
+    """After a failed checkpoint chain AWS's rollback leaves the earlier refreshes' instances on
+    the failed version, and a restore refresh puts them back (``diff.restore``): the failure
+    has not ended until that one has. It is due when the pass planned it, under way when the
+    active refresh rolls out the version the group itself launches."""
+    if outcome.diff is not None and any(c.field == RESTORE for c in outcome.diff.changes):
+        return True
+    observed = outcome.observed
+    if observed is None or observed.auto_scaling_group is None:
+        return False
+    group, template = observed.auto_scaling_group, observed.launch_template
+    active = next((r for r in observed.refreshes if r.status.active), None)
+    if active is None or template is None:
+        return False
+    own = current_version(group, template)
+    return own is not None and refresh_version(active, group=group, template=template) == own
 
 
 def standing(seen: Sighting) -> Standing:
@@ -102,7 +124,7 @@ def standing(seen: Sighting) -> Standing:
         # else's) is no reason to wait, and may run for hours. A pass that stopped the refresh
         # (the analysis failed it) has just asked for that rollback: the refresh it read does
         # not show it yet.
-        if seen.stopping or seen.refresh is RefreshStatus.ROLLBACK_IN_PROGRESS:
+        if seen.stopping or seen.restoring or seen.refresh is RefreshStatus.ROLLBACK_IN_PROGRESS:
             return Standing.ROLLING_BACK
         return Standing.FAILED
     if seen.ready and not seen.pending:
