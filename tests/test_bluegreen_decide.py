@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from reconciler.model import (
+    BG_ADOPTED,
     TAG_BG_ROLLOUT,
     TAG_BG_STEP,
     TAG_BG_VERIFIED,
@@ -45,8 +46,35 @@ ROLLOUT_TAGS = {TAG_BG_ROLLOUT: f"{FP}@{at(NOW)}", TAG_BG_STEP: "", TAG_BG_VERIF
 PREPARED = [("mark", GREEN, ROLLOUT_TAGS), ("pin", GREEN, 7)]
 GREEN_WAS = SideMarks(verified=FP, retired_at=NOW - 500)  # green ran FP to 100% before
 
+ADOPT = ("mark", BLUE, {TAG_BG_VERIFIED: BG_ADOPTED})
+
 # A2: the idle side does not run the desired revision yet.
 PREPARE = [
+    # The first rollout on a pair: the side serving all traffic is what a rollback returns to.
+    case(
+        state(blue=side(BLUE, marks=SideMarks())),
+        [*PREPARED, ("scale", GREEN, 2, 0, 6), ADOPT],
+        Phase.OUT_OF_SYNC,
+        Stage.PREPARING,
+        BLUE,
+        "a2-first-rollout-adopts-the-live-side",
+    ),
+    case(
+        state(blue=side(BLUE, marks=SideMarks(failed=OLD))),
+        [*PREPARED, ("scale", GREEN, 2, 0, 6)],
+        Phase.OUT_OF_SYNC,
+        Stage.PREPARING,
+        BLUE,
+        "a2-a-failed-live-side-is-not-adopted",
+    ),
+    case(
+        state(blue=side(BLUE, healthy=0, marks=SideMarks())),
+        [*PREPARED, ("scale", GREEN, 2, 0, 6)],
+        Phase.OUT_OF_SYNC,
+        Stage.PREPARING,
+        BLUE,
+        "a2-an-unhealthy-live-side-is-not-adopted",
+    ),
     case(
         state(),
         [*PREPARED, ("scale", GREEN, 2, 0, 6)],

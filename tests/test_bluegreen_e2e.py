@@ -21,6 +21,7 @@ from reconciler.daemon.lease import Lease
 from reconciler.daemon.server import StatusServer
 from reconciler.daemon.source import LocalSource
 from reconciler.images.resolver import ImageResolver
+from reconciler.model import BG_ADOPTED, TAG_BG_VERIFIED
 from reconciler.pipeline.reconcile import Reconciler
 from reconciler.sandbox import Sandbox
 from reconciler.sandbox.seed import GREEN_GROUP, GROUP
@@ -62,13 +63,19 @@ def test_a_deploy_shifts_traffic_in_steps_onto_the_idle_side(
     assert capacity(green) == 2
     assert {i["LifecycleState"] for i in green["Instances"]} == {"InService"}
     status = end.blue_green
-    assert status.live == "green" and status.stage == "Steady"
+    assert status.live == "green" and status.stage == "ScalingDown"
     # Status reads the live side: green's version, with the commit it came from.
     applied = end.status.applied
     assert applied is not None and applied.revision is not None
     assert applied.launch_template_version == status.sides[1].launch_template_version
-    # The seed's own side ran nothing the reconciler verified: nothing to keep warm for.
-    assert capacity(story.group(GROUP)) == 0
+    # The seed's own side carried all the traffic before: it is the rollback target, kept
+    # warm for scaleDownDelay (3600 s), then scaled down.
+    assert status.rollback_to == "blue"
+    tags = {t["Key"]: t["Value"] for t in story.group(GROUP)["Tags"]}
+    assert tags[TAG_BG_VERIFIED] == BG_ADOPTED
+    assert capacity(story.group(GROUP)) == 2
+    after = story.until(lambda s: s.blue_green.stage == "Steady", step=600, limit=5400)
+    assert capacity(story.group(GROUP)) == 0 and after.weights == GREEN_LIVE
 
 
 def test_a_canary_failing_at_10_percent_is_flipped_back_in_the_same_tick(

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from reconciler.model import (
+    BG_ADOPTED,
     TAG_BG_RETIRED,
     TAG_BG_STEP,
     TAG_BG_VERIFIED,
@@ -440,6 +441,14 @@ STEADY = [
         Stage.SCALING_DOWN,
         GREEN,
         "b1-unverified-blue-down-at-once",
+    ),
+    case(
+        at_100(side(BLUE, weight=0, marks=SideMarks(verified=BG_ADOPTED, retired_at=NOW - 100))),
+        [],
+        Phase.IN_SYNC,
+        Stage.SCALING_DOWN,
+        GREEN,
+        "b1-adopted-blue-stays-warm",
     ),
     case(
         at_100(side(BLUE, weight=0, marks=SideMarks(verified=OLD))),

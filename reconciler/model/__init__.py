@@ -76,6 +76,7 @@ from reconciler.model.changes import (
 )
 from reconciler.model.conditions import Condition, ConditionType, Reason
 from reconciler.model.markers import (
+    BG_ADOPTED,
     DEFAULT_OWNER,
     DESCRIPTION_MARKER,
     POLICY_METRIC,
@@ -138,6 +139,7 @@ from reconciler.model.traffic import (
 )
 
 __all__ = [
+    "BG_ADOPTED",
     "DEFAULT_OWNER",
     "DESCRIPTION_MARKER",
     "NEW_VERSION",

@@ -35,6 +35,9 @@ TAG_BG_ROLLOUT = "asg-reconciler/bg-rollout"  # "<fingerprint>@<epoch>": pinned 
 TAG_BG_STEP = "asg-reconciler/bg-step"  # "<step index>@<epoch>": written before the weights
 TAG_BG_VERIFIED = "asg-reconciler/bg-verified"  # "<fingerprint>": reached 100% and passed
 TAG_BG_RETIRED = "asg-reconciler/bg-retired"  # "<epoch>": lost its traffic at this time
+# TAG_BG_VERIFIED on a side that carried all the traffic before the first rollout on the pair:
+# production ran it, so a rollback may return to it, though no fingerprint of ours names it.
+BG_ADOPTED = "adopted"
 DEFAULT_OWNER = "asg-reconciler"
 # Marks launch template versions the reconciler created, at the start of their description.
 DESCRIPTION_MARKER = "asg-reconciler"

@@ -17,14 +17,18 @@ from reconciler.pipeline.observe.forwards import forward_actions, read_forward
 
 def set_forward_weights(aws: Aws, region: str, action: SetForwardWeights) -> None:
     actions = forward_actions(action.weights)
-    target: dict[str, Any]
+    where: dict[str, Any] = {"region": region, "resource": action.resource_name}
+    # Each operation is named where it is called: the IAM policy test finds every call so.
     if action.rule_arn is None:
-        operation = "modify_listener"
-        target = {"ListenerArn": action.listener_arn, "DefaultActions": actions}
+        aws.call(
+            "elbv2",
+            "modify_listener",
+            ListenerArn=action.listener_arn,
+            DefaultActions=actions,
+            **where,
+        )
     else:
-        operation = "modify_rule"
-        target = {"RuleArn": action.rule_arn, "Actions": actions}
-    aws.call("elbv2", operation, region=region, resource=action.resource_name, **target)
+        aws.call("elbv2", "modify_rule", RuleArn=action.rule_arn, Actions=actions, **where)
     held = read_forward(aws, region, listener_arn=action.listener_arn, rule_arn=action.rule_arn)
     if held != dict(action.weights):
         raise errors.AwsApiError(

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Literal
 
 from reconciler.model import (
+    BG_ADOPTED,
     TAG_BG_ROLLOUT,
     TAG_BG_STEP,
     TAG_BG_VERIFIED,
@@ -54,6 +55,7 @@ def prepare(s: Sides) -> BlueGreenDecision:
         MarkSide(t.color, tags, f"rollout of {state.fingerprint}"),
         PinSide(t.color, version, f"revision {state.fingerprint}"),
         *scale(state, t, target, 0, why),
+        *_adopt(s),
     )
     return decided(
         s,
@@ -65,6 +67,19 @@ def prepare(s: Sides) -> BlueGreenDecision:
         + (" once its old instances are gone" if old else "")
         + ", then wait for its targets to be healthy",
     )
+
+
+def _adopt(s: Sides) -> tuple[Move, ...]:
+    """The live side of a pair no rollout of ours ran on yet (a group that served before the
+    reconciler managed it) is what a rollback of this first rollout returns to: recorded as
+    verified, it stays warm for ``scale_down_delay`` like any other verified side."""
+    p = s.p
+    if p.marks.verified is not None or p.marks.failed is not None:
+        return ()
+    if s.t_weight != 0 or p.healthy < 1:
+        return ()  # it must be carrying the traffic, and serving it
+    why = f"{p.color} carried all the traffic before this rollout: a rollback returns to it"
+    return (MarkSide(p.color, {TAG_BG_VERIFIED: BG_ADOPTED}, why),)
 
 
 def idle(s: Sides) -> BlueGreenDecision:
