@@ -45,6 +45,7 @@ import json as _json
 from collections.abc import Sequence
 from typing import Any
 
+from reconciler.cli import rollout_plan
 from reconciler.model import (
     Action,
     Change,
@@ -79,7 +80,10 @@ def _text_service(diff: Diff) -> str:
     header = f"service {diff.service}: {diff.phase.value}"
     lines = [f"{header} ({diff.message})" if diff.message else header]
     lines.extend(f"  {change_line(c)}" for c in diff.changes)
-    lines.extend(f"  gate: {gate}" for gate in diff.gates)
+    if diff.rollout_plan is not None:  # it holds the gates, with the rest of the rollout
+        lines.extend(rollout_plan.text_lines(diff.rollout_plan))
+    else:
+        lines.extend(f"  gate: {gate}" for gate in diff.gates)
     return "\n".join(lines)
 
 
@@ -206,6 +210,8 @@ def _markdown_service(diff: Diff) -> list[str]:
         *(_markdown_row(c) for c in diff.changes),
     ]
     gates = ["", "Gates:", *(f"- {_cell(g)}" for g in diff.gates)] if diff.gates else []
+    if diff.rollout_plan is not None:  # it holds the gates, with the rest of the rollout
+        gates = ["", *rollout_plan.markdown_lines(diff.rollout_plan)]
     if len(diff.changes) <= _DETAILS_AFTER:
         return [*lines, "", *table, *gates]
     # Long lists collapse so one noisy service does not bury the others.

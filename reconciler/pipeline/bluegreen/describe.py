@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from reconciler.model import Color
 
+UNGATED = "analysis off: each step waits out the pause and the health of its targets only"
+
 
 def describe_plan(
     steps: tuple[int, ...],
@@ -22,7 +24,7 @@ def describe_plan(
     gate = (
         f"each step gated by the analysis (canary against {live}'s target group)"
         if analysis
-        else "analysis off: each step waits out the pause and the health of its targets only"
+        else UNGATED
     )
     pause = f"{step_pause} s each" if len(shown) > 1 else "in one step"
     standby = f"to {warm_standby} (warm standby)" if warm_standby else "to 0"
