@@ -546,10 +546,14 @@ def _diff(
     return Diff(name, (change,), Phase.OUT_OF_SYNC, "1 change", gates=gates, rollout_plan=plan)
 
 
-@pytest.mark.parametrize("plan", [rolling(), blue_green(), no_rollout(Strategy.ROLLING)])
-def test_the_plan_takes_the_place_of_the_gate_lines(plan: RolloutPlan) -> None:
+@pytest.mark.parametrize(
+    ("plan", "on_a_terminal"),
+    [(rolling(), True), (blue_green(), True), (no_rollout(Strategy.ROLLING), False)],
+)
+def test_the_plan_takes_the_place_of_the_gate_lines(plan: RolloutPlan, on_a_terminal: bool) -> None:
     shown = render.text([_diff(plan)])
-    assert "  rollout plan (" in shown and "gate: old gate" not in shown
+    assert ("  rollout plan (" in shown) is on_a_terminal
+    assert "gate: old gate" not in shown
     page = render.markdown([_diff(plan)])
     assert "**Rollout plan (" in page and "Gates:" not in page
 

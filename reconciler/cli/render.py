@@ -81,7 +81,9 @@ def _text_service(diff: Diff) -> str:
     lines = [f"{header} ({diff.message})" if diff.message else header]
     lines.extend(f"  {change_line(c)}" for c in diff.changes)
     if diff.rollout_plan is not None:  # it holds the gates, with the rest of the rollout
-        lines.extend(rollout_plan.text_lines(diff.rollout_plan))
+        # Settings alone: the change lines say it all on a terminal; the comment says "no rollout".
+        if diff.rollout_plan.rolls_out:
+            lines.extend(rollout_plan.text_lines(diff.rollout_plan))
     else:
         lines.extend(f"  gate: {gate}" for gate in diff.gates)
     return "\n".join(lines)
