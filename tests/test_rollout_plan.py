@@ -5,6 +5,7 @@ then rendered (``cli.rollout_plan``, ``cli.render``), each case a spec or a plan
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import Any
 
 import pytest
@@ -434,7 +435,7 @@ def _rolling_with(**changes: Any) -> RolloutPlan:
         (
             blue_green(),
             [
-                "prepare: green gets the image, scales to blue's capacity and waits until its"
+                "first: deploy to green (idle), scale it to blue's capacity, wait until its"
                 " targets are healthy",
                 "step 1: 10% to green, held 180 s (3 min)",
                 "step 2: 50% to green, held 180 s (3 min)",
@@ -572,3 +573,50 @@ def test_many_plans_stay_within_the_comment_limit_and_say_they_were_cut() -> Non
     assert page.rstrip().endswith("run `reconciler diff` for the full plan._")
     assert page.count("<details>") == page.count("</details>")
     assert "**Rollout plan (rolling: one instance refresh):**" in page
+
+
+@pytest.mark.parametrize(
+    ("plan", "expected"),
+    [
+        (no_rollout(Strategy.ROLLING), {"strategy": "rolling", "image": None, "rolling": None}),
+        (
+            rolling(),
+            {
+                "image": {
+                    "desired": {"repository": REPOSITORY, "tag": "v2.1", "digest": DIGEST_B},
+                    "running": {"repository": REPOSITORY, "tag": "v1.1", "digest": DIGEST_A},
+                },
+                "rollback": {
+                    "method": "RollbackInstanceRefresh",
+                    "version": 3,
+                    "image": {"repository": REPOSITORY, "tag": "v1.1", "digest": DIGEST_A},
+                    "seconds": 720,
+                    "side": None,
+                },
+            },
+        ),
+        (
+            blue_green(),
+            {
+                "strategy": "blueGreen",
+                "rolling": None,
+                "rollback": {
+                    "method": "listener flip",
+                    "version": 2,
+                    "image": {"repository": REPOSITORY, "tag": "v1.1", "digest": DIGEST_A},
+                    "seconds": 0,
+                    "side": "blue",
+                },
+            },
+        ),
+    ],
+)
+def test_json_carries_the_plan_as_data(plan: RolloutPlan, expected: dict[str, Any]) -> None:
+    (service,) = json.loads(render.json([_diff(plan)]))["services"]
+    shown = service["rollout_plan"]
+    assert {key: shown[key] for key in expected} == expected
+
+
+def test_json_without_a_plan_says_null() -> None:
+    (service,) = json.loads(render.json([_diff(None)]))["services"]
+    assert service["rollout_plan"] is None

@@ -9,9 +9,9 @@ from pathlib import Path
 from reconciler.aws import Aws
 from reconciler.sandbox import Sandbox
 from tests.bluegreen_harness import example_copy
-from tests.test_commands import GROUP, apply_wait, cli
+from tests.test_commands import apply_wait, cli
 from tests.test_e2e_core import SANDBOX_IMAGE
-from tests.test_scenarios import desired_file
+from tests.test_scenarios import GROUP, desired_file
 
 
 def digest(aws: Aws, tag: str) -> str:

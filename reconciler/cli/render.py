@@ -25,6 +25,27 @@ a version. Schema (version 1)::
             }
           ],
           "gates": [str],             # a rollout to start: how it will be judged
+          "rollout_plan": null | {    # OutOfSync: what it starts; "image" null: no rollout
+            "strategy": "rolling" | "blueGreen",
+            "image": null | {"desired": IMAGE, "running": null | IMAGE},
+            "checks": [str],          # what each checkpoint or step must pass
+            "rolling": null | {
+              "min_healthy_percentage": int, "max_healthy_percentage": int | null,
+              "instance_warmup": int | null, "bake_time": int | null, "auto_rollback": bool,
+              "checkpoints": [{"percentage": int, "hold": int, "gated": bool}],
+              "instances": int, "batch": int
+            },
+            "blue_green": null | {
+              "live": "blue" | "green", "target": "blue" | "green", "listener": str,
+              "steps": [{"percent": int, "hold": int}],
+              "scale_down_delay": int, "warm_standby": int
+            },
+            "rollback": null | {
+              "method": "RollbackInstanceRefresh" | "CancelInstanceRefresh" | "listener flip",
+              "version": int | null, "image": null | IMAGE, "seconds": int,
+              "side": null | "blue" | "green"
+            }
+          },
           "refresh": null | {
             "id": str, "status": str, "percentage": int, "instances_to_update": int,
             "desired_version": str | null, "status_reason": str,
@@ -35,12 +56,14 @@ a version. Schema (version 1)::
       "summary": {"services": int, "changed": int, "changes": int}
     }
 
+``IMAGE`` is ``{"repository": str, "tag": str | null, "digest": str | null}``.
 ``summary.changed`` counts services with at least one change; ``summary.changes`` counts
 changes over all services.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json as _json
 from collections.abc import Sequence
 from typing import Any
@@ -156,6 +179,7 @@ def _json_service(diff: Diff) -> dict[str, Any]:
         "changes": [_json_change(c) for c in diff.changes],
         "gates": list(diff.gates),
         "refresh": _json_refresh(diff.refresh) if diff.refresh else None,
+        "rollout_plan": dataclasses.asdict(diff.rollout_plan) if diff.rollout_plan else None,
     }
 
 

@@ -17,6 +17,7 @@ from reconciler.model import (
     RollingPlan,
     RolloutPlan,
 )
+from reconciler.pipeline.bluegreen.describe import prepare
 
 # A pinned reference or a bare digest: shown as code, so a 64-digit hex reads as one value.
 _DIGEST = re.compile(r"(?:[\w.:/-]+@)?sha256:[0-9a-f]{64}")
@@ -120,13 +121,7 @@ def _checkpoint(checkpoint: Checkpoint) -> str:
 
 
 def _blue_green(bg: BlueGreenPlan) -> list[Line]:
-    lines: list[Line] = [
-        (
-            1,
-            f"prepare: {bg.target} gets the image, scales to {bg.live}'s capacity and waits"
-            " until its targets are healthy",
-        )
-    ]
+    lines: list[Line] = [(1, f"first: {prepare(bg.live)}")]
     for number, step in enumerate(bg.steps, start=1):
         at = f"step {number}: {step.percent}% to {bg.target}"
         if step.percent < 100:
