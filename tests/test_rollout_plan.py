@@ -11,7 +11,14 @@ from typing import Any
 import pytest
 
 from reconciler.cli import render
-from reconciler.cli.rollout_plan import NO_ROLLOUT, markdown_lines, plan_lines, span, text_lines
+from reconciler.cli.rollout_plan import (
+    NO_ROLLOUT,
+    markdown_lines,
+    plan_lines,
+    running,
+    span,
+    text_lines,
+)
 from reconciler.model import (
     AnalysisSpec,
     BlueGreenPlan,
@@ -471,6 +478,22 @@ def test_the_headline_names_the_strategy(plan: RolloutPlan, headline: str) -> No
     assert plan_lines(plan)[0] == (0, headline)
 
 
+@pytest.mark.parametrize(
+    ("image", "shown"),
+    [
+        (ImageSpec(REPOSITORY, "v1.1", DIGEST_A), f"v1.1 ({DIGEST_A})"),
+        (ImageSpec(REPOSITORY, None, DIGEST_A), DIGEST_A),
+        (ImageSpec(REPOSITORY, "latest"), "latest (unpinned: whatever the tag named at each boot)"),
+        (ImageSpec(REPOSITORY), "unknown"),
+        (None, "unknown"),
+    ],
+)
+def test_what_runs_now_reads_as_a_digest_or_an_unpinned_tag(
+    image: ImageSpec | None, shown: str
+) -> None:
+    assert running(image) == shown
+
+
 def test_warm_standby_is_what_the_old_side_keeps() -> None:
     plan = blue_green(
         blue_green=BlueGreenPlan(
@@ -498,11 +521,11 @@ def test_checks_nest_under_the_gates_line() -> None:
 @pytest.mark.parametrize(
     ("checks", "item"),
     [
-        (("limit a|b",), "  - limit a\\|b"),  # a pipe would start a table cell
+        (("limit a|b",), "  - limit a|b"),
         (("two\nlines",), "  - two lines"),
     ],
 )
-def test_markdown_items_are_escaped(checks: tuple[str, ...], item: str) -> None:
+def test_markdown_items_stay_one_line_each(checks: tuple[str, ...], item: str) -> None:
     assert item in markdown_lines(rolling(checks=checks))
 
 

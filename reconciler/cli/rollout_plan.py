@@ -56,10 +56,10 @@ def text_lines(plan: RolloutPlan, *, indent: str = "  ") -> list[str]:
 
 
 def markdown_lines(plan: RolloutPlan) -> list[str]:
-    # Pipes would cut a table elsewhere on the page; a list item takes the rest literally.
+    # A line break would end the list item and leave the rest outside the list.
     def item(depth: int, words: str) -> str:
-        escaped = words.replace("|", "\\|").replace("\n", " ")
-        return "  " * (depth - 1) + "- " + _DIGEST.sub(r"`\g<0>`", escaped)
+        flat = words.replace("\n", " ")
+        return "  " * (depth - 1) + "- " + _DIGEST.sub(r"`\g<0>`", flat)
 
     (_, headline), *rest = plan_lines(plan)
     title = headline[:1].upper() + headline[1:]
@@ -82,11 +82,11 @@ def _image(move: ImageMove) -> str:
 
 def running(image: ImageSpec | None) -> str:
     """What runs now: its digest, or a tag that never was resolved."""
-    if image is None:
-        return "unknown"
-    if image.digest:
+    if image is not None and image.digest:
         return f"{image.tag} ({image.digest})" if image.tag else image.digest
-    return f"{image.tag} (unpinned: whatever the tag named at each boot)"
+    if image is not None and image.tag:
+        return f"{image.tag} (unpinned: whatever the tag named at each boot)"
+    return "unknown"
 
 
 def _rolling(rolling: RollingPlan) -> list[Line]:
@@ -131,7 +131,7 @@ def _blue_green(bg: BlueGreenPlan) -> list[Line]:
             lines.append(
                 (
                     1,
-                    f"{at}; {bg.live} stays at full capacity for {span(bg.scale_down_delay)},"
+                    f"{at}; {bg.live} stays at full capacity for {span(step.hold)},"
                     f" still judged, then scales down to {standby}",
                 )
             )
