@@ -179,7 +179,8 @@ def test_json_round_trips_with_documented_keys() -> None:
     assert document["version"] == 1
     assert document["summary"] == {"services": 2, "changed": 1, "changes": 3}
     first, second = document["services"]
-    assert set(first) == {"name", "phase", "message", "changes", "gates", "refresh"}
+    keys = {"name", "phase", "message", "changes", "gates", "refresh", "rollout_plan"}
+    assert set(first) == keys
     assert first["refresh"] is None
     assert set(first["changes"][0]) == {"resource", "name", "field", "old", "new", "kind"}
     assert second["phase"] == "Progressing"

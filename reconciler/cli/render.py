@@ -25,6 +25,27 @@ a version. Schema (version 1)::
             }
           ],
           "gates": [str],             # a rollout to start: how it will be judged
+          "rollout_plan": null | {    # OutOfSync: what it starts; "image" null: no rollout
+            "strategy": "rolling" | "blueGreen",
+            "image": null | {"desired": IMAGE, "running": null | IMAGE},
+            "checks": [str],          # what each checkpoint or step must pass
+            "rolling": null | {
+              "min_healthy_percentage": int, "max_healthy_percentage": int | null,
+              "instance_warmup": int | null, "bake_time": int | null, "auto_rollback": bool,
+              "checkpoints": [{"percentage": int, "hold": int, "gated": bool}],
+              "instances": int, "batch": int
+            },
+            "blue_green": null | {
+              "live": "blue" | "green", "target": "blue" | "green", "listener": str,
+              "steps": [{"percent": int, "hold": int}],
+              "scale_down_delay": int, "warm_standby": int
+            },
+            "rollback": null | {
+              "method": "RollbackInstanceRefresh" | "CancelInstanceRefresh" | "listener flip",
+              "version": int | null, "image": null | IMAGE, "seconds": int,
+              "side": null | "blue" | "green"
+            }
+          },
           "refresh": null | {
             "id": str, "status": str, "percentage": int, "instances_to_update": int,
             "desired_version": str | null, "status_reason": str,
@@ -35,16 +56,19 @@ a version. Schema (version 1)::
       "summary": {"services": int, "changed": int, "changes": int}
     }
 
+``IMAGE`` is ``{"repository": str, "tag": str | null, "digest": str | null}``.
 ``summary.changed`` counts services with at least one change; ``summary.changes`` counts
 changes over all services.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json as _json
 from collections.abc import Sequence
 from typing import Any
 
+from reconciler.cli import rollout_plan
 from reconciler.model import (
     Action,
     Change,
@@ -79,7 +103,12 @@ def _text_service(diff: Diff) -> str:
     header = f"service {diff.service}: {diff.phase.value}"
     lines = [f"{header} ({diff.message})" if diff.message else header]
     lines.extend(f"  {change_line(c)}" for c in diff.changes)
-    lines.extend(f"  gate: {gate}" for gate in diff.gates)
+    if diff.rollout_plan is not None:  # it holds the gates, with the rest of the rollout
+        # Settings alone: the change lines say it all on a terminal; the comment says "no rollout".
+        if diff.rollout_plan.rolls_out:
+            lines.extend(rollout_plan.text_lines(diff.rollout_plan))
+    else:
+        lines.extend(f"  gate: {gate}" for gate in diff.gates)
     return "\n".join(lines)
 
 
@@ -150,6 +179,7 @@ def _json_service(diff: Diff) -> dict[str, Any]:
         "changes": [_json_change(c) for c in diff.changes],
         "gates": list(diff.gates),
         "refresh": _json_refresh(diff.refresh) if diff.refresh else None,
+        "rollout_plan": dataclasses.asdict(diff.rollout_plan) if diff.rollout_plan else None,
     }
 
 
@@ -206,6 +236,8 @@ def _markdown_service(diff: Diff) -> list[str]:
         *(_markdown_row(c) for c in diff.changes),
     ]
     gates = ["", "Gates:", *(f"- {_cell(g)}" for g in diff.gates)] if diff.gates else []
+    if diff.rollout_plan is not None:  # it holds the gates, with the rest of the rollout
+        gates = ["", *rollout_plan.markdown_lines(diff.rollout_plan)]
     if len(diff.changes) <= _DETAILS_AFTER:
         return [*lines, "", *table, *gates]
     # Long lists collapse so one noisy service does not bury the others.

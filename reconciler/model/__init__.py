@@ -13,6 +13,7 @@ observed       what AWS holds: ``ObservedService`` and its parts, ``RefreshStatu
 changes        the diff: ``Change``, ``Phase``, ``Diff``, ``value_text``
 actions        the plan: one dataclass per kind of action, ``Action`` (their union), ``Plan``
 outcome        one pass's record of a service: ``ServiceOutcome``, ``ApplyResult``
+rollout_plan   the rollout a diff would start, for the pull request: ``RolloutPlan``
 conditions     status conditions: ``Condition``, ``ConditionType``, ``Reason``
 markers        what the reconciler writes into AWS to recognise its own: tags, policy name
 fields         THE table of managed settings
@@ -109,6 +110,16 @@ from reconciler.model.observed import (
     TargetState,
 )
 from reconciler.model.outcome import ApplyResult, ServiceOutcome
+from reconciler.model.rollout_plan import (
+    BlueGreenPlan,
+    Checkpoint,
+    ImageMove,
+    RollbackMethod,
+    RollbackPlan,
+    RollingPlan,
+    RolloutPlan,
+    TrafficStep,
+)
 from reconciler.model.spec import (
     AutoScalingGroupSpec,
     DesiredService,
@@ -165,11 +176,13 @@ __all__ = [
     "ApplyResult",
     "AutoScalingGroupSpec",
     "BlueGreenDecision",
+    "BlueGreenPlan",
     "BlueGreenSpec",
     "BlueGreenState",
     "CancelInstanceRefresh",
     "Change",
     "ChangeKind",
+    "Checkpoint",
     "ClearFailed",
     "Color",
     "Condition",
@@ -181,6 +194,7 @@ __all__ = [
     "ErrorRateSpec",
     "FailSide",
     "HealthCheckSpec",
+    "ImageMove",
     "ImageSpec",
     "InstanceHistory",
     "LatencySpec",
@@ -213,6 +227,10 @@ __all__ = [
     "ResolvedImage",
     "Resource",
     "RollbackInstanceRefresh",
+    "RollbackMethod",
+    "RollbackPlan",
+    "RollingPlan",
+    "RolloutPlan",
     "RolloutSpec",
     "Sample",
     "ScaleSide",
@@ -233,6 +251,7 @@ __all__ = [
     "TagResource",
     "TargetGroupSpec",
     "TargetState",
+    "TrafficStep",
     "UpdateAutoScalingGroup",
     "Value",
     "Verdict",

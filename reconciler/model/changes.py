@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from reconciler.model.analysis import AnalysisResult
 from reconciler.model.observed import ObservedRefresh
+from reconciler.model.rollout_plan import RolloutPlan
 
 if TYPE_CHECKING:  # model.traffic imports Phase from here
     from reconciler.model.traffic import BlueGreenDecision
@@ -84,6 +85,7 @@ class Diff:
     analysis: AnalysisResult | None = None  # the rollout under way, as the analysis judges it
     gates: tuple[str, ...] = ()  # a rollout to start: how it will be judged, in words
     blue_green: BlueGreenDecision | None = None  # strategy blueGreen: what the decision chose
+    rollout_plan: RolloutPlan | None = None  # OutOfSync: the rollout it would start, or none
 
     @property
     def in_sync(self) -> bool:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from reconciler.model import Color
 
+UNGATED = "analysis off: each step waits out the pause and the health of its targets only"
+
 
 def describe_plan(
     steps: tuple[int, ...],
@@ -16,20 +18,26 @@ def describe_plan(
     analysis: bool = True,
 ) -> tuple[str, ...]:
     """The promises, with ``live`` the side that takes the traffic now (the other is idle)."""
-    idle = live.other
     shown = steps or (100,)
     path = " → ".join(f"{value}%" for value in shown)
     gate = (
         f"each step gated by the analysis (canary against {live}'s target group)"
         if analysis
-        else "analysis off: each step waits out the pause and the health of its targets only"
+        else UNGATED
     )
     pause = f"{step_pause} s each" if len(shown) > 1 else "in one step"
     standby = f"to {warm_standby} (warm standby)" if warm_standby else "to 0"
     return (
-        f"deploy to {idle} (idle), scale it to {live}'s capacity,"
-        " wait until its targets are healthy",
+        prepare(live),
         f"{path}, {pause}, {gate}",
         f"rollback: one listener write back to {live}; {live} stays at full capacity for"
         f" {scale_down_delay} s after 100%, then scales down {standby}",
+    )
+
+
+def prepare(live: Color) -> str:
+    """How the idle side (the other than ``live``) is made ready before it takes any traffic."""
+    return (
+        f"deploy to {live.other} (idle), scale it to {live}'s capacity,"
+        " wait until its targets are healthy"
     )

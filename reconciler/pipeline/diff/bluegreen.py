@@ -12,15 +12,20 @@ scales, something another team runs.
 from __future__ import annotations
 
 from reconciler.model import (
+    BlueGreenDecision,
+    BlueGreenState,
     Change,
     DesiredService,
     Diff,
     ObservedService,
     Phase,
     Resource,
+    RolloutPlan,
+    Stage,
     fields,
 )
 from reconciler.pipeline.bluegreen import decide, describe_plan
+from reconciler.pipeline.bluegreen.sides import traffic_steps
 from reconciler.pipeline.diff.bluegreen_moves import move_changes
 from reconciler.pipeline.diff.bluegreen_view import Sides, state_of
 from reconciler.pipeline.diff.ownership import (
@@ -29,6 +34,7 @@ from reconciler.pipeline.diff.ownership import (
     tag_changes,
     tagged,
 )
+from reconciler.pipeline.diff.rollout_plan import blue_green_plan, no_rollout
 from reconciler.pipeline.diff.settings import group_changes, target_group_changes
 from reconciler.pipeline.diff.versions import uses_template
 
@@ -57,7 +63,8 @@ def diff_blue_green(desired: DesiredService, observed: ObservedService, *, owner
         phase = Phase.OUT_OF_SYNC
     spec = desired.spec.blue_green
     assert spec is not None
-    starts = decision.phase is Phase.OUT_OF_SYNC
+    # A deploy starts by preparing the idle side; other OutOfSync moves put drift back.
+    starts = decision.phase is Phase.OUT_OF_SYNC and decision.stage is Stage.PREPARING
     gates = (
         describe_plan(
             spec.traffic_steps,
@@ -78,7 +85,30 @@ def diff_blue_green(desired: DesiredService, observed: ObservedService, *, owner
         analysis=state.analysis,
         gates=gates,
         blue_green=decision,
+        rollout_plan=_rollout_plan(desired, sides, decision, state, starts=starts, phase=phase),
     )
+
+
+def _rollout_plan(
+    desired: DesiredService,
+    sides: Sides,
+    decision: BlueGreenDecision,
+    state: BlueGreenState,
+    *,
+    starts: bool,
+    phase: Phase,
+) -> RolloutPlan | None:
+    """A deploy to start: its steps, back to the live side; settings alone: no rollout."""
+    if starts:
+        live = decision.target.other
+        return blue_green_plan(
+            desired,
+            live=live,
+            live_group=sides.group(live),
+            template=sides.template,
+            steps=traffic_steps(state),
+        )
+    return no_rollout(desired.spec.strategy) if phase is Phase.OUT_OF_SYNC else None
 
 
 def _sides(desired: DesiredService, observed: ObservedService) -> tuple[Sides | None, str]:

@@ -23,6 +23,7 @@ from reconciler.pipeline.diff.ownership import (
     tagged,
 )
 from reconciler.pipeline.diff.rollout import rollout_state
+from reconciler.pipeline.diff.rollout_plan import no_rollout, rolling_plan
 from reconciler.pipeline.diff.settings import group_changes, scaling_changes, target_group_changes
 from reconciler.pipeline.diff.versions import (
     current_version,
@@ -76,6 +77,11 @@ def diff(desired: DesiredService, observed: ObservedService, *, owner: str) -> D
             Phase.OUT_OF_SYNC,
             message,
             gates=gates(desired.spec) if starts else (),
+            rollout_plan=(
+                rolling_plan(desired, group=group, template=template)
+                if starts
+                else no_rollout(desired.spec.strategy)
+            ),
         )
     version = current_version(group, template)
     return Diff(desired.name, (), Phase.IN_SYNC, f"in sync at launch template version {version}")

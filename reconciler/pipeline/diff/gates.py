@@ -13,8 +13,12 @@ from reconciler.pipeline.diff.checkpoint import gated, least_hold
 
 def gates(spec: ServiceSpec) -> tuple[str, ...]:
     rollout = spec.rollout
-    checks = _analysis(spec) if rollout.analysis.enabled else [_without_analysis(spec)]
-    return (*checks, *_pauses(rollout), _on_failure(rollout))
+    return (*checks(spec), *_pauses(rollout), _on_failure(rollout))
+
+
+def checks(spec: ServiceSpec) -> tuple[str, ...]:
+    """What every checkpoint (or blue/green step) must pass: each signal and its limits."""
+    return tuple(_analysis(spec)) if spec.rollout.analysis.enabled else (_without_analysis(spec),)
 
 
 def _analysis(spec: ServiceSpec) -> list[str]:
