@@ -50,7 +50,8 @@ def chromium(profile: Path, *, width: int = 1200, height: int = 900) -> Iterator
 
 def console_errors(driver: webdriver.Chrome) -> list[dict[str, Any]]:
     """The console's errors since the last call (the browser log is drained by reading it)."""
-    return [e for e in driver.get_log("browser") if e.get("level") == "SEVERE"]
+    entries: list[dict[str, Any]] = driver.get_log("browser")  # type: ignore[no-untyped-call]
+    return [e for e in entries if e.get("level") == "SEVERE"]
 
 
 def wait_for(check: Callable[[], T | None], *, timeout: float = 15.0, what: str = "") -> T:
