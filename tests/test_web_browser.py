@@ -21,6 +21,7 @@ from reconciler.daemon.server import StatusServer
 from reconciler.daemon.web import WebPage, attach
 from reconciler.sandbox import Sandbox
 from tests.analysis_harness import SERVICE, Seen, Story
+from tests.bluegreen_harness import Story as BlueGreenStory
 from tests.browser import (
     chromium,
     console_errors,
@@ -109,9 +110,11 @@ def ready(seen: Seen) -> bool:
     return seen.status.condition("Ready").status
 
 
-def follow(story: Story, driver: Any, done: Any) -> list[tuple[str, int | None]]:
+def follow(
+    story: Story | BlueGreenStory, driver: Any, done: Any, *, more: Any = None
+) -> list[tuple[str, int | None]]:
     """Tick the story until ``done``; what the page showed after each tick: the headline and
-    the progress bar's value (None: no bar)."""
+    the progress bar's value (None: no bar). ``more(driver)`` is called after each tick too."""
     shown: list[tuple[str, int | None]] = []
     while True:
         seen = story.tick()
@@ -119,9 +122,39 @@ def follow(story: Story, driver: Any, done: Any) -> list[tuple[str, int | None]]
         bars = service(driver, SERVICE).find_elements(By.CSS_SELECTOR, ".bar")
         value = bars[0].get_attribute("aria-valuenow") if bars else None
         shown.append((headline(driver, SERVICE).split("\n")[-1], int(value) if value else None))
+        if more is not None:
+            more(driver)
         if done(seen):
             return shown
         assert len(story.seen) < 60, shown
+
+
+def test_blue_green_shows_its_traffic_steps_and_both_sides_weights(
+    frozen: Sandbox, tmp_path: Path
+) -> None:
+    story = BlueGreenStory.begin(frozen, tmp_path)
+    server = serve(attach(story.daemon), story.daemon)
+    labels: list[str] = []  # the bar's label after each tick
+    weights: list[str] = []  # the weights table after each tick
+
+    def read(driver: Any) -> None:
+        card = service(driver, SERVICE)
+        label = card.find_elements(By.CSS_SELECTOR, ".progress-label")
+        table = card.find_elements(By.CSS_SELECTOR, "table")
+        labels.append(label[0].text if label else "")
+        weights.append(table[0].text if table else "")
+
+    try:
+        with chromium(tmp_path / "profile") as driver:
+            driver.get(f"{server.url}/")
+            follow(story, driver, lambda s: s.ready() and s.weights == (0, 100), more=read)
+            assert "Ready (InSync)" in headline(driver, SERVICE)
+            assert console_errors(driver) == []
+    finally:
+        server.stop()
+    assert any("10% of traffic on green, step 1 of" in label for label in labels), labels
+    assert any("50% of traffic on green, step 2 of" in label for label in labels), labels
+    assert any("blue live 90%" in w and "green target 10%" in w for w in weights), weights
 
 
 def test_the_page_follows_a_rollouts_progress_as_the_sandbox_advances(

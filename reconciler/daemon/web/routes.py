@@ -96,6 +96,9 @@ class WebPage:
         if path != ACTIONS_PATH or self.actions is None:
             message = "actions are off: start the daemon with --action-token-file"
             return _json(HTTPStatus.NOT_FOUND, {"error": message})
+        if len(body) > MAX_ACTION_BODY:
+            too_big = {"error": f"over {MAX_ACTION_BODY} B"}
+            return _json(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, too_big)
         answer = self._act(self.actions, headers=headers, body=body)
         log.info("web_action", status=int(answer.status), **_loggable(answer.body))
         return _json(answer.status, dict(answer.body))
