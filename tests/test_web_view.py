@@ -3,12 +3,14 @@ and the action checks (token, CSRF, origin, request body). Plain data in, plain 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from reconciler import errors
 from reconciler.daemon.web import history, view
-from reconciler.daemon.web.actions import Answer, Guard, Request, parse_request
+from reconciler.daemon.web.actions import Answer, Guard, Request, action_token, parse_request
 from reconciler.model import (
     AnalysisResult,
     Change,
@@ -421,3 +423,28 @@ def test_an_action_request_names_a_known_action_and_service(
         assert found == expected
     else:
         assert isinstance(found, Answer) and found.status == expected
+
+
+@pytest.mark.parametrize(
+    ("content", "env", "expected"),
+    [
+        ("s3cret\n", {}, b"s3cret"),
+        (None, {"RECONCILER_ACTION_TOKEN": " from-env "}, b"from-env"),
+        (None, {}, None),
+        (None, {"RECONCILER_ACTION_TOKEN": "  "}, None),
+        ("", {}, "is empty"),
+        ("missing", {}, "No such file"),
+    ],
+)
+def test_the_action_token_comes_from_a_file_or_the_environment(
+    tmp_path: Path, content: str | None, env: dict[str, str], expected: bytes | str | None
+) -> None:
+    file = tmp_path / "token"
+    if content is not None and content != "missing":
+        file.write_text(content)
+    given = str(file) if content is not None else None
+    if isinstance(expected, str):
+        with pytest.raises(errors.UsageError, match=expected):
+            action_token(file=given, env=env)
+    else:
+        assert action_token(file=given, env=env) == expected

@@ -205,6 +205,8 @@ def _page_actions(args: argparse.Namespace) -> dict[str, Any]:
     token = web.action_token(file=args.action_token_file, env=os.environ)
     if token is None:
         return {}
+    if args.listen == "off":
+        raise errors.UsageError("--action-token-file needs the status page: --listen HOST:PORT")
     local = Path(args.repo)
     if local.is_dir() and not source.is_git_repository(local):
         raise errors.UsageError("--action-token-file needs --repo to be a git repository")

@@ -1,8 +1,9 @@
 """What the page shows, kept up to date by the daemon's tick listener.
 
-The listener only stores each reconciled service's status, diff, history and rollouts (all in
-memory already); the page's JSON is assembled when the page asks, on the HTTP thread, where
-the commits are looked up in git. So the tick is never slowed by the page.
+The listener keeps, per reconciled service, what the pass already holds in memory: its status,
+its diff, and the history and rollouts read off its observed state (no I/O). The page's JSON is
+assembled when the page asks, on the HTTP thread, where the commits are looked up in git; so
+the page never slows the tick.
 """
 
 from __future__ import annotations
