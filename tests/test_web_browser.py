@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 
 from reconciler.aws import Aws
 from reconciler.cli.page_actions import page_actor
@@ -242,8 +243,13 @@ def test_actions_need_the_token_and_the_pages_csrf_token_and_commit_like_the_cli
             click(driver, "pause feedback")
             wait_for(lambda: "Refused: a valid action token" in result(driver), what="refusal")
             unlock(driver, TOKEN)
-            driver.find_element(By.ID, "reason-feedback").send_keys("freeze for the audit")
-            click(driver, "pause feedback")
+            # By keyboard alone: type the reason, Tab to the button, press Enter.
+            wait_for(lambda: buttons(driver, "pause feedback"), what="the pause button")
+            reason = driver.find_element(By.ID, "reason-feedback")
+            reason.send_keys("freeze for the audit", Keys.TAB)
+            focused = driver.switch_to.active_element
+            assert focused.text == "pause feedback", focused.text
+            focused.send_keys(Keys.ENTER)
             wait_for(lambda: "Committed" in result(driver), what="the commit", timeout=30)
             assert repo.git("ls-remote", "origin", "refs/heads/main").split()[0] != before
             daemon.tick()
