@@ -212,6 +212,12 @@
       entry.form.hidden = !unlocked;
       buttons(entry.form, s);
     });
+    var empty = document.getElementById("empty");
+    if (!doc.services.length && !empty) {
+      main.appendChild(el("p", { id: "empty", text: "No pass has finished yet: the services appear after the first tick." }));
+    } else if (doc.services.length && empty) {
+      main.removeChild(empty);
+    }
     Object.keys(articles).forEach(function (name) {
       if (!names[name]) { main.removeChild(articles[name].article); delete articles[name]; }
     });
