@@ -4,11 +4,13 @@
 #   apache2-utils    htpasswd, for the registry's bcrypt htpasswd file in the basic-auth tests
 #   git              the daemon's source of desired state, and the tests' repositories
 #   prometheus       promtool (/usr/bin/promtool): tests/test_alerts.py; its service is not started
+#   chromium         the headless browser of the status page tests (tests/test_web_browser.py)
+#   chromium-driver  /usr/bin/chromedriver, through which Selenium drives it
 # Debian's docker-registry package installs a systemd unit and an init script; nothing here starts
 # them (the tests run their own registry on 127.0.0.1 with a config in a temp dir).
 set -euo pipefail
 
-packages=(docker-registry apache2-utils git prometheus)
+packages=(docker-registry apache2-utils git prometheus chromium chromium-driver)
 missing=()
 for p in "${packages[@]}"; do
   # Status, not mere presence: a removed package whose config files remain still "exists".

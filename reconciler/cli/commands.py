@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from reconciler import desired, errors
 from reconciler.aws import Aws
@@ -192,8 +192,28 @@ def cmd_run(args: argparse.Namespace) -> int:
         owner=args.owner,
         region=region or "us-east-1",
         endpoint_url=args.endpoint_url,
+        **_page_actions(args),
     )
     return run.run(config)
+
+
+def _page_actions(args: argparse.Namespace) -> dict[str, Any]:
+    """The status page's action token and the actor that authors its commits, if a token is set."""
+    from reconciler.cli.page_actions import page_actor
+    from reconciler.daemon import web
+
+    token = web.action_token(file=args.action_token_file, env=os.environ)
+    if token is None:
+        return {}
+    if args.listen == "off":
+        raise errors.UsageError("--action-token-file needs the status page: --listen HOST:PORT")
+    local = Path(args.repo)
+    if local.is_dir() and not source.is_git_repository(local):
+        raise errors.UsageError("--action-token-file needs --repo to be a git repository")
+    repo = str(local.resolve()) if local.exists() else args.repo
+    cache = Path(args.cache_dir) if args.cache_dir else source.default_cache_dir()
+    actor = page_actor(repo=repo, branch=args.branch, path=args.path, cache_dir=cache)
+    return {"action_token": token, "page_actor": actor}
 
 
 # ------------------------------------------------------------------------------------------------

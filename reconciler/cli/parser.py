@@ -178,7 +178,7 @@ def add_run(sub: Subparsers) -> None:
         description="Fetch --path of --branch from --repo every --interval and reconcile it. "
         "A commit that fails validation (or, with --verify-commits, its signature check) is "
         "refused and the last good one stays applied. HTTP on --listen: /healthz, /readyz, "
-        "/status, /metrics and POST /hooks/git.",
+        "/status, /metrics, POST /hooks/git, and the status page at /.",
     )
     _run_source(cmd)
     _run_service(cmd)
@@ -240,6 +240,11 @@ def _run_service(cmd: argparse.ArgumentParser) -> None:
         "--webhook-secret-file",
         help="shared secret of the GitHub push webhook (or env RECONCILER_WEBHOOK_SECRET); "
         "without one, POST /hooks/git is disabled (404)",
+    )
+    cmd.add_argument(
+        "--action-token-file",
+        help="token that unlocks the status page's pause, resume and rollback (they commit to "
+        "--repo; or env RECONCILER_ACTION_TOKEN); without one the page at / is read-only",
     )
     cmd.add_argument("--once", action="store_true", help="one tick, then exit (1 on any error)")
 

@@ -32,6 +32,8 @@ from reconciler.daemon.source import (
     default_cache_dir,
     is_git_repository,
 )
+from reconciler.daemon.web import Actor
+from reconciler.daemon.web import attach as attach_page
 from reconciler.images.resolver import ImageResolver
 from reconciler.model import DEFAULT_OWNER
 from reconciler.pipeline.reconcile import Reconciler
@@ -59,6 +61,9 @@ class RunConfig:
     owner: str = DEFAULT_OWNER
     region: str = "us-east-1"
     endpoint_url: str | None = None
+    # The status page's actions: both set, or the page is read-only (``reconciler.daemon.web``).
+    action_token: bytes | None = None
+    page_actor: Actor | None = None
 
 
 def parse_duration(text: str) -> float:
@@ -159,8 +164,10 @@ def _run_forever(daemon: Daemon, config: RunConfig, stop: threading.Event) -> in
     server = None
     if config.listen is not None:
         host, port = config.listen
+        page = attach_page(daemon, actor=config.page_actor, token=config.action_token)
         server = StatusServer(
             daemon=daemon,
+            page=page,
             metrics=daemon.metrics,
             host=host,
             port=port,

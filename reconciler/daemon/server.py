@@ -5,6 +5,7 @@
     GET  /status      JSON: revision, lastGoodRevision, desiredError, services, role, ...
     GET  /metrics     Prometheus text
     POST /hooks/git   GitHub push webhook → an immediate tick
+    GET  /            the web status page, and its own paths (``reconciler.daemon.web``)
 
 The webhook checks ``X-Hub-Signature-256`` (HMAC-SHA256 of the raw body with the shared
 secret) before anything else, then a token bucket limits how often it may trigger a tick.
@@ -18,7 +19,7 @@ import hmac
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -43,6 +44,16 @@ class DaemonView(Protocol):
     def report(self) -> dict[str, Any]: ...
 
     def trigger(self) -> None: ...
+
+
+class PageRoutes(Protocol):
+    """The web status page's paths (``reconciler.daemon.web.WebPage``), asked after ours."""
+
+    def get(self, path: str) -> Reply | None: ...
+
+    def handles_post(self, path: str) -> bool: ...
+
+    def post(self, path: str, *, headers: Mapping[str, str], body: bytes) -> Reply: ...
 
 
 @dataclass
@@ -112,8 +123,10 @@ class Routes:
         branch: str | None = None,
         bucket: TokenBucket | None = None,
         max_body: int = MAX_BODY,
+        page: PageRoutes | None = None,
     ) -> None:
         self.daemon = daemon
+        self.page = page
         self.metrics = metrics
         self.secret = webhook_secret
         self.branch = branch
@@ -132,7 +145,8 @@ class Routes:
         if path == "/metrics":
             body, content_type = self.metrics.render()
             return Reply(HTTPStatus.OK, body, content_type)
-        return _json(HTTPStatus.NOT_FOUND, {"error": "not found"})
+        found = self.page.get(path) if self.page is not None else None
+        return found or _json(HTTPStatus.NOT_FOUND, {"error": "not found"})
 
     def webhook_enabled(self) -> bool:
         return self.secret is not None
@@ -182,6 +196,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         routes = self.server.routes
+        path = self.path.split("?", 1)[0]
+        if routes.page is not None and routes.page.handles_post(path):
+            body = self._read_body(routes.max_body)
+            if body is not None:
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                self._send(routes.page.post(path, headers=headers, body=body))
+            return
         if self.path.split("?", 1)[0] != "/hooks/git" or not routes.webhook_enabled():
             self._discard_body(routes.max_body)
             self._send(_json(HTTPStatus.NOT_FOUND, {"error": "not found"}))
@@ -252,6 +273,7 @@ class StatusServer:
         branch: str | None = None,
         bucket: TokenBucket | None = None,
         max_body: int = MAX_BODY,
+        page: PageRoutes | None = None,
     ) -> None:
         self.routes = Routes(
             daemon=daemon,
@@ -260,6 +282,7 @@ class StatusServer:
             branch=branch,
             bucket=bucket,
             max_body=max_body,
+            page=page,
         )
         self._address = (host, port)
         self._httpd: _Server | None = None

@@ -1,0 +1,32 @@
+"""The daemon's web status page, served at ``/`` on its listen address.
+
+Modules: ``view`` and ``history`` (statuses, diffs and revisions → what the page shows; pure),
+``commits`` (git's author and subject per revision), ``state`` (the tick listener that keeps it),
+``actions`` (the action token, CSRF and the checks), ``routes`` (the paths) and ``static``
+(the page's HTML, JS and CSS: ours, no build, no other origin).
+"""
+
+from __future__ import annotations
+
+from reconciler.daemon.daemon import Daemon
+from reconciler.daemon.source import GitSource
+from reconciler.daemon.web.actions import Actor, Guard, action_token
+from reconciler.daemon.web.commits import CommitLog
+from reconciler.daemon.web.routes import Actions, WebPage
+from reconciler.daemon.web.state import PageState
+
+__all__ = ["Actions", "Actor", "Guard", "PageState", "WebPage", "action_token", "attach"]
+
+
+def attach(daemon: Daemon, *, actor: Actor | None = None, token: bytes | None = None) -> WebPage:
+    """The page for ``daemon``, told of each of its ticks; actions only with both an actor and a
+    token."""
+    source = daemon.source
+    repo = source.settings.repo if isinstance(source, GitSource) else ""
+    acting = actor is not None and token is not None
+    state = PageState(report=daemon.report, commits=CommitLog.of(source), repo=repo, actions=acting)
+    daemon.listeners.add(state.listen)
+    actions = None
+    if actor is not None and token is not None:
+        actions = Actions(actor=actor, guard=Guard(token=token), after=daemon.trigger)
+    return WebPage(state, actions=actions)
