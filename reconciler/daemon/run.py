@@ -21,6 +21,8 @@ import structlog
 from reconciler import errors
 from reconciler.aws import Aws
 from reconciler.daemon.daemon import Daemon
+from reconciler.daemon.github.settings import GitHubSettings
+from reconciler.daemon.github.worker import attach as attach_github
 from reconciler.daemon.lease import Lease
 from reconciler.daemon.metrics import Metrics
 from reconciler.daemon.server import StatusServer
@@ -59,6 +61,7 @@ class RunConfig:
     owner: str = DEFAULT_OWNER
     region: str = "us-east-1"
     endpoint_url: str | None = None
+    github: GitHubSettings | None = None  # commit statuses and deployments; None: off
 
 
 def parse_duration(text: str) -> float:
@@ -136,11 +139,14 @@ def run(config: RunConfig) -> int:
 
     previous = _on_signals(shut_down)
     log.info("starting", source=daemon.source.description, interval=config.interval)
+    github = attach_github(daemon, config.github) if config.github else None
     try:
         if config.once:
             return _run_once(daemon)
         return _run_forever(daemon, config, stop)
     finally:
+        if github is not None:
+            github.stop(drain=10.0)  # what the last tick called for, unless GitHub is down
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
