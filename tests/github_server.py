@@ -92,13 +92,14 @@ class GitHubServer:
         body = _json(raw)
         with self._lock:
             fault = self.faults.popleft() if self.faults and not problems else None
-        if problems or op is None:
+        extra: dict[str, str]
+        if headers.get("Authorization") != f"Bearer {TOKEN}":  # GitHub checks the token first
+            status, extra, answer = 401, {}, {"message": "Bad credentials"}
+        elif problems or op is None:
             status, extra, answer = 422, {}, _validation_failed(problems)
         elif fault is not None:
             status, extra = fault.status, fault.headers
             answer = {"message": fault.message, "documentation_url": "https://docs.github.com/rest"}
-        elif headers.get("Authorization") != f"Bearer {TOKEN}":
-            status, extra, answer = 401, {}, {"message": "Bad credentials"}
         else:
             status, extra, answer = 201, {}, self._created(op, body)
         sent = self.contract.check_response(op, status, answer) if op else []

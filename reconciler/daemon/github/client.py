@@ -1,5 +1,6 @@
-"""One post to GitHub's REST API, retried the way GitHub asks ("Best practices for using the
-REST API", "Rate limits for the REST API"):
+"""One post to GitHub's REST API, retried the way GitHub asks.
+
+GitHub's "Best practices for using the REST API" and "Rate limits for the REST API" say:
 
 - **5xx and network errors**: retried with exponential backoff.
 - **Primary rate limit** (403 or 429 with ``x-ratelimit-remaining: 0``): wait until

@@ -149,6 +149,8 @@ class GitHubReporter:
                 "description": post.description,
                 "auto_merge": False,
                 "required_contexts": [],
+                # GitHub marks older deployments inactive (auto_inactive) only in a
+                # non-production environment.
                 "production_environment": False,
             }
             answer = self.client.post(_operation(post), f"{repo}/deployments", body)
