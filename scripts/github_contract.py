@@ -21,6 +21,7 @@ OPERATIONS = (
     "repos/create-commit-status",
     "repos/create-deployment",
     "repos/create-deployment-status",
+    "repos/list-deployments",  # read to find a deployment made before a restart
 )
 # The body GitHub sends with an error (a rate limit, a 5xx) that these operations do not list;
 # the test server's faults are checked against it.

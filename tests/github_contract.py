@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +40,8 @@ class Operation:
     method: str
     template: str
     pointer: str  # JSON pointer of the operation object in the description
-    params: Mapping[str, str]
+    params: Mapping[str, str]  # the path's parameters
+    query: Mapping[str, str]
 
 
 def _escape(part: str) -> str:
@@ -76,13 +78,18 @@ class Contract:
             found[param["name"]] = param
         return found
 
-    def find(self, method: str, path: str) -> Operation | None:
+    def find(self, method: str, target: str) -> Operation | None:
+        """The operation for ``method`` on ``target`` (a path, with its query string if any)."""
+        path, _, query = target.partition("?")
         for op_method, template, route in self._routes:
             match = route.match(path)
             if op_method == method.lower() and match is not None:
                 op = self.doc["paths"][template][op_method]
                 pointer = f"#/paths/{_escape(template)}/{op_method}"
-                return Operation(op["operationId"], op_method, template, pointer, match.groupdict())
+                asked = dict(urllib.parse.parse_qsl(query, keep_blank_values=True))
+                return Operation(
+                    op["operationId"], op_method, template, pointer, match.groupdict(), asked
+                )
         return None
 
     # -- requests ----------------------------------------------------------------------------
@@ -116,14 +123,17 @@ class Contract:
     def _params(self, op: Operation) -> list[str]:
         specs = self._op_params(op.template, op.method)
         problems = []
-        for name, raw in op.params.items():
-            schema = specs[name].get("schema", {})
-            value: Any = raw
-            if schema.get("type") == "integer":
-                value = int(raw) if raw.isdigit() else raw
-            error = best_match(OAS30Validator(schema).iter_errors(value))
-            if error is not None:
-                problems.append(f"path parameter {name}={raw!r}: {error.message}")
+        for where, given in (("path", op.params), ("query", op.query)):
+            for name, raw in given.items():
+                spec = specs.get(name)
+                if spec is None or spec["in"] != where:
+                    problems.append(f"{where} parameter {name}: not in the description")
+                    continue
+                schema = spec.get("schema", {})
+                value: Any = int(raw) if schema.get("type") == "integer" and raw.isdigit() else raw
+                error = best_match(OAS30Validator(schema).iter_errors(value))
+                if error is not None:
+                    problems.append(f"{where} parameter {name}={raw!r}: {error.message}")
         return problems
 
     def _body(self, op: Operation, headers: Mapping[str, str], body: bytes) -> list[str]:

@@ -18,6 +18,7 @@ import json
 import threading
 import time
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -25,6 +26,7 @@ from typing import Any
 from tests.github_contract import Contract, Operation
 
 TOKEN = "ghp_test-token"
+LIST_DEPLOYMENTS = "repos/list-deployments"
 EXAMPLES = {
     "repos/create-commit-status": "#/components/examples/status",
     "repos/create-deployment": "#/components/examples/deployment-simple-example",
@@ -56,6 +58,7 @@ class GitHubServer:
         self.faults: deque[Fault] = deque()
         self.exchanges: list[Exchange] = []
         self.problems: list[str] = []
+        self.deployments: list[dict[str, Any]] = []  # created, newest first (as GitHub lists)
         self._ids = itertools.count(1000)
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
@@ -93,6 +96,7 @@ class GitHubServer:
         with self._lock:
             fault = self.faults.popleft() if self.faults and not problems else None
         extra: dict[str, str]
+        answer: Any
         if headers.get("Authorization") != f"Bearer {TOKEN}":  # GitHub checks the token first
             status, extra, answer = 401, {}, {"message": "Bad credentials"}
         elif problems or op is None:
@@ -100,6 +104,8 @@ class GitHubServer:
         elif fault is not None:
             status, extra = fault.status, fault.headers
             answer = {"message": fault.message, "documentation_url": "https://docs.github.com/rest"}
+        elif op.operation_id == LIST_DEPLOYMENTS:
+            status, extra, answer = 200, {}, self._listed(op.query)
         else:
             status, extra, answer = 201, {}, self._created(op, body)
         sent = self.contract.check_response(op, status, answer) if op else []
@@ -110,7 +116,7 @@ class GitHubServer:
                     time.time(),
                     op.operation_id if op else None,
                     path,
-                    dict(op.params) if op else {},
+                    {**op.params, **op.query} if op else {},
                     body,
                     status,
                     answer,
@@ -129,7 +135,16 @@ class GitHubServer:
             created.update(sha=asked.get("ref"), ref=asked.get("ref"))
         keep = ("state", "description", "context", "target_url", "environment", "payload")
         created.update({k: asked[k] for k in keep if k in asked})
+        if op.operation_id == "repos/create-deployment":
+            with self._lock:
+                self.deployments.insert(0, created)
         return created
+
+    def _listed(self, query: Mapping[str, str]) -> list[dict[str, Any]]:
+        wanted = {k: query[k] for k in ("sha", "environment") if k in query}
+        with self._lock:
+            found = [d for d in self.deployments if all(d[k] == v for k, v in wanted.items())]
+        return found[: int(query.get("per_page", 30))]
 
 
 def _json(raw: bytes) -> Any:
@@ -149,9 +164,12 @@ def _validation_failed(problems: list[str]) -> dict[str, Any]:
 
 def _handler(server: GitHubServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
+        def do_GET(self) -> None:
+            self.do_POST(method="GET")
+
+        def do_POST(self, method: str = "POST") -> None:
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            status, extra, answer = server.answer("POST", self.path, dict(self.headers), raw)
+            status, extra, answer = server.answer(method, self.path, dict(self.headers), raw)
             data = json.dumps(answer).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json; charset=utf-8")

@@ -163,6 +163,27 @@ def test_a_request_as_described_is_answered_as_described(
     assert response.json()["state" if "state" in response.json() else "ref"]
 
 
+@pytest.mark.parametrize(
+    ("query", "code", "problem"),
+    [
+        ("?sha=abc&environment=feedback&per_page=1", 200, None),
+        ("?per_page=many", 422, "query parameter per_page='many'"),
+        ("?colour=blue", 422, "query parameter colour: not in the description"),
+    ],
+)
+def test_query_parameters_are_held_to_the_description(
+    github: GitHubServer, query: str, code: int, problem: str | None
+) -> None:
+    response = requests.get(
+        f"{github.url}/repos/acme/deploys/deployments{query}", headers=GOOD_HEADERS, timeout=5
+    )
+    assert response.status_code == code
+    if problem is None:
+        assert github.problems == [] and response.json() == []
+    else:
+        assert any(problem in p for p in github.problems), github.problems
+
+
 # ------------------------------------------------------------------------------------------------
 # Retries
 # ------------------------------------------------------------------------------------------------

@@ -180,7 +180,7 @@ def test_a_github_that_never_answers_does_not_slow_a_tick(
         stopping = time.monotonic()
         reporter.stop()
         silent.close()
-    assert took and max(took) < 0.05, took
+    assert took and max(took) < 0.1, took  # handing over, never waiting
     assert time.monotonic() - stopping < 4.0
     dropped = sum(
         daemon.metrics.registry.get_sample_value(
@@ -223,3 +223,30 @@ def test_run_once_posts_the_status_of_its_tick(
     assert code == 0
     assert github.problems == []
     assert [s for s, _ in states(github, repo.head())] == ["pending"]
+
+
+def test_a_restarted_daemon_finds_its_deployment_instead_of_making_another(
+    sandbox: Sandbox, aws: Aws, tmp_path: Path, github: GitHubServer
+) -> None:
+    repo = desired_repo(tmp_path / "git", tag="v1.0")
+    daemon = make_daemon(aws, git_source(repo, tmp_path / "cache"))
+    converge(daemon, clock=sandbox.clock)
+    before = attach(daemon, settings(github.url))
+    upgrade = deploy(repo, "v1.1")
+    daemon.tick()  # the rollout starts
+    assert before.wait_idle(10)
+    before.stop()
+
+    again = make_daemon(aws, git_source(repo, tmp_path / "cache-after"))  # nothing in memory
+    after = attach(again, settings(github.url))
+    try:
+        converge(again, clock=sandbox.clock)
+        assert after.wait_idle(10)
+    finally:
+        after.stop()
+
+    assert github.problems == []
+    _, deployment_states = deployment_of(github, upgrade)  # one deployment: the same one
+    assert deployment_states == ["in_progress", "in_progress", "success"]
+    # Commit statuses are idempotent on GitHub's side: the new daemon says pending once more.
+    assert [s for s, _ in states(github, upgrade)] == ["pending", "pending", "success"]

@@ -33,7 +33,8 @@ ACCEPT = "application/vnd.github+json"
 COMMIT_STATUS = "repos/create-commit-status"
 DEPLOYMENT = "repos/create-deployment"
 DEPLOYMENT_STATUS = "repos/create-deployment-status"
-OPERATIONS = (COMMIT_STATUS, DEPLOYMENT, DEPLOYMENT_STATUS)
+DEPLOYMENTS = "repos/list-deployments"
+OPERATIONS = (COMMIT_STATUS, DEPLOYMENT, DEPLOYMENT_STATUS, DEPLOYMENTS)
 SUCCESS = "success"
 SERVER_ERROR = "server_error"
 NETWORK_ERROR = "network_error"
@@ -109,7 +110,7 @@ def _number(text: str | None) -> float | None:
 
 
 class GitHubClient:
-    """Posts JSON to ``api_url`` with a token; ``post`` returns the answer or None."""
+    """Sends JSON to ``api_url`` with a token; ``post`` and ``get`` return the answer or None."""
 
     def __init__(
         self,
@@ -140,8 +141,24 @@ class GitHubClient:
 
     def post(self, operation: str, path: str, body: Mapping[str, Any]) -> dict[str, Any] | None:
         """POST ``body`` to ``path``; the JSON answer, or None when it failed for good."""
+        answer = self._request(operation, "POST", path, body=body)
+        return answer if isinstance(answer, dict) or answer is None else {}
+
+    def get(self, operation: str, path: str, params: Mapping[str, str | int]) -> Any:
+        """GET ``path?params``; the JSON answer, or None when it failed for good."""
+        return self._request(operation, "GET", path, params=params)
+
+    def _request(
+        self,
+        operation: str,
+        method: str,
+        path: str,
+        *,
+        body: Mapping[str, Any] | None = None,
+        params: Mapping[str, str | int] | None = None,
+    ) -> Any:
         for attempt in range(1, self.policy.attempts + 1):
-            status, headers, answer = self._send(path, body)
+            status, headers, answer = self._send(method, path, body, params)
             message = str(answer.get("message", "")) if isinstance(answer, dict) else ""
             judged = judge(
                 status=status,
@@ -153,7 +170,7 @@ class GitHubClient:
             )
             self._on_result(operation, judged.result)
             if judged.result == SUCCESS:
-                return answer if isinstance(answer, dict) else {}
+                return answer
             fields = {"operation": operation, "path": path, "status": status, "message": message}
             if judged.wait is None:
                 log.warning("github_refused", **fields)
@@ -167,9 +184,17 @@ class GitHubClient:
         log.warning("github_gave_up", operation=operation, path=path)
         return None
 
-    def _send(self, path: str, body: Mapping[str, Any]) -> tuple[int | None, dict[str, str], Any]:
+    def _send(
+        self,
+        method: str,
+        path: str,
+        body: Mapping[str, Any] | None,
+        params: Mapping[str, str | int] | None,
+    ) -> tuple[int | None, dict[str, str], Any]:
         try:
-            response = self._session.post(self.api_url + path, json=body, timeout=self._timeout)
+            response = self._session.request(
+                method, self.api_url + path, json=body, params=params, timeout=self._timeout
+            )
         except requests.RequestException as exc:
             log.info("github_unreachable", path=path, error=f"{type(exc).__name__}: {exc}")
             return None, {}, None

@@ -3,8 +3,9 @@
 ``tell(view)`` is the daemon's listener: it works out the posts (``Reporter``, pure and quick)
 and queues them without waiting. When GitHub is down or rate-limits us the queue fills; then the
 oldest post is dropped (counted), since the newest says where things stand. A deployment's
-statuses need its id, which only its creation's answer gives; if that creation failed, its
-statuses are skipped (logged).
+statuses need its id: the one GitHub already lists for that commit and environment (made before
+a restart), or else the one its creation answers; without either, its statuses are skipped
+(logged).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from reconciler.daemon.github.client import (
     COMMIT_STATUS,
     DEPLOYMENT,
     DEPLOYMENT_STATUS,
+    DEPLOYMENTS,
     DROPPED,
     GitHubClient,
     RetryPolicy,
@@ -142,24 +144,38 @@ class GitHubReporter:
                 body["target_url"] = post.target_url
             self.client.post(_operation(post), f"{repo}/statuses/{post.sha}", body)
         elif isinstance(post, CreateDeployment):
-            body = {
-                "ref": post.sha,
-                "environment": post.service,
-                "payload": dict(post.payload),
-                "description": post.description,
-                "auto_merge": False,
-                "required_contexts": [],
-                # GitHub marks older deployments inactive (auto_inactive) only in a
-                # non-production environment.
-                "production_environment": False,
-            }
-            answer = self.client.post(_operation(post), f"{repo}/deployments", body)
-            if answer is not None and isinstance(answer.get("id"), int):
-                self._ids[(post.service, post.sha)] = answer["id"]
+            deployment = self._existing(repo, post) or self._create(repo, post)
+            if deployment is not None:
+                self._ids[(post.service, post.sha)] = deployment
                 while len(self._ids) > _KEPT_IDS:
                     del self._ids[next(iter(self._ids))]
         else:
             self._send_deployment_status(repo, post)
+
+    def _existing(self, repo: str, post: CreateDeployment) -> int | None:
+        """The deployment of this commit to this environment made before (by a daemon that
+        restarted since), so a restart does not leave one in progress for ever."""
+        params: dict[str, str | int] = {"sha": post.sha, "environment": post.service, "per_page": 1}
+        found = self.client.get(DEPLOYMENTS, f"{repo}/deployments", params)
+        if isinstance(found, list) and found and isinstance(found[0].get("id"), int):
+            return int(found[0]["id"])
+        return None
+
+    def _create(self, repo: str, post: CreateDeployment) -> int | None:
+        body = {
+            "ref": post.sha,
+            "environment": post.service,
+            "payload": dict(post.payload),
+            "description": post.description,
+            "auto_merge": False,
+            "required_contexts": [],
+            # GitHub marks older deployments inactive (auto_inactive) only in a
+            # non-production environment.
+            "production_environment": False,
+        }
+        answer = self.client.post(_operation(post), f"{repo}/deployments", body)
+        found = answer.get("id") if answer is not None else None
+        return found if isinstance(found, int) else None
 
     def _send_deployment_status(self, repo: str, post: DeploymentStatus) -> None:
         deployment = self._ids.get((post.service, post.sha))
