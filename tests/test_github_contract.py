@@ -14,10 +14,13 @@ import pytest
 import requests
 from structlog.testing import capture_logs
 
-from reconciler.daemon.github.client import GitHubClient, RetryPolicy
+from reconciler.daemon.github.client import GitHubClient, Reply, RetryPolicy
+from reconciler.daemon.github.settings import GitHubSettings
+from reconciler.daemon.github.worker import GitHubReporter
 from scripts.github_contract import EXTRA, OPERATIONS, extract
 from tests.github_contract import Contract
 from tests.github_server import TOKEN, Fault, GitHubServer
+from tests.test_github_reporting import READY, SHA1, view
 from tests.test_loop import closed_port
 
 SHA = "a84d88e7554fc1fa21bcbc4efae3c782a70d2b9d"
@@ -50,7 +53,7 @@ def client(server_url: str, results: Results, policy: RetryPolicy = FAST) -> Git
     return GitHubClient(api_url=server_url, token=TOKEN, policy=policy, on_result=results)
 
 
-def post_status(cli: GitHubClient, **body: Any) -> dict[str, Any] | None:
+def post_status(cli: GitHubClient, **body: Any) -> Reply:
     return cli.post("repos/create-commit-status", STATUS_PATH, {"state": "pending", **body})
 
 
@@ -192,8 +195,8 @@ def test_query_parameters_are_held_to_the_description(
 def test_5xx_and_network_errors_are_retried_with_backoff(github: GitHubServer) -> None:
     results = Results()
     github.fail_next(Fault(502), Fault(503))
-    answer = post_status(client(github.url, results), description="rolling out")
-    assert answer is not None and answer["state"] == "pending"
+    reply = post_status(client(github.url, results), description="rolling out")
+    assert reply.result == "success" and reply.answer["state"] == "pending"
     statuses = [e.status for e in github.exchanges]
     assert statuses == [502, 503, 201] and github.problems == []
     gaps = [b.at - a.at for a, b in zip(github.exchanges, github.exchanges[1:], strict=False)]
@@ -205,7 +208,7 @@ def test_5xx_and_network_errors_are_retried_with_backoff(github: GitHubServer) -
         }
     )
     dead = Results()
-    assert post_status(client(f"http://127.0.0.1:{closed_port()}", dead)) is None
+    assert post_status(client(f"http://127.0.0.1:{closed_port()}", dead)).unsent
     assert dead.counts == Counter(
         {
             ("repos/create-commit-status", "network_error"): 4,
@@ -223,7 +226,7 @@ def test_the_primary_rate_limit_waits_until_its_reset(github: GitHubServer) -> N
         "x-ratelimit-limit": "5000",
     }
     github.fail_next(Fault(403, limited, "API rate limit exceeded for user ID 1."))
-    assert post_status(client(github.url, results)) is not None
+    assert post_status(client(github.url, results)).result == "success"
     first, retry = github.exchanges
     assert first.status == 403 and retry.status == 201
     assert retry.at >= reset  # not one request before the window reopened
@@ -236,13 +239,13 @@ def test_a_secondary_rate_limit_honours_retry_after(github: GitHubServer, status
     results = Results()
     message = "You have exceeded a secondary rate limit. Please wait a few minutes."
     github.fail_next(Fault(status, {"retry-after": "1"}, message))
-    assert post_status(client(github.url, results)) is not None
+    assert post_status(client(github.url, results)).result == "success"
     first, retry = github.exchanges
     assert retry.at - first.at >= 1.0
     assert results.counts[("repos/create-commit-status", "secondary_rate_limited")] == 1
     # Without retry-after: at least secondary_minimum (GitHub: a minute; 0.1 s here).
     github.fail_next(Fault(status, {}, message))
-    assert post_status(client(github.url, results)) is not None
+    assert post_status(client(github.url, results)).result == "success"
     assert github.exchanges[3].at - github.exchanges[2].at >= 0.1
 
 
@@ -250,11 +253,33 @@ def test_other_4xx_are_not_retried_and_logged_with_githubs_message(github: GitHu
     results = Results()
     github.fail_next(Fault(404, {}, "Not Found"))
     with capture_logs() as logged:
-        assert post_status(client(github.url, results)) is None
+        assert post_status(client(github.url, results)).result == "client_error"
     assert [e.status for e in github.exchanges] == [404]
     refused = [e for e in logged if e["event"] == "github_refused"]
     assert refused and refused[0]["message"] == "Not Found" and refused[0]["status"] == 404
     assert results.counts == Counter({("repos/create-commit-status", "client_error"): 1})
     bad_token = GitHubClient(api_url=github.url, token="wrong", policy=FAST)
-    assert post_status(bad_token) is None and github.exchanges[-1].status == 401
+    assert post_status(bad_token).result == "client_error"
+    assert github.exchanges[-1].status == 401
     assert github.problems == []
+
+
+# ------------------------------------------------------------------------------------------------
+# The worker: what GitHub never got is told again
+# ------------------------------------------------------------------------------------------------
+
+
+def test_a_status_github_never_got_is_posted_on_a_later_tick(github: GitHubServer) -> None:
+    settings = GitHubSettings(repository="acme/deploys", token=TOKEN, api_url=github.url)
+    reporter = GitHubReporter(settings, policy=FAST).start()
+    try:
+        github.fail_next(*[Fault(503)] * FAST.attempts)  # every attempt at the status
+        reporter.tell(view(SHA1, READY))
+        assert reporter.wait_idle(10)
+        assert github.posted("repos/create-commit-status") == []
+        reporter.tell(view(SHA1, READY))
+        assert reporter.wait_idle(10)
+    finally:
+        reporter.stop()
+    [posted] = github.posted("repos/create-commit-status")
+    assert posted.body["state"] == "success" and github.problems == []

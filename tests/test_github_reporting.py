@@ -1,14 +1,12 @@
 """GitHub reporting's pure parts: what each tick calls for (once per transition), how each answer
-is retried, and where the settings come from. Plain data in, plain data out."""
+is retried. Plain data in, plain data out."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import pytest
 
-from reconciler import errors
 from reconciler.daemon.github.client import RetryPolicy, judge
 from reconciler.daemon.github.reporter import (
     CommitStatus,
@@ -19,7 +17,6 @@ from reconciler.daemon.github.reporter import (
     one_line,
     verdict,
 )
-from reconciler.daemon.github.settings import github_settings, repository_from_url
 from reconciler.daemon.listeners import TickView
 from reconciler.daemon.revisions import DesiredError, Followed, LastGood
 from reconciler.model import Condition, Problem, ServiceOutcome
@@ -304,70 +301,35 @@ def test_judge(
 
 
 # ------------------------------------------------------------------------------------------------
-# Settings
+# Told again: posts GitHub never got
 # ------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("url", "repository"),
-    [
-        ("https://github.com/acme/deploys.git", "acme/deploys"),
-        ("https://github.com/acme/deploys", "acme/deploys"),
-        ("https://x-access-token:t@github.com/acme/deploys.git", "acme/deploys"),
-        ("git@github.com:acme/deploys.git", "acme/deploys"),
-        ("ssh://git@github.com/acme/my.repo.git", "acme/my.repo"),
-        ("https://gitlab.com/acme/deploys.git", None),
-        ("/srv/git/deploys", None),
-        ("https://github.com/acme", None),
-    ],
-)
-def test_repository_from_url(url: str, repository: str | None) -> None:
-    assert repository_from_url(url) == repository
+def test_an_unsent_end_is_told_again_on_the_next_tick_that_calls_for_it() -> None:
+    reporter = Reporter(external_url=PAGE)
+    reporter.observe(view(SHA1, ROLLING))
+    ended = reporter.observe(view(SHA1, READY, ended=["succeeded"]))
+    reporter.forget(ended)
+    assert [brief(p) for p in reporter.observe(view(SHA1, READY))] == [
+        ("status", SHA1, "success"),
+        ("deployment_status", SHA1, "success"),
+    ]
+    assert reporter.observe(view(SHA1, READY)) == []
 
 
-def test_settings_from_a_token_file_or_the_environment(tmp_path: Path) -> None:
-    token = tmp_path / "token"
-    token.write_text("ghp_abc\n")
-    url = "git@github.com:acme/deploys.git"
-    found = github_settings(repo_url=url, repository=None, token_file=str(token), env={})
-    assert found is not None and (found.repository, found.token) == ("acme/deploys", "ghp_abc")
-    assert "ghp_abc" not in repr(found)
-    from_env = github_settings(
-        repo_url="/srv/git", repository="acme/x", token_file=None, env={"GITHUB_TOKEN": "t"}
-    )
-    assert from_env is not None and from_env.repository == "acme/x"
-    # CI's own GITHUB_TOKEN, with a repository not on GitHub: off, quietly.
-    off = github_settings(
-        repo_url="/srv/git", repository=None, token_file=None, env={"GITHUB_TOKEN": "t"}
-    )
-    assert off is None
-    assert github_settings(repo_url=url, repository=None, token_file=None, env={}) is None
+def test_an_unsent_state_already_replaced_is_not_told_again() -> None:
+    reporter = Reporter(external_url=PAGE)
+    started = reporter.observe(view(SHA1, ROLLING))
+    reporter.observe(view(SHA1, READY, ended=["succeeded"]))
+    reporter.forget(started)  # pending and the deployment: both overtaken by the end
+    assert reporter.observe(view(SHA1, READY)) == []
 
 
-@pytest.mark.parametrize(
-    ("changes", "says"),
-    [
-        ({"token_file": "/nonexistent/token"}, "--github-token-file: No such file"),
-        ({"repository": "acme"}, "--github-repository: 'acme': use OWNER/NAME"),
-        ({"repository": "acme/x", "env": {}}, "--github-repository needs a token"),
-        ({"repo_url": "/srv/git"}, "is not a github.com URL"),
-        ({"api_url": "api.github.com"}, "--github-api-url"),
-        ({"external_url": "status.example.com"}, "--external-url"),
-    ],
-)
-def test_half_given_settings_are_a_clear_error(
-    tmp_path: Path, changes: dict[str, object], says: str
-) -> None:
-    token = tmp_path / "token"
-    token.write_text("ghp_abc")
-    given: dict[str, object] = {
-        "repo_url": "https://github.com/acme/deploys",
-        "repository": None,
-        "token_file": str(token),
-        "env": {"GITHUB_TOKEN": "t"},
-    }
-    if changes.get("env") == {}:
-        given["token_file"] = None
-    given.update(changes)
-    with pytest.raises(errors.UsageError, match=says.replace("(", r"\(")):
-        github_settings(**given)  # type: ignore[arg-type]
+def test_an_unsent_deployment_is_made_on_the_next_tick_still_rolling() -> None:
+    reporter = Reporter(external_url=PAGE)
+    started = reporter.observe(view(SHA1, ROLLING))
+    reporter.forget([p for p in started if not isinstance(p, CommitStatus)])
+    assert [brief(p) for p in reporter.observe(view(SHA1, ROLLING))] == [
+        ("deployment", SHA1),
+        ("deployment_status", SHA1, "in_progress"),
+    ]

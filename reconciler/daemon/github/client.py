@@ -109,8 +109,19 @@ def _number(text: str | None) -> float | None:
         return None
 
 
+@dataclass(frozen=True)
+class Reply:
+    result: str  # SUCCESS; CLIENT_ERROR (refused: sending it again cannot help); GAVE_UP
+    answer: Any = None  # the JSON body of a success
+
+    @property
+    def unsent(self) -> bool:
+        """Whether GitHub never got it (down, rate-limited past the retries, or stopping)."""
+        return self.result == GAVE_UP
+
+
 class GitHubClient:
-    """Sends JSON to ``api_url`` with a token; ``post`` and ``get`` return the answer or None."""
+    """Sends JSON to ``api_url`` with a token; ``post`` and ``get`` return how it went."""
 
     def __init__(
         self,
@@ -139,13 +150,10 @@ class GitHubClient:
             }
         )
 
-    def post(self, operation: str, path: str, body: Mapping[str, Any]) -> dict[str, Any] | None:
-        """POST ``body`` to ``path``; the JSON answer, or None when it failed for good."""
-        answer = self._request(operation, "POST", path, body=body)
-        return answer if isinstance(answer, dict) or answer is None else {}
+    def post(self, operation: str, path: str, body: Mapping[str, Any]) -> Reply:
+        return self._request(operation, "POST", path, body=body)
 
-    def get(self, operation: str, path: str, params: Mapping[str, str | int]) -> Any:
-        """GET ``path?params``; the JSON answer, or None when it failed for good."""
+    def get(self, operation: str, path: str, params: Mapping[str, str | int]) -> Reply:
         return self._request(operation, "GET", path, params=params)
 
     def _request(
@@ -156,7 +164,7 @@ class GitHubClient:
         *,
         body: Mapping[str, Any] | None = None,
         params: Mapping[str, str | int] | None = None,
-    ) -> Any:
+    ) -> Reply:
         for attempt in range(1, self.policy.attempts + 1):
             status, headers, answer = self._send(method, path, body, params)
             message = str(answer.get("message", "")) if isinstance(answer, dict) else ""
@@ -170,11 +178,11 @@ class GitHubClient:
             )
             self._on_result(operation, judged.result)
             if judged.result == SUCCESS:
-                return answer
+                return Reply(SUCCESS, answer)
             fields = {"operation": operation, "path": path, "status": status, "message": message}
             if judged.wait is None:
                 log.warning("github_refused", **fields)
-                return None
+                return Reply(CLIENT_ERROR)
             if attempt == self.policy.attempts:
                 break
             log.info("github_retry", result=judged.result, retry_in=judged.wait, **fields)
@@ -182,7 +190,7 @@ class GitHubClient:
                 break
         self._on_result(operation, GAVE_UP)
         log.warning("github_gave_up", operation=operation, path=path)
-        return None
+        return Reply(GAVE_UP)
 
     def _send(
         self,

@@ -130,6 +130,23 @@ class Reporter:
                 posts += self._commit(refused.revision, name, Verdict(FAILURE, message))
         return posts
 
+    def forget(self, unsent: Sequence[Post]) -> None:
+        """Posts GitHub never got: their transitions are told again on the next tick that still
+        calls for them (one already replaced by a newer state is not)."""
+        for post in unsent:
+            if isinstance(post, CommitStatus):
+                seen = self._posted.get(post.context, {})
+                if seen.get(post.sha) == post.state:
+                    del seen[post.sha]
+            elif isinstance(post, CreateDeployment):
+                if self._deployments.get(post.service) == (post.sha, IN_PROGRESS):
+                    del self._deployments[post.service]
+            elif post.state != IN_PROGRESS and self._deployments.get(post.service) == (
+                post.sha,
+                post.state,
+            ):  # its end: the rollout is told as in progress until the end gets through
+                self._deployments[post.service] = (post.sha, IN_PROGRESS)
+
     def _service(
         self, outcome: ServiceOutcome, status: ServiceStatus, ended: Sequence[str]
     ) -> list[Post]:

@@ -2,7 +2,9 @@
 
 ``tell(view)`` is the daemon's listener: it works out the posts (``Reporter``, pure and quick)
 and queues them without waiting. When GitHub is down or rate-limits us the queue fills; then the
-oldest post is dropped (counted), since the newest says where things stand. A deployment's
+oldest post is dropped (counted), since the newest says where things stand. A post GitHub never
+got (dropped, or still failing after the retries) goes back to the reporter, which tells that
+transition again on the next tick that still calls for it. A deployment's
 statuses need its id: the one GitHub already lists for that commit and environment (made before
 a restart), or else the one its creation answers; without either, its statuses are skipped
 (logged).
@@ -30,7 +32,6 @@ from reconciler.daemon.github.client import (
 from reconciler.daemon.github.reporter import (
     CommitStatus,
     CreateDeployment,
-    DeploymentStatus,
     Post,
     Reporter,
 )
@@ -72,12 +73,17 @@ class GitHubReporter:
         self._changed = threading.Condition()
         self._busy = False
         self._ids: dict[tuple[str, str], int] = {}  # (service, sha) → deployment id
+        self._unsent: deque[Post] = deque(maxlen=capacity)  # for the reporter to tell again
         self._thread: threading.Thread | None = None
         self._timeout = timeout
 
     # -- the tick thread ---------------------------------------------------------------------
 
     def tell(self, view: TickView) -> None:
+        with self._changed:
+            unsent = list(self._unsent)
+            self._unsent.clear()
+        self.reporter.forget(unsent)
         self.submit(self.reporter.observe(view))
 
     def submit(self, posts: Iterable[Post]) -> None:
@@ -85,6 +91,7 @@ class GitHubReporter:
             for post in posts:
                 if len(self._queue) >= self._capacity:
                     dropped = self._queue.popleft()
+                    self._unsent.append(dropped)
                     self._on_result(_operation(dropped), DROPPED)
                     log.warning("github_dropped", post=type(dropped).__name__)
                 self._queue.append(post)
@@ -128,11 +135,16 @@ class GitHubReporter:
                 post = self._queue.popleft()
                 self._busy = True
             try:
-                self._send(post)
+                sent = self._send(post)
             except Exception as exc:  # a bug here must not end the worker
                 log.exception("github_post_crashed", error=f"{type(exc).__name__}: {exc}")
+                sent = True
+            if not sent:
+                with self._changed:
+                    self._unsent.append(post)
 
-    def _send(self, post: Post) -> None:
+    def _send(self, post: Post) -> bool:
+        """Send one post; False when GitHub never got it (worth telling again)."""
         repo = f"/repos/{self.repository}"
         if isinstance(post, CommitStatus):
             body: dict[str, Any] = {
@@ -142,55 +154,55 @@ class GitHubReporter:
             }
             if post.target_url:
                 body["target_url"] = post.target_url
-            self.client.post(_operation(post), f"{repo}/statuses/{post.sha}", body)
-        elif isinstance(post, CreateDeployment):
-            deployment = self._existing(repo, post) or self._create(repo, post)
-            if deployment is not None:
-                self._ids[(post.service, post.sha)] = deployment
-                while len(self._ids) > _KEPT_IDS:
-                    del self._ids[next(iter(self._ids))]
-        else:
-            self._send_deployment_status(repo, post)
-
-    def _existing(self, repo: str, post: CreateDeployment) -> int | None:
-        """The deployment of this commit to this environment made before (by a daemon that
-        restarted since), so a restart does not leave one in progress for ever."""
-        params: dict[str, str | int] = {"sha": post.sha, "environment": post.service, "per_page": 1}
-        found = self.client.get(DEPLOYMENTS, f"{repo}/deployments", params)
-        if isinstance(found, list) and found and isinstance(found[0].get("id"), int):
-            return int(found[0]["id"])
-        return None
-
-    def _create(self, repo: str, post: CreateDeployment) -> int | None:
-        body = {
-            "ref": post.sha,
-            "environment": post.service,
-            "payload": dict(post.payload),
-            "description": post.description,
-            "auto_merge": False,
-            "required_contexts": [],
-            # GitHub marks older deployments inactive (auto_inactive) only in a
-            # non-production environment.
-            "production_environment": False,
-        }
-        answer = self.client.post(_operation(post), f"{repo}/deployments", body)
-        found = answer.get("id") if answer is not None else None
-        return found if isinstance(found, int) else None
-
-    def _send_deployment_status(self, repo: str, post: DeploymentStatus) -> None:
+            return not self.client.post(COMMIT_STATUS, f"{repo}/statuses/{post.sha}", body).unsent
+        if isinstance(post, CreateDeployment):
+            return self._deployment(repo, post)
         deployment = self._ids.get((post.service, post.sha))
         if deployment is None:
             log.warning("github_no_deployment", service=post.service, revision=post.sha)
-            return
-        body: dict[str, Any] = {
-            "state": post.state,
-            "description": post.description,
-            "environment": post.service,
-        }
+            return True  # sending it again cannot help
+        body = {"state": post.state, "description": post.description, "environment": post.service}
         if post.log_url:
             body["log_url"] = post.log_url
         path = f"{repo}/deployments/{deployment}/statuses"
-        self.client.post(_operation(post), path, body)
+        return not self.client.post(DEPLOYMENT_STATUS, path, body).unsent
+
+    def _deployment(self, repo: str, post: CreateDeployment) -> bool:
+        """The deployment of this commit to this environment: the one GitHub lists (made before
+        a restart, so none is left in progress for ever), or a new one."""
+        params: dict[str, str | int] = {"sha": post.sha, "environment": post.service, "per_page": 1}
+        listed = self.client.get(DEPLOYMENTS, f"{repo}/deployments", params)
+        if listed.unsent:
+            return False
+        found = (
+            listed.answer[0].get("id")
+            if isinstance(listed.answer, list) and listed.answer
+            else None
+        )
+        if not isinstance(found, int):
+            created = self.client.post(DEPLOYMENT, f"{repo}/deployments", _deployment_body(post))
+            if created.unsent:
+                return False
+            found = created.answer.get("id") if isinstance(created.answer, dict) else None
+        if isinstance(found, int):
+            self._ids[(post.service, post.sha)] = found
+            while len(self._ids) > _KEPT_IDS:
+                del self._ids[next(iter(self._ids))]
+        return True
+
+
+def _deployment_body(post: CreateDeployment) -> dict[str, Any]:
+    return {
+        "ref": post.sha,
+        "environment": post.service,
+        "payload": dict(post.payload),
+        "description": post.description,
+        "auto_merge": False,  # deploy this very commit, never a merge GitHub would make
+        "required_contexts": [],  # our own pending status must not block it
+        # GitHub marks older deployments inactive (auto_inactive) only in a non-production
+        # environment.
+        "production_environment": False,
+    }
 
 
 def _operation(post: Post) -> str:
