@@ -1,7 +1,8 @@
 """GitHub commit statuses and deployments from a real daemon: a git repository, the sandbox, and a
 test GitHub on 127.0.0.1 that holds every exchange to GitHub's REST description. A good rollout
 is pending then success; v2.1 (30% 500s) is pending then failure with the analysis's reason; a
-refused commit is failure; and a GitHub that never answers does not slow a tick."""
+refused commit is failure; a revert mid-rollout supersedes; a restarted daemon finds its
+deployment; and a GitHub that never answers does not slow a tick."""
 
 from __future__ import annotations
 
@@ -250,3 +251,28 @@ def test_a_restarted_daemon_finds_its_deployment_instead_of_making_another(
     assert deployment_states == ["in_progress", "in_progress", "success"]
     # Commit statuses are idempotent on GitHub's side: the new daemon says pending once more.
     assert [s for s, _ in states(github, upgrade)] == ["pending", "pending", "success"]
+
+
+def test_a_revert_mid_rollout_makes_the_superseded_commit_error_and_its_deployment_inactive(
+    sandbox: Sandbox, aws: Aws, tmp_path: Path, github: GitHubServer
+) -> None:
+    repo = desired_repo(tmp_path / "git", tag="v1.0")
+    daemon = make_daemon(aws, git_source(repo, tmp_path / "cache"))
+    converge(daemon, clock=sandbox.clock)
+    reporter = attach(daemon, settings(github.url))
+    try:
+        upgrade = deploy(repo, "v1.1")
+        daemon.tick()  # the rollout starts
+        sandbox.clock.advance(60)
+        reverted = repo.revert(upgrade)
+        converge(daemon, clock=sandbox.clock)
+        assert reporter.wait_idle(10)
+    finally:
+        reporter.stop()
+
+    assert github.problems == []
+    superseded = states(github, upgrade)
+    assert [s for s, _ in superseded] == ["pending", "error"], superseded
+    assert superseded[-1][1] == f"superseded by {reverted[:12]} before it finished"
+    assert deployment_of(github, upgrade)[1] == ["in_progress", "inactive"]
+    assert states(github, reverted)[-1][0] == "success"

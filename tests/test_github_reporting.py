@@ -133,8 +133,9 @@ def test_a_failed_rollout_is_failure_on_its_commit_and_on_its_deployment() -> No
     ]
 
 
-def test_a_superseded_rollout_is_made_inactive_and_the_new_one_deployed() -> None:
+def test_a_superseded_rollout_is_error_and_inactive_and_the_new_one_deployed() -> None:
     assert story(view(SHA1, ROLLING), view(SHA2, ROLLING, ended=["superseded"]))[1] == [
+        ("status", SHA1, "error"),
         ("deployment_status", SHA1, "inactive"),
         ("deployment", SHA2),
         ("deployment_status", SHA2, "in_progress"),
@@ -160,6 +161,17 @@ def test_a_first_sight_posts_the_commit_status_only(
     seen: ServiceStatus, expected: list[tuple[str, ...]]
 ) -> None:
     assert story(view(SHA1, seen)) == [expected]
+
+
+def test_a_newer_commit_in_sync_at_once_supersedes_the_one_still_rolling() -> None:
+    assert story(view(SHA1, ROLLING), view(SHA2, READY), view(SHA2, READY))[1:] == [
+        [
+            ("status", SHA1, "error"),
+            ("deployment_status", SHA1, "inactive"),
+            ("status", SHA2, "success"),
+        ],
+        [],
+    ]
 
 
 def test_a_standby_posts_nothing_and_reports_once_it_leads() -> None:

@@ -5,14 +5,16 @@ commit status in context ``asg-reconciler/<service>``:
 
 - **pending** while it rolls out (or waits: a pause, a temporary error),
 - **success** once AWS matches it, **failure** when its rollout failed or the service stalled,
-  with a one-line reason of at most 140 characters (GitHub's limit) and a link to the status page.
+  with a one-line reason of at most 140 characters (GitHub's limit) and a link to the status page,
+- **error** ("superseded by …") when a newer commit came before it finished: it never will.
 
 A commit the daemon refused (invalid, or unsigned) gets **failure** in every service's context.
 
 A rollout is also a GitHub Deployment (environment = service, ref = the commit, the image
 digest in the payload, ``auto_merge`` off, no required contexts: our own pending status must
 not block it) with the statuses ``in_progress`` → ``success`` or ``failure``; one superseded
-by a newer commit before it ended is made ``inactive``.
+by a newer commit before it ended is made ``inactive`` (GitHub's auto_inactive does that only to
+deployments that succeeded).
 
 A post is made once per transition: the same state for the same commit and context is not sent
 again. Only the leading daemon reports; a standby's view changes nothing here, so one that takes
@@ -34,7 +36,7 @@ from reconciler.pipeline.status import ServiceStatus, service_status
 
 CONTEXT_PREFIX = "asg-reconciler/"
 DESCRIPTION_LIMIT = 140  # GitHub's longest status description
-PENDING, SUCCESS, FAILURE = "pending", "success", "failure"
+PENDING, SUCCESS, FAILURE, ERROR = "pending", "success", "failure", "error"
 IN_PROGRESS, INACTIVE = "in_progress", "inactive"
 # A git commit: a plain directory's content hash is no commit GitHub knows.
 _COMMIT = re.compile(r"^[0-9a-f]{40}$|^[0-9a-f]{64}$")
@@ -45,7 +47,7 @@ _REMEMBERED = 16  # commits remembered per context: enough to never post one sta
 class CommitStatus:
     sha: str
     context: str
-    state: str  # pending | success | failure
+    state: str  # pending | success | failure | error
     description: str
     target_url: str | None
 
@@ -136,7 +138,9 @@ class Reporter:
         for post in unsent:
             if isinstance(post, CommitStatus):
                 seen = self._posted.get(post.context, {})
-                if seen.get(post.sha) == post.state:
+                if seen.get(post.sha) == post.state == ERROR:
+                    seen[post.sha] = PENDING  # superseded: told so by the next tick again
+                elif seen.get(post.sha) == post.state:
                     del seen[post.sha]
             elif isinstance(post, CreateDeployment):
                 if self._deployments.get(post.service) == (post.sha, IN_PROGRESS):
@@ -154,7 +158,7 @@ class Reporter:
         sha = outcome.spec.source.revision
         if found is None or not sha or not _COMMIT.match(sha):
             return []
-        posts: list[Post] = []
+        posts = self._supersede(outcome.name, sha)
         if found.rolling:
             posts += self._deploy(outcome, sha)
         posts += self._commit(sha, outcome.name, found)
@@ -174,16 +178,31 @@ class Reporter:
         description = one_line(found.description)
         return [CommitStatus(sha, context, found.state, description, self.external_url)]
 
+    def _supersede(self, name: str, sha: str) -> list[Post]:
+        """Older commits still pending in this context get error, an older deployment still in
+        progress inactive: ``sha`` came before they finished, so they never will."""
+        why = f"superseded by {sha[:12]} before it finished"
+        older = [
+            s
+            for s, state in self._posted.get(CONTEXT_PREFIX + name, {}).items()
+            if s != sha and state == PENDING
+        ]
+        posts: list[Post] = []
+        for old in older:
+            posts += self._commit(old, name, Verdict(ERROR, why))
+        current = self._deployments.get(name)
+        if current is not None and current[0] != sha and current[1] == IN_PROGRESS:
+            self._deployments[name] = (current[0], INACTIVE)
+            posts.append(DeploymentStatus(name, current[0], INACTIVE, why, self.external_url))
+        return posts
+
     def _deploy(self, outcome: ServiceOutcome, sha: str) -> list[Post]:
-        """A deployment for a rollout seen for the first time; the one it supersedes, inactive."""
+        """A deployment for a rollout seen for the first time."""
         name = outcome.name
         current = self._deployments.get(name)
         if current is not None and current[0] == sha:
             return []
         posts: list[Post] = []
-        if current is not None and current[1] == IN_PROGRESS:
-            why = f"superseded by {sha[:12]}"
-            posts.append(DeploymentStatus(name, current[0], INACTIVE, why, self.external_url))
         self._deployments[name] = (sha, IN_PROGRESS)
         image = outcome.desired.image if outcome.desired is not None else None
         payload = {
