@@ -46,7 +46,7 @@ def github() -> Iterator[GitHubServer]:
 
 
 def settings(url: str) -> GitHubSettings:
-    return GitHubSettings(repository="acme/deploys", token=TOKEN, api_url=url, external_url=PAGE)
+    return GitHubSettings(repository="acme/deploys", token=TOKEN, api_url=url)
 
 
 def states(github: GitHubServer, sha: str) -> list[tuple[str, str]]:
@@ -70,7 +70,7 @@ def test_a_rollout_is_pending_then_success_and_a_refused_commit_failure(
     repo = desired_repo(tmp_path / "git", tag="v1.0")
     daemon = make_daemon(aws, git_source(repo, tmp_path / "cache"))
     converge(daemon, clock=sandbox.clock)
-    reporter = attach(daemon, settings(github.url))
+    reporter = attach(daemon, settings(github.url), external_url=PAGE)
     try:
         upgrade = deploy(repo, "v1.1")
         converge(daemon, clock=sandbox.clock)
@@ -125,7 +125,7 @@ def test_v2_1_is_pending_then_failure_with_the_analysis_reason(
         clock=lambda: frozen.clock.now().timestamp(),
     )
     story = Story(frozen, copy, daemon)
-    reporter = attach(daemon, settings(github.url))
+    reporter = attach(daemon, settings(github.url), external_url=PAGE)
     try:
         story.until(failed)
         story.settle()
@@ -164,7 +164,11 @@ def test_a_github_that_never_answers_does_not_slow_a_tick(
     took: list[float] = []
     daemon.listeners.add(lambda view: started.append(time.monotonic()))
     reporter = GitHubReporter(
-        settings(silent.url), on_result=daemon.metrics.github_request, capacity=2, timeout=2.0
+        settings(silent.url),
+        external_url=PAGE,
+        on_result=daemon.metrics.github_request,
+        capacity=2,
+        timeout=2.0,
     ).start()
     daemon.listeners.add(reporter.tell)
 
@@ -232,14 +236,14 @@ def test_a_restarted_daemon_finds_its_deployment_instead_of_making_another(
     repo = desired_repo(tmp_path / "git", tag="v1.0")
     daemon = make_daemon(aws, git_source(repo, tmp_path / "cache"))
     converge(daemon, clock=sandbox.clock)
-    before = attach(daemon, settings(github.url))
+    before = attach(daemon, settings(github.url), external_url=PAGE)
     upgrade = deploy(repo, "v1.1")
     daemon.tick()  # the rollout starts
     assert before.wait_idle(10)
     before.stop()
 
     again = make_daemon(aws, git_source(repo, tmp_path / "cache-after"))  # nothing in memory
-    after = attach(again, settings(github.url))
+    after = attach(again, settings(github.url), external_url=PAGE)
     try:
         converge(again, clock=sandbox.clock)
         assert after.wait_idle(10)
@@ -259,7 +263,7 @@ def test_a_revert_mid_rollout_makes_the_superseded_commit_error_and_its_deployme
     repo = desired_repo(tmp_path / "git", tag="v1.0")
     daemon = make_daemon(aws, git_source(repo, tmp_path / "cache"))
     converge(daemon, clock=sandbox.clock)
-    reporter = attach(daemon, settings(github.url))
+    reporter = attach(daemon, settings(github.url), external_url=PAGE)
     try:
         upgrade = deploy(repo, "v1.1")
         daemon.tick()  # the rollout starts

@@ -9,6 +9,7 @@ import pytest
 
 from reconciler import errors
 from reconciler.daemon.github.settings import github_settings, repository_from_url
+from reconciler.daemon.run import external_url
 
 
 @pytest.mark.parametrize(
@@ -55,7 +56,6 @@ def test_settings_from_a_token_file_or_the_environment(tmp_path: Path) -> None:
         ({"repository": "acme/x", "env": {}}, "--github-repository needs a token"),
         ({"repo_url": "/srv/git"}, "is not a github.com URL"),
         ({"api_url": "api.github.com"}, "--github-api-url"),
-        ({"external_url": "status.example.com"}, "--external-url"),
     ],
 )
 def test_half_given_settings_are_a_clear_error(
@@ -74,3 +74,10 @@ def test_half_given_settings_are_a_clear_error(
     given.update(changes)
     with pytest.raises(errors.UsageError, match=says.replace("(", r"\(")):
         github_settings(**given)  # type: ignore[arg-type]
+
+
+def test_the_external_url_is_an_http_url() -> None:
+    assert external_url("https://reconciler.example.com/") == "https://reconciler.example.com/"
+    assert external_url(None) is None
+    with pytest.raises(errors.UsageError, match=r"--external-url: 'status\.example\.com'"):
+        external_url("status.example.com")

@@ -199,8 +199,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             token_file=args.github_token_file,
             env=os.environ,
             api_url=args.github_api_url,
-            external_url=args.external_url,
         ),
+        external_url=run.external_url(args.external_url),
     )
     return run.run(config)
 

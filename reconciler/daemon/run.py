@@ -62,6 +62,7 @@ class RunConfig:
     region: str = "us-east-1"
     endpoint_url: str | None = None
     github: GitHubSettings | None = None  # commit statuses and deployments; None: off
+    external_url: str | None = None  # the status page's public URL, for links to it
 
 
 def parse_duration(text: str) -> float:
@@ -70,6 +71,13 @@ def parse_duration(text: str) -> float:
     if match is None or float(match.group(1)) <= 0:
         raise errors.UsageError(f"invalid duration {text!r}: use e.g. 30s, 5m, 1h or seconds")
     return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+def external_url(text: str | None) -> str | None:
+    """``--external-url``: an http(s) URL, or None."""
+    if text is not None and not text.startswith(("http://", "https://")):
+        raise errors.UsageError(f"--external-url: {text!r}: use an http(s) URL")
+    return text or None
 
 
 def webhook_secret(*, file: str | None, env: Mapping[str, str]) -> bytes | None:
@@ -139,7 +147,9 @@ def run(config: RunConfig) -> int:
 
     previous = _on_signals(shut_down)
     log.info("starting", source=daemon.source.description, interval=config.interval)
-    github = attach_github(daemon, config.github) if config.github else None
+    github = None
+    if config.github is not None:
+        github = attach_github(daemon, config.github, external_url=config.external_url)
     try:
         if config.once:
             return _run_once(daemon)

@@ -1,4 +1,4 @@
-"""Where to report to GitHub, and with what token: ``--github-*`` and ``--external-url``.
+"""Where to report to GitHub, and with what token: the ``--github-*`` options.
 
 Reporting is on when a token and a repository are both known. The token comes from
 ``--github-token-file`` or the environment (``RECONCILER_GITHUB_TOKEN``, then ``GITHUB_TOKEN``);
@@ -32,7 +32,6 @@ class GitHubSettings:
     repository: str  # owner/name
     token: str = field(repr=False)
     api_url: str = DEFAULT_API_URL
-    external_url: str | None = None  # the status page, linked from each status
 
 
 def repository_from_url(url: str) -> str | None:
@@ -62,15 +61,12 @@ def github_settings(
     token_file: str | None,
     env: Mapping[str, str],
     api_url: str = DEFAULT_API_URL,
-    external_url: str | None = None,
 ) -> GitHubSettings | None:
     """The settings, or None (reporting off); a clear error for a half-given configuration."""
     if repository is not None and not _REPOSITORY.match(repository):
         raise errors.UsageError(f"--github-repository: {repository!r}: use OWNER/NAME")
     if not api_url.startswith(("http://", "https://")):
         raise errors.UsageError(f"--github-api-url: {api_url!r}: use an http(s) URL")
-    if external_url is not None and not external_url.startswith(("http://", "https://")):
-        raise errors.UsageError(f"--external-url: {external_url!r}: use an http(s) URL")
     token = read_token(file=token_file, env=env)
     found = repository or repository_from_url(repo_url)
     if token is None:
@@ -87,6 +83,4 @@ def github_settings(
                 "name the repository with --github-repository OWNER/NAME"
             )
         return None
-    return GitHubSettings(
-        repository=found, token=token, api_url=api_url.rstrip("/"), external_url=external_url
-    )
+    return GitHubSettings(repository=found, token=token, api_url=api_url.rstrip("/"))

@@ -51,13 +51,14 @@ class GitHubReporter:
         self,
         settings: GitHubSettings,
         *,
+        external_url: str | None = None,
         on_result: Callable[[str, str], None] | None = None,
         policy: RetryPolicy | None = None,
         capacity: int = CAPACITY,
         timeout: float = 10.0,
     ) -> None:
         self.repository = settings.repository
-        self.reporter = Reporter(external_url=settings.external_url)
+        self.reporter = Reporter(external_url=external_url)
         self._on_result = on_result or (lambda operation, result: None)
         self._stopping = threading.Event()
         self.client = GitHubClient(
@@ -214,9 +215,12 @@ def _operation(post: Post) -> str:
     return DEPLOYMENT_STATUS
 
 
-def attach(daemon: Daemon, settings: GitHubSettings) -> GitHubReporter:
-    """Report ``daemon``'s ticks to GitHub from now on; ``stop()`` the result when done."""
-    reporter = GitHubReporter(settings, on_result=daemon.metrics.github_request).start()
+def attach(daemon: Daemon, settings: GitHubSettings, *, external_url: str | None) -> GitHubReporter:
+    """Report ``daemon``'s ticks to GitHub from now on, linking ``external_url`` (the status
+    page); ``stop()`` the result when done."""
+    reporter = GitHubReporter(
+        settings, external_url=external_url, on_result=daemon.metrics.github_request
+    ).start()
     daemon.listeners.add(reporter.tell)
     log.info("github_reporting", repository=settings.repository, api=settings.api_url)
     return reporter
