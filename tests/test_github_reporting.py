@@ -220,6 +220,12 @@ def test_one_line(text: str, expected: str) -> None:
     assert one_line(text) == expected
 
 
+def test_verdict_says_how_far_a_rollout_is() -> None:
+    found = verdict(ROLLING, [])
+    assert found is not None and (found.state, found.rolling) == ("pending", True)
+    assert found.description == "rolling out: refresh 50% done"
+
+
 def test_verdict_says_why_a_rollout_failed() -> None:
     found = verdict(FAILED, ["rolled_back"])
     assert found is not None and found.state == "failure"

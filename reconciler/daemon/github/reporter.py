@@ -102,7 +102,7 @@ def verdict(status: ServiceStatus, ended: Sequence[str]) -> Verdict | None:
     if degraded.status:  # a temporary error: retried
         return Verdict(PENDING, f"retrying: {degraded.message}")
     if progressing.status:
-        return Verdict(PENDING, f"{progressing.reason}: {progressing.message}", rolling=True)
+        return Verdict(PENDING, f"rolling out: {progressing.message or progressing.reason}", True)
     return None
 
 
