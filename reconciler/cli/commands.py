@@ -172,6 +172,7 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     # apscheduler and prometheus-client: the daemon's only
     from reconciler.daemon import run, server
+    from reconciler.daemon.github.settings import github_settings
 
     if args.verify_commits != (args.allowed_signers is not None):
         raise errors.UsageError("--verify-commits and --allowed-signers FILE go together")
@@ -193,6 +194,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         region=region or "us-east-1",
         endpoint_url=args.endpoint_url,
         **_page_actions(args),
+        github=github_settings(
+            repo_url=args.repo,
+            repository=args.github_repository,
+            token_file=args.github_token_file,
+            env=os.environ,
+            api_url=args.github_api_url,
+        ),
+        external_url=run.external_url(args.external_url),
     )
     return run.run(config)
 

@@ -182,6 +182,7 @@ def add_run(sub: Subparsers) -> None:
     )
     _run_source(cmd)
     _run_service(cmd)
+    _run_github(cmd)
     cmd.set_defaults(run=commands.cmd_run)
 
 
@@ -247,6 +248,31 @@ def _run_service(cmd: argparse.ArgumentParser) -> None:
         "--repo; or env RECONCILER_ACTION_TOKEN); without one the page at / is read-only",
     )
     cmd.add_argument("--once", action="store_true", help="one tick, then exit (1 on any error)")
+
+
+def _run_github(cmd: argparse.ArgumentParser) -> None:
+    """Where ``run`` reports rollouts: GitHub commit statuses and deployments, linking the page."""
+    env = options.run_env
+    cmd.add_argument(
+        "--external-url",
+        default=env("external_url"),
+        help="the status page's public URL, linked from GitHub (env RECONCILER_EXTERNAL_URL)",
+    )
+    cmd.add_argument(
+        "--github-token-file",
+        help="token for commit statuses and deployments (or env RECONCILER_GITHUB_TOKEN or "
+        "GITHUB_TOKEN); reporting is on when a token and the repository are known",
+    )
+    cmd.add_argument(
+        "--github-repository",
+        default=env("github_repository"),
+        help="OWNER/NAME (env RECONCILER_GITHUB_REPOSITORY; default: from a github.com --repo)",
+    )
+    cmd.add_argument(
+        "--github-api-url",
+        default=env("github_api_url", "https://api.github.com"),
+        help="GitHub's REST API (env RECONCILER_GITHUB_API_URL; default: %(default)s)",
+    )
 
 
 COMMANDS: tuple[Callable[[Subparsers], None], ...] = (

@@ -31,6 +31,7 @@ gauges at 1. ``name`` is the desired Service; ``aws_service`` the AWS one::
     reconciler_git_fetch_errors_total
     reconciler_lease_held                                   1 on the instance that may write
     reconciler_webhook_requests_total{result}
+    reconciler_github_requests_total{operation,result}      posts to GitHub, each attempt's result
     reconciler_build_info{version,python,prometheus_client} 1
     process_*, python_info                                  prometheus_client's collectors
 
@@ -58,6 +59,8 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from reconciler import __version__
+from reconciler.daemon.github.client import OPERATIONS as GITHUB_OPERATIONS
+from reconciler.daemon.github.client import RESULTS as GITHUB_RESULTS
 from reconciler.daemon.service_metrics import (
     DURATION_BUCKETS,
     OVERALL,
@@ -125,6 +128,15 @@ class Metrics:
         )
         for result in WEBHOOK_RESULTS:
             self.webhooks.labels(result)
+        self.github = Counter(
+            "reconciler_github_requests",
+            "Posts to GitHub (commit and deployment statuses), each attempt, by result.",
+            ["operation", "result"],
+            registry=r,
+        )
+        for operation in GITHUB_OPERATIONS:
+            for result in GITHUB_RESULTS:
+                self.github.labels(operation, result)
         self._desired_labels: tuple[str, str] | None = None
 
     def _define_build_info(self, r: CollectorRegistry) -> None:
@@ -166,6 +178,10 @@ class Metrics:
 
     def webhook(self, result: str) -> None:
         self.webhooks.labels(result=result).inc()
+
+    def github_request(self, operation: str, result: str) -> None:
+        """A ``GitHubClient`` result: one per attempt, and one per post dropped or given up."""
+        self.github.labels(operation=operation, result=result).inc()
 
     # -- each service ------------------------------------------------------------------------
 

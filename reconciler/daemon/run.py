@@ -21,6 +21,8 @@ import structlog
 from reconciler import errors
 from reconciler.aws import Aws
 from reconciler.daemon.daemon import Daemon
+from reconciler.daemon.github.settings import GitHubSettings
+from reconciler.daemon.github.worker import attach as attach_github
 from reconciler.daemon.lease import Lease
 from reconciler.daemon.metrics import Metrics
 from reconciler.daemon.server import StatusServer
@@ -64,6 +66,8 @@ class RunConfig:
     # The status page's actions: both set, or the page is read-only (``reconciler.daemon.web``).
     action_token: bytes | None = None
     page_actor: Actor | None = None
+    github: GitHubSettings | None = None  # commit statuses and deployments; None: off
+    external_url: str | None = None  # the status page's public URL, for links to it
 
 
 def parse_duration(text: str) -> float:
@@ -72,6 +76,13 @@ def parse_duration(text: str) -> float:
     if match is None or float(match.group(1)) <= 0:
         raise errors.UsageError(f"invalid duration {text!r}: use e.g. 30s, 5m, 1h or seconds")
     return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+def external_url(text: str | None) -> str | None:
+    """``--external-url``: an http(s) URL, or None."""
+    if text is not None and not text.startswith(("http://", "https://")):
+        raise errors.UsageError(f"--external-url: {text!r}: use an http(s) URL")
+    return text or None
 
 
 def webhook_secret(*, file: str | None, env: Mapping[str, str]) -> bytes | None:
@@ -141,11 +152,16 @@ def run(config: RunConfig) -> int:
 
     previous = _on_signals(shut_down)
     log.info("starting", source=daemon.source.description, interval=config.interval)
+    github = None
+    if config.github is not None:
+        github = attach_github(daemon, config.github, external_url=config.external_url)
     try:
         if config.once:
             return _run_once(daemon)
         return _run_forever(daemon, config, stop)
     finally:
+        if github is not None:
+            github.stop(drain=10.0)  # what the last tick called for, unless GitHub is down
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
