@@ -62,6 +62,30 @@ def test_an_action_needs_same_origin_json_the_token_and_the_pages_csrf_token(
     assert (refusal.status if refusal else None) == status
 
 
+PROXIED = "https://reconciler.example.internal"
+
+
+@pytest.mark.parametrize(
+    ("origin", "host", "status"),
+    [
+        # Behind a proxy that rewrites Host, the page's origin is --external-url's.
+        (PROXIED, "127.0.0.1:9090", None),
+        ("HTTPS://Reconciler.example.internal", "127.0.0.1:9090", None),
+        (f"{PROXIED}:8443", "127.0.0.1:9090", 403),  # another port is another origin
+        ("http://reconciler.example.internal", "127.0.0.1:9090", 403),  # and another scheme
+        ("https://evil.example", "127.0.0.1:9090", 403),
+        (f"http://{HOST}", HOST, None),  # the daemon's own address still works
+    ],
+)
+def test_the_external_url_is_the_pages_origin_too(
+    origin: str, host: str, status: int | None
+) -> None:
+    guard = Guard(token=TOKEN, clock=Clock(), external_url=f"{PROXIED}/status/")
+    headers = {**GOOD, "origin": origin, "host": host, "x-csrf-token": guard.csrf_token()}
+    refusal = guard.refusal({k: v for k, v in headers.items() if v is not None})
+    assert (refusal.status if refusal else None) == status
+
+
 @pytest.mark.parametrize(("age", "ok"), [(0, True), (3600, True), (12 * 3600 + 1, False)])
 def test_a_csrf_token_expires(age: float, ok: bool) -> None:
     clock = Clock()

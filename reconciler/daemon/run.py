@@ -180,7 +180,12 @@ def _run_forever(daemon: Daemon, config: RunConfig, stop: threading.Event) -> in
     server = None
     if config.listen is not None:
         host, port = config.listen
-        page = attach_page(daemon, actor=config.page_actor, token=config.action_token)
+        page = attach_page(
+            daemon,
+            actor=config.page_actor,
+            token=config.action_token,
+            external_url=config.external_url,
+        )
         server = StatusServer(
             daemon=daemon,
             page=page,

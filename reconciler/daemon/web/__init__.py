@@ -18,9 +18,15 @@ from reconciler.daemon.web.state import PageState
 __all__ = ["Actions", "Actor", "Guard", "PageState", "WebPage", "action_token", "attach"]
 
 
-def attach(daemon: Daemon, *, actor: Actor | None = None, token: bytes | None = None) -> WebPage:
+def attach(
+    daemon: Daemon,
+    *,
+    actor: Actor | None = None,
+    token: bytes | None = None,
+    external_url: str | None = None,
+) -> WebPage:
     """The page for ``daemon``, told of each of its ticks; actions only with both an actor and a
-    token."""
+    token, from the page's own origin or ``external_url``'s."""
     source = daemon.source
     repo = source.settings.repo if isinstance(source, GitSource) else ""
     acting = actor is not None and token is not None
@@ -28,5 +34,7 @@ def attach(daemon: Daemon, *, actor: Actor | None = None, token: bytes | None = 
     daemon.listeners.add(state.listen)
     actions = None
     if actor is not None and token is not None:
-        actions = Actions(actor=actor, guard=Guard(token=token), after=daemon.trigger)
+        actions = Actions(
+            actor=actor, guard=Guard(token=token, external_url=external_url), after=daemon.trigger
+        )
     return WebPage(state, actions=actions)

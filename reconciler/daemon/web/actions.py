@@ -5,7 +5,8 @@ authored exactly as ``reconciler pause|rollback`` authors it (the ``Actor`` come
 command line's layer, which owns the operator commands), never a write to AWS. A request must:
 
 1. be a POST from the page's own origin: ``Sec-Fetch-Site`` (when the browser sends it) is
-   ``same-origin``, and ``Origin`` names the host the request was sent to;
+   ``same-origin``, and ``Origin`` names the host the request was sent to, or the origin of
+   ``--external-url`` (a reverse proxy in front of the daemon may rewrite ``Host``);
 2. carry ``Content-Type: application/json``, which no cross-site form can send;
 3. carry the token, ``Authorization: Bearer TOKEN`` (compared in constant time);
 4. carry the page's CSRF token (``X-CSRF-Token``): an HMAC, with a key made at start-up, of a
@@ -83,8 +84,10 @@ class Guard:
         key: bytes | None = None,
         ttl: float = CSRF_TTL,
         clock: Callable[[], float] = time.time,
+        external_url: str | None = None,
     ) -> None:
         self._token = token
+        self._external = _origin(external_url) if external_url else None
         self._key = key or secrets.token_bytes(32)
         self._ttl = ttl
         self._clock = clock
@@ -116,7 +119,9 @@ class Guard:
         site = headers.get("sec-fetch-site")
         if site is not None and site != "same-origin":
             return _refused(HTTPStatus.FORBIDDEN, f"cross-site request refused ({site})")
-        if not _same_origin(headers.get("origin"), headers.get("host")):
+        origin = headers.get("origin")
+        proxied = self._external is not None and _origin(origin or "") == self._external
+        if not proxied and not _same_origin(origin, headers.get("host")):
             return _refused(HTTPStatus.FORBIDDEN, "the Origin header must name this page's host")
         content_type = headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type != "application/json":
@@ -126,6 +131,11 @@ class Guard:
         if not self.csrf_ok(headers.get("x-csrf-token")):
             return _refused(HTTPStatus.FORBIDDEN, "bad or expired CSRF token: reload the page")
         return None
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
 
 
 def _same_origin(origin: str | None, host: str | None) -> bool:
