@@ -13,16 +13,16 @@ the same /metrics text.
 from __future__ import annotations
 
 import re
-import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import yaml
 
 from reconciler.aws import Aws
 from reconciler.pipeline.status import ServiceStatus
 from reconciler.sandbox import Sandbox
+from tests.access_denied import AccessDenied
 from tests.alert_cases import (
     aws_errors,
     broken_rules,
@@ -34,7 +34,6 @@ from tests.alert_cases import (
     stalled,
 )
 from tests.analysis_harness import BASELINE
-from tests.faults import error_body
 from tests.promtool_harness import (
     ALERTS,
     TARGET,
@@ -46,10 +45,7 @@ from tests.promtool_harness import (
     run_promtool,
     samples,
 )
-from tests.proxy import LoopbackProxy, ProxyHandler
 from tests.test_e2e_core import sandbox_copy
-
-_ACTION = re.compile(rb"(?:^|&)Action=(?P<action>[A-Za-z0-9]+)")
 
 # A second service whose group, launch template and target group do not exist in AWS.
 MISSING = {
@@ -58,38 +54,6 @@ MISSING = {
     "feedback-asg": "billing-asg",
     "feedback-tg": "billing-tg",
 }
-
-
-class _Denying(ProxyHandler):
-    proxy: ClassVar[AccessDenied]
-
-    def answer(self, body: bytes, service: str) -> None:
-        action = _ACTION.search(body)
-        if self.proxy.armed.is_set() and action and action["action"].decode() in self.proxy.denied:
-            self.proxy.refused += 1
-            text = error_body(
-                service,
-                code="AccessDenied",
-                message="User is not authorized to perform this action",
-                request_id=f"denied-{self.proxy.refused}",
-                sender=True,
-            )
-            self.reply(403, text, [("Content-Type", "text/xml")])
-            return
-        super().answer(body, service)
-
-
-class AccessDenied(LoopbackProxy):
-    """Forwards everything; once armed, answers ``denied`` operations as IAM would refuse
-    them: 403 ``AccessDenied`` in the query protocol's error shape."""
-
-    handler = _Denying
-
-    def __init__(self, upstream: str, *, denied: frozenset[str]) -> None:
-        super().__init__(upstream)
-        self.denied = denied
-        self.armed = threading.Event()
-        self.refused = 0
 
 
 def two_services(tmp_path: Path) -> Path:
