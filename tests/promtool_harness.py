@@ -101,13 +101,9 @@ class Recorder:
         return self.daemon.statuses()
 
     def scrape(self) -> None:
-        """A scrape as Prometheus makes it (None when refused), then 30 sandbox seconds."""
-        try:
-            with urllib.request.urlopen(self.url, timeout=10) as response:
-                text: str | None = response.read().decode()
-        except urllib.error.URLError:
-            text = None
-        self.scrapes.append((self.now(), text))
+        """A scrape as Prometheus makes it, then 30 sandbox seconds."""
+        with urllib.request.urlopen(self.url, timeout=10) as response:
+            self.scrapes.append((self.now(), response.read().decode()))
         self.sandbox.clock.advance(STEP)
 
     def hang(self, count: int) -> None:
@@ -117,10 +113,17 @@ class Recorder:
             self.scrape()
 
     def down(self, count: int) -> None:
-        """The daemon's process is gone: every scrape is refused."""
+        """The daemon's process is gone: every scrape is refused (recorded as None)."""
         self.stop()
         for _ in range(count):
-            self.scrape()
+            try:
+                urllib.request.urlopen(self.url, timeout=10).close()
+            except urllib.error.URLError as refused:
+                assert isinstance(refused.reason, ConnectionRefusedError), refused
+            else:
+                raise AssertionError(f"{self.url} answered after the server stopped")
+            self.scrapes.append((self.now(), None))
+            self.sandbox.clock.advance(STEP)
 
     def ticks(self, count: int) -> None:
         for _ in range(count):

@@ -1,8 +1,9 @@
 """deploy/grafana/dashboard.json: valid by Grafana's published schema (the foundation SDK's,
 vendored in tests/vendor/grafana-foundation-sdk), every query PromQL that Prometheus's own
 parser accepts (each expression as a recording rule through ``promtool check rules``, since
-promtool has no expression checker), and every metric and label it reads present in what a
-real daemon exported while rolling the blue/green example out.
+promtool has no expression checker), every metric and label it reads present in what a real
+daemon exported while rolling the blue/green example out, and every query showing data when
+Prometheus's engine evaluates it over that recording.
 """
 
 from __future__ import annotations
@@ -22,7 +23,17 @@ from reconciler.sandbox import Sandbox
 from tests.access_denied import AccessDenied
 from tests.analysis_harness import BASELINE
 from tests.bluegreen_harness import example_copy
-from tests.promtool_harness import ROOT, TARGET, Recorder, run_promtool, samples
+from tests.promtool_harness import (
+    ROOT,
+    STEP,
+    TARGET,
+    Recorder,
+    at,
+    case,
+    promtool_test,
+    run_promtool,
+    samples,
+)
 
 DASHBOARD = ROOT / "deploy" / "grafana" / "dashboard.json"
 SCHEMAS = Path(__file__).parent / "vendor" / "grafana-foundation-sdk"
@@ -179,31 +190,34 @@ def used_metrics(document: dict[str, Any]) -> set[str]:
     return names
 
 
-def exported(sandbox: Sandbox, tmp_path: Path, wanted: set[str]) -> dict[str, set[str]]:
-    """Sample name -> label names (with the ``job`` and ``instance`` Prometheus adds), over
-    every scrape of a daemon rolling the blue/green example out until it exported each
-    ``wanted`` metric; AWS errors come last, from one pass with DescribeAutoScalingGroups
-    denied."""
+def record(sandbox: Sandbox, tmp_path: Path, wanted: set[str]) -> Recorder:
+    """A daemon rolling the blue/green example out, scraped until it exported each ``wanted``
+    metric; AWS errors come last, from one pass with DescribeAutoScalingGroups denied."""
     sandbox.clock.advance(BASELINE)
-    found: dict[str, set[str]] = {}
+    seen: set[str] = set()
+    errors = {"reconciler_aws_api_errors_total"}
     denied = frozenset({"DescribeAutoScalingGroups"})
     with AccessDenied(sandbox.endpoint, denied=denied) as proxy:
         aws = Aws(region="us-east-1", endpoint_url=proxy.endpoint)
         recorder = Recorder(sandbox, example_copy(tmp_path, tag="v1.1").parent, aws=aws)
         try:
-            errors = {"reconciler_aws_api_errors_total"}
-            for _ in range(60):
+            while not wanted - errors <= seen and len(recorder.scrapes) < 60:
                 recorder.tick()
-                for name, labels, _ in samples(recorder.scrapes[-1][1] or ""):
-                    found.setdefault(name, set(TARGET)).update(labels)
-                if wanted - errors <= found.keys():
-                    break
+                seen |= {name for name, _, _ in samples(recorder.scrapes[-1][1] or "")}
             proxy.armed.set()
             recorder.tick()
         finally:
             recorder.stop()
-    for name, labels, _ in samples(recorder.scrapes[-1][1] or ""):
-        found.setdefault(name, set(TARGET)).update(labels)
+    return recorder
+
+
+def exported(recorder: Recorder) -> dict[str, set[str]]:
+    """Sample name -> its label names in any scrape, with the ``job`` and ``instance`` that
+    Prometheus adds."""
+    found: dict[str, set[str]] = {}
+    for _, text in recorder.scrapes:
+        for name, labels, _ in samples(text or ""):
+            found.setdefault(name, set(TARGET)).update(labels)
     return found
 
 
@@ -221,19 +235,46 @@ def label_problems(expr: str, legend: str, found: dict[str, set[str]]) -> list[s
     return wrong + [f"no metric of {expr} has {x}" for x in sorted((grouped | shown) - labels)]
 
 
-def test_every_metric_and_label_the_dashboard_reads_is_exported(
+def test_every_query_reads_exported_metrics_and_labels_and_shows_data(
     frozen: Sandbox, tmp_path: Path
 ) -> None:
     document = dashboard()
     wanted = used_metrics(document)
-    found = exported(frozen, tmp_path, wanted)
-    assert wanted - found.keys() == set()
+    recorder = record(frozen, tmp_path, wanted)
+    found = exported(recorder)
+    missing = wanted - found.keys()
+    assert missing == set(), f"never exported: {missing}; {recorder.daemon.report()}"
     wrong = [
         f"{title}: {problem}"
         for title, target in queries(document)
         for problem in label_problems(target["expr"], target.get("legendFormat", ""), found)
     ]
     assert wrong == []
+    # A query that matches nothing rides along, so the data check is seen to catch one.
+    nothing = ("no such service", 'reconciler_service_condition{name="none"}')
+    titled = [(title, promql(t["expr"])) for title, t in queries(document)]
+    empty = queries_without_data(tmp_path, recorder, [*titled, nothing])
+    assert empty == [nothing[0]], [e for e in titled if e[0] in empty]
+
+
+def queries_without_data(
+    tmp_path: Path, recorder: Recorder, titled: list[tuple[str, str]]
+) -> list[str]:
+    """The titles of the queries that return no series at any point of the recording, as
+    Prometheus's own engine (promtool test rules) evaluates them: a join that matches nothing,
+    or errs on many-to-many, returns none. One alert per query, on ``count`` of a subquery."""
+    span = f"{(recorder.last + 1) * STEP}s"
+    rules = [
+        {"alert": f"Query{i}", "expr": f"count(max_over_time(({e})[{span}:{STEP}s])) > 0"}
+        for i, (_, e) in enumerate(titled)
+    ]
+    path = tmp_path / "dashboard_data.yaml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
+    cases = [case(at(recorder.last), f"Query{i}", {"exp_labels": {}}) for i in range(len(titled))]
+    result = promtool_test(tmp_path, recorder, cases, rules=path)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0 or "FAILED" in output, output
+    return [title for i, (title, _) in enumerate(titled) if f"alertname: Query{i}," in output]
 
 
 @pytest.mark.parametrize(
