@@ -11,29 +11,25 @@ from typing import Any
 from tests.promtool_harness import ALERTS, INSTANCE, firing
 
 
-def stalled(name: str, reason: str) -> dict[str, Any]:
-    labels = {"name": name, "type": "Stalled", "status": "True", "reason": reason}
+def condition(kind: str, name: str, reason: str, severity: str, description: str) -> dict[str, Any]:
+    """A condition alert: ``kind`` True for ``name`` with ``reason``."""
     return firing(
-        {**labels, "severity": "critical"},
-        {
-            "summary": f"{name} is stalled ({reason})",
-            "description": f"Service {name} on {INSTANCE} cannot be reconciled until the"
-            f" desired state or AWS changes: reason {reason}. Run `reconciler status` for"
-            " the message.",
-        },
+        {"name": name, "type": kind, "status": "True", "reason": reason, "severity": severity},
+        {"summary": f"{name} is {kind.lower()} ({reason})", "description": description},
     )
+
+
+def stalled(name: str, reason: str) -> dict[str, Any]:
+    text = (
+        f"Service {name} on {INSTANCE} cannot be reconciled until the desired state or AWS"
+        f" changes: reason {reason}. Run `reconciler status` for the message."
+    )
+    return condition("Stalled", name, reason, "critical", text)
 
 
 def degraded(name: str, reason: str) -> dict[str, Any]:
-    labels = {"name": name, "type": "Degraded", "status": "True", "reason": reason}
-    return firing(
-        {**labels, "severity": "warning"},
-        {
-            "summary": f"{name} is degraded ({reason})",
-            "description": f"Service {name} on {INSTANCE} has been Degraded for 5 minutes:"
-            f" reason {reason}.",
-        },
-    )
+    text = f"Service {name} on {INSTANCE} has been Degraded for 5 minutes: reason {reason}."
+    return condition("Degraded", name, reason, "warning", text)
 
 
 def rollout_failed(name: str, outcome: str) -> dict[str, Any]:
