@@ -172,6 +172,7 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     # apscheduler and prometheus-client: the daemon's only
     from reconciler.daemon import run, server
+    from reconciler.daemon.notify.sinks import parse_sinks
 
     if args.verify_commits != (args.allowed_signers is not None):
         raise errors.UsageError("--verify-commits and --allowed-signers FILE go together")
@@ -192,6 +193,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         owner=args.owner,
         region=region or "us-east-1",
         endpoint_url=args.endpoint_url,
+        notify=parse_sinks(args.notify, secret_file=args.notify_secret_file, env=os.environ),
     )
     return run.run(config)
 

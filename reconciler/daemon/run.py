@@ -23,6 +23,8 @@ from reconciler.aws import Aws
 from reconciler.daemon.daemon import Daemon
 from reconciler.daemon.lease import Lease
 from reconciler.daemon.metrics import Metrics
+from reconciler.daemon.notify.notifier import Notifier
+from reconciler.daemon.notify.sinks import Sink
 from reconciler.daemon.server import StatusServer
 from reconciler.daemon.source import (
     GitSettings,
@@ -59,6 +61,7 @@ class RunConfig:
     owner: str = DEFAULT_OWNER
     region: str = "us-east-1"
     endpoint_url: str | None = None
+    notify: tuple[Sink, ...] = ()  # --notify, read by notify.sinks.parse_sinks
 
 
 def parse_duration(text: str) -> float:
@@ -136,11 +139,16 @@ def run(config: RunConfig) -> int:
 
     previous = _on_signals(shut_down)
     log.info("starting", source=daemon.source.description, interval=config.interval)
+    notifier = None
+    if config.notify:
+        notifier = Notifier(config.notify, metrics=daemon.metrics).attach(daemon.listeners)
     try:
         if config.once:
             return _run_once(daemon)
         return _run_forever(daemon, config, stop)
     finally:
+        if notifier is not None:
+            notifier.stop()  # after the daemon's stop: no tick adds to the queues any more
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
