@@ -30,7 +30,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from reconciler.daemon.listeners import TickView
-from reconciler.daemon.rollouts import FAILED, ROLLED_BACK, SUCCEEDED
+from reconciler.daemon.rollouts import FAILED, ROLLED_BACK, SUCCEEDED, SUPERSEDED
 from reconciler.model import (
     ConditionType,
     Phase,
@@ -171,7 +171,8 @@ def observe(told: Told, seen: Sighting, *, refusing: bool = False) -> tuple[Told
         return _stall(told, seen, events, refusing=refusing), events
     if told.rollout is not None and told.rollout != fp:
         told = dataclasses.replace(told, rollout=None, steps=frozenset())  # superseded
-    if seen.rolling_out and told.rollout is None and not seen.ended:
+    # A rollout first seen as it ends is told by its end; a superseded one was an older state's.
+    if seen.rolling_out and told.rollout is None and not set(seen.ended) - {SUPERSEDED}:
         told = dataclasses.replace(told, rollout=fp, steps=frozenset())
         events.append(_event(Kind.ROLLOUT_STARTED, seen, "rollout started", key=fp))
     if seen.step is not None and told.rollout == fp and seen.step.key not in told.steps:
@@ -186,9 +187,9 @@ def observe(told: Told, seen: Sighting, *, refusing: bool = False) -> tuple[Told
             )
         )
     events += _ends(seen)
-    if seen.ended:
+    if set(seen.ended) - {SUPERSEDED}:
         told = dataclasses.replace(told, rollout=None, steps=frozenset())
-    if seen.changes and seen.applied and told.synced == fp and not seen.rolling_out:
+    if seen.changes and seen.applied and told.synced == fp:
         events.append(_drift(seen))
     if seen.in_sync:
         told = dataclasses.replace(told, synced=fp)
