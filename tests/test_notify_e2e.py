@@ -1,4 +1,5 @@
-"""Notifications end to end: a real daemon rolls releases out on the sandbox and real receivers
+"""Notifications end to end: a real daemon rolls releases out on the sandbox (rolling and
+blue/green) and real receivers
 on 127.0.0.1 hear each transition once: started, the checkpoint, succeeded; failed and rolled
 back for a bad release (with the analysis's reason); a refused commit. A second sink that hangs
 slows neither the ticks nor the first sink."""
@@ -15,11 +16,13 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from reconciler.cli.main import main
+from reconciler.daemon.daemon import Daemon
 from reconciler.daemon.metrics import Metrics
 from reconciler.daemon.notify.delivery import Policy
 from reconciler.daemon.notify.notifier import Notifier
 from reconciler.daemon.notify.sinks import Sink, verify
 from reconciler.sandbox import Sandbox
+from tests import bluegreen_harness as bluegreen
 from tests.analysis_harness import Seen, Story
 from tests.notify_receiver import Answer, Receiver, receiver
 from tests.test_loop import desired_repo
@@ -31,9 +34,9 @@ FIVE_XX = re.compile(r"5xx rate [\d.]+% over \d+ samples \(baseline [\d.]+%, lim
 
 
 @contextmanager
-def notified(story: Story, *sinks: Sink) -> Iterator[Notifier]:
-    notifier = Notifier(sinks, metrics=story.daemon.metrics, policy=POLICY)
-    notifier.attach(story.daemon.listeners)
+def notified(daemon: Daemon, *sinks: Sink) -> Iterator[Notifier]:
+    notifier = Notifier(sinks, metrics=daemon.metrics, policy=POLICY)
+    notifier.attach(daemon.listeners)
     try:
         yield notifier
     finally:
@@ -73,7 +76,7 @@ def test_a_good_release_tells_started_checkpoint_succeeded_once_and_a_bad_commit
     with receiver() as hook, receiver(*[HANG] * 200) as stuck:
         webhook = Sink("webhook", "webhook", hook.url, SECRET)
         hanging = Sink("webhook", "webhook-2", stuck.url, SECRET)
-        with notified(story, webhook, hanging):
+        with notified(story.daemon, webhook, hanging):
             ticks: list[float] = []
             for _ in range(200):
                 began = time.monotonic()
@@ -119,7 +122,7 @@ def test_a_bad_release_tells_failed_with_the_analysis_reason_and_rolled_back(
     story = Story.begin(frozen, tmp_path, "v2.1")
     with receiver() as hook, receiver() as slack:
         sinks = Sink("webhook", "webhook", hook.url, SECRET), Sink("slack", "slack", slack.url)
-        with notified(story, *sinks):
+        with notified(story.daemon, *sinks):
             story.until(rolled_back)
             story.settle()
             for _ in range(5):  # a failed revision is not retried, nor told again
@@ -167,3 +170,22 @@ def test_reconciler_run_once_notifies_before_it_exits(
     )
     logged = capsys.readouterr()
     assert hook.url not in logged.out + logged.err  # only the host is ever logged
+
+
+def test_a_blue_green_deploy_tells_each_traffic_step(frozen: Sandbox, tmp_path: Path) -> None:
+    story = bluegreen.Story.begin(frozen, tmp_path)
+    with receiver() as hook:
+        with notified(story.daemon, Sink("webhook", "webhook", hook.url, SECRET)):
+            story.until(lambda s: s.ready() and s.weights == (0, 100))
+            for _ in range(5):
+                story.tick()
+            settle_deliveries(hook, 3)
+        payloads = [r.json() for r in hook.requests()]
+    assert [(p["event"], p["details"].get("step")) for p in payloads] == [
+        ("rollout_started", None),
+        ("step_reached", "traffic step 1 of 3 (10%)"),
+        ("step_reached", "traffic step 2 of 3 (50%)"),
+        ("step_reached", "traffic step 3 of 3 (100%)"),
+        ("rollout_succeeded", None),
+    ]
+    assert len({p["id"] for p in payloads}) == 5
