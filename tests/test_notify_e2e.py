@@ -1,8 +1,7 @@
 """Notifications end to end: a real daemon rolls releases out on the sandbox (rolling and
-blue/green) and real receivers
-on 127.0.0.1 hear each transition once: started, the checkpoint, succeeded; failed and rolled
-back for a bad release (with the analysis's reason); a refused commit. A second sink that hangs
-slows neither the ticks nor the first sink."""
+blue/green) and real receivers on 127.0.0.1 hear each transition once: started, the checkpoint
+or traffic steps, succeeded; failed and rolled back for a bad release (with the analysis's
+reason); a refused commit. A second sink that hangs slows neither the ticks nor the first sink."""
 
 from __future__ import annotations
 
