@@ -251,3 +251,25 @@ def test_a_stop_flushes_the_queue_and_a_hanging_receiver_cannot_hold_it() -> Non
             metrics, "reconciler_notifications_dropped_total", sink="webhook", reason="shutdown"
         )
         assert dropped == 3
+
+
+def test_every_series_is_there_at_0_before_the_first_notification() -> None:
+    metrics = Metrics()
+    sinks = [
+        Sink("slack", "slack", "http://127.0.0.1:9/x"),
+        Sink("webhook", "webhook", "http://127.0.0.1:9/y", SECRET),
+    ]
+    with notifier(*sinks, metrics=metrics):
+        text = metrics.render()[0].decode()
+    for sink in ("slack", "webhook"):
+        for kind in Kind:
+            for result in ("delivered", "rejected", "gave_up"):
+                labels = {"sink": sink, "event": kind.value, "result": result}
+                assert sample(metrics, "reconciler_notifications_total", **labels) == 0
+        for reason in ("queue_full", "shutdown"):
+            assert (
+                sample(metrics, "reconciler_notifications_dropped_total", sink=sink, reason=reason)
+                == 0
+            )
+        assert sample(metrics, "reconciler_notification_retries_total", sink=sink) == 0
+    assert "_created" not in text

@@ -21,6 +21,7 @@ from reconciler.daemon.notify.delivery import Policy
 from reconciler.daemon.notify.notifier import Notifier
 from reconciler.daemon.notify.sinks import Sink, verify
 from reconciler.sandbox import Sandbox
+from reconciler.sandbox.seed import GROUP
 from tests import bluegreen_harness as bluegreen
 from tests.analysis_harness import Seen, Story
 from tests.notify_receiver import Answer, Receiver, receiver
@@ -68,7 +69,7 @@ def settle_deliveries(at: Receiver, count: int) -> None:
     time.sleep(0.3)  # anything extra would arrive now
 
 
-def test_a_good_release_tells_started_checkpoint_succeeded_once_and_a_bad_commit_once(
+def test_a_good_release_tells_started_checkpoint_succeeded_then_drift_and_a_bad_commit_once(
     frozen: Sandbox, tmp_path: Path
 ) -> None:
     story = Story.begin(frozen, tmp_path, "v1.1")
@@ -96,18 +97,30 @@ def test_a_good_release_tells_started_checkpoint_succeeded_once_and_a_bad_commit
                 header = request.headers["X-Reconciler-Signature"]
                 assert verify(SECRET, request.body, header, now=time.time())
 
+            # Someone edits the group by hand: the next tick puts it back, and says so.
+            story.watcher.call(
+                "autoscaling", "update_auto_scaling_group", AutoScalingGroupName=GROUP, MaxSize=6
+            )
+            for _ in range(3):
+                story.tick()
+            settle_deliveries(hook, 4)
+            drift = hook.requests()[3].json()
+            assert drift["event"] == "drift_corrected" and drift["severity"] == "warning"
+            assert drift["text"] == "auto_scaling_group feedback-asg maxSize: 6 → 4", drift
+
             story.path.write_text(story.path.read_text().replace("minSize: 2", "minSize: x"))
             for _ in range(3):
                 assert story.daemon.tick().ok is False
-            settle_deliveries(hook, 4)
-            refused = hook.requests()[3].json()
-            assert hook.events()[3:] == ["commit_refused"]
+            settle_deliveries(hook, 5)
+            refused = hook.requests()[4].json()
+            assert hook.events()[3:] == ["drift_corrected", "commit_refused"]
             assert refused["service"] is None and "minSize" in refused["text"]
             assert stuck.requests(), "the hanging receiver was asked"
             assert delivered(story.daemon.metrics, "webhook") == {
                 "rollout_started": 1.0,
                 "step_reached": 1.0,
                 "rollout_succeeded": 1.0,
+                "drift_corrected": 1.0,
                 "commit_refused": 1.0,
             }
             assert delivered(story.daemon.metrics, "webhook-2") == {}
