@@ -149,7 +149,7 @@ def test_a_bad_release_tells_failed_with_the_analysis_reason_and_rolled_back(
     assert FIVE_XX.fullmatch(failed["text"]), failed  # the analysis's own words
     texts = [r.json()["text"] for r in slack.requests()]
     assert texts[-2:] == [
-        f"feedback: rollout failed of {failed['revision'][:12]}",
+        f"feedback: rollout of {failed['revision'][:12]} failed",
         hook.requests()[-1].json()["title"],
     ]
     colours = [r.json()["attachments"][0]["color"] for r in slack.requests()]

@@ -176,12 +176,12 @@ def test_while_a_commit_is_refused_stalls_are_left_to_the_refusal() -> None:
 @pytest.mark.parametrize(
     ("one", "kind", "title", "text"),
     [
-        (rolling(), STARTED, "feedback: rollout started of rev-fp-a", ""),
-        (ended("failed", failure="5xx rate 31%"), FAILED, "feedback: rollout failed of rev-fp-a",
+        (rolling(), STARTED, "feedback: rollout of rev-fp-a started", ""),
+        (ended("failed", failure="5xx rate 31%"), FAILED, "feedback: rollout of rev-fp-a failed",
          "5xx rate 31%"),
         (ended("rolled_back", running="0123456789abcdef"), ROLLED_BACK,
          "feedback: rolled back to 0123456789ab", ""),
-        (ACCESS, STALLED, "feedback: stalled: AccessDenied of rev-fp-a",
+        (ACCESS, STALLED, "feedback: stalled (AccessDenied)",
          "not allowed: autoscaling:UpdateAutoScalingGroup"),
     ],
 )  # fmt: skip

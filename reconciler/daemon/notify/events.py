@@ -174,14 +174,14 @@ def observe(told: Told, seen: Sighting, *, refusing: bool = False) -> tuple[Told
     # A rollout first seen as it ends is told by its end; a superseded one was an older state's.
     if seen.rolling_out and told.rollout is None and not set(seen.ended) - {SUPERSEDED}:
         told = dataclasses.replace(told, rollout=fp, steps=frozenset())
-        events.append(_event(Kind.ROLLOUT_STARTED, seen, "rollout started", key=fp))
+        events.append(_event(Kind.ROLLOUT_STARTED, seen, f"{_rollout(seen)} started", key=fp))
     if seen.step is not None and told.rollout == fp and seen.step.key not in told.steps:
         told = dataclasses.replace(told, steps=told.steps | {seen.step.key})
         events.append(
             _event(
                 Kind.STEP_REACHED,
                 seen,
-                f"reached {seen.step.text}",
+                f"{_rollout(seen)} reached {seen.step.text}",
                 details=(("step", seen.step.text),),
                 key=f"{fp}:{seen.step.key}",
             )
@@ -202,10 +202,10 @@ def _ends(seen: Sighting) -> list[Event]:
     found: list[Event] = []
     for ended in seen.ended:
         if ended == SUCCEEDED:
-            found.append(_event(Kind.ROLLOUT_SUCCEEDED, seen, "rollout succeeded"))
+            found.append(_event(Kind.ROLLOUT_SUCCEEDED, seen, f"{_rollout(seen)} succeeded"))
         elif ended in (FAILED, ROLLED_BACK):
             found.append(
-                _event(Kind.ROLLOUT_FAILED, seen, "rollout failed", text=seen.failure or "")
+                _event(Kind.ROLLOUT_FAILED, seen, f"{_rollout(seen)} failed", text=seen.failure)
             )
         if ended == ROLLED_BACK:
             back = f" to {seen.running[:12]}" if seen.running else ""
@@ -237,7 +237,7 @@ def _stall(told: Told, seen: Sighting, events: list[Event], *, refusing: bool) -
         _event(
             Kind.STALLED,
             seen,
-            f"stalled: {reason}",
+            f"stalled ({reason})",
             text=message,
             details=(("reason", reason),),
             key=f"{seen.fingerprint}:{reason}",
@@ -256,17 +256,20 @@ def _event(
     key: str | None = None,
 ) -> Event:
     revision = seen.revision
-    at = f" of {revision[:12]}" if revision and kind is not Kind.ROLLED_BACK else ""
     facts = (("service", seen.service),) + ((("revision", revision),) if revision else ())
     return Event(
         kind,
         seen.service,
         revision,
-        f"{seen.service}: {what}{at}",
+        f"{seen.service}: {what}",
         text,
         facts + details,
         key=f"{kind}:{seen.service}:{key if key is not None else seen.fingerprint}",
     )
+
+
+def _rollout(seen: Sighting) -> str:
+    return f"rollout of {seen.revision[:12]}" if seen.revision else "rollout"
 
 
 # ------------------------------------------------------------------------------------------------
