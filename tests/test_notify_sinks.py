@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from email.utils import formatdate
 from pathlib import Path
 
@@ -21,7 +22,8 @@ from reconciler.daemon.notify.delivery import (
     retry_after,
     verdict,
 )
-from reconciler.daemon.notify.sinks import Sink, parse_sinks, signature, verify
+from reconciler.daemon.notify.events import Event, Kind
+from reconciler.daemon.notify.sinks import Sink, Stamped, parse_sinks, signature, verify
 
 SLACK = "https://hooks.slack.com/services/T000/B000/XXXXSECRETXXXX"
 ENV = {"RECONCILER_NOTIFY_SECRET": "s3cret", "SLACK_URL": SLACK}
@@ -149,3 +151,13 @@ def test_retry_after_in_seconds_or_as_a_date(value: str | None, seconds: float |
 )  # fmt: skip
 def test_which_answers_settle_a_delivery(attempt: Attempt, settled: str | None) -> None:
     assert verdict(attempt) == settled
+
+
+def test_a_delivery_id_is_one_events_across_its_retries_and_a_recurrence_gets_its_own() -> None:
+    drift = Event(Kind.DRIFT_CORRECTED, "feedback", "r", "t", key="drift_corrected:feedback:x")
+    first, again = Stamped(drift, 1000.0), Stamped(drift, 1000.0)
+    later = Stamped(drift, 4600.0)
+    assert first.delivery == again.delivery != later.delivery
+    sink = Sink("webhook", "webhook", "http://127.0.0.1:9/x", b"k")
+    one, two = (json.loads(sink.request(first, now=t)[0]) for t in (1000.0, 1060.0))
+    assert one == two and one["id"] == first.delivery

@@ -83,7 +83,7 @@ class Event:
     title: str  # one line, for a chat message or a subject
     text: str = ""  # the detail: a reason, the changes
     details: tuple[tuple[str, str], ...] = ()  # ordered facts, e.g. ("step", "2 of 3")
-    key: str = ""  # the same transition always has the same key: receivers deduplicate on it
+    key: str = ""  # which transition: the same one derived again has the same key
 
     @property
     def severity(self) -> Severity:

@@ -9,7 +9,8 @@ The webhook's signature (``X-Reconciler-Signature: t=<unix seconds>,v1=<hex>``) 
 HMAC-SHA256 over ``<t>.<raw body>`` with the shared secret; a receiver recomputes it, compares
 in constant time and refuses a ``t`` more than five minutes away from its clock, so a recorded
 request cannot be replayed later. Each attempt is signed afresh; ``X-Reconciler-Delivery`` is
-the same for every attempt of an event, for the receiver to deduplicate retries.
+the same for every attempt of an event, for the receiver to deduplicate retries (a re-send
+after a restart is a delivery of its own).
 """
 
 from __future__ import annotations
@@ -54,7 +55,8 @@ class Stamped:
 
     @property
     def delivery(self) -> str:
-        return hashlib.sha256(self.event.key.encode()).hexdigest()[:32]
+        # The time too: a drift or a stall that comes back is news again, with an id of its own.
+        return hashlib.sha256(f"{self.event.key}@{self.at}".encode()).hexdigest()[:32]
 
 
 @dataclass(frozen=True)
