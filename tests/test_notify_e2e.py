@@ -1,7 +1,8 @@
 """Notifications end to end: a real daemon rolls releases out on the sandbox (rolling and
 blue/green) and real receivers on 127.0.0.1 hear each transition once: started, the checkpoint
 or traffic steps, succeeded; failed and rolled back for a bad release (with the analysis's
-reason); a refused commit. A second sink that hangs slows neither the ticks nor the first sink."""
+reason); a stall; a refused commit. A second sink that hangs slows neither the ticks nor the
+first sink."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from reconciler.aws import Aws
 from reconciler.cli.main import main
 from reconciler.daemon.daemon import Daemon
 from reconciler.daemon.metrics import Metrics
@@ -25,7 +27,7 @@ from reconciler.sandbox.seed import GROUP
 from tests import bluegreen_harness as bluegreen
 from tests.analysis_harness import Seen, Story
 from tests.notify_receiver import Answer, Receiver, receiver
-from tests.test_loop import desired_repo
+from tests.test_loop import FakeClock, converge, deploy, desired_repo, git_source, make_daemon
 
 SECRET = b"e2e-notify-secret"
 POLICY = Policy(timeout=0.5, base=0.05, cap=0.2, give_up_after=5.0)
@@ -103,7 +105,7 @@ def test_a_good_release_tells_started_checkpoint_succeeded_then_drift_and_a_bad_
             )
             for _ in range(3):
                 story.tick()
-            settle_deliveries(hook, 4)
+            settle_deliveries(hook, 5)
             drift = hook.requests()[3].json()
             assert drift["event"] == "drift_corrected" and drift["severity"] == "warning"
             assert drift["text"] == "auto_scaling_group feedback-asg maxSize: 6 → 4", drift
@@ -201,3 +203,33 @@ def test_a_blue_green_deploy_tells_each_traffic_step(frozen: Sandbox, tmp_path: 
         ("rollout_succeeded", None),
     ]
     assert len({p["id"] for p in payloads}) == 5
+
+
+def test_a_stall_is_told_once_and_again_only_after_it_cleared(
+    sandbox: Sandbox, aws: Aws, tmp_path: Path
+) -> None:
+    clock = FakeClock()  # the daemon's: each tick finds the service due
+    repo = desired_repo(tmp_path / "git", tag="v9.9")  # no such tag in the registry
+    daemon = make_daemon(aws, git_source(repo, tmp_path / "cache"), clock=clock)
+    with receiver() as hook, notified(daemon, Sink("slack", "slack", hook.url)):
+        for _ in range(4):
+            daemon.tick()
+            clock.now += 600
+        settle_deliveries(hook, 1)
+        assert len(hook.requests()) == 1
+        message = hook.requests()[0].json()
+        assert message["text"] == "feedback: stalled (ImageNotFound)"
+        assert "v9.9" in message["attachments"][0]["blocks"][0]["text"]["text"]
+        assert message["attachments"][0]["color"] == "#e01e5a"
+        fixed = deploy(repo, "v1.1")[:12]
+        converge(daemon, clock=sandbox.clock)
+        deploy(repo, "v9.9")
+        daemon.tick()
+        settle_deliveries(hook, 5)
+    assert [r.json()["text"] for r in hook.requests()] == [
+        "feedback: stalled (ImageNotFound)",
+        f"feedback: rollout of {fixed} started",
+        f"feedback: rollout of {fixed} reached checkpoint 50%",
+        f"feedback: rollout of {fixed} succeeded",
+        "feedback: stalled (ImageNotFound)",  # cleared in between: news again
+    ]
