@@ -57,8 +57,21 @@ class Receiver:
         wait_until(lambda: len(self.requests()) >= count, timeout=timeout, what=f"{count} requests")
         return self.requests()
 
+    def deliveries(self) -> list[Received]:
+        """The requests as a webhook receiver keeps them: a retry of a delivery it already has
+        (same ``X-Reconciler-Delivery``; delivery is at least once) is dropped."""
+        seen: set[str] = set()
+        kept = []
+        for request in self.requests():
+            delivery = request.headers.get("X-Reconciler-Delivery")
+            if delivery is None or delivery not in seen:
+                kept.append(request)
+            if delivery is not None:
+                seen.add(delivery)
+        return kept
+
     def events(self) -> list[str]:
-        return [r.json()["event"] for r in self.requests() if r.body.startswith(b"{")]
+        return [r.json()["event"] for r in self.deliveries()]
 
 
 def wait_until(done: Callable[[], bool], *, timeout: float, what: str) -> None:

@@ -26,7 +26,7 @@ from reconciler.sandbox import Sandbox
 from reconciler.sandbox.seed import GROUP
 from tests import bluegreen_harness as bluegreen
 from tests.analysis_harness import Seen, Story
-from tests.notify_receiver import Answer, Receiver, receiver
+from tests.notify_receiver import Answer, Receiver, receiver, wait_until
 from tests.test_loop import FakeClock, converge, deploy, desired_repo, git_source, make_daemon
 
 SECRET = b"e2e-notify-secret"
@@ -67,7 +67,7 @@ def delivered(metrics: Metrics, sink: str) -> dict[str, float]:
 
 
 def settle_deliveries(at: Receiver, count: int) -> None:
-    at.wait_for(count, timeout=15)
+    wait_until(lambda: len(at.deliveries()) >= count, timeout=15, what=f"{count} deliveries")
     time.sleep(0.3)  # anything extra would arrive now
 
 
@@ -90,12 +90,12 @@ def test_a_good_release_tells_started_checkpoint_succeeded_then_drift_and_a_bad_
                 story.tick()
             settle_deliveries(hook, 3)
             assert hook.events() == ["rollout_started", "step_reached", "rollout_succeeded"]
-            started, step, succeeded = (r.json() for r in hook.requests())
+            started, step, succeeded = (r.json() for r in hook.deliveries())
             assert started["service"] == "feedback" and started["severity"] == "info"
             assert step["details"]["step"] == "checkpoint 50%"
             assert succeeded["severity"] == "success"
             assert started["revision"] == succeeded["revision"] is not None
-            for request in hook.requests():
+            for request in hook.deliveries():
                 header = request.headers["X-Reconciler-Signature"]
                 assert verify(SECRET, request.body, header, now=time.time())
 
@@ -105,8 +105,8 @@ def test_a_good_release_tells_started_checkpoint_succeeded_then_drift_and_a_bad_
             )
             for _ in range(3):
                 story.tick()
-            settle_deliveries(hook, 5)
-            drift = hook.requests()[3].json()
+            settle_deliveries(hook, 4)
+            drift = hook.deliveries()[3].json()
             assert drift["event"] == "drift_corrected" and drift["severity"] == "warning"
             assert drift["text"] == "auto_scaling_group feedback-asg maxSize: 6 → 4", drift
 
@@ -114,7 +114,7 @@ def test_a_good_release_tells_started_checkpoint_succeeded_then_drift_and_a_bad_
             for _ in range(3):
                 assert story.daemon.tick().ok is False
             settle_deliveries(hook, 5)
-            refused = hook.requests()[4].json()
+            refused = hook.deliveries()[4].json()
             assert hook.events()[3:] == ["drift_corrected", "commit_refused"]
             assert refused["service"] is None and "minSize" in refused["text"]
             assert stuck.requests(), "the hanging receiver was asked"
@@ -146,13 +146,13 @@ def test_a_bad_release_tells_failed_with_the_analysis_reason_and_rolled_back(
     kinds = hook.events()
     assert kinds[0] == "rollout_started" and kinds[-2:] == ["rollout_failed", "rolled_back"]
     assert set(kinds[1:-2]) <= {"step_reached"} and len(kinds) == len(set(kinds))
-    failed = hook.requests()[-2].json()
+    failed = hook.deliveries()[-2].json()
     assert failed["severity"] == "error"
     assert FIVE_XX.fullmatch(failed["text"]), failed  # the analysis's own words
     texts = [r.json()["text"] for r in slack.requests()]
     assert texts[-2:] == [
         f"feedback: rollout of {failed['revision'][:12]} failed",
-        hook.requests()[-1].json()["title"],
+        hook.deliveries()[-1].json()["title"],
     ]
     colours = [r.json()["attachments"][0]["color"] for r in slack.requests()]
     assert colours[-2:] == ["#e01e5a", "#ecb22e"]
@@ -176,7 +176,7 @@ def test_reconciler_run_once_notifies_before_it_exits(
                 *("--notify", f"webhook:{hook.url}", "--notify-secret-file", str(secret)),
             ]
         )
-        requests = hook.requests()
+        requests = hook.deliveries()
     assert code == 0
     assert [r.json()["event"] for r in requests] == ["rollout_started"]
     assert verify(
@@ -194,7 +194,7 @@ def test_a_blue_green_deploy_tells_each_traffic_step(frozen: Sandbox, tmp_path: 
             for _ in range(5):
                 story.tick()
             settle_deliveries(hook, 3)
-        payloads = [r.json() for r in hook.requests()]
+        payloads = [r.json() for r in hook.deliveries()]
     assert [(p["event"], p["details"].get("step")) for p in payloads] == [
         ("rollout_started", None),
         ("step_reached", "traffic step 1 of 3 (10%)"),
@@ -216,8 +216,8 @@ def test_a_stall_is_told_once_and_again_only_after_it_cleared(
             daemon.tick()
             clock.now += 600
         settle_deliveries(hook, 1)
-        assert len(hook.requests()) == 1
-        message = hook.requests()[0].json()
+        assert len(hook.deliveries()) == 1
+        message = hook.deliveries()[0].json()
         assert message["text"] == "feedback: stalled (ImageNotFound)"
         assert "v9.9" in message["attachments"][0]["blocks"][0]["text"]["text"]
         assert message["attachments"][0]["color"] == "#e01e5a"
@@ -226,7 +226,7 @@ def test_a_stall_is_told_once_and_again_only_after_it_cleared(
         deploy(repo, "v9.9")
         daemon.tick()
         settle_deliveries(hook, 5)
-    assert [r.json()["text"] for r in hook.requests()] == [
+    assert [r.json()["text"] for r in hook.deliveries()] == [
         "feedback: stalled (ImageNotFound)",
         f"feedback: rollout of {fixed} started",
         f"feedback: rollout of {fixed} reached checkpoint 50%",
