@@ -173,6 +173,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     # apscheduler and prometheus-client: the daemon's only
     from reconciler.daemon import run, server
     from reconciler.daemon.github.settings import github_settings
+    from reconciler.daemon.notify.sinks import parse_sinks
 
     if args.verify_commits != (args.allowed_signers is not None):
         raise errors.UsageError("--verify-commits and --allowed-signers FILE go together")
@@ -202,6 +203,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             api_url=args.github_api_url,
         ),
         external_url=run.external_url(args.external_url),
+        notify=parse_sinks(args.notify, secret_file=args.notify_secret_file, env=os.environ),
     )
     return run.run(config)
 

@@ -248,6 +248,24 @@ def _run_service(cmd: argparse.ArgumentParser) -> None:
         "--repo; or env RECONCILER_ACTION_TOKEN); without one the page at / is read-only",
     )
     cmd.add_argument("--once", action="store_true", help="one tick, then exit (1 on any error)")
+    _run_notify(cmd)
+
+
+def _run_notify(cmd: argparse.ArgumentParser) -> None:
+    """Where ``run`` sends notifications (reconciler.daemon.notify)."""
+    cmd.add_argument(
+        "--notify",
+        action="append",
+        default=(options.run_env("notify") or "").split(),
+        metavar="KIND:TARGET",
+        help="send rollout events to webhook:URL (signed JSON) or slack:URL (a Slack incoming "
+        "webhook); URL may be env:VARIABLE or file:PATH; repeatable (env RECONCILER_NOTIFY, "
+        "space-separated)",
+    )
+    cmd.add_argument(
+        "--notify-secret-file",
+        help="the webhook sinks' HMAC-SHA256 signing secret (or env RECONCILER_NOTIFY_SECRET)",
+    )
 
 
 def _run_github(cmd: argparse.ArgumentParser) -> None:

@@ -32,6 +32,7 @@ gauges at 1. ``name`` is the desired Service; ``aws_service`` the AWS one::
     reconciler_lease_held                                   1 on the instance that may write
     reconciler_webhook_requests_total{result}
     reconciler_github_requests_total{operation,result}      posts to GitHub, each attempt's result
+    reconciler_notifications_total{sink,event,result}       --notify (see notify/metrics.py)
     reconciler_build_info{version,python,prometheus_client} 1
     process_*, python_info                                  prometheus_client's collectors
 

@@ -25,6 +25,8 @@ from reconciler.daemon.github.settings import GitHubSettings
 from reconciler.daemon.github.worker import attach as attach_github
 from reconciler.daemon.lease import Lease
 from reconciler.daemon.metrics import Metrics
+from reconciler.daemon.notify.notifier import Notifier
+from reconciler.daemon.notify.sinks import Sink
 from reconciler.daemon.server import StatusServer
 from reconciler.daemon.source import (
     GitSettings,
@@ -68,6 +70,7 @@ class RunConfig:
     page_actor: Actor | None = None
     github: GitHubSettings | None = None  # commit statuses and deployments; None: off
     external_url: str | None = None  # the status page's public URL, for links to it
+    notify: tuple[Sink, ...] = ()  # --notify, read by notify.sinks.parse_sinks
 
 
 def parse_duration(text: str) -> float:
@@ -155,6 +158,9 @@ def run(config: RunConfig) -> int:
     github = None
     if config.github is not None:
         github = attach_github(daemon, config.github, external_url=config.external_url)
+    notifier = None
+    if config.notify:
+        notifier = Notifier(config.notify, metrics=daemon.metrics).attach(daemon.listeners)
     try:
         if config.once:
             return _run_once(daemon)
@@ -162,6 +168,8 @@ def run(config: RunConfig) -> int:
     finally:
         if github is not None:
             github.stop(drain=10.0)  # what the last tick called for, unless GitHub is down
+        if notifier is not None:
+            notifier.stop()  # after the daemon's stop: no tick adds to the queues any more
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
