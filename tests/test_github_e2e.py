@@ -185,7 +185,7 @@ def test_a_github_that_never_answers_does_not_slow_a_tick(
         stopping = time.monotonic()
         reporter.stop()
         silent.close()
-    assert took and max(took) < 0.1, took  # handing over, never waiting
+    assert took and max(took) < 1.0, took  # handing over; a wait would be the 2 s timeout
     assert time.monotonic() - stopping < 4.0
     dropped = sum(
         daemon.metrics.registry.get_sample_value(

@@ -20,6 +20,7 @@ from reconciler.daemon.daemon import Daemon
 from reconciler.daemon.gate import CallGate
 from reconciler.daemon.lease import Lease
 from reconciler.daemon.run import RunConfig, build_source, parse_duration, webhook_secret
+from reconciler.daemon.secrets import read_secret
 from reconciler.daemon.source import GitSettings, GitSource, LocalSource
 from reconciler.daemon.ticker import Ticker
 from reconciler.errors import Interrupted
@@ -472,3 +473,36 @@ def test_trigger_during_a_tick_runs_another_right_after(sandbox, aws: Aws, tmp_p
     finally:
         daemon.stop()
     assert passes["observe"] >= 2  # the interval is 60 s: only the trigger explains a second
+
+
+@pytest.mark.parametrize(
+    ("content", "env", "expected"),
+    [
+        (None, {}, None),
+        (None, {"B": " b "}, "b"),  # the environment, stripped
+        (None, {"A": "  ", "B": "b"}, "b"),  # a blank variable is not set
+        (None, {"A": "a", "B": "b"}, "a"),  # the first that is set
+        ("  from-file\n", {"A": "a"}, "from-file"),  # a file wins
+        ("", {"A": "a"}, "--x-file: the file is empty"),
+        ("\n \n", {}, "--x-file: the file is empty"),
+        (b"\xff\xfe", {}, "--x-file: not UTF-8 text"),
+    ],
+)
+def test_every_secret_is_read_by_one_rule(
+    tmp_path: Path, content: str | bytes | None, env: dict[str, str], expected: str | None
+) -> None:
+    file = None
+    if content is not None:
+        path = tmp_path / "secret"
+        path.write_bytes(content if isinstance(content, bytes) else content.encode())
+        file = str(path)
+    if expected is not None and expected.startswith("--x-file"):
+        with pytest.raises(errors.UsageError, match=expected):
+            read_secret(option="--x-file", file=file, env=env, names=("A", "B"))
+    else:
+        assert read_secret(option="--x-file", file=file, env=env, names=("A", "B")) == expected
+
+
+def test_an_unreadable_secret_file_names_its_option(tmp_path: Path) -> None:
+    with pytest.raises(errors.UsageError, match="--x-file: No such file or directory: "):
+        read_secret(option="--x-file", file=str(tmp_path / "absent"), env={}, names=())

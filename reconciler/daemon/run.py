@@ -27,6 +27,7 @@ from reconciler.daemon.lease import Lease
 from reconciler.daemon.metrics import Metrics
 from reconciler.daemon.notify.notifier import Notifier
 from reconciler.daemon.notify.sinks import Sink
+from reconciler.daemon.secrets import read_secret
 from reconciler.daemon.server import StatusServer
 from reconciler.daemon.source import (
     GitSettings,
@@ -90,13 +91,9 @@ def external_url(text: str | None) -> str | None:
 
 def webhook_secret(*, file: str | None, env: Mapping[str, str]) -> bytes | None:
     """The webhook's shared secret from ``file`` or ``RECONCILER_WEBHOOK_SECRET``; None: off."""
-    if file is not None:
-        try:
-            text = Path(file).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise errors.UsageError(f"--webhook-secret-file: {exc.strerror}: {file}") from None
-    else:
-        text = env.get("RECONCILER_WEBHOOK_SECRET", "").strip()
+    text = read_secret(
+        option="--webhook-secret-file", file=file, env=env, names=("RECONCILER_WEBHOOK_SECRET",)
+    )
     return text.encode() if text else None
 
 

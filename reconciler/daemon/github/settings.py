@@ -12,9 +12,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from reconciler import errors
+from reconciler.daemon.secrets import read_secret
 
 DEFAULT_API_URL = "https://api.github.com"
 TOKEN_ENV = ("RECONCILER_GITHUB_TOKEN", "GITHUB_TOKEN")
@@ -43,15 +43,7 @@ def repository_from_url(url: str) -> str | None:
 
 
 def read_token(*, file: str | None, env: Mapping[str, str]) -> str | None:
-    if file is not None:
-        try:
-            text = Path(file).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise errors.UsageError(f"--github-token-file: {exc.strerror}: {file}") from None
-        if not text:
-            raise errors.UsageError(f"--github-token-file: the file is empty: {file}")
-        return text
-    return next((env[k].strip() for k in TOKEN_ENV if env.get(k, "").strip()), None)
+    return read_secret(option="--github-token-file", file=file, env=env, names=TOKEN_ENV)
 
 
 def github_settings(

@@ -27,6 +27,7 @@ from typing import Any
 
 from reconciler import errors
 from reconciler.daemon.notify.events import Event, Severity
+from reconciler.daemon.secrets import read_secret
 
 KINDS = ("webhook", "slack")
 SECRET_ENV = "RECONCILER_NOTIFY_SECRET"
@@ -143,13 +144,7 @@ def _url(target: str, *, kind: str, env: Mapping[str, str]) -> str:
 
 
 def _secret(file: str | None, env: Mapping[str, str]) -> bytes | None:
-    if file is not None:
-        try:
-            text = Path(file).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise errors.UsageError(f"--notify-secret-file: {exc.strerror}: {file}") from None
-    else:
-        text = env.get(SECRET_ENV, "").strip()
+    text = read_secret(option="--notify-secret-file", file=file, env=env, names=(SECRET_ENV,))
     return text.encode() if text else None
 
 

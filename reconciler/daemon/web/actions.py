@@ -26,11 +26,11 @@ import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
-from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from reconciler import errors
+from reconciler.daemon.secrets import read_secret
 
 ACTIONS = ("pause", "resume", "rollback")
 CSRF_TTL = 12 * 3600.0  # seconds a served page may act; a reload gives a new token
@@ -62,15 +62,7 @@ class Answer:
 
 def action_token(*, file: str | None, env: Mapping[str, str]) -> bytes | None:
     """The token from ``file`` or ``RECONCILER_ACTION_TOKEN``; None: the page is read-only."""
-    if file is not None:
-        try:
-            text = Path(file).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise errors.UsageError(f"--action-token-file: {exc.strerror}: {file}") from None
-        if not text:
-            raise errors.UsageError(f"--action-token-file: {file} is empty")
-    else:
-        text = env.get(TOKEN_ENV, "").strip()
+    text = read_secret(option="--action-token-file", file=file, env=env, names=(TOKEN_ENV,))
     return text.encode() if text else None
 
 
