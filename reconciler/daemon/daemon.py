@@ -23,6 +23,7 @@ from typing import Any
 
 import structlog
 
+from reconciler import errors
 from reconciler.daemon.backoff import Backoffs
 from reconciler.daemon.gate import CallGate
 from reconciler.daemon.lease import Lease
@@ -33,6 +34,8 @@ from reconciler.daemon.revisions import Revisions
 from reconciler.daemon.source import Source
 from reconciler.daemon.ticker import Ticker
 from reconciler.model import ServiceSpec
+from reconciler.pipeline.apply import apply
+from reconciler.pipeline.plan import retry
 from reconciler.pipeline.reconcile import Reconciler, ServiceOutcome
 from reconciler.pipeline.status import ServiceStatus
 
@@ -150,6 +153,29 @@ class Daemon:
         with structlog.contextvars.bound_contextvars(revision=outcome.spec.source.revision):
             self.reconciler.apply([outcome])
         return len(outcome.applied.done) if outcome.applied else 0
+
+    # -- what an operator asks ---------------------------------------------------------------
+
+    def retry(self, name: str) -> str:
+        """``reconciler retry`` for one service, done by this daemon (the status page's retry):
+        the failure of its desired revision is forgotten, so the next tick rolls it out again.
+        Between ticks (the tick lock) and only while leading, so it never races a pass or a
+        leader elsewhere. What was done, in words; OperatorError when there is nothing to do."""
+        with self._tick_lock, self.gate.guard():
+            if not self._lead():
+                raise errors.OperatorError("this daemon is on standby: retry on the leader")
+            specs = [s for s in self._revisions.current().specs if s.name == name]
+            if not specs:
+                raise errors.OperatorError(f"no service {name!r} in the last good revision")
+            outcome = self.reconciler.compute(specs)[0]
+            planned = retry(outcome)
+            if outcome.error is not None or planned is None:
+                why = outcome.error or "no failed revision recorded"
+                raise errors.OperatorError(f"{name}: nothing to retry ({why})")
+            apply(self.reconciler.aws, planned, region=specs[0].region)
+        log.info("retried", service=name, revision=specs[0].source.revision)
+        self.trigger()
+        return f"{name}: failure forgotten; the next tick rolls it out again"
 
     # -- scheduling --------------------------------------------------------------------------
 

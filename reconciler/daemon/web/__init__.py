@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from reconciler.daemon.daemon import Daemon
 from reconciler.daemon.source import GitSource
-from reconciler.daemon.web.actions import Actor, Guard, action_token
+from reconciler.daemon.web.actions import Acted, Actor, Guard, action_token
 from reconciler.daemon.web.commits import CommitLog
 from reconciler.daemon.web.routes import Actions, WebPage
 from reconciler.daemon.web.state import PageState
 
-__all__ = ["Actions", "Actor", "Guard", "PageState", "WebPage", "action_token", "attach"]
+__all__ = ["Acted", "Actions", "Actor", "Guard", "PageState", "WebPage", "action_token", "attach"]
 
 
 def attach(
@@ -34,7 +34,18 @@ def attach(
     daemon.listeners.add(state.listen)
     actions = None
     if actor is not None and token is not None:
-        actions = Actions(
-            actor=actor, guard=Guard(token=token, external_url=external_url), after=daemon.trigger
-        )
+        guard = Guard(token=token, external_url=external_url)
+        actions = Actions(actor=_retrying(actor, daemon), guard=guard, after=daemon.trigger)
     return WebPage(state, actions=actions)
+
+
+def _retrying(actor: Actor, daemon: Daemon) -> Actor:
+    """``actor`` with retry done by the daemon, as ``reconciler retry`` does it: it forgets a
+    failure recorded in AWS (a tag), which is no commit, so no checkout is involved."""
+
+    def act(action: str, service: str, reason: str) -> Acted:
+        if action == "retry":
+            return Acted(commit=None, summary=daemon.retry(service))
+        return actor(action, service, reason)
+
+    return act

@@ -12,8 +12,10 @@ command line's layer, which owns the operator commands), never a write to AWS. A
 4. carry the page's CSRF token (``X-CSRF-Token``): an HMAC, with a key made at start-up, of a
    nonce and the time the page was served, valid for ``CSRF_TTL``.
 
-Retry is not offered: ``reconciler retry`` forgets a failure by rewriting a tag on AWS, which is
-no commit, and the page writes nothing to AWS.
+Retry is the exception, as on the command line: ``reconciler retry`` forgets a failure by
+rewriting a tag on AWS, which is no commit, and the page asks the daemon to do the same between
+two ticks (``Daemon.retry``). It changes nothing that runs; the next tick rolls git's desired
+state out again.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from urllib.parse import urlsplit
 from reconciler import errors
 from reconciler.daemon.secrets import read_secret
 
-ACTIONS = ("pause", "resume", "rollback")
+ACTIONS = ("pause", "resume", "rollback", "retry")
 CSRF_TTL = 12 * 3600.0  # seconds a served page may act; a reload gives a new token
 MAX_REASON = 500  # characters of the reason that go into the commit message
 TOKEN_ENV = "RECONCILER_ACTION_TOKEN"
@@ -169,7 +171,8 @@ def perform(actor: Actor, request: Request) -> Answer:
         acted = actor(request.action, request.service, reason)
     except errors.OperatorError as exc:
         return _refused(HTTPStatus.CONFLICT, str(exc))
-    body = {"result": "committed", "commit": acted.commit, "summary": acted.summary}
+    result = "committed" if acted.commit else "done"
+    body = {"result": result, "commit": acted.commit, "summary": acted.summary}
     return Answer(HTTPStatus.OK, body)
 
 

@@ -18,7 +18,7 @@ from reconciler.daemon.listeners import TickView
 from reconciler.daemon.web import view
 from reconciler.daemon.web.commits import CommitLog
 from reconciler.daemon.web.history import Rollout, history_rows, rollouts
-from reconciler.model import Change, ServiceOutcome
+from reconciler.model import Change, ConditionType, Reason, ServiceOutcome
 from reconciler.pipeline.status import Revision, ServiceStatus, history
 
 
@@ -71,10 +71,13 @@ def service_document(seen: Seen, *, commits: CommitLog, repo: str, actions: bool
 
 
 def _actions(seen: Seen) -> list[str]:
-    """The actions that make sense now: pause or resume, and a rollback once there is history."""
+    """The actions that make sense now: pause or resume, a rollback once there is history, and a
+    retry while the desired revision's rollout has failed."""
     offered = ["resume" if seen.paused else "pause"]
     if len(seen.history) > 1:
         offered.append("rollback")
+    if seen.status.condition(ConditionType.DEGRADED).reason == Reason.ROLLOUT_FAILED:
+        offered.append("retry")
     return offered
 
 

@@ -240,8 +240,10 @@
     }).then(function (response) {
       return response.json().then(function (data) { return { ok: response.ok, data: data }; });
     }).then(function (answer) {
-      say(answer.ok ? "Committed " + String(answer.data.commit).slice(0, 12) + ": " + answer.data.summary
-        : "Refused: " + answer.data.error);
+      if (!answer.ok) { say("Refused: " + answer.data.error); return; }
+      // A retry is no commit (it forgets a failure in AWS, as `reconciler retry` does).
+      say(answer.data.commit ? "Committed " + String(answer.data.commit).slice(0, 12) + ": " + answer.data.summary
+        : "Done: " + answer.data.summary);
     }, function () { say("The daemon did not answer."); });
   }
 
