@@ -146,7 +146,7 @@ def test_stalled_and_the_first_aws_error_fire_and_not_reconciled_follows(
     frozen: Sandbox, tmp_path: Path
 ) -> None:
     recorder, blocked, denied = explore(frozen, tmp_path)
-    assert condition(recorder.daemon.statuses(), "feedback", "Stalled") == (True, "AwsApiError")
+    assert condition(recorder.daemon.statuses(), "feedback", "Stalled") == (True, "AccessDenied")
     calm = at(denied - 1)
     cases = [
         # Stalled holds for 2 minutes before it fires; a new reason is a new alert.
@@ -156,8 +156,8 @@ def test_stalled_and_the_first_aws_error_fire_and_not_reconciled_follows(
         case(
             at(denied, plus=120),
             "ReconcilerServiceStalled",
-            stalled("billing", "AwsApiError"),
-            stalled("feedback", "AwsApiError"),
+            stalled("billing", "AccessDenied"),
+            stalled("feedback", "AccessDenied"),
         ),
         # The series of the first AccessDenied is born at 1: fires 2 minutes on, not before.
         case(calm, "ReconcilerAwsErrors"),

@@ -123,10 +123,18 @@ def _ready(outcome: ServiceOutcome, *others: Condition) -> Condition:
 def _stalled(outcome: ServiceOutcome) -> Condition:
     error = outcome.error
     if error is not None and not isinstance(error, errors.TemporaryError):
-        return Condition(ConditionType.STALLED, True, type(error).__name__, str(error))
+        return Condition(ConditionType.STALLED, True, _error_reason(error), str(error))
     if outcome.diff is not None and outcome.diff.phase is Phase.BLOCKED:
         return Condition(ConditionType.STALLED, True, Reason.BLOCKED, outcome.diff.message)
     return Condition(ConditionType.STALLED, False, Reason.NOT_STALLED)
+
+
+def _error_reason(error: Exception) -> str:
+    """AWS's error code when AWS refused (``AccessDenied`` says what to fix, and alerts can
+    route on it), else the kind of error."""
+    if isinstance(error, errors.AwsApiError) and error.code.isidentifier():
+        return error.code
+    return type(error).__name__
 
 
 def _degraded(outcome: ServiceOutcome) -> Condition:
