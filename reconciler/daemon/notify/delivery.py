@@ -118,14 +118,7 @@ class Outbox:
         """Queue an event; drops the oldest when full. Never blocks on the network."""
         with self._wake:
             if len(self._queue) >= self.policy.capacity:
-                dropped = self._queue.popleft()
-                self._metrics.dropped(self.sink.name, QUEUE_FULL)
-                log.warning(
-                    "notification_dropped",
-                    sink=self.sink.name,
-                    notification=dropped.event.kind.value,
-                    reason=QUEUE_FULL,
-                )
+                self._drop(self._queue.popleft(), QUEUE_FULL)
             self._queue.append(stamped)
             self._metrics.queued(self.sink.name, len(self._queue))
             self._wake.notify()
@@ -145,6 +138,16 @@ class Outbox:
     def pending(self) -> int:
         with self._wake:
             return len(self._queue)
+
+    def _drop(self, stamped: Stamped, reason: str) -> None:
+        """One event given up before delivery: counted and logged."""
+        self._metrics.dropped(self.sink.name, reason)
+        log.warning(
+            "notification_dropped",
+            sink=self.sink.name,
+            notification=stamped.event.kind.value,
+            reason=reason,
+        )
 
     # -- the sink's thread -------------------------------------------------------------------
 
@@ -166,13 +169,7 @@ class Outbox:
                 self._wake.wait()
             if self._stopping.is_set() and time.monotonic() >= self._deadline:
                 for left in self._queue:
-                    self._metrics.dropped(self.sink.name, SHUTDOWN)
-                    log.warning(
-                        "notification_dropped",
-                        sink=self.sink.name,
-                        notification=left.event.kind.value,
-                        reason=SHUTDOWN,
-                    )
+                    self._drop(left, SHUTDOWN)
                 self._queue.clear()
                 self._metrics.queued(self.sink.name, 0)
                 return None
