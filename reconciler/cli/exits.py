@@ -76,3 +76,45 @@ def apply_exit(outcomes: Sequence[ServiceOutcome]) -> int:
     if any(o.diff is not None and o.diff.phase is Phase.FAILED for o in outcomes):
         return EXIT_FAILED
     return EXIT_HELD if held(outcomes) else EXIT_OK
+
+
+# What each command can exit with, in words: its --help epilog, the fuzz test's oracle, and the
+# README's command table (tests/test_cli_fuzz.py checks each row lists these codes).
+_EVERY = {EXIT_INTERRUPTED: "interrupted", EXIT_PIPE: "its output pipe was closed"}
+_USAGE = {EXIT_USAGE: "usage"}
+_LOADS = {EXIT_ERROR: "error (invalid desired files, AWS unreadable...)"}
+COMMAND_EXITS: dict[str, dict[int, str]] = {
+    "validate": {EXIT_OK: "valid", EXIT_ERROR: "invalid", **_USAGE},
+    "diff": {
+        EXIT_OK: "nothing to apply",
+        EXIT_ERROR: "error, bad arguments included, or a service that cannot act",
+        EXIT_CHANGES: "changes",
+    },
+    "apply": {
+        EXIT_OK: "ok",
+        EXIT_ERROR: "error, a service that cannot act, or the prompt not answered 'yes'",
+        EXIT_USAGE: "usage (no --yes without a terminal; --timeout without --wait)",
+        EXIT_FAILED: "rollout failed",
+        EXIT_TIMEOUT: "timeout (--wait)",
+        EXIT_HELD: "held: a paused service has changes apply did not make",
+    },
+    "status": {EXIT_OK: "ok", **_LOADS, **_USAGE},
+    "history": {EXIT_OK: "ok", **_LOADS, **_USAGE},
+    "retry": {EXIT_OK: "ok", **_LOADS, **_USAGE},
+    "rollback": {EXIT_OK: "committed", EXIT_ERROR: "cannot author the commit", **_USAGE},
+    "pause": {EXIT_OK: "committed", EXIT_ERROR: "cannot author the commit", **_USAGE},
+    "demo": {EXIT_OK: "every step behaved", EXIT_ERROR: "a step did not", **_USAGE},
+    "sandbox": {EXIT_OK: "stopped", EXIT_ERROR: "cannot serve (a busy port)", **_USAGE},
+    "run": {
+        EXIT_OK: "stopped by SIGTERM or SIGINT",
+        EXIT_ERROR: "cannot start (a busy port), or --once met an error",
+        **_USAGE,
+    },
+}
+for _codes in COMMAND_EXITS.values():
+    _codes.update(_EVERY)
+
+
+def epilog(command: str) -> str:
+    codes = COMMAND_EXITS[command]
+    return "exit codes: " + ", ".join(f"{code} {codes[code]}" for code in sorted(codes))

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any, TypeAlias
 
 from reconciler import errors
-from reconciler.cli import argtypes, commands, options
+from reconciler.cli import argtypes, commands, exits, options
 
 Subparsers: TypeAlias = "argparse._SubParsersAction[_Parser]"
 
@@ -40,7 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     options.add_global(parser)
     sub = parser.add_subparsers(
-        dest="command", required=True, parser_class=_Parser, metavar="COMMAND"
+        dest="command",
+        required=True,
+        parser_class=_Parser,
+        metavar="COMMAND",
+        help="one of these; `reconciler COMMAND --help` tells its arguments and exit codes",
     )
     for add in COMMANDS:
         add(sub)
@@ -48,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
         command = sub.choices[action.dest]
         if command.description is None:
             command.description = action.help
+        command.epilog = exits.epilog(action.dest)
     return parser
 
 
