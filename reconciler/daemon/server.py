@@ -209,10 +209,17 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def do_GET(self) -> None:
-        self._send(self.server.routes.get(self._route()))
+        self._answer_get(body=True)
 
     def do_HEAD(self) -> None:
-        self._send(self.server.routes.get(self._route()), body=False)
+        self._answer_get(body=False)
+
+    def _answer_get(self, *, body: bool) -> None:
+        reply = self.server.routes.get(self._route())
+        if reply.status == HTTPStatus.NOT_FOUND and self.server.routes.allowed(self._route()):
+            self._not_allowed(body=body)  # POST /hooks/git, asked with GET
+            return
+        self._send(reply, body=body)
 
     def do_OPTIONS(self) -> None:
         allowed = self.server.routes.allowed(self._route())
@@ -224,16 +231,16 @@ class _Handler(BaseHTTPRequestHandler):
     def _route(self) -> str:
         return self.path.split("?", 1)[0]
 
-    def _not_allowed(self) -> None:
+    def _not_allowed(self, *, body: bool = True) -> None:
         """A method this path does not answer: 405 with ``Allow``, or 404 for no such path."""
         self._discard_body(self.server.routes.max_body)
         allowed = self.server.routes.allowed(self._route())
         if not allowed:
-            self._send(_json(HTTPStatus.NOT_FOUND, {"error": "not found"}))
+            self._send(_json(HTTPStatus.NOT_FOUND, {"error": "not found"}), body=body)
             return
         error = f"method {self.command} not allowed on {self._route()}"
         allow = ("Allow", ", ".join(allowed))
-        self._send(_json(HTTPStatus.METHOD_NOT_ALLOWED, {"error": error}, allow))
+        self._send(_json(HTTPStatus.METHOD_NOT_ALLOWED, {"error": error}, allow), body=body)
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """http.server's own errors, as JSON; an unknown method (its 501) is our 405."""
