@@ -84,9 +84,7 @@ def test_clients_that_hang_up_early_leave_only_json_in_the_log(
             except OSError:
                 assert proc.poll() is None and time.monotonic() < deadline, "did not start"
                 time.sleep(0.2)
-        threads = [
-            threading.Thread(target=misbehave, args=(port, kind)) for kind in range(CLIENTS)
-        ]
+        threads = [threading.Thread(target=misbehave, args=(port, kind)) for kind in range(CLIENTS)]
         for thread in threads:
             thread.start()
         for thread in threads:
