@@ -193,7 +193,7 @@ class Webhook:
         self.branch = branch
         self.repository = repository
         self.coalescer = Coalescer(trigger, bucket or TokenBucket())
-        self.recent = recent or Recent()
+        self.recent = recent if recent is not None else Recent()  # an empty one is falsy
 
     def handle(self, delivery: Delivery) -> Answer:
         answer = self._judge(delivery)
@@ -201,7 +201,7 @@ class Webhook:
         log.info(
             "webhook",
             result=answer.result,
-            status=answer.status,
+            status=int(answer.status),
             delivery=delivery.delivery,
             github_event=delivery.event,
             message=answer.message,
