@@ -17,6 +17,7 @@ from reconciler.model import (
 from reconciler.pipeline.diff.bluegreen import diff_blue_green
 from reconciler.pipeline.diff.gates import gates
 from reconciler.pipeline.diff.ownership import (
+    detached_message,
     missing_message,
     ownership_conflict,
     tag_changes,
@@ -43,7 +44,9 @@ def diff(desired: DesiredService, observed: ObservedService, *, owner: str) -> D
     if group is None or template is None or target is None:
         return _blocked(desired, missing_message(desired, observed))
     resources = tagged(group, template, target)
-    conflict = ownership_conflict(desired, resources, owner=owner)
+    conflict = detached_message(group, target) or ownership_conflict(
+        desired, resources, owner=owner
+    )
     if conflict:
         return _blocked(desired, conflict)
 
