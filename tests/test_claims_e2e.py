@@ -49,3 +49,84 @@ def test_a_target_group_the_group_is_not_attached_to_is_never_touched(
     shown = run_cli("diff", str(path), endpoint=sandbox.endpoint)
     assert shown.returncode != 0 and "not attached" in shown.stdout + shown.stderr
     assert "Traceback" not in shown.stderr
+
+
+def _strip(path: Path, *lines: str) -> None:
+    text = path.read_text()
+    for line in lines:
+        assert line in text, line
+        text = text.replace(line, "")
+    path.write_text(text)
+
+
+def test_adoption_leaves_the_settings_the_file_omits_as_aws_has_them(
+    sandbox: Sandbox, aws: Aws, tmp_path: Path
+) -> None:
+    aws.call(
+        "autoscaling",
+        "update_auto_scaling_group",
+        AutoScalingGroupName="feedback-asg",
+        HealthCheckType="ELB",
+        HealthCheckGracePeriod=60,
+    )
+    path = sandbox_copy(tmp_path)
+    _strip(
+        path,
+        "    healthCheckType: ELB\n",
+        "    healthCheckGracePeriod: 300\n",
+        "      intervalSeconds: 30\n",
+    )
+    arn = sandbox.seeded.target_group_arn if sandbox.seeded else ""
+    aws.call("elbv2", "modify_target_group", TargetGroupArn=arn, HealthCheckIntervalSeconds=15)
+
+    shown = run_cli("diff", str(path), endpoint=sandbox.endpoint)
+    assert "not managed" in shown.stdout, shown.stdout + shown.stderr
+    assert "autoScalingGroup.healthCheckType = ELB" in shown.stdout
+    assert "autoScalingGroup.healthCheckGracePeriod = 60" in shown.stdout
+    assert "targetGroup.healthCheck.intervalSeconds = 15" in shown.stdout
+    assert "healthCheckType:" not in shown.stdout.replace("healthCheckType =", "")
+
+    specs = desired.load([path]).services
+    reconciler = make_reconciler(aws)
+    reconciler.apply(reconciler.compute(specs))  # adopts, fixes the health check path and port
+    group = _group(aws)
+    assert (group["HealthCheckType"], group["HealthCheckGracePeriod"]) == ("ELB", 60)
+    target = aws.call("elbv2", "describe_target_groups", TargetGroupArns=[arn])["TargetGroups"][0]
+    assert target["HealthCheckIntervalSeconds"] == 15
+    assert target["HealthCheckPath"] == "/actuator/health"  # declared: enforced
+
+
+def test_a_hand_made_scaling_policy_owns_capacity(
+    sandbox: Sandbox, aws: Aws, tmp_path: Path
+) -> None:
+    path = sandbox_copy(tmp_path)
+    _strip(path, "  scaling:\n    targetCpuUtilization: 70\n")
+    aws.call(
+        "autoscaling",
+        "put_scaling_policy",
+        AutoScalingGroupName="feedback-asg",
+        PolicyName="team-cpu",
+        PolicyType="TargetTrackingScaling",
+        TargetTrackingConfiguration={
+            "PredefinedMetricSpecification": {"PredefinedMetricType": "ASGAverageCPUUtilization"},
+            "TargetValue": 40.0,
+        },
+    )
+    # What the policy did: scaled out to 3 (the file says 2).
+    aws.call(
+        "autoscaling",
+        "set_desired_capacity",
+        AutoScalingGroupName="feedback-asg",
+        DesiredCapacity=3,
+    )
+    specs = desired.load([path]).services
+    for _ in range(3):  # tick after tick: never reset
+        reconciler = make_reconciler(aws)
+        outcomes = reconciler.compute(specs)
+        reconciler.apply(outcomes)
+        result = outcomes[0].diff
+        assert result is not None
+        assert "desiredCapacity" not in [c.field for c in result.changes]
+        assert _group(aws)["DesiredCapacity"] == 3
+    shown = run_cli("diff", str(path), endpoint=sandbox.endpoint)
+    assert "warning: the file pins desiredCapacity 2, but scaling policy team-cpu" in shown.stdout

@@ -3,21 +3,37 @@ issue 17 #2, #7 and #8 as plain data (the sandbox cases are in test_claims_e2e.p
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
 
-from reconciler.model import Phase
+from reconciler.model import (
+    DesiredService,
+    ModifyTargetGroup,
+    Phase,
+    ScalingSpec,
+    UpdateAutoScalingGroup,
+    fields,
+    value_text,
+)
 from reconciler.pipeline.diff import diff
 from reconciler.pipeline.observe.shapes import parse_group
+from reconciler.pipeline.plan import plan
 from tests.factories import (
     GROUP,
     OWNER,
+    POLICY,
     TARGET_GROUP,
     TARGET_GROUP_ARN,
+    cpu_policy,
     desired_service,
+    group_spec,
+    health_check,
     observed_service,
+    target_group_spec,
     with_group,
+    with_target_group,
 )
 
 OTHER_ARN = TARGET_GROUP_ARN.replace("feedback-tg/0123456789abcdef", "other-tg/fedcba9876543210")
@@ -92,3 +108,138 @@ def test_attachments_are_read_from_both_of_the_apis_that_make_them(
     members: dict[str, Any], arns: tuple[str, ...]
 ) -> None:
     assert parse_group(_raw_group(**members)).target_group_arns == arns
+
+
+# ------------------------------------------------------------------------------------------------
+# #7: an omitted field is not managed
+# ------------------------------------------------------------------------------------------------
+
+# A value AWS may hold for each optional setting, other than the one the factories declare.
+HAND_MADE: dict[str, object] = {
+    "healthCheckType": "EC2",
+    "healthCheckGracePeriod": 60,
+    "path": "/healthz",
+    "port": "traffic-port",
+    "protocol": "HTTPS",
+    "intervalSeconds": 10,
+    "timeoutSeconds": 3,
+    "healthyThreshold": 5,
+    "unhealthyThreshold": 3,
+    "matcher": "200-299",
+}
+GROUP_OPTIONAL = [f for f in fields.GROUP if f.optional and f.attr != "desired_capacity"]
+OPTIONAL = [(f, "group") for f in GROUP_OPTIONAL] + [(f, "tg") for f in fields.HEALTH_CHECK]
+
+
+def test_every_optional_setting_has_a_hand_made_value_here() -> None:
+    assert {f.yaml for f, _ in OPTIONAL} == set(HAND_MADE)
+
+
+def _drifted(field: fields.Field, where: str, *, managed: bool) -> tuple[DesiredService, Any]:
+    unmanaged = frozenset() if managed else frozenset({field.yaml})
+    if where == "group":
+        d = desired_service(auto_scaling_group=group_spec(unmanaged=unmanaged))
+        o = with_group(observed_service(d), **{field.attr: HAND_MADE[field.yaml]})
+    else:
+        d = desired_service(target_group=target_group_spec(unmanaged=unmanaged))
+        hc = health_check(**{field.attr: HAND_MADE[field.yaml]})
+        o = with_target_group(observed_service(d), health_check=hc)
+    return d, o
+
+
+@pytest.mark.parametrize(("field", "where"), OPTIONAL, ids=[f.yaml for f, _ in OPTIONAL])
+def test_an_omitted_setting_is_left_as_aws_has_it_and_the_diff_says_so(
+    field: fields.Field, where: str
+) -> None:
+    d, o = _drifted(field, where, managed=False)
+    result = diff(d, o, owner=OWNER)
+    assert result.changes == () and result.phase is Phase.IN_SYNC
+    prefix = "autoScalingGroup." if where == "group" else "targetGroup.healthCheck."
+    shown = value_text(HAND_MADE[field.yaml])  # type: ignore[arg-type]
+    assert any(
+        note.startswith("not managed") and f"{prefix}{field.yaml} = {shown}" in note
+        for note in result.notes
+    ), result.notes
+    assert plan(d, o, result, owner=OWNER).actions == ()
+
+
+@pytest.mark.parametrize(("field", "where"), OPTIONAL, ids=[f.yaml for f, _ in OPTIONAL])
+def test_a_declared_setting_is_still_enforced(field: fields.Field, where: str) -> None:
+    d, o = _drifted(field, where, managed=True)
+    result = diff(d, o, owner=OWNER)
+    assert [c.field.rsplit(".", 1)[-1] for c in result.changes] == [field.yaml]
+    assert not any(field.yaml in note for note in result.notes)
+
+
+def test_a_health_check_write_keeps_the_fields_the_file_omits() -> None:
+    d = desired_service(
+        target_group=target_group_spec(unmanaged=frozenset({"intervalSeconds", "matcher"}))
+    )
+    aws_has = health_check(interval_seconds=10, matcher="200-299", path="/old")
+    o = with_target_group(observed_service(d), health_check=aws_has)
+    result = diff(d, o, owner=OWNER)
+    assert [c.field for c in result.changes] == ["healthCheck.path"]
+    (action,) = plan(d, o, result, owner=OWNER).actions
+    assert isinstance(action, ModifyTargetGroup)
+    assert action.health_check == health_check(interval_seconds=10, matcher="200-299")
+
+
+def test_an_omitted_capacity_is_shown_as_not_managed() -> None:
+    d = desired_service(auto_scaling_group=group_spec(desired_capacity=None), scaling=None)
+    o = with_group(observed_service(d), desired_capacity=3)
+    result = diff(d, o, owner=OWNER)
+    assert result.changes == ()
+    assert any("autoScalingGroup.desiredCapacity = 3" in n for n in result.notes)
+
+
+# ------------------------------------------------------------------------------------------------
+# #8: any scaling policy owns capacity
+# ------------------------------------------------------------------------------------------------
+
+HAND_POLICY = "team-cpu-tracking"
+
+
+@pytest.mark.parametrize(
+    ("scaling", "pinned", "policies", "capacity_change", "warning"),
+    [
+        # nobody owns capacity: the file's number is enforced
+        (None, 2, (), True, False),
+        # a hand-made policy owns it: not reset, and the diff warns
+        (None, 2, (HAND_POLICY,), False, True),
+        # ours, which the file no longer declares, is deleted this pass: the number is enforced
+        (None, 2, (POLICY,), True, False),
+        # the file's own policy owns it (documented): a note, not a warning
+        (70.0, 2, (POLICY,), False, False),
+        # ours and a hand-made one: not reset, warned
+        (70.0, 2, (POLICY, HAND_POLICY), False, True),
+        # the file pins nothing: nothing to enforce or warn about
+        (None, None, (HAND_POLICY,), False, False),
+    ],
+)
+def test_a_scaling_policy_owns_capacity(
+    scaling: float | None,
+    pinned: int | None,
+    policies: tuple[str, ...],
+    capacity_change: bool,
+    warning: bool,
+) -> None:
+    d = desired_service(
+        auto_scaling_group=group_spec(desired_capacity=pinned),
+        scaling=ScalingSpec(scaling) if scaling is not None else None,
+    )
+    observed = dataclasses.replace(
+        observed_service(d),
+        scaling_policies=tuple(cpu_policy(name=n, target_value=scaling or 50.0) for n in policies),
+    )
+    o = with_group(observed, desired_capacity=4)
+    result = diff(d, o, owner=OWNER)
+    assert ("desiredCapacity" in [c.field for c in result.changes]) is capacity_change
+    warnings = [n for n in result.notes if n.startswith("warning:")]
+    assert bool(warnings) is warning, result.notes
+    if warning:
+        assert HAND_POLICY in warnings[0] and "desiredCapacity 2" in warnings[0]
+    acts = plan(d, o, result, owner=OWNER).actions
+    sets_capacity = any(
+        isinstance(a, UpdateAutoScalingGroup) and "desired_capacity" in a.settings for a in acts
+    )
+    assert sets_capacity is capacity_change
