@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from reconciler.desired import service_schema
 from reconciler.model import (
     DesiredService,
     ModifyTargetGroup,
@@ -243,3 +244,71 @@ def test_a_scaling_policy_owns_capacity(
         isinstance(a, UpdateAutoScalingGroup) and "desired_capacity" in a.settings for a in acts
     )
     assert sets_capacity is capacity_change
+
+
+# Every optional field of the schema, and what omitting it means. A setting AWS holds on an
+# existing resource is not managed when omitted; the others shape only what the reconciler does
+# when it acts (a refresh's preferences, the traffic steps, the analysis), or name the
+# reconciler's own resource (``scaling``: its policy, deleted when dropped; hand-made ones stay).
+_AWS_SETTING = "not managed when omitted"
+_BEHAVIOUR = "the reconciler's own behaviour, with the documented default"
+_ROLLOUT = [
+    "minHealthyPercentage", "maxHealthyPercentage", "instanceWarmup", "checkpointPercentages",
+    "checkpointDelay", "autoRollback", "skipMatching", "scaleInProtectedInstances",
+    "standbyInstances", "bakeTime", "alarms", "analysis",
+]  # fmt: skip
+_ANALYSIS = [
+    "enabled", "interval", "failureLimit", "minRequests", "baselineWindow", "unhealthyInstances",
+    "errorRate", "errorRate.enabled", "errorRate.max", "errorRate.maxIncrease", "latencyP99",
+    "latencyP99.enabled", "latencyP99.max", "latencyP99.maxRatio",
+]  # fmt: skip
+OPTIONAL_FIELDS: dict[str, str] = {
+    **{f"spec.autoScalingGroup.{f.yaml}": _AWS_SETTING for f in fields.GROUP if f.optional},
+    **{f"spec.targetGroup.healthCheck.{f.yaml}": _AWS_SETTING for f in fields.HEALTH_CHECK},
+    **{
+        f"spec.{name}": _BEHAVIOUR
+        for name in ("paused", "imagePollInterval", "image.tag", "image.digest", "strategy")
+    },
+    **{
+        f"spec.blueGreen{name}": _BEHAVIOUR
+        for name in (
+            "",
+            ".listener.rulePriority",
+            ".trafficSteps",
+            ".stepPause",
+            ".scaleDownDelay",
+            ".warmStandby",
+        )
+    },
+    "spec.blueGreen.scaleDownDelay": _BEHAVIOUR,
+    "spec.blueGreen.warmStandby": _BEHAVIOUR,
+    "spec.rollout": _BEHAVIOUR,
+    **{f"spec.rollout.{name}": _BEHAVIOUR for name in _ROLLOUT},
+    **{f"spec.rollout.analysis.{name}": _BEHAVIOUR for name in _ANALYSIS},
+    "spec.scaling": "the reconciler's own policy: deleted when dropped, others left alone",
+}
+
+
+def _optional(node: dict[str, Any], path: str = "") -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    required = set(node.get("required", []))
+    for name, sub in node.get("properties", {}).items():
+        where = f"{path}.{name}" if path else name
+        if name not in required:
+            found[where] = sub
+        found.update(_optional(sub, where))
+    return found
+
+
+def test_every_optional_field_of_the_schema_is_classified() -> None:
+    assert set(_optional(service_schema.schema())) == set(OPTIONAL_FIELDS)
+
+
+@pytest.mark.parametrize("path", [p for p, kind in OPTIONAL_FIELDS.items() if kind == _AWS_SETTING])
+def test_the_schema_says_an_omitted_aws_setting_is_left_alone(path: str) -> None:
+    node, parent = service_schema.schema(), {}
+    for name in path.split("."):
+        parent, node = node, node["properties"][name]
+    # The field's description says it, or its section's does for every field in it.
+    text = node.get("description", "") + parent.get("description", "")
+    assert "not managed" in text or "left alone" in text, path
