@@ -33,7 +33,6 @@ from reconciler.daemon.server import StatusServer
 from reconciler.daemon.webhook import sign
 from reconciler.sandbox import Sandbox
 from tests.gitrepo import SigningKey
-from tests.hook_server import FORM, HookClient, encode
 from tests.test_loop import (
     aws_writes,
     converge,
@@ -46,7 +45,6 @@ from tests.test_loop import (
     make_daemon,
     template_versions,
 )
-from tests.test_webhook_replay import examples
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = b"e2e-webhook-secret"
@@ -233,32 +231,6 @@ def test_a_signed_webhook_reconciles_at_once_and_bad_ones_are_401(
     first_call = calls.first_after(posted)
     assert first_call is not None and first_call - posted < 2.0  # the interval is 60 s
 
-    wait_for(lambda: daemon.report()["lastGoodRevision"] == new, timeout=10, what="the new commit")
-
-
-def test_real_github_pushes_tick_only_for_the_branch_and_form_deliveries_too(
-    running: tuple[Daemon, StatusServer, Any], aws: Aws
-) -> None:
-    """octokit's recorded payloads (tests/vendor/) to the real daemon: a tag push and a deletion
-    of the followed branch cost no AWS call; the branch push, form-encoded, reconciles at once."""
-    daemon, server, repo = running
-    calls = CallTimes([])
-    aws.on_call(calls)
-    new = deploy(repo, "v1.0")
-    pushes = examples("push")
-    tag = next(p for p in pushes if p["ref"].startswith("refs/tags/") and p["created"])
-    deletion = {**next(p for p in pushes if p["deleted"]), "ref": "refs/heads/main"}  # changed
-    master = next(p for p in pushes if p["ref"] == "refs/heads/master")
-    branch = {**master, "ref": "refs/heads/main"}
-    client = HookClient(server, SECRET)
-    assert client.deliver(encode(tag)).result == "ignored_ref"
-    assert client.deliver(encode(deletion, FORM), content_type=FORM).result == "ignored_deleted"
-    time.sleep(0.5)
-    assert calls.times == [] and daemon.report()["lastGoodRevision"] != new
-    posted = time.monotonic()
-    answer = client.deliver(encode({**branch, "after": new}, FORM), content_type=FORM)
-    assert (answer.status, answer.result) == (202, "triggered")
-    wait_for(lambda: calls.first_after(posted) is not None, timeout=5, what="an AWS call")
     wait_for(lambda: daemon.report()["lastGoodRevision"] == new, timeout=10, what="the new commit")
 
 
