@@ -117,7 +117,7 @@ def test_ci_tests_on_debian_and_publishes_the_image_with_provenance_and_sbom() -
     assert set(data["on"]) == {"push", "pull_request"}
     test = data["jobs"]["test"]
     assert re.fullmatch(r"debian:trixie@sha256:[0-9a-f]{64}", test["container"]["image"])
-    assert "./scripts/test.sh" in step(CI / "ci.yml", "Lint and test")["run"]
+    assert step(CI / "ci.yml", "Lint, test, smoke-test the image")["run"] == "./.ci/run"
     image = data["jobs"]["image"]
     assert image["needs"] == "test"
     assert image["permissions"] == {"contents": "read", "packages": "write"}
