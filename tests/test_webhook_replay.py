@@ -161,3 +161,26 @@ def test_real_github_pushes_tick_only_for_the_branch_and_form_deliveries_too(
     assert (answer.status, answer.result) == (202, "triggered")
     wait_for(lambda: calls.first_after(posted) is not None, timeout=5, what="an AWS call")
     wait_for(lambda: daemon.report()["lastGoodRevision"] == new, timeout=10, what="the new commit")
+
+
+def test_a_burst_of_real_pushes_is_all_202_and_ticks_a_few_times_ending_after_it(
+    running: tuple[Any, Any, Any],
+) -> None:
+    """30 deliveries at once to the real daemon (interval 60 s): none refused, a handful of
+    ticks (the bucket's 3, the refill, the one folded tick), the last one after the last push."""
+    daemon, server, _ = running
+    ended: list[float] = []
+    daemon.listeners.add(lambda view: ended.append(time.monotonic()))
+    client = HookClient(server, SECRET)
+    master = next(p for p in examples("push") if p["ref"] == "refs/heads/master")
+    answers = [
+        client.deliver(encode({**master, "ref": "refs/heads/main", "after": f"{i:040x}"}))
+        for i in range(30)
+    ]
+    last = time.monotonic()
+    assert {a.status for a in answers} == {202}
+    results = [a.result for a in answers]
+    assert results.count("triggered") >= 3 and results.count("coalesced") >= 20
+    wait_for(lambda: any(t > last for t in ended), timeout=10, what="a tick after the burst")
+    time.sleep(2.5)  # the bucket refills one token in 2 s: nothing more is due
+    assert 1 <= len(ended) <= results.count("triggered") + 1
