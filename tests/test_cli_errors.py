@@ -163,7 +163,8 @@ def test_a_closed_pipe_exits_141_quietly(sandbox: Sandbox, tmp_path: Path, argv:
         os.close(write)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 141, err
-    assert err == "", err  # no "internal error", no "Exception ignored ... BrokenPipeError"
+    for noise in ("internal error", "Traceback", "Exception ignored", "BrokenPipe", "error:"):
+        assert noise not in err, err  # a validation warning may be there; nothing about the pipe
 
 
 @pytest.fixture
