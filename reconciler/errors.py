@@ -53,6 +53,17 @@ class SandboxError(ReconcilerError):
     pass
 
 
+class NotInstalled(ReconcilerError):
+    """A command needs an optional extra (``asg-reconciler[sandbox]``) that is not installed."""
+
+    def __init__(self, *, command: str, extra: str, missing: str) -> None:
+        self.command, self.extra, self.missing = command, extra, missing
+        super().__init__(
+            f"`reconciler {command}` needs the {extra} extra (module {missing!r} is not"
+            f" installed): pip install 'asg-reconciler[{extra}]'"
+        )
+
+
 class GitError(ReconcilerError):
     """git could not be run, timed out, or refused what it was asked (with ``check``)."""
 

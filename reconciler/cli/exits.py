@@ -2,8 +2,9 @@
 
 0 success (for ``diff``: nothing to apply), 1 error or invalid input, 2 usage (for ``diff``:
 changes pending). ``apply`` adds 3 (the rollout failed: with ``--wait`` once AWS has finished
-rolling it back) and, with ``--wait``, 4 (timeout); these are ``follow.Verdict``'s values. An
-interrupt exits 130, as a shell reports SIGINT.
+rolling it back) and, with ``--wait``, 4 (timeout); these are ``follow.Verdict``'s values.
+``sandbox`` and ``demo`` exit 5 when the ``[sandbox]`` extra is not installed. An interrupt
+exits 130, as a shell reports SIGINT.
 
 ``diff_exit`` and ``apply_exit`` decide from one pass's outcomes, as pure functions:
 
@@ -25,6 +26,7 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_CHANGES = 2
 EXIT_FAILED = 3
+EXIT_NOT_INSTALLED = 5
 EXIT_INTERRUPTED = 130
 
 
