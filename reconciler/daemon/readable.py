@@ -89,7 +89,9 @@ def _expand(value: str, env: Mapping[str, str]) -> Path:
     text = value
     for name in sorted(env, key=len, reverse=True):  # longest first: $A_B before $A
         text = text.replace(f"${{{name}}}", env[name]).replace(f"${name}", env[name])
-    return Path(text).expanduser()
+    if text.startswith("~/") and env.get("HOME"):  # the shell git runs it with expands it so
+        text = env["HOME"] + text[1:]
+    return Path(text)
 
 
 def configured(
