@@ -184,7 +184,7 @@ echo "labels: $labels"
 case $labels in *MISSING*) fail "OCI labels missing: $labels" ;; esac
 [ "$labels" = "source=https://github.com/johnhuh619/asg-reconciler revision=$revision version=$version created=$created" ] \
   || fail "OCI labels are not this build's: $labels"
-[ $((bytes / 1000000)) -le "$MAX_MB" ] || fail "image is $((bytes / 1000000)) MB, over ${MAX_MB} MB"
+podman "${STORE[@]}" history --format '{{.Size}}\t{{.CreatedBy}}' "$IMAGE" | cut -c1-110
 healthcheck=$(python3 -c '
 import json, sys
 c = json.load(open(sys.argv[1]))["Docker"]["config"]
@@ -272,6 +272,10 @@ step "buildah run: id and version inside the image; the venv's size; no sandbox"
 buildah "${STORE[@]}" run "${RUN_ARGS[@]}" "$CONTAINER" -- sh -c 'id; git --version; ssh -V; tini --version; reconciler --help | head -n1'
 [ "$(buildah "${STORE[@]}" run "${RUN_ARGS[@]}" "$CONTAINER" -- id -u)" = 10001 ] || fail "runs as root"
 echo "venv: $(buildah "${STORE[@]}" run "${RUN_ARGS[@]}" "$CONTAINER" -- du -sh /opt/reconciler | cut -f1)"
+buildah "${STORE[@]}" run "${RUN_ARGS[@]}" "$CONTAINER" -- sh -c \
+  'du -sm /usr/lib/python3* /usr/lib/git-core /usr/share/perl* /usr/lib/x86_64-linux-gnu /usr/share 2>/dev/null' \
+  | sort -rn
+[ $((bytes / 1000000)) -le "$MAX_MB" ] || fail "image is $((bytes / 1000000)) MB, over ${MAX_MB} MB"
 buildah "${STORE[@]}" run "${RUN_ARGS[@]}" "$CONTAINER" -- python3 -c 'import moto' 2>/dev/null \
   && fail "moto is in the production image"
 sandbox_code=0
