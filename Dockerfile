@@ -65,7 +65,7 @@ RUN printf '%s\n' 'path-exclude /usr/share/doc/*' 'path-exclude /usr/share/man/*
       >/etc/dpkg/dpkg.cfg.d/01-no-docs \
  && apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates git openssh-client tini \
- && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb /var/log/apt /var/log/dpkg.log \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/apt /var/log/dpkg.log \
  && groupadd --gid 10001 reconciler \
  && useradd --no-log-init --uid 10001 --gid reconciler --home-dir /home/reconciler --create-home \
         --shell /usr/sbin/nologin reconciler \

@@ -65,6 +65,31 @@ def test_an_unparsable_ssh_command_is_a_usage_error() -> None:
 
 
 @pytest.mark.parametrize(
+    ("repo", "ssh"),
+    [
+        ("git@github.com:johnhuh619/simple-api.git", True),
+        ("github.com:org/repo", True),
+        ("ssh://git@github.com/org/repo.git", True),
+        ("git+ssh://git@host:2222/repo", True),
+        ("https://github.com/org/repo.git", False),
+        ("http://127.0.0.1:8080/repo.git", False),
+        ("file:///srv/git/desired.git", False),
+        ("/srv/git/desired.git", False),
+        ("./desired:old", False),  # a path with a colon, not host:path
+        ("desired", False),
+    ],
+)
+def test_is_ssh_url(repo: str, ssh: bool) -> None:
+    assert readable.is_ssh_url(repo) is ssh
+
+
+def test_an_https_repository_does_not_need_the_ssh_key() -> None:
+    env = {"GIT_SSH_COMMAND": "ssh -i /run/ssh/id_ed25519"}
+    assert readable.configured([], env, repo="https://github.com/o/r.git") == []
+    assert readable.configured([], env, repo="git@github.com:o/r.git") != []
+
+
+@pytest.mark.parametrize(
     ("named", "env", "expected"),
     [
         ([("--webhook-secret-file", None)], {}, []),
@@ -77,12 +102,13 @@ def test_an_unparsable_ssh_command_is_a_usage_error() -> None:
 def test_configured(
     named: list[tuple[str, str | None]], env: dict[str, str], expected: list[str]
 ) -> None:
-    assert [str(p) for _, p in readable.configured(named, env)] == expected
+    repo = "git@github.com:o/r.git"
+    assert [str(p) for _, p in readable.configured(named, env, repo=repo)] == expected
 
 
 def test_a_docker_config_is_checked_when_it_exists(tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text("{}")
-    files = readable.configured([], {"DOCKER_CONFIG": str(tmp_path)})
+    files = readable.configured([], {"DOCKER_CONFIG": str(tmp_path)}, repo="/srv/git/d.git")
     assert files == [("DOCKER_CONFIG config.json", tmp_path / "config.json")]
 
 
@@ -169,7 +195,7 @@ def test_the_daemon_refuses_to_start_on_an_unreadable_secret_and_runs_after_the_
     secret = shared_dir / "webhook-secret"
     secret.write_text("s3cret\n")
     key = shared_dir / "id_ed25519"
-    key.write_text("not used: the repository is a directory\n")
+    key.write_text("checked only for an SSH repository\n")
     deny(secret)
     deny(key)
     args = [
@@ -190,7 +216,11 @@ def test_the_daemon_refuses_to_start_on_an_unreadable_secret_and_runs_after_the_
     assert f"{secret}: permission denied for uid {uid} (gid {gid})" in secret_line
     assert owner in secret_line and "mode 0" in secret_line
     assert f"chgrp {gid} {secret} && chmod 0640 {secret}" in secret_line
-    assert any(line.strip().startswith("GIT_SSH_COMMAND -i (the SSH key)") for line in lines)
+    assert not any("GIT_SSH_COMMAND" in line for line in lines)  # a directory needs no key
+    ssh_args = ["run", "--repo", "git@127.0.0.1:desired.git", "--once"]
+    ssh_refused = run_daemon(ssh_args, env)
+    assert ssh_refused.returncode == 2, ssh_refused.stderr
+    assert f"GIT_SSH_COMMAND -i (the SSH key): {key}: permission denied" in ssh_refused.stderr
     refreshes = sandbox.aws().call(
         "autoscaling", "describe_instance_refreshes", AutoScalingGroupName="feedback-asg"
     )
@@ -198,6 +228,7 @@ def test_the_daemon_refuses_to_start_on_an_unreadable_secret_and_runs_after_the_
 
     grant(secret)
     grant(key)
+    assert "cannot read" not in run_daemon(ssh_args, env).stderr  # on to the fetch, which fails
     ran = run_daemon(args, env)
     assert "cannot read" not in ran.stderr
     assert ran.returncode == 0, ran.stderr[-2000:]

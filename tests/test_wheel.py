@@ -47,7 +47,8 @@ def source_hash() -> str:
 
 def core_closure() -> set[str]:
     """The distributions asg-reconciler needs without extras, recursively (markers evaluated)."""
-    env = {**default_environment(), "extra": ""}
+    env: dict[str, str] = {k: str(v) for k, v in default_environment().items()}
+    env["extra"] = ""
     wanted, todo = set(), ["asg-reconciler"]
     while todo:
         name = todo.pop()
@@ -117,9 +118,8 @@ def test_the_core_closure_leaves_the_sandbox_out() -> None:
 
 
 def test_moto_is_not_importable_there(core_venv: Path) -> None:
-    done = subprocess.run(
-        [str(core_venv / "python"), "-c", "import moto"], capture_output=True, text=True, check=False
-    )
+    python = str(core_venv / "python")
+    done = subprocess.run([python, "-c", "import moto"], capture_output=True, text=True)
     assert done.returncode == 1 and "No module named 'moto'" in done.stderr
 
 

@@ -180,7 +180,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     if args.verify_commits != (args.allowed_signers is not None):
         raise errors.UsageError("--verify-commits and --allowed-signers FILE go together")
-    readable.check(readable.configured(_run_files(args), os.environ))  # before any is read
+    readable.check(readable.configured(_run_files(args), os.environ, repo=args.repo))
     if args.log_level == "warning":  # the global default suits one-shot commands, not a daemon
         logs.configure(level="info")
     region = args.region or os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION")

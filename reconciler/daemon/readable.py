@@ -15,6 +15,7 @@ expanded, as systemd's ``$CREDENTIALS_DIRECTORY``), and ``$DOCKER_CONFIG/config.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import stat
 from collections.abc import Iterator, Mapping, Sequence
@@ -94,12 +95,20 @@ def _expand(value: str, env: Mapping[str, str]) -> Path:
     return Path(text)
 
 
+def is_ssh_url(repo: str) -> bool:
+    """Whether git reaches ``repo`` over SSH: ``ssh://``, or scp-like ``[user@]host:path``."""
+    if repo.startswith(("ssh://", "git+ssh://", "ssh+git://")):
+        return True
+    return re.match(r"^(?:[\w.-]+@)?[\w.-]+:(?!//)", repo) is not None
+
+
 def configured(
-    named: Sequence[tuple[str, str | Path | None]], env: Mapping[str, str]
+    named: Sequence[tuple[str, str | Path | None]], env: Mapping[str, str], *, repo: str
 ) -> list[tuple[str, Path]]:
-    """The files to check: ``(option, path)`` pairs given (None: not given), SSH's, docker's."""
+    """The files to check: ``(option, path)`` pairs given (None: not given), SSH's (only for an
+    SSH repository: compose sets GIT_SSH_COMMAND for everyone), docker's."""
     files = [(what, Path(path)) for what, path in named if path is not None]
-    if env.get("GIT_SSH_COMMAND", "").strip():
+    if is_ssh_url(repo) and env.get("GIT_SSH_COMMAND", "").strip():
         files += ssh_files(env["GIT_SSH_COMMAND"], env)
     docker = env.get("DOCKER_CONFIG", "").strip()
     if docker and Path(docker, "config.json").exists():  # absent is fine: anonymous pulls
