@@ -72,6 +72,7 @@ class Notifier:
     watchdog: float | None = None
     _ready: bool = field(default=False, init=False)
     _failed: bool = field(default=False, init=False)
+    _stopping: bool = field(default=False, init=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Notifier | None:
@@ -93,7 +94,10 @@ class Notifier:
         return True
 
     def tick_finished(self, view: TickView) -> None:
-        """A ``TickListener``: READY after the first tick, WATCHDOG after every one."""
+        """A ``TickListener``: READY after the first tick, WATCHDOG after every one, until
+        stopping (the tick in flight then ends after STOPPING, and says nothing more)."""
+        if self._stopping:
+            return
         revision = view.followed.revision or "none"
         status = f"revision {revision[:12]}: {len(view.statuses)} service(s)"
         fields = {"WATCHDOG": "1", "STATUS": status}
@@ -102,6 +106,7 @@ class Notifier:
         self._ready = self.send(**fields) or self._ready
 
     def stopping(self) -> None:
+        self._stopping = True
         self.send(STOPPING="1", STATUS="stopping: finishing the AWS call in flight")
 
     def check_interval(self, longest_gap: float) -> None:
