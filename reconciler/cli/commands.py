@@ -29,6 +29,7 @@ from reconciler.cli.exits import (
     diff_exit,
     held,
 )
+from reconciler.cli.extras import needs_extra
 from reconciler.cli.options import WAIT_TIMEOUT
 from reconciler.daemon import source
 from reconciler.daemon.git import move_credentials
@@ -177,7 +178,8 @@ def _authoring(args: argparse.Namespace) -> operator.Authoring:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from reconciler.cli.demo import Demo, example_dir  # starts moto; only this command needs it
+    with needs_extra("sandbox", command="demo"):  # moto; only this command and sandbox need it
+        from reconciler.cli.demo import Demo, example_dir
     from reconciler.cli.demo_stories import STORIES
 
     story = STORIES[args.strategy]
@@ -185,7 +187,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
-    from reconciler import sandbox  # starts moto; kept out of every other command's start-up
+    with needs_extra("sandbox", command="sandbox"):  # moto: out of every other command's start-up
+        from reconciler import sandbox
 
     return sandbox.serve(
         port=args.port, region=args.region or "us-east-1", speed=args.speed, traffic=args.traffic
@@ -194,12 +197,13 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     # apscheduler and prometheus-client: the daemon's only
-    from reconciler.daemon import run, server
+    from reconciler.daemon import readable, run, server
     from reconciler.daemon.github.settings import github_settings
     from reconciler.daemon.notify.sinks import parse_sinks
 
     if args.verify_commits != (args.allowed_signers is not None):
         raise errors.UsageError("--verify-commits and --allowed-signers FILE go together")
+    readable.check(readable.configured(_run_files(args), os.environ, repo=args.repo))
     if args.log_level == "warning":  # the global default suits one-shot commands, not a daemon
         logs.configure(level="info")
     # A token in --repo would show in `ps` through every git call's argv: git gets it from a
@@ -235,6 +239,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         notify=parse_sinks(args.notify, secret_file=args.notify_secret_file, env=os.environ),
     )
     return run.run(config)
+
+
+def _run_files(args: argparse.Namespace) -> list[tuple[str, str | None]]:
+    """The files ``run`` was given by option: each must be readable by the daemon's user."""
+    return [
+        ("--webhook-secret-file", args.webhook_secret_file),
+        ("--action-token-file", args.action_token_file),
+        ("--github-token-file", args.github_token_file),
+        ("--notify-secret-file", args.notify_secret_file),
+        ("--allowed-signers", args.allowed_signers),
+    ]
 
 
 def _page_actions(args: argparse.Namespace) -> dict[str, Any]:

@@ -5,7 +5,8 @@ changes pending). ``apply`` adds 3 (the rollout failed: with ``--wait`` once AWS
 rolling it back) and, with ``--wait``, 4 (timeout); these are ``follow.Verdict``'s values; and 5
 (held: a paused service has changes that apply did not make). An interrupt exits 130, as a shell
 reports SIGINT; a closed output pipe (``status | head``) exits 141 quietly, as a shell reports
-SIGPIPE. ``EXIT_CODES`` is the whole set: the README's command table lists each.
+SIGPIPE. ``sandbox`` and ``demo`` exit 5 when the ``[sandbox]`` extra is not installed.
+``EXIT_CODES`` is the whole set: the README's command table lists each.
 
 ``diff_exit`` and ``apply_exit`` decide from one pass's outcomes, as pure functions:
 
@@ -30,6 +31,7 @@ EXIT_CHANGES = 2
 EXIT_FAILED = 3
 EXIT_TIMEOUT = 4
 EXIT_HELD = 5
+EXIT_NOT_INSTALLED = 5  # sandbox and demo only: the [sandbox] extra is missing
 EXIT_INTERRUPTED = 130
 EXIT_PIPE = 141
 EXIT_CODES = frozenset(
@@ -103,8 +105,18 @@ COMMAND_EXITS: dict[str, dict[int, str]] = {
     "retry": {EXIT_OK: "ok", **_LOADS, **_USAGE},
     "rollback": {EXIT_OK: "committed", EXIT_ERROR: "cannot author the commit", **_USAGE},
     "pause": {EXIT_OK: "committed", EXIT_ERROR: "cannot author the commit", **_USAGE},
-    "demo": {EXIT_OK: "every step behaved", EXIT_ERROR: "a step did not", **_USAGE},
-    "sandbox": {EXIT_OK: "stopped", EXIT_ERROR: "cannot serve (a busy port)", **_USAGE},
+    "demo": {
+        EXIT_OK: "every step behaved",
+        EXIT_ERROR: "a step did not",
+        **_USAGE,
+        EXIT_NOT_INSTALLED: "the [sandbox] extra is not installed",
+    },
+    "sandbox": {
+        EXIT_OK: "stopped",
+        EXIT_ERROR: "cannot serve (a busy port)",
+        **_USAGE,
+        EXIT_NOT_INSTALLED: "the [sandbox] extra is not installed",
+    },
     "run": {
         EXIT_OK: "stopped by SIGTERM or SIGINT",
         EXIT_ERROR: "cannot start (a busy port), or --once met an error",

@@ -14,7 +14,14 @@ from collections.abc import Sequence
 from reconciler import errors
 from reconciler.cli import logs
 from reconciler.cli.commands import print_problems
-from reconciler.cli.exits import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_PIPE, EXIT_USAGE
+from reconciler.cli.exits import (
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_NOT_INSTALLED,
+    EXIT_OK,
+    EXIT_PIPE,
+    EXIT_USAGE,
+)
 from reconciler.cli.parser import build_parser
 
 
@@ -40,6 +47,9 @@ def _main(argv: Sequence[str] | None) -> int:
     except errors.UsageError as exc:
         print(exc, file=sys.stderr)
         return EXIT_USAGE
+    except errors.NotInstalled as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_NOT_INSTALLED
     except errors.InvalidDesiredState as exc:
         print_problems(exc.problems)
         errors_found = sum(1 for p in exc.problems if not p.warning)
