@@ -3,7 +3,14 @@ end to end against the sandbox over HTTP with real boto3."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from reconciler import desired
 from reconciler.aws import Aws
@@ -130,3 +137,53 @@ def test_a_hand_made_scaling_policy_owns_capacity(
         assert _group(aws)["DesiredCapacity"] == 3
     shown = run_cli("diff", str(path), endpoint=sandbox.endpoint)
     assert "warning: the file pins desiredCapacity 2, but scaling policy team-cpu" in shown.stdout
+
+
+def _cli_without(*args: str, endpoint: str, drop: tuple[str, ...] = ()) -> Any:
+    env = {
+        **{k: v for k, v in os.environ.items() if k not in drop},
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_MAX_ATTEMPTS": "1",
+    }
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        if name not in drop:
+            env[name] = "testing"
+    return subprocess.run(
+        [sys.executable, "-m", "reconciler", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("case", ["endpoint down", "no credentials", "image missing"])
+@pytest.mark.parametrize("output", ["text", "json", "markdown"])
+def test_sync_is_never_claimed_when_aws_could_not_be_read(
+    sandbox: Sandbox, tmp_path: Path, case: str, output: str
+) -> None:
+    path = sandbox_copy(tmp_path, tag="v9.9" if case == "image missing" else "v1.1")
+    endpoint = "http://127.0.0.1:9" if case == "endpoint down" else sandbox.endpoint
+    drop = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY") if case == "no credentials" else ()
+    done = _cli_without("diff", "--output", output, str(path), endpoint=endpoint, drop=drop)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "matches" not in done.stdout and "No changes" not in done.stdout
+    assert "Traceback" not in done.stderr
+    if output == "json":
+        report = json.loads(done.stdout)
+        assert report["services"] == []
+        assert [u["name"] for u in report["unread"]] == ["feedback"]
+        assert report["unread"][0]["error"]
+        assert report["summary"]["unread"] == 1 and report["summary"]["services"] == 1
+    else:
+        assert "AWS could not be read for 1 of 1 service(s) (feedback)" in done.stdout
+
+
+def test_apply_says_what_it_could_not_read(tmp_path: Path) -> None:
+    path = sandbox_copy(tmp_path)
+    done = _cli_without("apply", "--yes", str(path), endpoint="http://127.0.0.1:9")
+    assert done.returncode == 1
+    assert "AWS matches" not in done.stdout
+    assert "could not be read" in done.stdout

@@ -47,7 +47,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
         "json": render.json,
         "markdown": render.markdown,
     }[args.output]
-    print(formatter(diffs))
+    print(formatter(diffs, unread=render.unread_services(outcomes)))
     _report_errors(outcomes)
     return diff_exit(outcomes)
 
@@ -56,7 +56,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
     reconciler, specs = _reconciler(args)
     outcomes = reconciler.compute(specs)
     diffs = [o.diff for o in outcomes if o.diff is not None]
-    print(render.text(diffs))
+    print(render.text(diffs, unread=render.unread_services(outcomes)))
     plans = [o.plan for o in outcomes if o.plan is not None and not o.plan.empty]
     if plans:
         print(render.plan_text(plans))
