@@ -141,6 +141,8 @@ def change_line(change: Change) -> str:
 def summary(diffs: Sequence[Diff], *, unread: Sequence[Unread] = ()) -> str:
     """One line: how much would change, or that nothing would. Sync is claimed only for what
     was read: a service whose AWS state could not be read makes the line say so instead."""
+    if not diffs and not unread:
+        return "No services were compared."
     known = _known_summary(diffs)
     if not unread:
         return known
