@@ -34,7 +34,8 @@ a version. Schema (version 1)::
               "min_healthy_percentage": int, "max_healthy_percentage": int | null,
               "instance_warmup": int | null, "bake_time": int | null, "auto_rollback": bool,
               "checkpoints": [{"percentage": int, "hold": int, "gated": bool}],
-              "instances": int, "batch": int
+              "instances": int, "batch": int, "skip_matching": bool,
+              "scale_in_protected_instances": str, "standby_instances": str
             },
             "blue_green": null | {
               "live": "blue" | "green", "target": "blue" | "green", "listener": str,
