@@ -15,8 +15,11 @@ import pytest
 from reconciler import desired
 from reconciler.aws import Aws
 from reconciler.model import Phase
+from reconciler.pipeline.observe import Observer
+from reconciler.pipeline.status import applied_revision
 from reconciler.sandbox import Sandbox
-from tests.test_e2e_core import make_reconciler, run_cli, sandbox_copy
+from tests import sandbox_calls
+from tests.test_e2e_core import ROOT, make_reconciler, run_cli, sandbox_copy
 
 GREEN_TARGET_GROUP = "feedback-green-tg"  # the seed attaches it to feedback-green-asg only
 
@@ -187,3 +190,28 @@ def test_apply_says_what_it_could_not_read(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert "AWS matches" not in done.stdout
     assert "could not be read" in done.stdout
+
+
+def test_status_keeps_the_running_versions_outcome_past_ten_newer_refreshes(
+    frozen: Sandbox, aws: Aws
+) -> None:
+    seeded = frozen.seeded
+    assert seeded is not None
+    good = sandbox_calls.image_version(aws, seeded, "v1.1")
+    sandbox_calls.start_refresh(aws, seeded, good, {"MinHealthyPercentage": 0})
+    frozen.clock.advance(1200)
+    assert sandbox_calls.refresh(aws)["Status"] == "Successful"
+    assert _group(aws)["LaunchTemplate"]["Version"] == str(good)  # type: ignore[index]
+    bad = sandbox_calls.image_version(aws, seeded, "v1.0")
+    for _ in range(11):  # eleven attempts since, each cancelled: the good one is the 12th
+        sandbox_calls.start_refresh(aws, seeded, bad, {"MinHealthyPercentage": 0})
+        aws.call("autoscaling", "cancel_instance_refresh", AutoScalingGroupName="feedback-asg")
+        frozen.clock.advance(60)
+
+    spec = desired.load([ROOT / "desired"]).services[0]
+    aws.reset_counts()
+    observed = Observer(aws).observe([spec])["feedback"]
+    assert aws.calls["DescribeInstanceRefreshes"] == 2  # the first page, and one more
+    revision = applied_revision(observed)
+    assert revision is not None and revision.launch_template_version == good
+    assert revision.outcome == "Successful"
