@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +15,15 @@ import pytest
 
 from reconciler import desired
 from reconciler.aws import Aws
+from reconciler.daemon.server import StatusServer
 from reconciler.model import Phase
 from reconciler.pipeline.observe import Observer
 from reconciler.pipeline.status import applied_revision
 from reconciler.sandbox import Sandbox
 from tests import sandbox_calls
+from tests.test_daemon_e2e import wait_for
 from tests.test_e2e_core import ROOT, make_reconciler, run_cli, sandbox_copy
+from tests.test_loop import desired_repo, desired_yaml, git_source, make_daemon
 
 GREEN_TARGET_GROUP = "feedback-green-tg"  # the seed attaches it to feedback-green-asg only
 
@@ -215,3 +219,30 @@ def test_status_keeps_the_running_versions_outcome_past_ten_newer_refreshes(
     revision = applied_revision(observed)
     assert revision is not None and revision.launch_template_version == good
     assert revision.outcome == "Successful"
+
+
+def test_a_paused_service_shows_its_pending_diff_in_status(
+    sandbox: Sandbox, aws: Aws, tmp_path: Path
+) -> None:
+    repo = desired_repo(tmp_path / "git")
+    text = desired_yaml().replace("spec:\n", "spec:\n  paused: true\n", 1)
+    repo.write("desired/desired.yaml", text)
+    repo.commit("pause feedback")
+    daemon = make_daemon(aws, git_source(repo, tmp_path / "cache"), interval=60)
+    server = StatusServer(daemon=daemon, metrics=daemon.metrics, port=0, branch="main").start()
+    aws.reset_counts()
+    daemon.start()
+    try:
+        wait_for(daemon.ready, timeout=20, what="the first reconcile")
+        with urllib.request.urlopen(f"{server.url}/status", timeout=10) as response:
+            document = json.load(response)
+    finally:
+        daemon.stop()
+        server.stop()
+    assert dict(aws.writes()) == {}  # paused: nothing applied
+    (service,) = document["services"]
+    pending = {(c["resource"], c["field"]) for c in service["pending_changes"]}
+    assert ("auto_scaling_group", "tags") in pending  # adoption, held back
+    assert ("target_group", "healthCheck.port") in pending
+    assert any(c["field"] == "image" for c in service["pending_changes"])
+    assert any(n.startswith("not managed") for n in service["notes"])  # protocol is omitted
