@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from reconciler.desired import service_schema
+from reconciler.desired.boot import boot_spec
 from reconciler.desired.document import Doc
 from reconciler.desired.template import Template
 from reconciler.model import (
@@ -68,6 +69,7 @@ def build(doc: Doc, template: Template, *, revision: str | None) -> ServiceSpec:
         image_poll_interval=spec["imagePollInterval"],
         strategy=Strategy(spec["strategy"]),
         blue_green=_blue_green(spec["blueGreen"], doc) if "blueGreen" in spec else None,
+        boot=boot_spec(doc),
     )
 
 

@@ -20,6 +20,24 @@ class ImageSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class PullCredentials:
+    """Where an instance reads its registry token at boot, for ``docker login`` to a registry
+    other than ECR (ECR logs in with the instance role alone)."""
+
+    username: str
+    source: str  # "ssmParameter" | "secretsManager", as desired.yaml names it
+    name: str  # the parameter's name, or the secret's name or ARN
+
+
+@dataclass(frozen=True, slots=True)
+class BootSpec:
+    """What the boot script needs besides the image: the app's environment and the login."""
+
+    env: tuple[tuple[str, str], ...] = ()  # (name, value), in the file's order
+    pull_credentials: PullCredentials | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class HealthCheckSpec:
     path: str
     port: str  # "traffic-port" or a port number, as a string like AWS
@@ -112,6 +130,7 @@ class ServiceSpec:
     image_poll_interval: int = 300
     strategy: Strategy = Strategy.ROLLING
     blue_green: BlueGreenSpec | None = None  # set exactly when strategy is BLUE_GREEN
+    boot: BootSpec = field(default_factory=BootSpec)
 
 
 @dataclass(frozen=True, slots=True)

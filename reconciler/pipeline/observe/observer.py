@@ -163,6 +163,8 @@ class Observer:
             blue_green = observe_blue_green(
                 self.aws, spec, blue=(group, target), green=green, fingerprint=fingerprint
             )
+            green_policies = tuple(reads.policies.get(spec.blue_green.green.auto_scaling_group, ()))
+            blue_green = dataclasses.replace(blue_green, green_scaling_policies=green_policies)
         return ObservedService(
             name=spec.name,
             auto_scaling_group=group,

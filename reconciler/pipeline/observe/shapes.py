@@ -123,6 +123,8 @@ def parse_policy(raw: Mapping[str, Any]) -> ObservedScalingPolicy:
         policy_type=raw.get("PolicyType", ""),
         metric=metric,
         target_value=float(target) if target is not None else None,
+        enabled=bool(raw.get("Enabled", True)),
+        disable_scale_in=bool(config.get("DisableScaleIn", False)),
     )
 
 
