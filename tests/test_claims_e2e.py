@@ -4,9 +4,6 @@ end to end against the sandbox over HTTP with real boto3."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -147,23 +144,7 @@ def test_a_hand_made_scaling_policy_owns_capacity(
 
 
 def _cli_without(*args: str, endpoint: str, drop: tuple[str, ...] = ()) -> Any:
-    env = {
-        **{k: v for k, v in os.environ.items() if k not in drop},
-        "AWS_ENDPOINT_URL": endpoint,
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_MAX_ATTEMPTS": "1",
-    }
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        if name not in drop:
-            env[name] = "testing"
-    return subprocess.run(
-        [sys.executable, "-m", "reconciler", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
+    return run_cli(*args, endpoint=endpoint, drop=drop, extra={"AWS_MAX_ATTEMPTS": "1"})
 
 
 @pytest.mark.parametrize("case", ["endpoint down", "no credentials", "image missing"])

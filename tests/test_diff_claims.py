@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from reconciler import errors
 from reconciler.cli import render
 from reconciler.desired import service_schema
 from reconciler.model import (
@@ -15,6 +16,7 @@ from reconciler.model import (
     ModifyTargetGroup,
     Phase,
     ScalingSpec,
+    ServiceOutcome,
     UpdateAutoScalingGroup,
     fields,
     value_text,
@@ -22,6 +24,7 @@ from reconciler.model import (
 from reconciler.pipeline.diff import diff
 from reconciler.pipeline.observe.shapes import parse_group
 from reconciler.pipeline.plan import plan
+from reconciler.pipeline.status import service_status
 from tests.factories import (
     DIGEST_B,
     GROUP,
@@ -370,3 +373,21 @@ def test_a_rollout_that_starts_shows_every_preference_in_its_plan() -> None:
         assert "scale-in protected instances: Ignore" in out
         assert "standby instances: Wait" in out
     assert not any(n.startswith("rollout policy") for n in result.notes)  # the plan says it
+
+
+# ------------------------------------------------------------------------------------------------
+# The class: every sync claim rests on an observation
+# ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "error", [None, errors.AwsThrottled("DescribeAutoScalingGroups: AWS unreachable", delay=5.0)]
+)
+def test_status_claims_nothing_about_a_service_it_did_not_compare(
+    error: Exception | None,
+) -> None:
+    status = service_status(ServiceOutcome(spec=desired_service().spec, error=error))
+    ready = status.condition("Ready")
+    assert not ready.status
+    assert ready.reason not in ("InSync", "OutOfSync")
+    assert status.pending_changes == () and status.applied is None

@@ -129,7 +129,9 @@ def _ready(outcome: ServiceOutcome, *others: Condition) -> Condition:
     cause = next((c for c in others if c.status), None)
     if cause is not None:
         return Condition(ConditionType.READY, False, cause.reason, "", cause.last_transition_time)
-    if outcome.diff is None or not outcome.diff.in_sync:
+    if outcome.diff is None:  # nothing was compared: neither in sync nor out of it
+        return Condition(ConditionType.READY, False, Reason.UNKNOWN, "AWS state not read")
+    if not outcome.diff.in_sync:
         return Condition(ConditionType.READY, False, Reason.OUT_OF_SYNC)
     # In sync since the last rollout ended, as far as AWS's records go.
     message = "AWS matches the desired state"
