@@ -293,6 +293,16 @@ OPTIONAL_FIELDS: dict[str, str] = {
     **{f"spec.rollout.{name}": _BEHAVIOUR for name in _ROLLOUT},
     **{f"spec.rollout.analysis.{name}": _BEHAVIOUR for name in _ANALYSIS},
     "spec.scaling": "the reconciler's own policy: deleted when dropped, others left alone",
+    # Rendered into the UserData of the launch template versions the reconciler creates.
+    **{
+        f"spec.{name}": _BEHAVIOUR
+        for name in (
+            "env",
+            "image.pullCredentials",
+            "image.pullCredentials.ssmParameter",
+            "image.pullCredentials.secretsManager",
+        )
+    },
 }
 
 
