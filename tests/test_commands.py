@@ -161,7 +161,7 @@ def test_diff_with_changes_is_exit_2_before_and_during_a_rollout(
 
     code, out, err = cli(frozen, "diff", str(path))
     assert code == 2, out + err  # the drift is a change; the rollout still is not
-    changes = [line.strip() for line in out.splitlines() if line.startswith("  ")]
+    changes = [line.strip() for line in out.splitlines() if line.startswith(("  ~", "  +", "  -"))]
     assert changes == ["~ auto_scaling_group feedback-asg maxSize: 7 → 4"]
     assert "service feedback: Progressing" in out
 

@@ -242,8 +242,8 @@ def test_files_in_is_the_rule_load_reads_a_directory_by() -> None:
 def test_files_in_names_entries_without_checking_them(tmp_path: Path) -> None:
     (tmp_path / "b.yml").symlink_to(tmp_path / "gone.yaml")
     (tmp_path / "a.yaml").mkdir()
-    (tmp_path / "c.YAML").write_text("")  # suffixes are case-sensitive, as they always were
-    assert [p.name for p in desired.files_in(tmp_path)] == ["a.yaml", "b.yml"]
+    (tmp_path / "c.YAML").write_text("")  # any case: a *.YAML file is never skipped silently
+    assert [p.name for p in desired.files_in(tmp_path)] == ["a.yaml", "b.yml", "c.YAML"]
 
 
 def test_a_file_given_twice_is_loaded_once() -> None:

@@ -8,12 +8,15 @@ from typing import Any
 
 import pytest
 
+from reconciler import errors
+from reconciler.cli import render
 from reconciler.desired import service_schema
 from reconciler.model import (
     DesiredService,
     ModifyTargetGroup,
     Phase,
     ScalingSpec,
+    ServiceOutcome,
     UpdateAutoScalingGroup,
     fields,
     value_text,
@@ -21,7 +24,9 @@ from reconciler.model import (
 from reconciler.pipeline.diff import diff
 from reconciler.pipeline.observe.shapes import parse_group
 from reconciler.pipeline.plan import plan
+from reconciler.pipeline.status import service_status
 from tests.factories import (
+    DIGEST_B,
     GROUP,
     OWNER,
     POLICY,
@@ -32,6 +37,8 @@ from tests.factories import (
     group_spec,
     health_check,
     observed_service,
+    resolved_image,
+    rollout_spec,
     target_group_spec,
     with_group,
     with_target_group,
@@ -286,6 +293,16 @@ OPTIONAL_FIELDS: dict[str, str] = {
     **{f"spec.rollout.{name}": _BEHAVIOUR for name in _ROLLOUT},
     **{f"spec.rollout.analysis.{name}": _BEHAVIOUR for name in _ANALYSIS},
     "spec.scaling": "the reconciler's own policy: deleted when dropped, others left alone",
+    # Rendered into the UserData of the launch template versions the reconciler creates.
+    **{
+        f"spec.{name}": _BEHAVIOUR
+        for name in (
+            "env",
+            "image.pullCredentials",
+            "image.pullCredentials.ssmParameter",
+            "image.pullCredentials.secretsManager",
+        )
+    },
 }
 
 
@@ -312,3 +329,75 @@ def test_the_schema_says_an_omitted_aws_setting_is_left_alone(path: str) -> None
     # The field's description says it, or its section's does for every field in it.
     text = node.get("description", "") + parent.get("description", "")
     assert "not managed" in text or "left alone" in text, path
+
+
+# ------------------------------------------------------------------------------------------------
+# #11: every rollout field the file sets shows in the diff and the pull-request comment
+# ------------------------------------------------------------------------------------------------
+
+ROLLOUT_VALUES: list[tuple[str, str, object, str]] = [
+    ("minHealthyPercentage", "min_healthy_percentage", 100, "minHealthyPercentage 100"),
+    ("maxHealthyPercentage", "max_healthy_percentage", 150, "maxHealthyPercentage 150"),
+    ("instanceWarmup", "instance_warmup", 45, "instanceWarmup 45"),
+    ("checkpointPercentages", "checkpoint_percentages", (20, 100), "[20, 100]"),
+    ("checkpointDelay", "checkpoint_delay", 900, "checkpointDelay 900"),
+    ("autoRollback", "auto_rollback", False, "autoRollback false"),
+    ("skipMatching", "skip_matching", True, "skipMatching true"),
+    ("scaleInProtectedInstances", "scale_in_protected_instances", "Wait", "Instances Wait"),
+    ("standbyInstances", "standby_instances", "Terminate", "standbyInstances Terminate"),
+    ("bakeTime", "bake_time", 600, "bakeTime 600"),
+    ("alarms", "alarms", ("high-5xx",), "alarms [high-5xx]"),
+]
+
+
+def test_every_rollout_field_of_the_schema_is_covered_here() -> None:
+    rollout = service_schema.schema()["properties"]["spec"]["properties"]["rollout"]
+    assert set(rollout["properties"]) - {"analysis"} == {yaml for yaml, *_ in ROLLOUT_VALUES}
+
+
+@pytest.mark.parametrize(
+    ("yaml", "attr", "value", "shown"), ROLLOUT_VALUES, ids=[r[0] for r in ROLLOUT_VALUES]
+)
+def test_a_rollout_policy_change_without_a_rollout_shows_in_the_diff_and_the_comment(
+    yaml: str, attr: str, value: object, shown: str
+) -> None:
+    d = desired_service(rollout=rollout_spec(**{attr: value}))
+    result = diff(d, observed_service(desired_service()), owner=OWNER)
+    assert result.phase is Phase.IN_SYNC  # nothing to write now: the next refresh carries it
+    assert any(n.startswith("rollout policy") and shown in n for n in result.notes), result.notes
+    assert shown in render.text([result])
+    assert shown in render.markdown([result])
+
+
+def test_a_rollout_that_starts_shows_every_preference_in_its_plan() -> None:
+    d = desired_service(
+        image=resolved_image(tag="v1.1", digest=DIGEST_B),
+        rollout=rollout_spec(
+            skip_matching=True, scale_in_protected_instances="Ignore", standby_instances="Wait"
+        ),
+    )
+    result = diff(d, observed_service(desired_service()), owner=OWNER)
+    assert result.rollout_plan is not None and result.rollout_plan.rolls_out
+    for out in (render.text([result]), render.markdown([result])):
+        assert "skipMatching true" in out
+        assert "scale-in protected instances: Ignore" in out
+        assert "standby instances: Wait" in out
+    assert not any(n.startswith("rollout policy") for n in result.notes)  # the plan says it
+
+
+# ------------------------------------------------------------------------------------------------
+# The class: every sync claim rests on an observation
+# ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "error", [None, errors.AwsThrottled("DescribeAutoScalingGroups: AWS unreachable", delay=5.0)]
+)
+def test_status_claims_nothing_about_a_service_it_did_not_compare(
+    error: Exception | None,
+) -> None:
+    status = service_status(ServiceOutcome(spec=desired_service().spec, error=error))
+    ready = status.condition("Ready")
+    assert not ready.status
+    assert ready.reason not in ("InSync", "OutOfSync")
+    assert status.pending_changes == () and status.applied is None

@@ -33,14 +33,20 @@ def sandbox_copy(tmp_path: Path, *, tag: str = "v1.1", extra: str = "") -> Path:
     return target / "desired.yaml"
 
 
-def run_cli(*args: str, endpoint: str) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, endpoint: str, drop: tuple[str, ...] = (), extra: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The CLI in a subprocess against ``endpoint``; ``drop`` names variables to leave out."""
     env = {
         **os.environ,
         "AWS_ENDPOINT_URL": endpoint,
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",
+        **(extra or {}),
     }
+    for name in drop:
+        env.pop(name, None)
     return subprocess.run(
         [sys.executable, "-m", "reconciler", *args],
         capture_output=True,

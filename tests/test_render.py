@@ -175,9 +175,9 @@ def test_single_service_summary_is_singular() -> None:
 def test_json_round_trips_with_documented_keys() -> None:
     out = render.json([drifted(), progressing()])
     document = json.loads(out)
-    assert set(document) == {"version", "services", "summary"}
+    assert set(document) == {"version", "services", "summary", "unread"}
     assert document["version"] == 1
-    assert document["summary"] == {"services": 2, "changed": 1, "changes": 3}
+    assert document["summary"] == {"services": 2, "changed": 1, "changes": 3, "unread": 0}
     first, second = document["services"]
     keys = {"name", "phase", "message", "changes", "gates", "refresh", "rollout_plan", "notes"}
     assert set(first) == keys
@@ -445,3 +445,16 @@ def test_aftermath_text_while_aws_still_rolls_back() -> None:
     assert first.startswith("feedback: rollout failed; AWS is rolling it back (instance refresh")
     assert "mixed versions" in running
     assert last == "feedback: AWS is still rolling it back: `apply --wait` follows it to the end"
+
+
+@pytest.mark.parametrize("read", [0, 1, 2])
+def test_sync_is_claimed_only_for_services_that_were_read(read: int) -> None:
+    diffs = [in_sync()] * read
+    unread = [("orders", "AWS unreachable")]
+    line = render.summary(diffs, unread=unread)
+    assert "AWS matches" not in line
+    assert f"AWS could not be read for 1 of {read + 1} service(s) (orders)" in line
+    assert "orders" in render.text(diffs, unread=unread).split("\n\n")[-2]
+    assert "AWS matches" not in render.markdown(diffs, unread=unread)
+    claimed = "No changes. AWS matches desired state." if read else "No services were compared."
+    assert render.summary(diffs) == claimed  # nothing read, nothing claimed

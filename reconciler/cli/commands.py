@@ -59,7 +59,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
         "json": render.json,
         "markdown": render.markdown,
     }[args.output]
-    print(formatter(diffs))
+    print(formatter(diffs, unread=render.unread_services(outcomes)))
     _report_errors(outcomes)
     return diff_exit(outcomes)
 
@@ -70,7 +70,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
     reconciler, specs = _reconciler(args)
     outcomes = reconciler.compute(specs)
     diffs = [o.diff for o in outcomes if o.diff is not None]
-    print(render.text(diffs))
+    print(render.text(diffs, unread=render.unread_services(outcomes)))
     plans = [o.plan for o in outcomes if o.plan is not None and not o.plan.empty]
     if plans:
         changes = {d.service: len(d.changes) for d in diffs}

@@ -34,7 +34,8 @@ a version. Schema (version 1)::
               "min_healthy_percentage": int, "max_healthy_percentage": int | null,
               "instance_warmup": int | null, "bake_time": int | null, "auto_rollback": bool,
               "checkpoints": [{"percentage": int, "hold": int, "gated": bool}],
-              "instances": int, "batch": int
+              "instances": int, "batch": int, "skip_matching": bool,
+              "scale_in_protected_instances": str, "standby_instances": str
             },
             "blue_green": null | {
               "live": "blue" | "green", "target": "blue" | "green", "listener": str,
@@ -54,7 +55,8 @@ a version. Schema (version 1)::
           }
         }
       ],
-      "summary": {"services": int, "changed": int, "changes": int}
+      "unread": [{"name": str, "error": str}],  # services whose AWS state was never read
+      "summary": {"services": int, "changed": int, "changes": int, "unread": int}
     }
 
 ``IMAGE`` is ``{"repository": str, "tag": str | null, "digest": str | null}``.
@@ -78,6 +80,7 @@ from reconciler.model import (
     ObservedRefresh,
     Phase,
     Plan,
+    ServiceOutcome,
     Value,
     value_text,
 )
@@ -94,10 +97,21 @@ _TRUNCATED = "_… output truncated: run `reconciler diff` for the full plan._"
 # ------------------------------------------------------------------------------------------------
 
 
-def text(diffs: Sequence[Diff]) -> str:
+Unread = tuple[str, str]  # (service, why): its AWS state could not be read, so nothing is known
+
+
+def unread_services(outcomes: Sequence[ServiceOutcome]) -> list[Unread]:
+    """The services a pass could not compare with AWS, each with why (issue 17 #10)."""
+    return [(o.name, str(o.error or "not compared")) for o in outcomes if o.diff is None]
+
+
+def text(diffs: Sequence[Diff], *, unread: Sequence[Unread] = ()) -> str:
     """A terminal diff: per service a header, one line per change, then a summary line."""
     blocks = [_text_service(d) for d in diffs]
-    return "\n\n".join([*blocks, summary(diffs)])
+    blocks += [
+        f"service {name}: not compared (AWS could not be read: {why})" for name, why in unread
+    ]
+    return "\n\n".join([*blocks, summary(diffs, unread=unread)])
 
 
 def _text_service(diff: Diff) -> str:
@@ -125,8 +139,25 @@ def change_line(change: Change) -> str:
     return f"{symbol} {where}: {value_text(change.old)} → {value_text(change.new)}"
 
 
-def summary(diffs: Sequence[Diff]) -> str:
-    """One line: how much would change, or that nothing would."""
+def summary(diffs: Sequence[Diff], *, unread: Sequence[Unread] = ()) -> str:
+    """One line: how much would change, or that nothing would. Sync is claimed only for what
+    was read: a service whose AWS state could not be read makes the line say so instead."""
+    if not diffs and not unread:
+        return "No services were compared."
+    known = _known_summary(diffs)
+    if not unread:
+        return known
+    names = ", ".join(name for name, _ in unread)
+    total = len(diffs) + len(unread)
+    missing = f"AWS could not be read for {len(unread)} of {total} service(s) ({names})"
+    if not diffs:
+        return f"{missing}: their state is unknown."
+    if known.startswith("No changes. AWS matches"):
+        known = f"No changes in the {len(diffs)} service(s) read."
+    return f"{missing}: their state is unknown. {known}"
+
+
+def _known_summary(diffs: Sequence[Diff]) -> str:
     changed = [d for d in diffs if d.changes]
     count = sum(len(d.changes) for d in diffs)
     waiting = [d for d in diffs if not d.changes and d.phase is not Phase.IN_SYNC]
@@ -159,15 +190,17 @@ def _waiting_text(diff: Diff) -> str:
 # ------------------------------------------------------------------------------------------------
 
 
-def json(diffs: Sequence[Diff]) -> str:
+def json(diffs: Sequence[Diff], *, unread: Sequence[Unread] = ()) -> str:
     """Machine-readable diffs, in the schema of this module's docstring (``JSON_VERSION``)."""
     document = {
         "version": JSON_VERSION,
         "services": [_json_service(d) for d in diffs],
+        "unread": [{"name": name, "error": why} for name, why in unread],
         "summary": {
-            "services": len(diffs),
+            "services": len(diffs) + len(unread),
             "changed": sum(1 for d in diffs if d.changes),
             "changes": sum(len(d.changes) for d in diffs),
+            "unread": len(unread),
         },
     }
     return _json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False)
@@ -219,11 +252,17 @@ def _json_refresh(refresh: ObservedRefresh) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------------
 
 
-def markdown(diffs: Sequence[Diff], *, limit: int = MARKDOWN_LIMIT) -> str:
+def markdown(
+    diffs: Sequence[Diff], *, unread: Sequence[Unread] = (), limit: int = MARKDOWN_LIMIT
+) -> str:
     """A PR comment: the summary first, then a table per service, cut to fit ``limit``."""
-    parts = ["### asg-reconciler diff", "", f"**{summary(diffs)}**"]
+    parts = ["### asg-reconciler diff", "", f"**{summary(diffs, unread=unread)}**"]
     for diff in diffs:
         parts.extend(["", *_markdown_service(diff)])
+    for name, why in unread:
+        parts.extend(
+            ["", f"#### `{name}`: not compared", "", _cell(f"AWS could not be read: {why}")]
+        )
     return truncate_markdown("\n".join(parts) + "\n", limit=limit)
 
 

@@ -107,6 +107,15 @@ def _rolling(rolling: RollingPlan) -> list[Line]:
             f" {noun}, {rolling.batch} at a time",
         )
     ]
+    skip = "skips instances already on the version" if rolling.skip_matching else "replaces all"
+    lines.append(
+        (
+            1,
+            f"skipMatching {str(rolling.skip_matching).lower()} ({skip});"
+            f" scale-in protected instances: {rolling.scale_in_protected_instances};"
+            f" standby instances: {rolling.standby_instances}",
+        )
+    )
     lines.extend((1, _checkpoint(c)) for c in rolling.checkpoints)
     if rolling.bake_time:
         lines.append((1, f"bake: {span(rolling.bake_time)} after the last replacement, judged"))

@@ -1,7 +1,9 @@
 """Which files are desired files, and reading them safely.
 
 ``files_in`` is THE rule for a directory's desired files: ``*.yaml`` and ``*.yml`` directly in it,
-hidden ones skipped, sorted by path. Everything that lists a directory of desired files (the
+in any case (``*.YAML`` too), hidden ones skipped, sorted by path. Desired files further down, in
+subdirectories, are not read, and never skipped silently: each one is a warning naming it
+(``nested_files``). Everything that lists a directory of desired files (the
 loader, the operator's edits) goes through it, so they always agree on what a directory holds.
 
 ``sources`` turns the paths a user names into the files to read, and reports the ones that
@@ -11,6 +13,7 @@ reads one file with a size bound, for desired files and their UserData templates
 
 from __future__ import annotations
 
+import os
 import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,11 +31,22 @@ def files_in(directory: Path) -> list[Path]:
     Entries are named, not checked: one may be a dangling symlink or a directory called
     ``x.yaml``. Raises ``OSError`` when the directory cannot be listed.
     """
-    return sorted(
-        entry
-        for entry in directory.iterdir()
-        if entry.suffix in SUFFIXES and not entry.name.startswith(".")
-    )
+    return sorted(entry for entry in directory.iterdir() if _desired_name(entry.name))
+
+
+def _desired_name(name: str) -> bool:
+    return Path(name).suffix.lower() in SUFFIXES and not name.startswith(".")
+
+
+def nested_files(directory: Path) -> list[Path]:
+    """The desired-looking files in ``directory``'s subdirectories (hidden ones and symlinked
+    directories not entered), which ``files_in`` does not name: for the warning about each."""
+    found: list[Path] = []
+    for here, dirs, names in os.walk(directory, onerror=lambda _: None):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        if Path(here) != directory:
+            found += (Path(here) / n for n in sorted(names) if _desired_name(n))
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +94,7 @@ def _directory_files(directory: Path, problems: list[Problem]) -> list[Source]:
         message = f"cannot be listed: {error.strerror or error}"
         problems.append(Problem(str(directory), 0, FILE_FIELD, message))
         return []
+    problems += (_nested_warning(path, directory) for path in nested_files(directory))
     if not entries:
         message = "holds no *.yaml or *.yml files"
         problems.append(Problem(str(directory), 0, FILE_FIELD, message))
@@ -92,6 +107,12 @@ def _directory_files(directory: Path, problems: list[Problem]) -> list[Source]:
         elif entry.is_file():
             found.append(Source(str(entry), entry))
     return found
+
+
+def _nested_warning(path: Path, directory: Path) -> Problem:
+    message = f"is in a subdirectory of {directory}, so it is not read"
+    allowed = f"desired files directly in {directory}, or name {path.parent} as a path too"
+    return Problem(str(path), 0, FILE_FIELD, message, allowed, warning=True)
 
 
 def _entry_problem(entry: Path, *, directory: Path, root: Path) -> Problem | None:

@@ -48,6 +48,10 @@ class RollingPlan:
     auto_rollback: bool
     instances: int
     batch: int
+    # The rest of what the refresh is asked (issue 17 #11: every field that changes what AWS does).
+    skip_matching: bool = False
+    scale_in_protected_instances: str = "Refresh"
+    standby_instances: str = "Ignore"
 
 
 @dataclass(frozen=True, slots=True)

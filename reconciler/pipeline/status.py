@@ -19,6 +19,7 @@ from reconciler.images import scripts
 from reconciler.images.description import parse_description
 from reconciler.model import (
     AnalysisResult,
+    Change,
     Color,
     Condition,
     ConditionType,
@@ -73,6 +74,10 @@ class ServiceStatus:
     analysis: AnalysisResult | None = None  # the rollout under way, as the analysis judges it
     next_step: str = ""  # what happens next, in words
     blue_green: BlueGreenStatus | None = None  # strategy blueGreen: the sides and the weights
+    # What the diff found and apply has not made (yet): a paused service's drift, the settings
+    # a Blocked or Failed service holds back, or what this pass is about to write (issue 17 #15).
+    pending_changes: tuple[Change, ...] = ()
+    notes: tuple[str, ...] = ()  # the diff's notes: unmanaged fields, capacity owned by a policy
 
     def condition(self, type_: str) -> Condition:
         return next(c for c in self.conditions if c.type == type_)
@@ -96,7 +101,20 @@ def service_status(outcome: ServiceOutcome) -> ServiceStatus:
         analysis=outcome.diff.analysis if outcome.diff is not None else None,
         next_step=next_step(outcome),
         blue_green=blue_green_status(outcome),
+        pending_changes=_pending(outcome),
+        notes=outcome.diff.notes if outcome.diff is not None else (),
     )
+
+
+def _pending(outcome: ServiceOutcome) -> tuple[Change, ...]:
+    """The diff's changes this pass did not carry out: all of them, unless apply finished."""
+    diff = outcome.diff
+    if diff is None:
+        return ()
+    applied = outcome.applied
+    if applied is not None and applied.done and outcome.error is None:
+        return ()
+    return diff.changes
 
 
 def conditions(outcome: ServiceOutcome) -> tuple[Condition, ...]:
@@ -111,7 +129,9 @@ def _ready(outcome: ServiceOutcome, *others: Condition) -> Condition:
     cause = next((c for c in others if c.status), None)
     if cause is not None:
         return Condition(ConditionType.READY, False, cause.reason, "", cause.last_transition_time)
-    if outcome.diff is None or not outcome.diff.in_sync:
+    if outcome.diff is None:  # nothing was compared: neither in sync nor out of it
+        return Condition(ConditionType.READY, False, Reason.UNKNOWN, "AWS state not read")
+    if not outcome.diff.in_sync:
         return Condition(ConditionType.READY, False, Reason.OUT_OF_SYNC)
     # In sync since the last rollout ended, as far as AWS's records go.
     message = "AWS matches the desired state"

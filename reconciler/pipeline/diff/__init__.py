@@ -25,7 +25,9 @@ adopting a resource writes), ``settings`` (target group, group and scaling polic
 ``model.fields``), ``versions`` (the launch template version and image pairing, and the rollout
 changes; which image an observed version runs is ``reconciler.images.scripts``'s answer, the
 one reader), ``rollout`` (2-6), with ``failure`` (4, and what the failed tag holds:
-``model.markers.rollout_key``) and ``preconditions`` (5).
+``model.markers.rollout_key``) and ``preconditions`` (5), and ``notes`` (what the diff saw and
+leaves alone: the settings the file omits, a capacity a scaling policy owns, the rollout policy
+when no refresh starts).
 """
 
 from __future__ import annotations

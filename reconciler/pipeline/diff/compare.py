@@ -47,7 +47,12 @@ def diff(desired: DesiredService, observed: ObservedService, *, owner: str) -> D
     refused = found.phase is Phase.BLOCKED and not found.changes and not desired.spec.paused
     if group is None or target is None or refused:
         return found
-    return dataclasses.replace(found, notes=notes(desired, observed, group=group, target=target))
+    # A refresh under way or about to start carries the rollout policy; otherwise a note does.
+    starts = found.refresh is not None or (
+        found.rollout_plan is not None and found.rollout_plan.rolls_out
+    )
+    told = notes(desired, observed, group=group, target=target, starts_rollout=starts)
+    return dataclasses.replace(found, notes=told)
 
 
 def _diff_rolling(desired: DesiredService, observed: ObservedService, *, owner: str) -> Diff:

@@ -14,6 +14,8 @@ from reconciler.model import (
     ObservedAutoScalingGroup,
     ObservedService,
     ObservedTargetGroup,
+    RolloutSpec,
+    Strategy,
     fields,
     scaling_policy_name,
     value_text,
@@ -27,10 +29,40 @@ def notes(
     *,
     group: ObservedAutoScalingGroup,
     target: ObservedTargetGroup,
+    starts_rollout: bool,
 ) -> tuple[str, ...]:
     owners = capacity_owners(desired, observed.scaling_policies)
     found = [*_capacity(desired, owners, group), *_unmanaged(desired, owners, group, target)]
+    if not starts_rollout and desired.spec.strategy is Strategy.ROLLING:
+        found.append(_rollout_policy(desired.spec.rollout))
     return tuple(found)
+
+
+# The rollout fields in the file's words and order; the analysis is summed up by its switch.
+_POLICY = (
+    ("minHealthyPercentage", "min_healthy_percentage"),
+    ("maxHealthyPercentage", "max_healthy_percentage"),
+    ("instanceWarmup", "instance_warmup"),
+    ("checkpointPercentages", "checkpoint_percentages"),
+    ("checkpointDelay", "checkpoint_delay"),
+    ("autoRollback", "auto_rollback"),
+    ("skipMatching", "skip_matching"),
+    ("scaleInProtectedInstances", "scale_in_protected_instances"),
+    ("standbyInstances", "standby_instances"),
+    ("bakeTime", "bake_time"),
+    ("alarms", "alarms"),
+)
+
+
+def _rollout_policy(rollout: RolloutSpec) -> str:
+    """The rollout policy when no refresh starts now: AWS holds it nowhere until one does, so a
+    change to it (``autoRollback: false``) would otherwise show nowhere (issue 17 #11)."""
+    shown = ", ".join(f"{yaml} {value_text(getattr(rollout, attr))}" for yaml, attr in _POLICY)
+    analysis = "on" if rollout.analysis.enabled else "off"
+    return (
+        "rollout policy for the next instance refresh (none starts now; (none): not sent, AWS's"
+        f" own behaviour): {shown}, analysis {analysis}"
+    )
 
 
 def _unmanaged(

@@ -66,6 +66,9 @@ def rolling_plan(
         auto_rollback=rollout.auto_rollback,
         instances=size,
         batch=batch,
+        skip_matching=rollout.skip_matching,
+        scale_in_protected_instances=rollout.scale_in_protected_instances,
+        standby_instances=rollout.standby_instances,
     )
     method = (
         RollbackMethod.ROLLBACK_REFRESH if rollout.auto_rollback else RollbackMethod.CANCEL_REFRESH

@@ -140,7 +140,10 @@ class Observer:
             ttl=self.policies_ttl,
         )
         pictures, rollout_due = self._pictures(specs, groups, templates, wanted=wanted)
-        refreshes = self._refreshes(region, pictures, rollout_due=rollout_due, now=now)
+        running = _running_versions(specs, groups, templates)
+        refreshes = self._refreshes(
+            region, pictures, rollout_due=rollout_due, now=now, running=running
+        )
         return _Reads(groups, templates, target_groups, policies, refreshes)
 
     def _service(
@@ -203,6 +206,7 @@ class Observer:
         *,
         rollout_due: set[str],
         now: float,
+        running: Mapping[str, int],
     ) -> dict[str, tuple[ObservedRefresh, ...]]:
         memory = self._memory.refreshes
         to_read = rollout_due | memory.to_read(
@@ -211,7 +215,9 @@ class Observer:
         found: dict[str, tuple[ObservedRefresh, ...]] = {}
         for name, picture in pictures.items():
             if name in to_read:
-                found[name] = describe_refreshes(self.aws, region, name)
+                # Status shows the outcome of the version the group runs: read back to it.
+                wanted = (running[name],) if name in running else ()
+                found[name] = describe_refreshes(self.aws, region, name, wanted=wanted)
                 memory.remember(region, name, found[name], now=now, picture=picture)
             else:
                 found[name] = memory.recalled(region, name)
@@ -237,6 +243,24 @@ class Observer:
         if region not in self._watched:
             writes.listen(self.aws, region, self)
             self._watched.add(region)
+
+
+def _running_versions(
+    specs: Sequence[ServiceSpec],
+    groups: Mapping[str, ObservedAutoScalingGroup],
+    templates: Mapping[str, ObservedLaunchTemplate],
+) -> dict[str, int]:
+    """The launch template version number each group launches, by group name, where known."""
+    found: dict[str, int] = {}
+    for spec in specs:
+        template = templates.get(spec.launch_template.name)
+        for name in _group_names(spec):
+            group = groups.get(name)
+            if group is not None and template is not None:
+                number = template.resolve(group.launch_template_version)
+                if number is not None:
+                    found[name] = number
+    return found
 
 
 def _group_names(spec: ServiceSpec) -> tuple[str, ...]:

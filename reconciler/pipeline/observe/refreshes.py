@@ -8,7 +8,7 @@ decides from them which groups a tick reads again (see the package docstring for
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -122,16 +122,41 @@ class RefreshMemory(RegionStore[_RefreshMemo]):
             self._dirty.add((region, group))
 
 
-def describe_refreshes(aws: Aws, region: str, group: str) -> tuple[ObservedRefresh, ...]:
-    response = aws.call(
-        "autoscaling",
-        "describe_instance_refreshes",
-        region=region,
-        resource=group,
-        AutoScalingGroupName=group,
-        MaxRecords=10,
-    )
-    return tuple(with_preferences(raw) for raw in response.get("InstanceRefreshes", []))
+_FIRST_PAGE = 10  # what a tick needs: the newest refreshes
+_LATER_PAGE = 100  # AWS's largest MaxRecords for DescribeInstanceRefreshes
+MAX_PAGES = 10  # at most 910 refreshes back: a bound on one read, however old the history
+
+
+def describe_refreshes(
+    aws: Aws, region: str, group: str, *, wanted: Collection[int] = ()
+) -> tuple[ObservedRefresh, ...]:
+    """The group's refreshes, newest first: the first page, and more (NextToken) only until a
+    refresh to each of the ``wanted`` launch template versions is among them (issue 17 #13:
+    an outcome older than the tenth refresh was lost). A version never refreshed to reads on
+    to the end of AWS's history, at most ``MAX_PAGES`` calls."""
+    found: list[ObservedRefresh] = []
+    missing = set(wanted)
+    token: str | None = None
+    for page in range(MAX_PAGES):
+        params: dict[str, Any] = {"MaxRecords": _FIRST_PAGE if page == 0 else _LATER_PAGE}
+        if token:
+            params["NextToken"] = token
+        response = aws.call(
+            "autoscaling",
+            "describe_instance_refreshes",
+            region=region,
+            resource=group,
+            AutoScalingGroupName=group,
+            **params,
+        )
+        read = [with_preferences(raw) for raw in response.get("InstanceRefreshes", [])]
+        found += read
+        versions = (r.desired_version or "" for r in read)
+        missing -= {int(v) for v in versions if v.isdigit()}
+        token = response.get("NextToken")
+        if not token or not missing:
+            break
+    return tuple(found)
 
 
 def with_preferences(raw: Mapping[str, Any]) -> ObservedRefresh:
