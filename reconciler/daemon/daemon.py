@@ -172,7 +172,7 @@ class Daemon:
             if outcome.error is not None or planned is None:
                 why = outcome.error or "no failed revision recorded"
                 raise errors.OperatorError(f"{name}: nothing to retry ({why})")
-            apply(self.reconciler.aws, planned, region=specs[0].region)
+            apply(self.reconciler.aws_for(specs[0]), planned, region=specs[0].region)
         log.info("retried", service=name, revision=specs[0].source.revision)
         self.trigger()
         return f"{name}: failure forgotten; the next tick rolls it out again"

@@ -14,6 +14,7 @@ from reconciler.desired.template import Template
 from reconciler.model import (
     AnalysisSpec,
     AutoScalingGroupSpec,
+    AwsAccess,
     BlueGreenSpec,
     ErrorRateSpec,
     HealthCheckSpec,
@@ -63,6 +64,9 @@ def build(doc: Doc, template: Template, *, revision: str | None) -> ServiceSpec:
         image_poll_interval=spec["imagePollInterval"],
         strategy=Strategy(spec["strategy"]),
         blue_green=_blue_green(spec["blueGreen"], doc) if "blueGreen" in spec else None,
+        aws=AwsAccess(spec["aws"]["roleArn"], spec["aws"].get("externalId"))
+        if "aws" in spec
+        else AwsAccess(),
     )
 
 

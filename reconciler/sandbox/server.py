@@ -21,7 +21,8 @@ from moto.server import ThreadedMotoServer
 
 from reconciler.aws import Aws
 from reconciler.errors import SandboxError
-from reconciler.sandbox import fixes, lifecycle, refresh_api, runtime, simulation
+from reconciler.model import AwsAccess
+from reconciler.sandbox import accounts, fixes, lifecycle, refresh_api, runtime, simulation
 from reconciler.sandbox.behaviour import Behaviours
 from reconciler.sandbox.clock import SandboxClock
 from reconciler.sandbox.fixes import cloudwatch_alarms, cloudwatch_metrics
@@ -57,6 +58,7 @@ def install() -> None:
     cloudwatch_alarms.install()
     refresh_api.install()
     simulation.install()
+    accounts.install()
 
 
 class Sandbox:
@@ -176,6 +178,19 @@ class Sandbox:
         self._settle(self.seeded)
         return self.seeded
 
+    def seed_second_account(self) -> Seeded:
+        """The seed again in ``accounts.SECOND_ACCOUNT`` (111111111111), reached the way the
+        reconciler reaches it: AssumeRole into ``accounts.ROLE_NAME``, which trusts the default
+        account (123456789012) with the external id ``accounts.EXTERNAL_ID``."""
+        if self._seeder is None:
+            self._seeder = self.aws()
+        policy = accounts.trust_policy(accounts.DEFAULT_ACCOUNT, external_id=accounts.EXTERNAL_ID)
+        accounts.create_role(accounts.SECOND_ACCOUNT, accounts.ROLE_NAME, policy)
+        access = AwsAccess(accounts.role_arn(), accounts.EXTERNAL_ID)
+        seeded = seed(self._seeder.assumed(access))
+        self._settle(seeded)
+        return seeded
+
     def _settle(self, seeded: Seeded) -> None:
         """The seed's instances have been running for a while: in service, registered, healthy."""
         backend = autoscaling_backends[seeded.account_id][seeded.region]
@@ -208,7 +223,9 @@ def serve(
         if traffic is not None:
             sandbox.traffic.rate = traffic
         seeded = sandbox.seed()
+        second = sandbox.seed_second_account()
         _announce(sandbox, seeded, out)
+        _announce_second(second, out)
         stop.wait()
     finally:
         sandbox.stop()
@@ -223,6 +240,15 @@ def _setter(event: threading.Event) -> Callable[[int, FrameType | None], None]:
         event.set()
 
     return handle
+
+
+def _announce_second(seeded: Seeded, out: TextIO) -> None:
+    lines = [
+        f"second account {seeded.account_id}: the same seed (group {seeded.group_name}), reached",
+        f"  with spec.aws.roleArn: {accounts.role_arn()} and externalId: {accounts.EXTERNAL_ID}",
+        "",
+    ]
+    print("\n".join(lines), file=out, flush=True)
 
 
 def _announce(sandbox: Sandbox, seeded: Seeded, out: TextIO) -> None:
