@@ -17,7 +17,7 @@ from typing import Any, TextIO
 
 from reconciler import desired, errors
 from reconciler.aws import Aws
-from reconciler.cli import logs, operator, render, report
+from reconciler.cli import logs, operator, options, render, report
 from reconciler.cli.bluegreen_text import blue_green_aftermath
 from reconciler.cli.exits import EXIT_ERROR, EXIT_OK, apply_exit, cannot_act, diff_exit
 from reconciler.daemon import source
@@ -126,7 +126,8 @@ def cmd_retry(args: argparse.Namespace) -> int:
     if planned is None:
         print(f"{args.service}: no failed revision recorded; nothing to retry")
         return EXIT_OK
-    apply(_aws(args, [outcome.spec]), planned, region=outcome.spec.region)
+    aws = _aws(args, [outcome.spec]).assumed(outcome.spec.aws)
+    apply(aws, planned, region=outcome.spec.region)
     print(f"{args.service}: failure forgotten; the next apply or tick rolls it out again")
     return EXIT_OK
 
@@ -204,6 +205,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         ),
         external_url=run.external_url(args.external_url),
         notify=parse_sinks(args.notify, secret_file=args.notify_secret_file, env=os.environ),
+        write_budget=options.write_budget(args),
+        rollout_limits=options.rollout_limits(
+            args.max_concurrent_rollouts, args.max_concurrent_rollouts_per_account
+        ),
     )
     return run.run(config)
 
@@ -242,7 +247,9 @@ def _load(args: argparse.Namespace) -> list[ServiceSpec]:
 def _aws(args: argparse.Namespace, specs: Sequence[ServiceSpec]) -> Aws:
     region = args.region or os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION")
     return Aws(
-        region=region or (specs[0].region if specs else "us-east-1"), endpoint_url=args.endpoint_url
+        region=region or (specs[0].region if specs else "us-east-1"),
+        endpoint_url=args.endpoint_url,
+        budget=options.write_budget(args),
     )
 
 

@@ -20,6 +20,7 @@ from moto.autoscaling.models import autoscaling_backends
 from moto.server import ThreadedMotoServer
 
 from reconciler.aws import Aws
+from reconciler.aws.budget import WriteBudget
 from reconciler.errors import SandboxError
 from reconciler.model import AwsAccess
 from reconciler.sandbox import accounts, fixes, lifecycle, refresh_api, runtime, simulation
@@ -157,8 +158,10 @@ class Sandbox:
         return self.runtime.behaviours
 
     def aws(self) -> Aws:
-        """A fresh ``Aws`` pointed at this sandbox (credentials come from the environment)."""
-        return Aws(region=self.region, endpoint_url=self.endpoint)
+        """A fresh ``Aws`` pointed at this sandbox (credentials come from the environment).
+        No write budget: it sets worlds up (a fleet of 1,000 groups) faster than a reconciler
+        may write; the reconciler's own ``Aws`` keeps the budget."""
+        return Aws(region=self.region, endpoint_url=self.endpoint, budget=WriteBudget(rates={}))
 
     def reset(self) -> None:
         """Forget everything: moto's backends (and with them all refresh state, metrics and
