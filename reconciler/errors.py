@@ -128,6 +128,7 @@ class AwsApiError(PermanentError):
         self.operation = operation
         self.code = code
         self.resource = resource
+        self.message = message
         self.identity = identity  # "account 111111111111, role arn:…" for an assumed role
         on = f" on {resource}" if resource else ""
         who = f" ({identity})" if identity else ""

@@ -129,7 +129,15 @@ class Aws:
         role = access.role_arn or ""
 
         def assume(**params: Any) -> dict[str, Any]:
-            return self.call("sts", "assume_role", resource=role, **params)
+            try:
+                return self.call("sts", "assume_role", **params)
+            except errors.AwsApiError as exc:  # named as every error of the account is
+                raise errors.AwsApiError(
+                    operation=exc.operation,
+                    code=exc.code,
+                    message=exc.message,
+                    identity=child.identity(),
+                ) from None
 
         session = credentials.session_for(
             role_arn=role,

@@ -13,7 +13,7 @@ Defaults (writes per second, burst), each below what AWS publishes or, where AWS
 figure, chosen low:
 
 - ``ec2`` 2/s, burst 10: EC2's mutating actions refill at 5/s into a bucket of 50;
-- ``elasticloadbalancing`` 2/s, burst 10: ELB publishes its non-mutating bucket (40, refilling
+- ``elbv2`` (ELB API version 2) 2/s, burst 10: ELB publishes its non-mutating bucket (40, refilling
   at 10/s); its mutating figure is not published, so the default stays at a fifth of that;
 - ``autoscaling`` 2/s, burst 10: Auto Scaling publishes no figure (one shared limit per account
   and Region);
@@ -39,7 +39,7 @@ class Rate:
 
 DEFAULT_RATES: Mapping[str, Rate] = {
     "ec2": Rate(2.0, 10.0),
-    "elasticloadbalancing": Rate(2.0, 10.0),
+    "elbv2": Rate(2.0, 10.0),
     "autoscaling": Rate(2.0, 10.0),
 }
 DEFAULT_MAX_WAIT = 60.0

@@ -30,7 +30,7 @@ def add_global(parser: argparse.ArgumentParser) -> None:
         default=(os.environ.get("RECONCILER_WRITE_RATES") or "").split(),
         metavar="FAMILY=RATE[/BURST]",
         help="AWS writes per second (and burst) per account and region, for ec2, autoscaling "
-        f"or elasticloadbalancing (env RECONCILER_WRITE_RATES; default: {defaults})",
+        f"or elbv2 (env RECONCILER_WRITE_RATES; default: {defaults})",
     )
     parser.add_argument(
         "--write-wait-max",

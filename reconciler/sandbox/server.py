@@ -185,12 +185,12 @@ class Sandbox:
         """The seed again in ``accounts.SECOND_ACCOUNT`` (111111111111), reached the way the
         reconciler reaches it: AssumeRole into ``accounts.ROLE_NAME``, which trusts the default
         account (123456789012) with the external id ``accounts.EXTERNAL_ID``."""
-        if self._seeder is None:
-            self._seeder = self.aws()
         policy = accounts.trust_policy(accounts.DEFAULT_ACCOUNT, external_id=accounts.EXTERNAL_ID)
         accounts.create_role(accounts.SECOND_ACCOUNT, accounts.ROLE_NAME, policy)
         access = AwsAccess(accounts.role_arn(), accounts.EXTERNAL_ID)
-        seeded = seed(self._seeder.assumed(access))
+        # A fresh client each time: a reset forgets the role's session, and moto reads keys it
+        # no longer knows as the default account's (AWS would refuse them).
+        seeded = seed(self.aws().assumed(access))
         self._settle(seeded)
         return seeded
 
