@@ -68,15 +68,17 @@ def test_a_write_throttled_past_the_retries_is_retried_next_pass_never_failed(
         assert not first.ok
 
         clock.now += first.next_delay
-        daemon.tick()
-
-        progressing = daemon.statuses()["feedback"].condition("Progressing")
-        assert (progressing.status, progressing.reason) == (True, "RefreshProgressing")
-        assert not daemon.statuses()["feedback"].condition("Degraded").status
+        assert daemon.tick().applied > 0  # the pass after the backoff starts the refresh
         refreshes = aws.call(
             "autoscaling", "describe_instance_refreshes", AutoScalingGroupName="feedback-asg"
         )["InstanceRefreshes"]
         assert len(refreshes) == 1
+
+        clock.now += 30
+        daemon.tick()
+        progressing = daemon.statuses()["feedback"].condition("Progressing")
+        assert (progressing.status, progressing.reason) == (True, "RefreshProgressing")
+        assert not daemon.statuses()["feedback"].condition("Degraded").status
 
 
 def test_throttled_reads_are_counted_by_account_region_and_family(

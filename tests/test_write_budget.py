@@ -212,4 +212,5 @@ def test_a_write_that_would_wait_too_long_is_given_up_unsent(
 def test_retries_are_botocores_adaptive_mode(sandbox: Sandbox) -> None:
     aws = Aws(region="us-east-1", endpoint_url=sandbox.endpoint)
     retries = aws.client("autoscaling").meta.config.retries
-    assert retries == {"mode": "adaptive", "max_attempts": 4}
+    # botocore counts the first attempt in total_max_attempts: 4 retries after it.
+    assert retries == {"mode": "adaptive", "total_max_attempts": 5}
