@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 import pytest
 
@@ -191,7 +192,7 @@ def test_a_write_that_would_wait_too_long_is_given_up_unsent(
     aws = Aws(region="us-east-1", endpoint_url=sandbox.endpoint, budget=budget)
     heard: list[tuple[str, str, str, str]] = []
     aws.on_throttle(lambda *args: heard.append(args))
-    tag = {"Resources": [seeded.vpc_id], "Tags": [{"Key": "k", "Value": "v"}]}
+    tag: dict[str, Any] = {"Resources": [seeded.vpc_id], "Tags": [{"Key": "k", "Value": "v"}]}
     aws.call("ec2", "create_tags", **tag)
     with pytest.raises(errors.AwsRateLimited) as held:
         aws.call("ec2", "create_tags", **tag)
