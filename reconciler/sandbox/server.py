@@ -227,8 +227,7 @@ def serve(
             sandbox.traffic.rate = traffic
         seeded = sandbox.seed()
         second = sandbox.seed_second_account()
-        _announce(sandbox, seeded, out)
-        _announce_second(second, out)
+        _announce(sandbox, seeded, second, out)
         stop.wait()
     finally:
         sandbox.stop()
@@ -245,16 +244,7 @@ def _setter(event: threading.Event) -> Callable[[int, FrameType | None], None]:
     return handle
 
 
-def _announce_second(seeded: Seeded, out: TextIO) -> None:
-    lines = [
-        f"second account {seeded.account_id}: the same seed (group {seeded.group_name}), reached",
-        f"  with spec.aws.roleArn: {accounts.role_arn()} and externalId: {accounts.EXTERNAL_ID}",
-        "",
-    ]
-    print("\n".join(lines), file=out, flush=True)
-
-
-def _announce(sandbox: Sandbox, seeded: Seeded, out: TextIO) -> None:
+def _announce(sandbox: Sandbox, seeded: Seeded, second: Seeded, out: TextIO) -> None:
     lines = [
         f"sandbox AWS listening on {sandbox.endpoint} (region {sandbox.region})",
         f"seeded: group {seeded.group_name}, target group {seeded.target_group_arn}",
@@ -263,6 +253,8 @@ def _announce(sandbox: Sandbox, seeded: Seeded, out: TextIO) -> None:
         f"        images in {seeded.repository_uri}: " + ", ".join(sorted(seeded.image_digests)),
         f"        traffic: {sandbox.traffic.rate:g} requests/s per load balancer, ALB metrics "
         "in CloudWatch (AWS/ApplicationELB)",
+        f"second account {second.account_id}: the same seed, reached with spec.aws.roleArn "
+        f"{accounts.role_arn()} and externalId {accounts.EXTERNAL_ID}",
         "",
         "point the reconciler (or the aws CLI) at it:",
         f"  export AWS_ENDPOINT_URL={sandbox.endpoint}",
