@@ -188,6 +188,7 @@ def test_a_commit_that_changes_every_service_rolls_out_in_waves(
         "3 of 3",
     ]
     assert "2 of 2 rollouts run" in queued[waiting[0]].message
+    assert statuses[waiting[0]].next_step.startswith("the rollout starts once a slot frees")
     assert "reconciler_rollouts_queued 3.0" in daemon.metrics.render()[0].decode()
     document = daemon.report()
     assert "waiting for a rollout slot" in str(document)
