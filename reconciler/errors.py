@@ -12,6 +12,8 @@
     ├── OperatorError                `rollback`/`pause` cannot author the commit
     ├── TemporaryError               worth retrying later; carries `delay` seconds
     │   ├── AwsThrottled             throttling, 5xx, timeouts, connection failures
+    │   │   └── AwsRateLimited       AWS still said "slow down" after the retries, or the
+    │   │                            write budget had no token in time: account, region, family
     │   ├── RegistryUnavailable      registry unreachable or refusing credentials
     │   ├── FetchError               the git remote could not be read
     │   └── Interrupted              the daemon is stopping; the AWS call was not started
@@ -109,6 +111,19 @@ class AwsThrottled(TemporaryError):
     pass
 
 
+class AwsRateLimited(AwsThrottled):
+    """Throttled: by AWS after botocore's retries, or by the reconciler's own write budget.
+    Never a failed revision: the service is retried, and status says ``Throttled``."""
+
+    def __init__(
+        self, message: str, *, account: str, region: str, family: str, delay: float = 5.0
+    ) -> None:
+        super().__init__(message, delay=delay)
+        self.account = account
+        self.region = region
+        self.family = family
+
+
 class RegistryUnavailable(TemporaryError):
     pass
 
@@ -126,12 +141,17 @@ class PermanentError(ReconcilerError):
 
 
 class AwsApiError(PermanentError):
-    def __init__(self, *, operation: str, code: str, message: str, resource: str = "") -> None:
+    def __init__(
+        self, *, operation: str, code: str, message: str, resource: str = "", identity: str = ""
+    ) -> None:
         self.operation = operation
         self.code = code
         self.resource = resource
+        self.message = message
+        self.identity = identity  # "account 111111111111, role arn:…" for an assumed role
         on = f" on {resource}" if resource else ""
-        super().__init__(f"{operation}{on} failed: {code}: {message}")
+        who = f" ({identity})" if identity else ""
+        super().__init__(f"{operation}{on} failed{who}: {code}: {message}")
 
 
 class ImageNotFound(PermanentError):

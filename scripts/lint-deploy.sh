@@ -58,8 +58,10 @@ fi
 # The daemon policy gets exactly the two community findings that flag iam:PassRole (with
 # ec2:RunInstances) by action name alone, whatever the Resource and Condition; Auto Scaling
 # requires both of the daemon. tests/test_iam.py (test_parliament) pins them and explains why;
-# any other finding, or a change in these, fails here.
-daemon_expected="PERMISSIONS_MANAGEMENT_ACTIONS PRIVILEGE_ESCALATION"
+# any other finding, or a change in these, fails here. CREDENTIALS_EXPOSURE is sts:AssumeRole of
+# the reconciler role in each service's account (spec.aws.roleArn): it returns credentials, as
+# it must.
+daemon_expected="CREDENTIALS_EXPOSURE PERMISSIONS_MANAGEMENT_ACTIONS PRIVILEGE_ESCALATION"
 if [ -z "$parliament" ]; then
   echo "lint-deploy: parliament not found (pip install -e '.[dev]')" >&2
   status=1

@@ -197,7 +197,7 @@ def test_daemon_writes_are_scoped_by_the_owner_tag() -> None:
         condition = json.dumps(statement.get("Condition", {}))
         resource = statement["Resource"]
         scoped_by_tag = OWNER_TAG in condition
-        by_name = "dynamodb" in writes[0] or "iam:" in writes[0]
+        by_name = any(p in writes[0] for p in ("dynamodb", "iam:", "sts:"))
         # Blue/green's weight writes: on the listeners of one load balancer, named (the
         # listener is not the reconciler's to tag; its ids stay wildcards).
         by_balancer = writes[0] in (

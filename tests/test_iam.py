@@ -31,12 +31,12 @@ from typing import Any
 
 import pytest
 
-from reconciler import desired
+from reconciler import desired, errors
 from reconciler.aws import Aws
 from reconciler.images.resolver import ImageResolver
-from reconciler.model import TAG_OWNER
+from reconciler.model import TAG_OWNER, AwsAccess
 from reconciler.pipeline.reconcile import Reconciler
-from reconciler.sandbox import Sandbox
+from reconciler.sandbox import Sandbox, accounts
 from reconciler.sandbox.seed import INSTANCE_ROLE
 from tests.conftest import REGION
 from tests.iam_calls import (
@@ -349,6 +349,7 @@ def test_condition_keys_are_ones_aws_evaluates(recording: list[Call]) -> None:
 # test_launch_checks and test_the_recording_passes_the_instance_role_to_ec2 prove.
 PASS_ROLE = "PassTheInstanceRoleOfTheLaunchTemplateToEc2"
 RUN_INSTANCES = ("AutoScalingChecksRunInstancesThroughALaunchTemplate",)
+ASSUME_ROLE = "AssumeTheReconcilerRoleInEachServiceAccount"
 
 
 def community_findings(policy: dict[str, Any]) -> dict[str, Any]:
@@ -367,9 +368,11 @@ def test_parliament_finds_nothing_on_the_pr_policy() -> None:
 @pytest.mark.parametrize(
     ("removed", "expected"),
     [
-        ((), {"PERMISSIONS_MANAGEMENT_ACTIONS", "PRIVILEGE_ESCALATION"}),
-        ((PASS_ROLE,), set()),  # the one statement behind both findings...
-        (RUN_INSTANCES, {"PERMISSIONS_MANAGEMENT_ACTIONS"}),  # ...with RunInstances for one
+        ((ASSUME_ROLE,), {"PERMISSIONS_MANAGEMENT_ACTIONS", "PRIVILEGE_ESCALATION"}),
+        ((ASSUME_ROLE, PASS_ROLE), set()),  # the one statement behind both findings...
+        ((ASSUME_ROLE, *RUN_INSTANCES), {"PERMISSIONS_MANAGEMENT_ACTIONS"}),  # ...with RunInstances
+        # sts:AssumeRole into each service account's reconciler role returns credentials.
+        ((PASS_ROLE,), {"CREDENTIALS_EXPOSURE"}),
     ],
 )
 def test_parliament_flags_pass_role_by_name_only(
@@ -396,3 +399,55 @@ def test_no_narrowing_of_pass_role_clears_the_finding() -> None:
     only["Condition"]["ArnLike"] = {"iam:AssociatedResourceArn": instances}
     policy = {"Version": "2012-10-17", "Statement": [only]}
     assert set(community_findings(policy)) == {"PERMISSIONS_MANAGEMENT_ACTIONS"}
+
+
+# -- cross-account: the daemon's sts:AssumeRole and the target role's trust policy -------------
+
+TRUST = IAM / "cross-account-trust.json"
+
+
+@pytest.mark.parametrize(
+    ("role", "allowed"),
+    [
+        ("arn:aws:iam::111111111111:role/asg-reconciler", True),
+        ("arn:aws:iam::222222222222:role/asg-reconciler", True),  # any service account
+        ("arn:aws:iam::111111111111:role/admin", False),  # no other role
+        ("arn:aws:iam::111111111111:role/team/asg-reconciler", False),  # nor another path
+    ],
+)
+def test_the_daemon_may_assume_the_reconciler_role_only(role: str, allowed: bool) -> None:
+    request_ = Request("sts:AssumeRole", role, {})
+    assert Evaluator(document(DAEMON), account=ACCOUNT).allows(request_) is allowed
+    assert not Evaluator(document(PR), account=ACCOUNT).allows(request_)
+
+
+@pytest.mark.parametrize(
+    ("caller_role", "external_id", "allowed"),
+    [
+        ("asg-reconciler-daemon", "asg-reconciler-sandbox", True),
+        ("asg-reconciler-daemon", "someone-elses", False),
+        ("asg-reconciler-daemon", None, False),
+        ("another-role", "asg-reconciler-sandbox", False),
+    ],
+)
+def test_the_shipped_trust_policy_admits_the_daemon_role_with_its_external_id(
+    sandbox: Sandbox, caller_role: str, external_id: str | None, allowed: bool
+) -> None:
+    """deploy/iam/cross-account-trust.json on the role in the service's account, judged by the
+    sandbox as AWS judges AssumeRole: the daemon's role (itself assumed, as on an ops host)
+    with the external id gets in; anything else is AccessDenied."""
+    for name in ("asg-reconciler-daemon", "another-role"):
+        accounts.create_role(ACCOUNT, name, accounts.trust_policy(ACCOUNT))
+    target = accounts.create_role(
+        accounts.SECOND_ACCOUNT, accounts.ROLE_NAME, json.loads(TRUST.read_text())
+    )
+    aws = Aws(region=REGION, endpoint_url=sandbox.endpoint)
+    daemon = aws.assumed(AwsAccess(f"arn:aws:iam::{ACCOUNT}:role/{caller_role}"))
+    service = daemon.assumed(AwsAccess(target, external_id))
+    if allowed:
+        identity = service.call("sts", "get_caller_identity")
+        assert identity["Account"] == accounts.SECOND_ACCOUNT
+        return
+    with pytest.raises(errors.AwsApiError, match="AccessDenied") as refused:
+        service.call("sts", "get_caller_identity")
+    assert f"account {accounts.SECOND_ACCOUNT}, role {target}" in str(refused.value)

@@ -18,6 +18,7 @@ import pytest
 
 from reconciler.aws import Aws
 from reconciler.errors import AwsApiError
+from reconciler.model import AwsAccess
 from reconciler.sandbox import (
     Sandbox,
     SandboxClock,
@@ -25,6 +26,7 @@ from reconciler.sandbox import (
     Seeded,
     TargetHealth,
     TargetView,
+    accounts,
     image_digests,
     images,
     refresh_service,
@@ -765,6 +767,11 @@ def test_serve_prints_exports_and_stops_on_sigterm(tmp_path: Path) -> None:
         assert "export AWS_DEFAULT_REGION=us-east-1" in output
         served = Aws(region="us-east-1", endpoint_url=f"http://127.0.0.1:{port}")
         assert served.call("autoscaling", "describe_auto_scaling_groups")["AutoScalingGroups"]
+        # The second account is seeded, and reached as the reconciler reaches it.
+        assert f"second account {accounts.SECOND_ACCOUNT}" in output
+        theirs = served.assumed(AwsAccess(accounts.role_arn(), accounts.EXTERNAL_ID))
+        assert theirs.call("sts", "get_caller_identity")["Account"] == accounts.SECOND_ACCOUNT
+        assert theirs.call("autoscaling", "describe_auto_scaling_groups")["AutoScalingGroups"]
         process.send_signal(signal.SIGTERM)
         rest = process.stdout.read()
         assert process.wait(timeout=20) == 0

@@ -18,7 +18,7 @@ from typing import Any, TextIO
 
 from reconciler import desired, errors
 from reconciler.aws import Aws
-from reconciler.cli import logs, operator, render, report
+from reconciler.cli import logs, operator, options, render, report
 from reconciler.cli.bluegreen_text import blue_green_aftermath
 from reconciler.cli.exits import (
     EXIT_ERROR,
@@ -146,7 +146,8 @@ def cmd_retry(args: argparse.Namespace) -> int:
     if planned is None:
         print(f"{args.service}: no failed revision recorded; nothing to retry")
         return EXIT_OK
-    apply(_aws(args, [outcome.spec]), planned, region=outcome.spec.region)
+    aws = _aws(args, [outcome.spec]).assumed(outcome.spec.aws)
+    apply(aws, planned, region=outcome.spec.region)
     print(f"{args.service}: failure forgotten; the next apply or tick rolls it out again")
     return EXIT_OK
 
@@ -237,6 +238,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         ),
         external_url=run.external_url(args.external_url),
         notify=parse_sinks(args.notify, secret_file=args.notify_secret_file, env=os.environ),
+        write_budget=options.write_budget(args),
+        rollout_limits=options.rollout_limits(
+            args.max_concurrent_rollouts, args.max_concurrent_rollouts_per_account
+        ),
     )
     return run.run(config)
 
@@ -292,7 +297,11 @@ def _aws(args: argparse.Namespace, specs: Sequence[ServiceSpec]) -> Aws:
 
 def _aws_in(args: argparse.Namespace, default_region: str) -> Aws:
     region = args.region or os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION")
-    return Aws(region=region or default_region, endpoint_url=args.endpoint_url)
+    return Aws(
+        region=region or default_region,
+        endpoint_url=args.endpoint_url,
+        budget=options.write_budget(args),
+    )
 
 
 def _reconciler(args: argparse.Namespace) -> tuple[Reconciler, list[ServiceSpec]]:

@@ -6,9 +6,12 @@ import argparse
 import os
 from importlib import metadata
 
+from reconciler import errors
+from reconciler.aws.budget import DEFAULT_MAX_WAIT, DEFAULT_RATES, WriteBudget, parse_rates
 from reconciler.cli import argtypes
 from reconciler.cli.logs import LEVELS
 from reconciler.model import DEFAULT_OWNER
+from reconciler.model.waves import RolloutLimits
 
 # AWS retries failing new instances for an hour before it fails a refresh and rolls it back
 # (aws-facts 1.5), so a broken release takes longer than 30 minutes to end.
@@ -47,6 +50,22 @@ def add_global(parser: argparse.ArgumentParser) -> None:
         type=argtypes.log_level,
         default="warning",
         help=f"{', '.join(LEVELS)} (default: %(default)s; run: info)",
+    )
+    defaults = " ".join(f"{family}={rate}" for family, rate in sorted(DEFAULT_RATES.items()))
+    parser.add_argument(
+        "--write-rate",
+        action="append",
+        default=(os.environ.get("RECONCILER_WRITE_RATES") or "").split(),
+        metavar="FAMILY=RATE[/BURST]",
+        help="AWS writes per second (and burst) per account and region, for ec2, autoscaling "
+        f"or elbv2 (env RECONCILER_WRITE_RATES; default: {defaults})",
+    )
+    parser.add_argument(
+        "--write-wait-max",
+        default=os.environ.get("RECONCILER_WRITE_WAIT_MAX", f"{DEFAULT_MAX_WAIT:g}"),
+        metavar="SECONDS",
+        help="longest a write waits for the write budget before the pass gives it up and the "
+        "next retries it (env RECONCILER_WRITE_WAIT_MAX; default: %(default)s)",
     )
 
 
@@ -92,3 +111,46 @@ def add_operator(cmd: argparse.ArgumentParser) -> None:
 def run_env(flag: str, default: str | None = None) -> str | None:
     """``reconciler run``'s default for ``--flag``: env ``RECONCILER_FLAG`` if set, not empty."""
     return os.environ.get(f"RECONCILER_{flag.upper()}") or default
+
+
+def write_budget(args: argparse.Namespace) -> WriteBudget:
+    """The write budget ``--write-rate`` and ``--write-wait-max`` ask for."""
+    try:
+        rates = dict(DEFAULT_RATES) | parse_rates(" ".join(args.write_rate))
+    except ValueError as exc:
+        raise errors.UsageError(f"--write-rate: {exc}") from None
+    try:
+        wait = float(args.write_wait_max)
+    except ValueError:
+        wait = -1.0
+    if not 0 <= wait <= 3600:
+        raise errors.UsageError(
+            f"--write-wait-max: {args.write_wait_max!r}: allowed seconds from 0 to 3600"
+        )
+    return WriteBudget(rates=rates, max_wait=wait)
+
+
+def rollout_limits(total: str | None, per_account: list[str]) -> RolloutLimits:
+    """``--max-concurrent-rollouts N`` and ``--max-concurrent-rollouts-per-account N|ACCOUNT=N``."""
+    accounts: dict[str, int] = {}
+    default: int | None = None
+    for item in per_account:
+        account, sep, value = item.rpartition("=")
+        number = _positive(value, "--max-concurrent-rollouts-per-account", item)
+        if not sep:
+            default = number
+        elif (len(account) == 12 and account.isdigit()) or account == "default":
+            accounts[account] = number
+        else:
+            raise errors.UsageError(
+                f"--max-concurrent-rollouts-per-account: {item!r}: allowed N, or ACCOUNT=N with "
+                "a 12-digit account id (or 'default', the reconciler's own credentials)"
+            )
+    limit = _positive(total, "--max-concurrent-rollouts", total) if total else None
+    return RolloutLimits(total=limit, per_account=default, accounts=accounts)
+
+
+def _positive(value: str, flag: str, item: str | None) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= 100000:
+        raise errors.UsageError(f"{flag}: {item!r}: allowed a whole number from 1 to 100000")
+    return int(value)

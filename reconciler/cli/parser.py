@@ -273,6 +273,21 @@ def _run_service(cmd: argparse.ArgumentParser) -> None:
         "--repo; or env RECONCILER_ACTION_TOKEN); without one the page at / is read-only",
     )
     cmd.add_argument("--once", action="store_true", help="one tick, then exit (1 on any error)")
+    cmd.add_argument(
+        "--max-concurrent-rollouts",
+        default=env("max_concurrent_rollouts"),
+        metavar="N",
+        help="rollouts under way at once, in all; the others wait in a queue that /status shows "
+        "(env RECONCILER_MAX_CONCURRENT_ROLLOUTS; default: no limit)",
+    )
+    cmd.add_argument(
+        "--max-concurrent-rollouts-per-account",
+        action="append",
+        default=(env("max_concurrent_rollouts_per_account") or "").split(),
+        metavar="N|ACCOUNT=N",
+        help="rollouts under way at once in each account (N), or in one (ACCOUNT=N); repeatable "
+        "(env RECONCILER_MAX_CONCURRENT_ROLLOUTS_PER_ACCOUNT; default: no limit)",
+    )
     _run_notify(cmd)
 
 

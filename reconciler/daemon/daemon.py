@@ -34,6 +34,8 @@ from reconciler.daemon.revisions import Revisions
 from reconciler.daemon.source import Source
 from reconciler.daemon.ticker import Ticker
 from reconciler.model import ServiceSpec
+from reconciler.model.waves import RolloutLimits
+from reconciler.pipeline import waves
 from reconciler.pipeline.admit import admit_images
 from reconciler.pipeline.apply import apply
 from reconciler.pipeline.plan import retry
@@ -67,8 +69,10 @@ class Daemon:
         backoff_base: float = 5.0,
         backoff_cap: float = 300.0,
         clock: Callable[[], float] = time.monotonic,
+        rollout_limits: RolloutLimits | None = None,
     ) -> None:
         self.source = source
+        self.rollout_limits = rollout_limits or RolloutLimits()
         self.reconciler = reconciler
         self.metrics = metrics or Metrics()
         self.lease = lease
@@ -94,6 +98,7 @@ class Daemon:
             aws.on_call(self.gate.check)  # first: a call the gate stops is not counted
             aws.on_call(self.metrics.aws_call)
             aws.on_error(self.metrics.aws_error)
+            aws.on_throttle(self.metrics.throttled)
         self.metrics.interval.set(interval)
 
     @property
@@ -145,17 +150,28 @@ class Daemon:
         started = self._clock()
         outcomes = self.reconciler.compute(due)
         shared = self._clock() - started  # observe is batched: its time is every service's
+        self._queue(outcomes)
         applied = 0
         for outcome in outcomes:
             began = self._clock()
             writing = leading and (self.lease is None or self.lease.held())
-            if writing:
+            if writing and outcome.queued is None:
                 applied += self._apply(outcome)
             seconds = shared + self._clock() - began
             backoff = self._backoffs.service(outcome.name)
             retry_in = backoff.after(outcome.error, now=self._clock())
             self._report.record(outcome, seconds=seconds, writing=writing, retry_in=retry_in)
         return outcomes, applied
+
+    def _queue(self, outcomes: Sequence[ServiceOutcome]) -> None:
+        """Hold the plans of the services whose rollout must wait for a slot."""
+        if self.rollout_limits.unlimited:
+            return
+        candidates = [waves.candidate(o) for o in outcomes]
+        admission = waves.admit(candidates, self.rollout_limits)
+        for outcome in outcomes:
+            outcome.queued = admission.queued.get(outcome.name)
+        self.metrics.rollouts_queued.set(len(admission.queued))
 
     def _apply(self, outcome: ServiceOutcome) -> int:
         """Apply one service's plan; the number of actions done."""
@@ -182,7 +198,7 @@ class Daemon:
             if outcome.error is not None or planned is None:
                 why = outcome.error or "no failed revision recorded"
                 raise errors.OperatorError(f"{name}: nothing to retry ({why})")
-            apply(self.reconciler.aws, planned, region=specs[0].region)
+            apply(self.reconciler.aws_for(specs[0]), planned, region=specs[0].region)
         log.info("retried", service=name, revision=specs[0].source.revision)
         self.trigger()
         return f"{name}: failure forgotten; the next tick rolls it out again"

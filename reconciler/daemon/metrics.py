@@ -127,6 +127,18 @@ class Metrics:
             ["aws_service", "operation", "code"],
             registry=r,
         )
+        self.aws_throttled = Counter(
+            "reconciler_aws_throttled",
+            "AWS calls throttled past botocore's retries, and writes the write budget held past"
+            " its longest wait, by account, region and API family.",
+            ["account", "region", "family"],
+            registry=r,
+        )
+        self.rollouts_queued = Gauge(
+            "reconciler_rollouts_queued",
+            "Services whose rollout waits for a slot (--max-concurrent-rollouts).",
+            registry=r,
+        )
         self.fetch_seconds = Histogram(
             "reconciler_git_fetch_duration_seconds",
             "git fetch time.",
@@ -171,6 +183,10 @@ class Metrics:
     def aws_error(self, service: str, operation: str, code: str) -> None:
         """An ``Aws.on_error`` hook."""
         self.aws_errors.labels(aws_service=service, operation=operation, code=code).inc()
+
+    def throttled(self, account: str, region: str, family: str, operation: str) -> None:
+        """An ``Aws.on_throttle`` hook."""
+        self.aws_throttled.labels(account=account, region=region, family=family).inc()
 
     def fetched(self, *, seconds: float, ok: bool) -> None:
         self.fetch_seconds.observe(seconds)

@@ -12,7 +12,7 @@ import re
 import signal
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -21,6 +21,7 @@ import structlog
 
 from reconciler import errors
 from reconciler.aws import Aws
+from reconciler.aws.budget import WriteBudget
 from reconciler.daemon.daemon import Daemon
 from reconciler.daemon.github.settings import GitHubSettings, valid_repository
 from reconciler.daemon.github.worker import attach as attach_github
@@ -43,6 +44,7 @@ from reconciler.daemon.web import Actor
 from reconciler.daemon.web import attach as attach_page
 from reconciler.images.resolver import ImageResolver
 from reconciler.model import DEFAULT_OWNER
+from reconciler.model.waves import RolloutLimits
 from reconciler.pipeline.reconcile import Reconciler
 
 log = structlog.get_logger("reconciler.daemon.run")
@@ -75,6 +77,8 @@ class RunConfig:
     github: GitHubSettings | None = None  # commit statuses and deployments; None: off
     external_url: str | None = None  # the status page's public URL, for links to it
     notify: tuple[Sink, ...] = ()  # --notify, read by notify.sinks.parse_sinks
+    write_budget: WriteBudget | None = None  # --write-rate, --write-wait-max; None: defaults
+    rollout_limits: RolloutLimits = field(default_factory=RolloutLimits)  # --max-concurrent-*
 
 
 def parse_duration(text: str) -> float:
@@ -130,7 +134,7 @@ def build_source(config: RunConfig) -> Source:
 
 
 def build_daemon(config: RunConfig, *, metrics: Metrics | None = None) -> Daemon:
-    aws = Aws(region=config.region, endpoint_url=config.endpoint_url)
+    aws = Aws(region=config.region, endpoint_url=config.endpoint_url, budget=config.write_budget)
     lease = None
     if config.lease_table:
         lease = Lease(
@@ -146,6 +150,7 @@ def build_daemon(config: RunConfig, *, metrics: Metrics | None = None) -> Daemon
         metrics=metrics or Metrics(),
         lease=lease,
         interval=config.interval,
+        rollout_limits=config.rollout_limits,
     )
 
 

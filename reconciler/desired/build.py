@@ -15,6 +15,7 @@ from reconciler.desired.template import Template
 from reconciler.model import (
     AnalysisSpec,
     AutoScalingGroupSpec,
+    AwsAccess,
     BlueGreenSpec,
     ErrorRateSpec,
     HealthCheckSpec,
@@ -70,6 +71,9 @@ def build(doc: Doc, template: Template, *, revision: str | None) -> ServiceSpec:
         strategy=Strategy(spec["strategy"]),
         blue_green=_blue_green(spec["blueGreen"], doc) if "blueGreen" in spec else None,
         boot=boot_spec(doc),
+        aws=AwsAccess(spec["aws"]["roleArn"], spec["aws"].get("externalId"))
+        if "aws" in spec
+        else AwsAccess(),
     )
 
 

@@ -248,10 +248,11 @@ _RULES: tuple[Callable[[Doc], list[Problem]], ...] = (
 
 
 def duplicate_names(documents: Sequence[Doc]) -> list[Problem]:
-    """The second use of a service name, or of an AWS resource name in one Region, is an error."""
+    """The second use of a service name, or of an AWS resource name in one account and Region,
+    is an error (two accounts may each hold a group of the same name)."""
     problems = []
     services: dict[str, Doc] = {}
-    resources: dict[tuple[str, str | None, str], Doc] = {}
+    resources: dict[tuple[str, str | None, str | None, str], Doc] = {}
     for doc in documents:
         name = doc.text(("metadata", "name"))
         if name is not None:
@@ -260,13 +261,16 @@ def duplicate_names(documents: Sequence[Doc]) -> list[Problem]:
                 message = f"service {name!r} is already declared at {first.file}:{first.line}"
                 problems.append(doc.at(("metadata", "name"), message, "a name used once"))
         region = doc.text(("spec", "region"))
+        role = doc.text(("spec", "aws", "roleArn"))
+        account = role.split(":")[4] if role and role.count(":") >= 5 else None
+        in_account = f" of account {account}" if account else ""
         for what, path in _AWS_NAMES:
             value = doc.text(path)
             if value is None:
                 continue
-            first = resources.setdefault((what, region, value), doc)
+            first = resources.setdefault((what, account, region, value), doc)
             if first is not doc:
                 where = f"{first.file}:{first.document.line_of(path)}"
-                message = f"{what} {value!r} is already used in {region} at {where}"
+                message = f"{what} {value!r} is already used in {region}{in_account} at {where}"
                 problems.append(doc.at(path, message, "one service per resource"))
     return problems

@@ -121,7 +121,9 @@ from reconciler.model.rollout_plan import (
     TrafficStep,
 )
 from reconciler.model.spec import (
+    DEFAULT_ACCOUNT,
     AutoScalingGroupSpec,
+    AwsAccess,
     BootSpec,
     DesiredService,
     HealthCheckSpec,
@@ -153,6 +155,7 @@ from reconciler.model.traffic import (
 
 __all__ = [
     "BG_ADOPTED",
+    "DEFAULT_ACCOUNT",
     "DEFAULT_OWNER",
     "DESCRIPTION_MARKER",
     "NEW_VERSION",
@@ -177,6 +180,7 @@ __all__ = [
     "AnalysisSpec",
     "ApplyResult",
     "AutoScalingGroupSpec",
+    "AwsAccess",
     "BlueGreenDecision",
     "BlueGreenPlan",
     "BlueGreenSpec",

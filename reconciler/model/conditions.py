@@ -30,6 +30,8 @@ class Reason(enum.StrEnum):
     UNKNOWN = "Unknown"
     ROLLOUT_FAILED = "RolloutFailed"
     TEMPORARY_ERROR = "TemporaryError"
+    THROTTLED = "Throttled"  # AWS or the write budget said "slow down": retried, never a failure
+    WAITING_FOR_ROLLOUT_SLOT = "WaitingForRolloutSlot"  # maxConcurrentRollouts: queued
     NOT_DEGRADED = "NotDegraded"
     BLOCKED = "Blocked"
     NOT_STALLED = "NotStalled"

@@ -10,6 +10,7 @@ from reconciler.model.actions import Action, Plan
 from reconciler.model.changes import Diff
 from reconciler.model.observed import ObservedService
 from reconciler.model.spec import DesiredService, ServiceSpec
+from reconciler.model.waves import QueuedRollout
 
 
 @dataclass
@@ -32,6 +33,8 @@ class ServiceOutcome:
     applied: ApplyResult | None = None
     # Always a ReconcilerError; typed as Exception because the model sits below reconciler.errors.
     error: Exception | None = None
+    # Its rollout waits for a slot (maxConcurrentRollouts): the plan was held, not applied.
+    queued: QueuedRollout | None = None
 
     @property
     def name(self) -> str:

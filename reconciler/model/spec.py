@@ -107,6 +107,24 @@ class ScalingSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class AwsAccess:
+    """Whose credentials reach a service: the reconciler's own (``role_arn`` None), or a role it
+    assumes through STS, with the external id the role's trust policy asks for."""
+
+    role_arn: str | None = None
+    external_id: str | None = None
+
+    @property
+    def account(self) -> str:
+        """The role's account id; ``default`` for the reconciler's own credentials (whose
+        account is not asked of STS: that would be one more call on every start)."""
+        return self.role_arn.split(":")[4] if self.role_arn else DEFAULT_ACCOUNT
+
+
+DEFAULT_ACCOUNT = "default"
+
+
+@dataclass(frozen=True, slots=True)
 class SourceRef:
     """Where a service was declared: for error messages and revision history."""
 
@@ -131,6 +149,7 @@ class ServiceSpec:
     strategy: Strategy = Strategy.ROLLING
     blue_green: BlueGreenSpec | None = None  # set exactly when strategy is BLUE_GREEN
     boot: BootSpec = field(default_factory=BootSpec)
+    aws: AwsAccess = AwsAccess()  # spec.aws: the account's role, when not the reconciler's own
 
 
 @dataclass(frozen=True, slots=True)

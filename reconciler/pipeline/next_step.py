@@ -24,6 +24,8 @@ def next_step(outcome: ServiceOutcome) -> str:
     diff = outcome.diff
     if outcome.error is not None or diff is None:
         return "the next pass retries" if outcome.error is not None else ""
+    if outcome.queued is not None:
+        return "the rollout starts once a slot frees (--max-concurrent-rollouts)"
     if diff.blue_green is not None:  # the decision says, with the step and the side
         return diff.blue_green.next
     if diff.phase is Phase.FAILED:

@@ -2,6 +2,11 @@
 
 Each service is independent: an error in one (an image that does not exist, a resource owned by
 someone else) is recorded on that service and the others go on.
+
+Services are observed per account (``spec.aws``: the reconciler's own credentials, or a role it
+assumes), each account with an ``Observer`` of its own, which batches its reads per region: so
+the batched Describe calls are per (account, region), and an account that fails (AssumeRole
+refused) stops only its own services.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from reconciler.images import userdata
 from reconciler.images.resolver import ImageResolver
 from reconciler.model import (
     DEFAULT_OWNER,
+    AwsAccess,
     DesiredService,
     ObservedService,
     ServiceOutcome,
@@ -34,17 +40,39 @@ class Reconciler:
     aws: Aws
     resolver: ImageResolver
     owner: str = DEFAULT_OWNER
-    observer: Observer = field(init=False)
+    observer: Observer = field(init=False)  # the reconciler's own account's
+    _observers: dict[AwsAccess, Observer] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.observer = Observer(self.aws)
 
+    def aws_for(self, spec: ServiceSpec) -> Aws:
+        """The clients of ``spec``'s account."""
+        return self.aws.assumed(spec.aws)
+
+    def observer_for(self, access: AwsAccess) -> Observer:
+        """The account's Observer, kept for the process's life: its write listeners are on the
+        account's clients, so one per account (accounts are few; each forgets its services)."""
+        if access.role_arn is None:
+            return self.observer
+        if access not in self._observers:
+            self._observers[access] = Observer(self.aws.assumed(access))
+        return self._observers[access]
+
     def compute(self, specs: Sequence[ServiceSpec]) -> list[ServiceOutcome]:
         """Resolve, observe, diff and plan every service; writes nothing."""
         outcomes = [self._prepare(spec) for spec in specs]
-        ready = [o for o in outcomes if o.error is None]
+        by_account: dict[AwsAccess, list[ServiceOutcome]] = {}
+        for outcome in outcomes:
+            if outcome.error is None:
+                by_account.setdefault(outcome.spec.aws, []).append(outcome)
+        for access, ready in by_account.items():
+            self._observe(self.observer_for(access), ready)
+        return outcomes
+
+    def _observe(self, observer: Observer, ready: Sequence[ServiceOutcome]) -> None:
         try:
-            observed = self.observer.observe(
+            observed = observer.observe(
                 [o.spec for o in ready],
                 # A group about to be rolled out needs its refresh history read this tick.
                 fingerprints={o.name: o.desired.fingerprint for o in ready if o.desired},
@@ -52,10 +80,9 @@ class Reconciler:
         except errors.ReconcilerError as exc:
             for outcome in ready:
                 outcome.error = exc
-            return outcomes
+            return
         for outcome in ready:
             self._diff_and_plan(outcome, observed[outcome.name])
-        return outcomes
 
     def apply(self, outcomes: Sequence[ServiceOutcome]) -> None:
         """Apply each planned service; a failure is recorded on its service only."""
@@ -63,7 +90,9 @@ class Reconciler:
             if outcome.error is not None or outcome.plan is None or outcome.plan.empty:
                 continue
             try:
-                outcome.applied = apply(self.aws, outcome.plan, region=outcome.spec.region)
+                outcome.applied = apply(
+                    self.aws_for(outcome.spec), outcome.plan, region=outcome.spec.region
+                )
             except errors.ReconcilerError as exc:
                 outcome.error = exc
 

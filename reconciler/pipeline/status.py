@@ -167,9 +167,10 @@ def _degraded(outcome: ServiceOutcome) -> Condition:
         )
     error = outcome.error
     if isinstance(error, errors.TemporaryError):
-        return Condition(
-            ConditionType.DEGRADED, True, Reason.TEMPORARY_ERROR, f"{error} (retrying)"
+        reason = (
+            Reason.THROTTLED if isinstance(error, errors.AwsRateLimited) else Reason.TEMPORARY_ERROR
         )
+        return Condition(ConditionType.DEGRADED, True, reason, f"{error} (retrying)")
     return Condition(ConditionType.DEGRADED, False, Reason.NOT_DEGRADED)
 
 
@@ -190,6 +191,9 @@ def _progressing(outcome: ServiceOutcome) -> Condition:
         return Condition(
             ConditionType.PROGRESSING, True, _REFRESH_REASONS[diff.phase], diff.message, since
         )
+    if outcome.queued is not None:
+        message = outcome.queued.message()
+        return Condition(ConditionType.PROGRESSING, True, Reason.WAITING_FOR_ROLLOUT_SLOT, message)
     if diff.phase is Phase.OUT_OF_SYNC:
         pending = f"{len(diff.changes)} change(s)"
         return Condition(ConditionType.PROGRESSING, True, Reason.CHANGES_PENDING, pending)

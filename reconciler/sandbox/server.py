@@ -20,8 +20,10 @@ from moto.autoscaling.models import autoscaling_backends
 from moto.server import ThreadedMotoServer
 
 from reconciler.aws import Aws
+from reconciler.aws.budget import WriteBudget
 from reconciler.errors import SandboxError
-from reconciler.sandbox import fixes, lifecycle, refresh_api, runtime, simulation
+from reconciler.model import AwsAccess
+from reconciler.sandbox import accounts, fixes, lifecycle, refresh_api, runtime, simulation
 from reconciler.sandbox.behaviour import Behaviours
 from reconciler.sandbox.clock import SandboxClock
 from reconciler.sandbox.fixes import cloudwatch_alarms, cloudwatch_metrics
@@ -57,6 +59,7 @@ def install() -> None:
     cloudwatch_alarms.install()
     refresh_api.install()
     simulation.install()
+    accounts.install()
 
 
 class Sandbox:
@@ -155,8 +158,10 @@ class Sandbox:
         return self.runtime.behaviours
 
     def aws(self) -> Aws:
-        """A fresh ``Aws`` pointed at this sandbox (credentials come from the environment)."""
-        return Aws(region=self.region, endpoint_url=self.endpoint)
+        """A fresh ``Aws`` pointed at this sandbox (credentials come from the environment).
+        No write budget: it sets worlds up (a fleet of 1,000 groups) faster than a reconciler
+        may write; the reconciler's own ``Aws`` keeps the budget."""
+        return Aws(region=self.region, endpoint_url=self.endpoint, budget=WriteBudget(rates={}))
 
     def reset(self) -> None:
         """Forget everything: moto's backends (and with them all refresh state, metrics and
@@ -175,6 +180,19 @@ class Sandbox:
         self.seeded = seed(self._seeder)
         self._settle(self.seeded)
         return self.seeded
+
+    def seed_second_account(self) -> Seeded:
+        """The seed again in ``accounts.SECOND_ACCOUNT`` (111111111111), reached the way the
+        reconciler reaches it: AssumeRole into ``accounts.ROLE_NAME``, which trusts the default
+        account (123456789012) with the external id ``accounts.EXTERNAL_ID``."""
+        policy = accounts.trust_policy(accounts.DEFAULT_ACCOUNT, external_id=accounts.EXTERNAL_ID)
+        accounts.create_role(accounts.SECOND_ACCOUNT, accounts.ROLE_NAME, policy)
+        access = AwsAccess(accounts.role_arn(), accounts.EXTERNAL_ID)
+        # A fresh client each time: a reset forgets the role's session, and moto reads keys it
+        # no longer knows as the default account's (AWS would refuse them).
+        seeded = seed(self.aws().assumed(access))
+        self._settle(seeded)
+        return seeded
 
     def _settle(self, seeded: Seeded) -> None:
         """The seed's instances have been running for a while: in service, registered, healthy."""
@@ -208,7 +226,8 @@ def serve(
         if traffic is not None:
             sandbox.traffic.rate = traffic
         seeded = sandbox.seed()
-        _announce(sandbox, seeded, out)
+        second = sandbox.seed_second_account()
+        _announce(sandbox, seeded, second, out)
         stop.wait()
     finally:
         sandbox.stop()
@@ -225,7 +244,7 @@ def _setter(event: threading.Event) -> Callable[[int, FrameType | None], None]:
     return handle
 
 
-def _announce(sandbox: Sandbox, seeded: Seeded, out: TextIO) -> None:
+def _announce(sandbox: Sandbox, seeded: Seeded, second: Seeded, out: TextIO) -> None:
     lines = [
         f"sandbox AWS listening on {sandbox.endpoint} (region {sandbox.region})",
         f"seeded: group {seeded.group_name}, target group {seeded.target_group_arn}",
@@ -234,6 +253,8 @@ def _announce(sandbox: Sandbox, seeded: Seeded, out: TextIO) -> None:
         f"        images in {seeded.repository_uri}: " + ", ".join(sorted(seeded.image_digests)),
         f"        traffic: {sandbox.traffic.rate:g} requests/s per load balancer, ALB metrics "
         "in CloudWatch (AWS/ApplicationELB)",
+        f"second account {second.account_id}: the same seed, reached with spec.aws.roleArn "
+        f"{accounts.role_arn()} and externalId {accounts.EXTERNAL_ID}",
         "",
         "point the reconciler (or the aws CLI) at it:",
         f"  export AWS_ENDPOINT_URL={sandbox.endpoint}",
