@@ -385,9 +385,9 @@ def test_a_foreign_scripts_image_is_read_by_the_one_reader(script: str, shown: s
         observed_service(), foreign_version(4, user_data=f"#!/bin/bash\n{script}\n")
     )
     observed = with_group(observed, launch_template_version="4", instances=instances("4"))
-    change, script = run(desired_service(), observed).changes
+    change, rewritten = run(desired_service(), observed).changes
     assert change.old == shown
-    assert script.field == "userData" and f"-{script_line(script)}" in script.detail
+    assert rewritten.field == "userData" and f"-{script_line(rewritten)}" in rewritten.detail
 
 
 def script_line(change: Change) -> str:
