@@ -144,6 +144,7 @@ def test_canonical_file_loads_to_the_expected_spec() -> None:
                 matcher="200",
                 protocol="HTTP",
             ),
+            unmanaged=frozenset({"protocol"}),  # the file leaves it out: not managed
         ),
         rollout=RolloutSpec(
             min_healthy_percentage=50,

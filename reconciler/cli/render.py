@@ -27,6 +27,7 @@ a version. Schema (version 1)::
             }
           ],
           "gates": [str],             # a rollout to start: how it will be judged
+          "notes": [str],             # seen and left alone (unmanaged fields), or a warning
           "rollout_plan": null | {    # OutOfSync: what it starts; "image" null: no rollout
             "strategy": "rolling" | "blueGreen",
             "image": null | {"desired": IMAGE, "running": null | IMAGE},
@@ -110,6 +111,7 @@ def _text_service(diff: Diff) -> str:
     for change in diff.changes:
         lines.append(f"  {change_line(change)}")
         lines.extend(f"      {line}" for line in change.detail)
+    lines.extend(f"  note: {note}" for note in diff.notes)
     if diff.rollout_plan is not None:  # it holds the gates, with the rest of the rollout
         # Settings alone: the change lines say it all on a terminal; the comment says "no rollout".
         if diff.rollout_plan.rolls_out:
@@ -185,6 +187,7 @@ def _json_service(diff: Diff) -> dict[str, Any]:
         "message": diff.message,
         "changes": [_json_change(c) for c in diff.changes],
         "gates": list(diff.gates),
+        "notes": list(diff.notes),
         "refresh": _json_refresh(diff.refresh) if diff.refresh else None,
         "rollout_plan": dataclasses.asdict(diff.rollout_plan) if diff.rollout_plan else None,
     }
@@ -236,6 +239,8 @@ def _markdown_service(diff: Diff) -> list[str]:
     lines = [f"#### `{diff.service}`: {diff.phase.value}"]
     if diff.message:
         lines.extend(["", _cell(diff.message)])
+    if diff.notes:
+        lines.extend(["", *(f"- {_cell(note)}" for note in diff.notes)])
     if not diff.changes:
         return lines
     table = [

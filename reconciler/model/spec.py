@@ -53,6 +53,9 @@ class HealthCheckSpec:
 class TargetGroupSpec:
     name: str
     health_check: HealthCheckSpec
+    # healthCheck keys the file omits: not managed, left as AWS has them (their values in
+    # ``health_check`` are AWS's defaults, for estimates only, never compared or written).
+    unmanaged: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +74,9 @@ class AutoScalingGroupSpec:
     desired_capacity: int | None
     health_check_type: str  # "EC2" | "ELB"
     health_check_grace_period: int
+    # Keys the file omits (``desired_capacity`` omitted is None instead): not managed, left as
+    # AWS has them; their values here are AWS's defaults, never compared or written.
+    unmanaged: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
