@@ -73,13 +73,7 @@ def service(
 
 def boot(tmp_path: Path, spec: ServiceSpec, *, fail: str = "") -> Boot:
     image = ResolvedImage(spec.image.repository, spec.image.tag, DIGEST)
-    rendered = userdata.render(
-        spec.launch_template.template,
-        image=image,
-        service=spec.name,
-        region=spec.region,
-        spec=spec.boot,
-    )
+    rendered = userdata.render_service(spec, image)
     console = tmp_path / "console"
     console.write_text("")
     assert rendered.count("/dev/console") == 1

@@ -45,6 +45,10 @@ PREFIXES = {
     "dynamodb": "dynamodb",
     "iam": "iam",
     "sts": "sts",
+    # The instances' role (instance-role.json): the boot script's registry token.
+    "ssm": "ssm",
+    "secretsmanager": "secretsmanager",
+    "kms": "kms",
 }
 # Permissions AWS checks that are no API operation of their own.
 PERMISSION_ONLY = {"iam:PassRole"}

@@ -170,13 +170,7 @@ def test_canonical_file_loads_to_the_expected_spec() -> None:
 def test_canonical_template_renders_and_reads_back() -> None:
     (service,) = desired.load([CANONICAL_PATH]).services
     image = ResolvedImage(service.image.repository, service.image.tag, DIGEST)
-    rendered = userdata.render(
-        service.launch_template.template,
-        image=image,
-        service=service.name,
-        region=service.region,
-        spec=service.boot,
-    )
+    rendered = userdata.render_service(service, image)
     assert f"docker pull {image.pinned} ||" in rendered
     assert "--name feedback " in rendered
     assert scripts.parse_image(rendered) == ImageSpec(image.repository, None, DIGEST)

@@ -293,9 +293,9 @@ OPTIONAL_FIELDS: dict[str, str] = {
     **{f"spec.rollout.{name}": _BEHAVIOUR for name in _ROLLOUT},
     **{f"spec.rollout.analysis.{name}": _BEHAVIOUR for name in _ANALYSIS},
     "spec.scaling": "the reconciler's own policy: deleted when dropped, others left alone",
-    # Rendered into the UserData of the launch template versions the reconciler creates.
+    # Rendered into the UserData the reconciler writes: absent renders no -e and no login.
     **{
-        f"spec.{name}": _BEHAVIOUR
+        f"spec.{name}": "part of the rendered boot script"
         for name in (
             "env",
             "image.pullCredentials",

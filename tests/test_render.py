@@ -182,7 +182,7 @@ def test_json_round_trips_with_documented_keys() -> None:
     keys = {"name", "phase", "message", "changes", "gates", "refresh", "rollout_plan", "notes"}
     assert set(first) == keys
     assert first["refresh"] is None
-    assert set(first["changes"][0]) == {"resource", "name", "field", "old", "new", "kind"}
+    assert set(first["changes"][0]) == {"resource", "name", "field", "old", "new", "kind", "diff"}
     assert second["phase"] == "Progressing"
     assert second["refresh"]["percentage"] == 40
     assert second["refresh"]["id"] == "rf-0001"
@@ -204,12 +204,14 @@ def test_json_change_values_keep_their_types() -> None:
         "old": [1, 2],
         "new": None,
         "kind": "delete",
+        "diff": [],
     }
 
 
 def test_json_schema_is_documented() -> None:
     doc = render.__doc__ or ""
-    for key in ('"version"', '"services"', '"summary"', '"refresh"', '"kind"', '"changed"'):
+    keys = ('"version"', '"services"', '"summary"', '"refresh"', '"kind"', '"changed"', '"diff"')
+    for key in keys:
         assert key in doc
 
 

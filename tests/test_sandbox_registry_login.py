@@ -102,6 +102,12 @@ def test_a_launched_instance_starts_only_if_its_script_logged_in(
         assert added == {"healthy"}
     else:  # never healthy; the group replaces each one that fails its checks, as in AWS
         assert "unhealthy" in added and "healthy" not in added
+    # The console output ("Get system log") says why, where an operator would look on EC2.
+    for instance_id in set(states) - before:
+        # botocore decodes the base64 Output of GetConsoleOutput itself.
+        text = aws.call("ec2", "get_console_output", InstanceId=instance_id)["Output"]
+        assert ("no basic auth credentials" in text) is not logs_in
+        assert ("docker run of an image in" in text) is not logs_in
     assert {states[i] for i in before} == {"healthy"}  # the seed's own script logs in
 
 

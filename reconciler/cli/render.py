@@ -21,7 +21,9 @@ a version. Schema (version 1)::
               "field": str,           # desired.yaml path, e.g. "healthCheck.intervalSeconds"
               "old": str | int | float | bool | list | null,
               "new": str | int | float | bool | list | null,
-              "kind": "create" | "update" | "delete"
+              "kind": "create" | "update" | "delete",
+              "diff": [str]           # userData: the unified diff of the rendered scripts,
+                                      # images folded to ${IMAGE}; [] for other fields
             }
           ],
           "gates": [str],             # a rollout to start: how it will be judged
@@ -68,6 +70,7 @@ from __future__ import annotations
 
 import dataclasses
 import json as _json
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -90,6 +93,8 @@ MARKDOWN_LIMIT = 65000  # GitHub refuses comments over 65536 characters
 _DETAILS_AFTER = 10  # a service with more changes than this gets a collapsed table
 _SYMBOLS = {ChangeKind.CREATE: "+", ChangeKind.UPDATE: "~", ChangeKind.DELETE: "-"}
 _TRUNCATED = "_… output truncated: run `reconciler diff` for the full plan._"
+_BACKTICKS = re.compile(r"`+")
+_FENCE = re.compile(r"^(`{3,})")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -117,7 +122,9 @@ def text(diffs: Sequence[Diff], *, unread: Sequence[Unread] = ()) -> str:
 def _text_service(diff: Diff) -> str:
     header = f"service {diff.service}: {diff.phase.value}"
     lines = [f"{header} ({diff.message})" if diff.message else header]
-    lines.extend(f"  {change_line(c)}" for c in diff.changes)
+    for change in diff.changes:
+        lines.append(f"  {change_line(change)}")
+        lines.extend(f"      {line}" for line in change.detail)
     lines.extend(f"  note: {note}" for note in diff.notes)
     if diff.rollout_plan is not None:  # it holds the gates, with the rest of the rollout
         # Settings alone: the change lines say it all on a terminal; the comment says "no rollout".
@@ -227,6 +234,7 @@ def _json_change(change: Change) -> dict[str, Any]:
         "old": _json_value(change.old),
         "new": _json_value(change.new),
         "kind": change.kind.value,
+        "diff": list(change.detail),
     }
 
 
@@ -282,11 +290,23 @@ def _markdown_service(diff: Diff) -> list[str]:
     gates = ["", "Gates:", *(f"- {_cell(g)}" for g in diff.gates)] if diff.gates else []
     if diff.rollout_plan is not None:  # it holds the gates, with the rest of the rollout
         gates = ["", *rollout_plan.markdown_lines(diff.rollout_plan)]
+    scripts = [line for c in diff.changes if c.detail for line in _markdown_detail(c)]
     if len(diff.changes) <= _DETAILS_AFTER:
-        return [*lines, "", *table, *gates]
+        return [*lines, "", *table, *scripts, *gates]
     # Long lists collapse so one noisy service does not bury the others.
     opening = f"<details><summary>{len(diff.changes)} changes</summary>"
-    return [*lines, "", opening, "", *table, "", "</details>", *gates]
+    return [*lines, "", opening, "", *table, "", "</details>", *scripts, *gates]
+
+
+def _markdown_detail(change: Change) -> list[str]:
+    """A change's unified diff in a collapsed ``diff`` block, fenced longer than any run of
+    backticks inside it."""
+    longest = max(
+        (len(run) for line in change.detail for run in _BACKTICKS.findall(line)), default=0
+    )
+    fence = "`" * max(3, longest + 1)
+    summary = f"<summary>{change.field} of {_cell(change.resource_name)}, as a diff</summary>"
+    return ["", f"<details>{summary}", "", f"{fence}diff", *change.detail, fence, "", "</details>"]
 
 
 def _markdown_row(change: Change) -> str:
@@ -323,16 +343,29 @@ def truncate_markdown(text: str, limit: int = MARKDOWN_LIMIT) -> str:
     kept: list[str] = []
     used = 0
     closing = "</details>\n"
+    fence: str | None = None  # the fence of a code block the kept lines leave open
     for line in text.splitlines(keepends=True):
         line = line if line.endswith("\n") else line + "\n"
         opened = _open_details(kept) + line.count("<details>") - line.count("</details>")
-        reserve = len(pointer) + 1 + len(closing) * max(opened, 0)
+        after = _fence_after(fence, line)
+        reserve = len(pointer) + 1 + len(closing) * max(opened, 0) + len(after or "") + 1
         if used + len(line) + reserve > limit:
             break
         kept.append(line)
         used += len(line)
-    tail = closing * max(_open_details(kept), 0)
+        fence = after
+    tail = (f"{fence}\n" if fence else "") + closing * max(_open_details(kept), 0)
     return "".join(kept) + tail + "\n" + pointer
+
+
+def _fence_after(fence: str | None, line: str) -> str | None:
+    """The open code fence after ``line``: a fence line opens one, the same fence closes it."""
+    match = _FENCE.match(line)
+    if match is None:
+        return fence
+    if fence is None:
+        return match.group(1)
+    return None if line.strip() == fence else fence
 
 
 def _open_details(lines: Sequence[str]) -> int:

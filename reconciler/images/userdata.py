@@ -26,7 +26,7 @@ from collections.abc import Iterator, Mapping
 from reconciler.errors import InvalidDesiredState
 from reconciler.images import boot
 from reconciler.images.reference import image_errors
-from reconciler.model import BootSpec, Problem, ResolvedImage
+from reconciler.model import BootSpec, Problem, ResolvedImage, ServiceSpec
 
 PLACEHOLDERS = (
     "IMAGE",
@@ -215,6 +215,17 @@ def render(
     if size_problem:
         raise InvalidDesiredState([size_problem])
     return user_data
+
+
+def render_service(spec: ServiceSpec, image: ResolvedImage) -> str:
+    """``render`` of the service's own template, name, region and boot settings."""
+    return render(
+        spec.launch_template.template,
+        image=image,
+        service=spec.name,
+        region=spec.region,
+        spec=spec.boot,
+    )
 
 
 def check_size(user_data: str, *, file: str, field: str, line: int) -> Problem | None:

@@ -59,6 +59,8 @@ class Change:
     old: Value
     new: Value
     kind: ChangeKind = ChangeKind.UPDATE
+    # userData: the unified diff of the rendered scripts, digests folded (``diff.script_diff``).
+    detail: tuple[str, ...] = ()
 
 
 class Phase(enum.StrEnum):

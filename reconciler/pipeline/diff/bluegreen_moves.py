@@ -16,7 +16,7 @@ from reconciler.model import (
     Value,
 )
 from reconciler.pipeline.diff.bluegreen_view import Sides
-from reconciler.pipeline.diff.versions import content_change, current_version
+from reconciler.pipeline.diff.versions import content_changes, current_version
 
 
 def weights_text(blue: int, green: int) -> str:
@@ -77,8 +77,10 @@ def _content(
     current = sides.template.version(number) if number is not None else None
     if current is None:
         return []
-    change = content_change(desired, template=sides.template, current=current)
-    return [Change(Resource.AUTO_SCALING_GROUP, group.name, change.field, change.old, change.new)]
+    return [
+        Change(Resource.AUTO_SCALING_GROUP, group.name, c.field, c.old, c.new, detail=c.detail)
+        for c in content_changes(desired, template=sides.template, current=current)
+    ]
 
 
 def _capacity_changes(sides: Sides, move: ScaleSide) -> list[Change]:

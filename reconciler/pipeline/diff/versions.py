@@ -16,6 +16,7 @@ from reconciler.model import (
     ObservedRefresh,
     Resource,
 )
+from reconciler.pipeline.diff import script_diff
 
 # Fields whose change can only be made real by an instance refresh.
 ROLLOUT_FIELDS = frozenset({"image", "userData", "launchTemplate", "instances"})
@@ -108,7 +109,7 @@ def rollout_changes(
         old = f"unknown (version {number} not observed)"
         return (*pin, _image_change(desired, template=template, old=old))
     if not holds_desired(current, desired):
-        return (*pin, content_change(desired, template=template, current=current))
+        return (*pin, *content_changes(desired, template=template, current=current))
     return (*pin, *_instance_changes(group, template=template, number=number))
 
 
@@ -116,17 +117,43 @@ def _image_change(desired: DesiredService, *, template: ObservedLaunchTemplate, 
     return Change(Resource.LAUNCH_TEMPLATE, template.name, "image", old, desired.image.describe())
 
 
-def content_change(
+def content_changes(
     desired: DesiredService, *, template: ObservedLaunchTemplate, current: LaunchTemplateVersion
-) -> Change:
-    """An image change when the digests differ (rule 2), else a UserData change."""
+) -> tuple[Change, ...]:
+    """What a version that does not hold the desired content changes: the image when the digests
+    differ (rule 2), and the UserData when the script differs beyond its digests, with the
+    unified diff; both when both, so an image change never hides a script change."""
     old_image = scripts.version_image(current)
     old_pinned = old_image.pinned if old_image else None
+    found = []
     if old_pinned != desired.image.pinned:  # digests decide, not tag names
         old = scripts.describe(old_image, repository=desired.image.repository)
-        return _image_change(desired, template=template, old=old)
-    old_line, new_line = _first_difference(current.user_data, desired.user_data)
-    return Change(Resource.LAUNCH_TEMPLATE, template.name, "userData", old_line, new_line)
+        found.append(_image_change(desired, template=template, old=old))
+    written = (str(old_image), old_image.pinned or "") if old_image else ()
+    pair = script_diff.Scripts(
+        current.user_data,
+        desired.user_data,
+        old_images=tuple(ref for ref in written if ref),
+        new_images=(desired.image.pinned,),
+    )
+    detail = script_diff.unified(
+        pair,
+        old_label=f"userData (version {current.version_number})",
+        new_label="userData (desired)",
+    )
+    if detail or not found:
+        old_line, new_line = _first_difference(pair)
+        found.append(
+            Change(
+                Resource.LAUNCH_TEMPLATE,
+                template.name,
+                "userData",
+                old_line,
+                new_line,
+                detail=detail,
+            )
+        )
+    return tuple(found)
 
 
 def _pin_change(group: ObservedAutoScalingGroup, *, number: int) -> tuple[Change, ...]:
@@ -203,19 +230,14 @@ def _instance_changes(
     )
 
 
-def _first_difference(old: str, new: str) -> tuple[str, str]:
-    """The first differing line of two UserData scripts: enough to see what changed."""
-    old_lines, new_lines = old.splitlines(), new.splitlines()
-    for number in range(max(len(old_lines), len(new_lines))):
-        before = old_lines[number] if number < len(old_lines) else ""
-        after = new_lines[number] if number < len(new_lines) else ""
-        if before != after:
-            return (
-                f"line {number + 1}: {_shorten(before)}",
-                f"line {number + 1}: {_shorten(after)}",
-            )
-    # Only trailing whitespace or line endings differ.
-    return (f"{len(old)} bytes", f"{len(new)} bytes")
+def _first_difference(pair: script_diff.Scripts) -> tuple[str, str]:
+    """The first line of two UserData scripts that differs beyond its image: a one-line
+    summary beside the unified diff."""
+    found = script_diff.first_difference(pair)
+    if found is None:  # only the image, trailing whitespace or line endings differ
+        return (f"{len(pair.old)} bytes", f"{len(pair.new)} bytes")
+    number, before, after = found
+    return (f"line {number}: {_shorten(before)}", f"line {number}: {_shorten(after)}")
 
 
 def _shorten(line: str) -> str:

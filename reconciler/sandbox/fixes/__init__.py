@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from reconciler.sandbox.fixes import (
+    console_output,
     dates,
     forwarding,
     group_api,
@@ -26,3 +27,4 @@ def install() -> None:
     target_groups.install()
     target_health.install()
     forwarding.install()
+    console_output.install()
