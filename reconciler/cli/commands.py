@@ -21,6 +21,7 @@ from reconciler.cli import logs, operator, render, report
 from reconciler.cli.bluegreen_text import blue_green_aftermath
 from reconciler.cli.exits import EXIT_ERROR, EXIT_OK, apply_exit, cannot_act, diff_exit
 from reconciler.daemon import source
+from reconciler.daemon.lineage import Lineage
 from reconciler.images.resolver import ImageResolver
 from reconciler.model import Problem, ServiceSpec
 from reconciler.pipeline.apply import apply
@@ -29,6 +30,7 @@ from reconciler.pipeline.follow import Follower, Verdict, aftermath, failed, pro
 from reconciler.pipeline.plan import retry
 from reconciler.pipeline.reconcile import Reconciler, ServiceOutcome
 from reconciler.pipeline.status import history, service_status
+from reconciler.pipeline.writers import CLI, Writer
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -54,6 +56,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 def cmd_apply(args: argparse.Namespace) -> int:
     reconciler, specs = _reconciler(args)
+    reconciler.writer = _cli_writer(args, specs, force=args.force)
     outcomes = reconciler.compute(specs)
     diffs = [o.diff for o in outcomes if o.diff is not None]
     print(render.text(diffs))
@@ -259,6 +262,20 @@ def _reconciler(args: argparse.Namespace) -> tuple[Reconciler, list[ServiceSpec]
     specs = _load(args)
     aws = _aws(args, specs)
     return Reconciler(aws=aws, resolver=ImageResolver(aws), owner=args.owner), specs
+
+
+def _cli_writer(args: argparse.Namespace, specs: Sequence[ServiceSpec], *, force: bool) -> Writer:
+    """This command as a writer: the revision its desired files are at, and git's word on it."""
+    revision = specs[0].source.revision if specs else None
+    lineage = Lineage.of_work_tree(args.paths)
+    return Writer(
+        owner=args.owner,
+        kind=CLI,
+        revision=revision,
+        committed=lineage.committed(revision),
+        descends=lineage.descends_from(revision),
+        force=force,
+    )
 
 
 def _one_service(args: argparse.Namespace) -> ServiceOutcome:

@@ -63,6 +63,11 @@ def add_apply(sub: Subparsers) -> None:
     options.add_paths(cmd)
     cmd.add_argument("--yes", "-y", action="store_true", help="apply without asking")
     cmd.add_argument(
+        "--force",
+        action="store_true",
+        help="write even while a daemon owns the service or a newer revision was written",
+    )
+    cmd.add_argument(
         "--wait",
         action="store_true",
         help="follow the rollout until it ends; a failed one until AWS has rolled it back",

@@ -39,6 +39,7 @@ from reconciler.pipeline.apply import apply
 from reconciler.pipeline.plan import retry
 from reconciler.pipeline.reconcile import Reconciler, ServiceOutcome
 from reconciler.pipeline.status import ServiceStatus
+from reconciler.pipeline.writers import DAEMON, Writer
 
 log = structlog.get_logger("reconciler.daemon.daemon")
 
@@ -138,6 +139,7 @@ class Daemon:
         if not due:
             return [], 0
         started = self._clock()
+        self.reconciler.writer = self._writer(due[0].source.revision)
         outcomes = self.reconciler.compute(due)
         shared = self._clock() - started  # observe is batched: its time is every service's
         applied = 0
@@ -151,6 +153,18 @@ class Daemon:
             retry_in = backoff.after(outcome.error, now=self._clock())
             self._report.record(outcome, seconds=seconds, writing=writing, retry_in=retry_in)
         return outcomes, applied
+
+    def _writer(self, revision: str | None) -> Writer:
+        """This daemon as a writer at ``revision``, for the check before each write."""
+        lineage = self.source.lineage()
+        return Writer(
+            owner=self.reconciler.owner,
+            kind=DAEMON,
+            revision=revision,
+            committed=lineage.committed(revision),
+            descends=lineage.descends_from(revision),
+            abandoned=self._revisions.abandoned,
+        )
 
     def _apply(self, outcome: ServiceOutcome) -> int:
         """Apply one service's plan; the number of actions done."""

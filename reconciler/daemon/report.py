@@ -97,6 +97,8 @@ class Report:
             phase=diff.phase.value if diff else "Error",
             progress=_progress(outcome, status),
         )
+        if isinstance(outcome.error, errors.WriterConflict):
+            self._metrics.writer_conflict(outcome.name)
         ended = self._rollouts.ended(outcome)
         self._metrics.rollouts(outcome.name, ended)
         if ended:
