@@ -101,7 +101,7 @@ def writer_tag(aws: Aws) -> str:
     group = aws.call(
         "autoscaling", "describe_auto_scaling_groups", AutoScalingGroupNames=["feedback-asg"]
     )["AutoScalingGroups"][0]
-    return next(t["Value"] for t in group["Tags"] if t["Key"] == TAG_WRITER)
+    return str(next(t["Value"] for t in group["Tags"] if t["Key"] == TAG_WRITER))
 
 
 def later(repo: GitRepo, seconds: int) -> None:
