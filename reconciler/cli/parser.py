@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any, TypeAlias
 
 from reconciler import errors
-from reconciler.cli import commands, options
+from reconciler.cli import commands, options, release
 
 Subparsers: TypeAlias = "argparse._SubParsersAction[_Parser]"
 
@@ -124,6 +124,24 @@ def add_rollback(sub: Subparsers) -> None:
     )
     options.add_operator(cmd)
     cmd.set_defaults(run=commands.cmd_rollback)
+
+
+def add_release(sub: Subparsers) -> None:
+    cmd = sub.add_parser(
+        "release",
+        help="remove the reconciler's tags from a service no longer in git",
+        description="For SERVICE, removed from (or renamed in) the desired files: remove every "
+        "asg-reconciler/ tag from its Auto Scaling group, launch template and target groups, "
+        "after showing them and asking, so the resources are nobody's. Nothing else changes.",
+    )
+    cmd.add_argument("service")
+    cmd.add_argument(
+        "--path", "-f", action="append", help="desired files: refuse if SERVICE is still there"
+    )
+    cmd.add_argument(
+        "--yes", action="store_true", help="release without asking (needed without a terminal)"
+    )
+    cmd.set_defaults(run=release.cmd_release)
 
 
 def add_pause(sub: Subparsers) -> None:
@@ -311,6 +329,7 @@ COMMANDS: tuple[Callable[[Subparsers], None], ...] = (
     add_history,
     add_retry,
     add_rollback,
+    add_release,
     add_pause,
     add_demo,
     add_sandbox,

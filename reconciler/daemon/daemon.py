@@ -30,10 +30,11 @@ from reconciler.daemon.lease import Lease
 from reconciler.daemon.listeners import Listeners
 from reconciler.daemon.metrics import Metrics
 from reconciler.daemon.report import Report
-from reconciler.daemon.revisions import Revisions
+from reconciler.daemon.revisions import Followed, Revisions
 from reconciler.daemon.source import Source
 from reconciler.daemon.ticker import Ticker
 from reconciler.model import ServiceSpec
+from reconciler.pipeline import orphans
 from reconciler.pipeline.admit import admit_images
 from reconciler.pipeline.apply import apply
 from reconciler.pipeline.plan import retry
@@ -44,6 +45,9 @@ from reconciler.pipeline.writers import DAEMON, Writer
 log = structlog.get_logger("reconciler.daemon.daemon")
 
 LEASE_JOB = "lease"
+# How often the daemon looks for groups still claimed for a service git no longer declares:
+# one paged call per region, kept off the steady tick's budget.
+ORPHAN_SCAN_SECONDS = 300.0
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,7 @@ class Daemon:
         )
         self._report = Report(revisions=self._revisions, metrics=self.metrics, lease=lease)
         self._tick_lock = threading.Lock()
+        self._orphans_scanned: float | None = None
         self.listeners = Listeners()  # told of every finished tick (notifications, GitHub)
         self._ticker: Ticker | None = None
         aws_objects = [reconciler.aws] + ([lease.aws] if lease else [])
@@ -119,6 +124,7 @@ class Daemon:
             leading = self._lead()
             followed = self._revisions.follow(now)
             outcomes, applied = self._reconcile(followed.specs, leading=leading, now=now)
+            self._scan_orphans(followed, now=now)
             view = self._report.finish_tick(outcomes, followed=followed, leading=leading)
             self.listeners.tell(view)
             ok = followed.ok and all(o.error is None for o in outcomes)
@@ -153,6 +159,23 @@ class Daemon:
             retry_in = backoff.after(outcome.error, now=self._clock())
             self._report.record(outcome, seconds=seconds, writing=writing, retry_in=retry_in)
         return outcomes, applied
+
+    def _scan_orphans(self, followed: Followed, *, now: float) -> None:
+        """Every ``ORPHAN_SCAN_SECONDS``: groups claimed for a service no longer in git."""
+        last = self._orphans_scanned
+        if followed.good is None or (last is not None and now - last < ORPHAN_SCAN_SECONDS):
+            return
+        self._orphans_scanned = now
+        regions = sorted({s.region for s in followed.specs}) or [self.reconciler.aws.region]
+        found: list[orphans.Claim] = []
+        try:
+            for region in regions:
+                claimed = orphans.claims(self.reconciler.aws, region, owner=self.reconciler.owner)
+                found += orphans.orphans(claimed, known=[s.name for s in followed.specs])
+        except errors.ReconcilerError as exc:
+            log.warning("orphan_scan_failed", error=str(exc))
+            return
+        self._report.orphans(found)
 
     def _writer(self, revision: str | None) -> Writer:
         """This daemon as a writer at ``revision``, for the check before each write."""

@@ -12,6 +12,7 @@ gauges at 1. ``name`` is the desired Service; ``aws_service`` the AWS one::
     reconciler_drift_changes{name}                          changes the last pass found
     reconciler_drift_detected_total{name}                   passes that found at least one change
     reconciler_writer_conflicts_total{name}                 passes refused: another writer owns it
+    reconciler_orphaned_service{name}                       1: claimed in AWS, not in git
     reconciler_rollout_phase{name,phase}                    1 for the current phase
     reconciler_rollout_progress_ratio{name}                 0-1 in a rollout, else absent
     reconciler_rollouts_total{name,outcome}                 succeeded|failed|rolled_back|superseded
@@ -102,6 +103,13 @@ class Metrics:
             ["revision", "last_good_revision"],
             registry=r,
         )
+        self.orphaned = Gauge(
+            "reconciler_orphaned_service",
+            "1 for a service whose resources carry our claim tags but that git no longer declares.",
+            ["name"],
+            registry=r,
+        )
+        self._orphaned: set[str] = set()
         self.desired_valid = Gauge(
             "reconciler_desired_valid", "0 while the newest commit is refused.", registry=r
         )
@@ -266,6 +274,14 @@ class Metrics:
         self.services.stage.set(name, value=stage)
         for side, percent in weights.items():
             self.services.weight.labels(name, side).set(percent / 100)
+
+    def orphans(self, names: Iterable[str]) -> None:
+        found = set(names)
+        for gone in self._orphaned - found:
+            self.orphaned.remove(gone)
+        for name in found:
+            self.orphaned.labels(name).set(1)
+        self._orphaned = found
 
     def writer_conflict(self, name: str) -> None:
         """A pass refused to write: another writer owns the service or is at a newer revision."""
