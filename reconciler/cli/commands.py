@@ -260,6 +260,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         lease_table=args.lease_table,
         allowed_signers=Path(args.allowed_signers) if args.allowed_signers else None,
         webhook_secret=run.webhook_secret(file=args.webhook_secret_file, env=os.environ),
+        webhook_repository=run.webhook_repository(args.webhook_repository),
         once=args.once,
         owner=args.owner,
         region=region or "us-east-1",

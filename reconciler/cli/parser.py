@@ -271,6 +271,13 @@ def _run_service(cmd: argparse.ArgumentParser) -> None:
         "without one, POST /hooks/git is disabled (404)",
     )
     cmd.add_argument(
+        "--webhook-repository",
+        default=env("webhook_repository"),
+        metavar="OWNER/NAME",
+        help="tick only for pushes whose repository.full_name is this (env "
+        "RECONCILER_WEBHOOK_REPOSITORY); others are answered 202 ignored_repository",
+    )
+    cmd.add_argument(
         "--action-token-file",
         help="token that unlocks the status page's pause, resume and rollback (they commit to "
         "--repo; or env RECONCILER_ACTION_TOKEN); without one the page at / is read-only",
