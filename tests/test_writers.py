@@ -64,6 +64,18 @@ def test_refusal(me: Writer, recorded: Stamp | None, words: str | None) -> None:
 
 
 @pytest.mark.parametrize(
+    ("revision", "value"),
+    [
+        (OLDER, "asg-reconciler@aaaaaaaaaaaa by=daemon t=-"),
+        (f"{OLDER}-dirty", "asg-reconciler@aaaaaaaaaaaa+ by=daemon t=-"),
+        (None, "asg-reconciler@- by=daemon t=-"),
+    ],
+)
+def test_a_writer_stamps_its_revision(revision: str | None, value: str) -> None:
+    assert writer(revision=revision).stamp().value() == value
+
+
+@pytest.mark.parametrize(
     "value",
     [
         "asg-reconciler@abcdef012345 by=daemon t=1700000000",

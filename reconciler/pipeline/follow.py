@@ -193,12 +193,15 @@ def unshown(outcomes: Sequence[ServiceOutcome], shown: set[ChangeKey]) -> list[S
     for outcome in outcomes:
         if outcome.plan is None or outcome.plan.empty or outcome.diff is None:
             continue
+        # The analysis stopping the refresh it failed is the rollout ending, not a new change.
+        stopping = _stops(outcome)
         new = [
             c
             for c in outcome.diff.changes
             if (c.resource_name, c.field, value_text(c.new)) not in shown
             and c.field not in _ROLLOUT_MOVES
             and c.resource is not Resource.LISTENER
+            and not (stopping and c.resource is Resource.INSTANCE_REFRESH)
         ]
         if new:
             found.append(outcome)

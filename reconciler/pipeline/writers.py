@@ -29,6 +29,7 @@ from reconciler.model import TAG_WRITER, Plan, Resource, ServiceOutcome, TagReso
 DAEMON = "daemon"
 CLI = "cli"
 SHORT = 12
+DIRTY = "-dirty"  # ``source.revision_of``: a work tree with uncommitted changes
 _STAMP = re.compile(r"^(?P<owner>.+)@(?P<rev>[^ @]+) by=(?P<kind>\w+) t=(?P<t>\d+|-)$")
 
 
@@ -71,6 +72,8 @@ class Writer:
 
     def stamp(self) -> Stamp:
         revision = (self.revision or "-")[:SHORT]
+        if self.revision is not None and self.revision.endswith(DIRTY):
+            revision += "+"  # uncommitted changes on top of that commit: not the commit itself
         return Stamp(self.owner, revision, self.kind, self.committed)
 
 
