@@ -6,6 +6,7 @@
     │   ├── UnverifiedCommit         the commit is not signed by an allowed key
     │   └── UnresolvableImage        an image the commit names is not in its registry
     ├── SandboxError                 the local sandbox cannot serve (a busy port) or is not running
+    ├── NotInstalled                 `sandbox`/`demo` without the [sandbox] extra (exit 5)
     ├── DemoFailed                   a step of `reconciler demo` did not end as the story says
     ├── GitError                     git could not be run, timed out, or refused
     ├── OperatorError                `rollback`/`pause` cannot author the commit
@@ -19,7 +20,8 @@
         ├── ImageNotFound            the tag or digest is not in the registry
         └── WriterConflict           another writer owns the service or wrote a newer revision
 
-The command line prints any of them as one line and exits 1 (``UsageError``: 2); anything else
+The command line prints any of them as one line and exits 1 (``UsageError``: 2,
+``NotInstalled``: 5); anything else
 that escapes is a bug and is reported as an internal error.
 
 Temporary errors back off and retry; permanent errors mark the service Stalled until its
@@ -53,6 +55,17 @@ class InvalidDesiredState(ReconcilerError):
 
 class SandboxError(ReconcilerError):
     pass
+
+
+class NotInstalled(ReconcilerError):
+    """A command needs an optional extra (``asg-reconciler[sandbox]``) that is not installed."""
+
+    def __init__(self, *, command: str, extra: str, missing: str) -> None:
+        self.command, self.extra, self.missing = command, extra, missing
+        super().__init__(
+            f"`reconciler {command}` needs the {extra} extra (module {missing!r} is not"
+            f" installed): pip install 'asg-reconciler[{extra}]'"
+        )
 
 
 class GitError(ReconcilerError):

@@ -6,11 +6,15 @@
 #   prometheus       promtool (/usr/bin/promtool): tests/test_alerts.py; its service is not started
 #   chromium         the headless browser of the status page tests (tests/test_web_browser.py)
 #   chromium-driver  /usr/bin/chromedriver, through which Selenium drives it
+#   tini             the image's PID 1: tests/test_zombies.py runs a timed-out fetch under it
+#   systemd          systemd-analyze verify/security on deploy/asg-reconciler.service
+#                    (scripts/lint-deploy.sh); nothing here makes it the init or starts it
+#   podman           podman-compose config validates deploy/compose.yaml (scripts/lint-deploy.sh)
 # Debian's docker-registry package installs a systemd unit and an init script; nothing here starts
 # them (the tests run their own registry on 127.0.0.1 with a config in a temp dir).
 set -euo pipefail
 
-packages=(docker-registry apache2-utils git prometheus chromium chromium-driver)
+packages=(docker-registry apache2-utils git prometheus chromium chromium-driver tini systemd podman)
 missing=()
 for p in "${packages[@]}"; do
   # Status, not mere presence: a removed package whose config files remain still "exists".

@@ -9,5 +9,6 @@ cd "$(dirname "$0")/.."
 python=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[dev]'
+# The sandbox extra too: the README's demo and the tests run moto's server.
+.venv/bin/python -m pip install -q -e '.[sandbox,dev]'
 echo "setup: done (.venv/bin/reconciler is ready)"

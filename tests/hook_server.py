@@ -66,11 +66,11 @@ def encode(payload: Any, content_type: str = JSON) -> bytes:
 
 
 @dataclass
-class Served:
+class HookClient:
+    """Requests to ``server``; deliveries signed with ``secret``."""
+
     server: StatusServer
-    view: View
-    metrics: Metrics
-    clock: Clock
+    secret: bytes
 
     def request(
         self,
@@ -106,9 +106,18 @@ class Served:
         if event is not None:
             headers["X-GitHub-Event"] = event
         if signature is not None:
-            good = signature == "good"
-            headers["X-Hub-Signature-256"] = sign(secret=SECRET, body=body) if good else signature
+            good = sign(secret=self.secret, body=body)
+            headers["X-Hub-Signature-256"] = good if signature == "good" else signature
         return self.request("POST", "/hooks/git", body, headers)
+
+
+@dataclass
+class Served(HookClient):
+    """The server with its stand-in daemon, metrics and the bucket's clock."""
+
+    view: View
+    metrics: Metrics
+    clock: Clock
 
     def counted(self, result: str) -> float | None:
         return self.metrics.registry.get_sample_value(
@@ -138,6 +147,6 @@ def serve(
         max_body=64 * 1024,
     ).start()
     try:
-        yield Served(server, view, metrics, clock)
+        yield Served(server, secret or b"", view, metrics, clock)
     finally:
         server.stop()

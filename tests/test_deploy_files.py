@@ -232,6 +232,7 @@ def test_compose_file() -> None:
     assert any(v.endswith(":/var/lib/asg-reconciler") for v in volumes)  # the git cache
     docker_config = [v for v in volumes if ":/run/docker-config" in v]
     assert docker_config and docker_config[0].endswith(":ro")
+    assert "HOME" not in docker_config[0]  # a config.json of its own, not all of ~/.docker
     assert service["environment"]["DOCKER_CONFIG"] == "/run/docker-config"
     assert any(str(p).endswith(":9090") for p in service["ports"])
     env = service["environment"]
@@ -244,7 +245,7 @@ def test_compose_file() -> None:
 def systemd_sections(text: str) -> dict[str, list[tuple[str, str]]]:
     sections: dict[str, list[tuple[str, str]]] = {}
     current: list[tuple[str, str]] | None = None
-    for number, raw in enumerate(text.splitlines(), 1):
+    for number, raw in enumerate(text.replace("\\\n", " ").splitlines(), 1):
         line = raw.strip()
         if not line or line.startswith(("#", ";")):
             continue
@@ -275,6 +276,18 @@ def test_systemd_unit() -> None:
     }.items():
         assert service[key] == value, key
     assert dict(sections["Install"])["WantedBy"] == "multi-user.target"
+    # Type=notify with the daemon's sd_notify watchdog (tests/test_sdnotify.py), limits, and the
+    # secrets and keys as credentials: a DynamicUser cannot read /etc/asg-reconciler.
+    assert (service["Type"], service["NotifyAccess"]) == ("notify", "main")
+    assert service["WatchdogSec"] == "15min"  # above the back-off cap (300 s) plus a tick
+    assert service["MemoryMax"] and service["TasksMax"]
+    credentials = [v.split(":")[0] for k, v in sections["Service"] if k == "LoadCredential"]
+    assert credentials == ["webhook-secret", "ssh-key", "known-hosts", "allowed-signers"]
+    for name in ("webhook-secret", "allowed-signers"):
+        assert f"${{CREDENTIALS_DIRECTORY}}/{name}" in service["ExecStart"]
+    ssh = next(v for k, v in sections["Service"] if k == "Environment" and "GIT_SSH_COMMAND" in v)
+    assert "-i $CREDENTIALS_DIRECTORY/ssh-key" in ssh
+    assert "UserKnownHostsFile=$CREDENTIALS_DIRECTORY/known-hosts" in ssh
 
 
 # ------------------------------------------------------------------------------------------------
@@ -288,7 +301,7 @@ def test_dockerfile_shape() -> None:
         for line in (ROOT / "Dockerfile").read_text().splitlines()
         if line.strip() and not line.startswith("#")
     ]
-    assert lines[0] == "ARG BASE_IMAGE=python:3.12-slim"
+    assert re.fullmatch(r"ARG BASE_IMAGE=[a-z0-9./-]+:[a-z0-9.-]+@sha256:[0-9a-f]{64}", lines[0])
     assert lines[1].startswith("FROM ${BASE_IMAGE}")
     froms = [line for line in lines if line.startswith("FROM ")]
     assert len(froms) == 2  # a builder and the final stage
@@ -299,7 +312,10 @@ def test_dockerfile_shape() -> None:
     assert "git" in text and "openssh-client" in text
     user = next(line for line in final if line.startswith("USER "))
     assert user.split()[1].split(":")[0] not in ("root", "0")
-    assert 'ENTRYPOINT ["reconciler"]' in final
+    assert 'ENTRYPOINT ["/usr/bin/tini", "--", "reconciler"]' in final
+    assert "tini" in text and "--require-hashes" in "\n".join(lines)
+    for label in ("source", "revision", "version", "created"):
+        assert f"org.opencontainers.image.{label}=" in text
     assert final[-1].startswith('CMD ["run"')
     assert "/healthz" in next(line for line in final if "urlopen" in line)
 

@@ -10,6 +10,7 @@ only field changed, said so where it is done).
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
@@ -17,8 +18,12 @@ from typing import Any
 
 import pytest
 
+from reconciler.aws import Aws
 from reconciler.daemon.webhook import TokenBucket
-from tests.hook_server import FORM, JSON, Served, encode, serve
+from tests import test_daemon_e2e as e2e
+from tests.hook_server import FORM, JSON, HookClient, Served, encode, serve
+from tests.test_daemon_e2e import SECRET, CallTimes, wait_for
+from tests.test_loop import deploy
 
 VENDOR = Path(__file__).parent / "vendor" / "octokit-webhooks-examples"
 REPOSITORY = "Codertocat/Hello-World"
@@ -125,3 +130,57 @@ def test_a_real_delivery_redelivered_is_a_duplicate(served: Served, content_type
     again = served.deliver(body, delivery=guid, content_type=content_type)
     assert (again.status, again.result) == (200, "duplicate")
     assert served.view.triggers == 1
+
+
+# -- to the real daemon, against the sandbox ----------------------------------------------------
+
+running = e2e.running  # the daemon following main, with its HTTP server, on the sandbox
+
+
+def test_real_github_pushes_tick_only_for_the_branch_and_form_deliveries_too(
+    running: tuple[Any, Any, Any], aws: Aws
+) -> None:
+    """octokit's recorded payloads (tests/vendor/) to the real daemon: a tag push and a deletion
+    of the followed branch cost no AWS call; the branch push, form-encoded, reconciles at once."""
+    daemon, server, repo = running
+    calls = CallTimes([])
+    aws.on_call(calls)
+    new = deploy(repo, "v1.0")
+    pushes = examples("push")
+    tag = next(p for p in pushes if p["ref"].startswith("refs/tags/") and p["created"])
+    deletion = {**next(p for p in pushes if p["deleted"]), "ref": "refs/heads/main"}  # changed
+    master = next(p for p in pushes if p["ref"] == "refs/heads/master")
+    branch = {**master, "ref": "refs/heads/main"}
+    client = HookClient(server, SECRET)
+    assert client.deliver(encode(tag)).result == "ignored_ref"
+    assert client.deliver(encode(deletion, FORM), content_type=FORM).result == "ignored_deleted"
+    time.sleep(0.5)
+    assert calls.times == [] and daemon.report()["lastGoodRevision"] != new
+    posted = time.monotonic()
+    answer = client.deliver(encode({**branch, "after": new}, FORM), content_type=FORM)
+    assert (answer.status, answer.result) == (202, "triggered")
+    wait_for(lambda: calls.first_after(posted) is not None, timeout=5, what="an AWS call")
+    wait_for(lambda: daemon.report()["lastGoodRevision"] == new, timeout=10, what="the new commit")
+
+
+def test_a_burst_of_real_pushes_is_all_202_and_ticks_a_few_times_ending_after_it(
+    running: tuple[Any, Any, Any],
+) -> None:
+    """30 deliveries at once to the real daemon (interval 60 s): none refused, a handful of
+    ticks (the bucket's 3, the refill, the one folded tick), the last one after the last push."""
+    daemon, server, _ = running
+    ended: list[float] = []
+    daemon.listeners.add(lambda view: ended.append(time.monotonic()))
+    client = HookClient(server, SECRET)
+    master = next(p for p in examples("push") if p["ref"] == "refs/heads/master")
+    answers = [
+        client.deliver(encode({**master, "ref": "refs/heads/main", "after": f"{i:040x}"}))
+        for i in range(30)
+    ]
+    last = time.monotonic()
+    assert {a.status for a in answers} == {202}
+    results = [a.result for a in answers]
+    assert results.count("triggered") >= 3 and results.count("coalesced") >= 20
+    wait_for(lambda: any(t > last for t in ended), timeout=10, what="a tick after the burst")
+    time.sleep(2.5)  # the bucket refills one token in 2 s: nothing more is due
+    assert 1 <= len(ended) <= results.count("triggered") + 1

@@ -117,7 +117,7 @@ def test_ci_tests_on_debian_and_publishes_the_image_with_provenance_and_sbom() -
     assert set(data["on"]) == {"push", "pull_request"}
     test = data["jobs"]["test"]
     assert re.fullmatch(r"debian:trixie@sha256:[0-9a-f]{64}", test["container"]["image"])
-    assert "./scripts/test.sh" in step(CI / "ci.yml", "Lint and test")["run"]
+    assert step(CI / "ci.yml", "Lint, test, smoke-test the image")["run"] == "./.ci/run"
     image = data["jobs"]["image"]
     assert image["needs"] == "test"
     assert image["permissions"] == {"contents": "read", "packages": "write"}
@@ -341,3 +341,31 @@ def test_zizmor_still_finds_what_the_old_workflows_had(tmp_path: Path) -> None:
     assert done.returncode != 0
     for audit in ("unpinned-uses", "excessive-permissions", "cache-poisoning", "artipacked"):
         assert audit in done.stdout, audit
+
+
+@pytest.mark.parametrize("path", [APP, PR_DIFF, ROLLBACK], ids=lambda p: p.name)
+def test_the_reconciler_runs_only_by_digest(path: Path, tmp_path: Path) -> None:
+    """Each step that runs vars.RECONCILER_IMAGE first refuses a tag: the diff a reviewer reads
+    is made by the very reconciler that applies it. Its guard is run here, on a tag and a digest."""
+    runners = [
+        s
+        for s in steps(load(path))
+        if s.get("env", {}).get("IMAGE", "").endswith("vars.RECONCILER_IMAGE }}")
+    ]
+    assert runners
+    for s in runners:
+        guard = re.search(r'case "\$IMAGE" in\n.*?esac\n', s["run"], re.S)
+        assert guard is not None, s.get("name")
+        for image, ok in [
+            ("ghcr.io/o/asg-reconciler:1.0", False),
+            ("ghcr.io/o/asg-reconciler@sha256:" + "a" * 64, True),
+        ]:
+            done = subprocess.run(
+                ["bash", "-c", guard.group(0)],
+                env={**os.environ, "IMAGE": image},
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=False,
+            )
+            assert (done.returncode == 0) is ok, (image, done.stdout)

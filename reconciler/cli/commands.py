@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -19,8 +20,19 @@ from reconciler import desired, errors
 from reconciler.aws import Aws
 from reconciler.cli import logs, operator, render, report
 from reconciler.cli.bluegreen_text import blue_green_aftermath
-from reconciler.cli.exits import EXIT_ERROR, EXIT_OK, apply_exit, cannot_act, diff_exit
+from reconciler.cli.exits import (
+    EXIT_ERROR,
+    EXIT_HELD,
+    EXIT_OK,
+    apply_exit,
+    cannot_act,
+    diff_exit,
+    held,
+)
+from reconciler.cli.extras import needs_extra
+from reconciler.cli.options import WAIT_TIMEOUT
 from reconciler.daemon import source
+from reconciler.daemon.git import move_credentials
 from reconciler.daemon.lineage import Lineage
 from reconciler.images.resolver import ImageResolver
 from reconciler.model import Phase, Problem, ServiceSpec
@@ -62,6 +74,8 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
+    if args.timeout is not None and not args.wait:
+        raise errors.UsageError("apply: --timeout is the limit of --wait: add --wait, or drop it")
     reconciler, specs = _reconciler(args)
     reconciler.writer = _cli_writer(args, specs, force=args.force)
     outcomes = reconciler.compute(specs)
@@ -69,19 +83,23 @@ def cmd_apply(args: argparse.Namespace) -> int:
     print(render.text(diffs))
     plans = [o.plan for o in outcomes if o.plan is not None and not o.plan.empty]
     if plans:
-        print(render.plan_text(plans))
+        changes = {d.service: len(d.changes) for d in diffs}
+        print(render.plan_text(plans, changes=changes))
         if not args.yes and not _confirm(sys.stdin, sys.stdout):
             return EXIT_ERROR
         reconciler.apply(outcomes)
         for outcome in outcomes:
-            if outcome.applied is not None:
-                print(f"{outcome.name}: applied {len(outcome.applied.done)} action(s)")
+            if outcome.applied is not None and outcome.plan is not None:
+                done, planned = len(outcome.applied.done), len(outcome.plan.actions)
+                print(f"{outcome.name}: applied {done} of {planned} action(s)")
+    for name in held(outcomes):
+        print(f"{name}: paused: its changes were not applied (reconciler pause --resume)")
     if _report_errors(outcomes):
         return EXIT_ERROR
     follower = Follower(
         reconciler=reconciler,
         specs=specs,
-        timeout=args.timeout,
+        timeout=args.timeout or WAIT_TIMEOUT,
         interval=args.poll,
         report=lambda status: print(progress_line(status), flush=True),
         shown=change_keys(outcomes),
@@ -98,6 +116,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
     else:
         _report_errors(followed.outcomes)
     print(f"apply --wait: {followed.verdict.name.lower()}")
+    if followed.verdict is Verdict.READY and held(outcomes):
+        return EXIT_HELD
     return int(followed.verdict)
 
 
@@ -224,7 +244,8 @@ def _authoring(args: argparse.Namespace) -> operator.Authoring:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from reconciler.cli.demo import Demo, example_dir  # starts moto; only this command needs it
+    with needs_extra("sandbox", command="demo"):  # moto; only this command and sandbox need it
+        from reconciler.cli.demo import Demo, example_dir
     from reconciler.cli.demo_stories import STORIES
 
     story = STORIES[args.strategy]
@@ -232,7 +253,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
-    from reconciler import sandbox  # starts moto; kept out of every other command's start-up
+    with needs_extra("sandbox", command="sandbox"):  # moto: out of every other command's start-up
+        from reconciler import sandbox
 
     return sandbox.serve(
         port=args.port, region=args.region or "us-east-1", speed=args.speed, traffic=args.traffic
@@ -241,14 +263,20 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     # apscheduler and prometheus-client: the daemon's only
-    from reconciler.daemon import run, server
+    from reconciler.daemon import readable, run, server
     from reconciler.daemon.github.settings import github_settings
     from reconciler.daemon.notify.sinks import parse_sinks
 
     if args.verify_commits != (args.allowed_signers is not None):
         raise errors.UsageError("--verify-commits and --allowed-signers FILE go together")
+    readable.check(readable.configured(_run_files(args), os.environ, repo=args.repo))
     if args.log_level == "warning":  # the global default suits one-shot commands, not a daemon
         logs.configure(level="info")
+    # A token in --repo would show in `ps` through every git call's argv: git gets it from a
+    # credential helper instead, and the rest of the daemon never sees it.
+    args.repo = move_credentials(args.repo, os.environ)
+    if args.cache_dir:
+        _writable_dir(Path(args.cache_dir), flag="--cache-dir")
     region = args.region or os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION")
     config = run.RunConfig(
         repo=args.repo,
@@ -277,6 +305,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         notify=parse_sinks(args.notify, secret_file=args.notify_secret_file, env=os.environ),
     )
     return run.run(config)
+
+
+def _run_files(args: argparse.Namespace) -> list[tuple[str, str | None]]:
+    """The files ``run`` was given by option: each must be readable by the daemon's user."""
+    return [
+        ("--webhook-secret-file", args.webhook_secret_file),
+        ("--action-token-file", args.action_token_file),
+        ("--github-token-file", args.github_token_file),
+        ("--notify-secret-file", args.notify_secret_file),
+        ("--allowed-signers", args.allowed_signers),
+    ]
 
 
 def _page_actions(args: argparse.Namespace) -> dict[str, Any]:
@@ -355,6 +394,16 @@ def _one_service(args: argparse.Namespace) -> ServiceOutcome:
 def _compute(args: argparse.Namespace) -> list[ServiceOutcome]:
     reconciler, specs = _reconciler(args)
     return reconciler.compute(specs)
+
+
+def _writable_dir(path: Path, *, flag: str) -> None:
+    """Refuse a directory the daemon could not write, at start, rather than on every tick."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        raise errors.UsageError(f"{flag} {path}: cannot write there ({exc.strerror})") from None
 
 
 def _confirm(stdin: TextIO, stdout: TextIO, *, what: str = "apply") -> bool:

@@ -62,6 +62,10 @@ class Backoffs:
         self.fetch = Backoff(base=base, cap=cap)
         self._services: dict[str, Backoff] = {}
 
+    @property
+    def cap(self) -> float:
+        return self._cap
+
     def service(self, name: str) -> Backoff:
         return self._services.setdefault(name, Backoff(base=self._base, cap=self._cap))
 

@@ -102,6 +102,11 @@ class Daemon:
             aws.on_error(self.metrics.aws_error)
         self.metrics.interval.set(interval)
 
+    @property
+    def longest_gap(self) -> float:
+        """The most seconds between two ticks: the interval, or the back-off cap when longer."""
+        return max(self.interval, self._backoffs.cap) + self.jitter
+
     # -- what the server asks ----------------------------------------------------------------
 
     def ready(self) -> bool:

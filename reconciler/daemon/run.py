@@ -7,6 +7,7 @@ then the main thread stops the scheduler and the HTTP server and hands the lease
 from __future__ import annotations
 
 import logging
+import os
 import re
 import signal
 import threading
@@ -27,6 +28,7 @@ from reconciler.daemon.lease import Lease
 from reconciler.daemon.metrics import Metrics
 from reconciler.daemon.notify.notifier import Notifier
 from reconciler.daemon.notify.sinks import Sink
+from reconciler.daemon.sdnotify import Notifier as SystemdNotifier
 from reconciler.daemon.secrets import read_secret
 from reconciler.daemon.server import StatusServer
 from reconciler.daemon.source import (
@@ -212,11 +214,17 @@ def _run_forever(daemon: Daemon, config: RunConfig, stop: threading.Event) -> in
             webhook_repository=config.webhook_repository,
         ).start()
         log.info("listening", address=f"http://{server.host}:{server.port}")
+    systemd = SystemdNotifier.from_env(os.environ)  # Type=notify: READY, then the watchdog
+    if systemd is not None:
+        systemd.check_interval(daemon.longest_gap)
+        daemon.listeners.add(systemd.tick_finished)
     daemon.start()
     try:
         stop.wait()
     finally:
         log.info("stopping")
+        if systemd is not None:
+            systemd.stopping()
         daemon.stop()
         if server is not None:
             server.stop()

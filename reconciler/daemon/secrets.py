@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from reconciler import errors
+from reconciler.daemon import readable
 
 
 def read_secret(
@@ -24,6 +25,8 @@ def read_secret(
         return next((env[n].strip() for n in names if env.get(n, "").strip()), None)
     try:
         text = Path(file).read_text(encoding="utf-8").strip()
+    except PermissionError:  # owner, mode and the fix: a container's user is not the host's
+        raise errors.UsageError(f"{option}: {readable.problem(Path(file))}") from None
     except OSError as exc:
         raise errors.UsageError(f"{option}: {exc.strerror}: {file}") from None
     except UnicodeDecodeError:
