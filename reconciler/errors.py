@@ -19,7 +19,8 @@
     │   └── Interrupted              the daemon is stopping; the AWS call was not started
     └── PermanentError               retrying the same input will not help
         ├── AwsApiError              AWS said no: operation, resource, code
-        └── ImageNotFound            the tag or digest is not in the registry
+        ├── ImageNotFound            the tag or digest is not in the registry
+        └── WriterConflict           another writer owns the service or wrote a newer revision
 
 The command line prints any of them as one line and exits 1 (``UsageError``: 2,
 ``NotInstalled``: 5); anything else
@@ -156,3 +157,8 @@ class AwsApiError(PermanentError):
 
 class ImageNotFound(PermanentError):
     pass
+
+
+class WriterConflict(PermanentError):
+    """This writer would undo a newer revision, or a daemon owns the service (``pipeline.writers``):
+    nothing is written; the message names the other writer and what to do."""

@@ -33,14 +33,23 @@ from reconciler.cli.extras import needs_extra
 from reconciler.cli.options import WAIT_TIMEOUT
 from reconciler.daemon import source
 from reconciler.daemon.git import move_credentials
+from reconciler.daemon.lineage import Lineage
 from reconciler.images.resolver import ImageResolver
-from reconciler.model import Problem, ServiceSpec
+from reconciler.model import Phase, Problem, ServiceSpec
 from reconciler.pipeline.apply import apply
 from reconciler.pipeline.bluegreen_status import blue_green_status
-from reconciler.pipeline.follow import Follower, Verdict, aftermath, failed, progress_line
+from reconciler.pipeline.follow import (
+    Follower,
+    Verdict,
+    aftermath,
+    change_keys,
+    failed,
+    progress_line,
+)
 from reconciler.pipeline.plan import retry
 from reconciler.pipeline.reconcile import Reconciler, ServiceOutcome
 from reconciler.pipeline.status import history, service_status
+from reconciler.pipeline.writers import CLI, Writer
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -68,6 +77,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
     if args.timeout is not None and not args.wait:
         raise errors.UsageError("apply: --timeout is the limit of --wait: add --wait, or drop it")
     reconciler, specs = _reconciler(args)
+    reconciler.writer = _cli_writer(args, specs, force=args.force)
     outcomes = reconciler.compute(specs)
     diffs = [o.diff for o in outcomes if o.diff is not None]
     print(render.text(diffs, unread=render.unread_services(outcomes)))
@@ -86,18 +96,21 @@ def cmd_apply(args: argparse.Namespace) -> int:
         print(f"{name}: paused: its changes were not applied (reconciler pause --resume)")
     if _report_errors(outcomes):
         return EXIT_ERROR
-    if not args.wait:
-        code = apply_exit(outcomes)
-        _print_aftermath(outcomes)
-        return code
     follower = Follower(
         reconciler=reconciler,
         specs=specs,
         timeout=args.timeout or WAIT_TIMEOUT,
         interval=args.poll,
         report=lambda status: print(progress_line(status), flush=True),
+        shown=change_keys(outcomes),
+        approve=lambda seen: _approve(seen, yes=args.yes),
     )
+    if not args.wait:
+        return _finish_superseding(follower, outcomes)
     followed = follower.run()
+    if follower.refused:
+        print("apply --wait: stopped: new changes were not applied", file=sys.stderr)
+        return EXIT_ERROR
     if followed.verdict is Verdict.FAILED:
         _print_aftermath(followed.outcomes)
     else:
@@ -106,6 +119,59 @@ def cmd_apply(args: argparse.Namespace) -> int:
     if followed.verdict is Verdict.READY and held(outcomes):
         return EXIT_HELD
     return int(followed.verdict)
+
+
+def _finish_superseding(follower: Follower, outcomes: Sequence[ServiceOutcome]) -> int:
+    """Plain ``apply`` that cancelled an older refresh finishes what it started: it waits for
+    the cancel to end and starts the new refresh (Cancelling is active, and only one refresh
+    may be: aws-facts 1.1), so it never leaves a group on mixed versions with no refresh
+    running. Waiting is bounded by ``--timeout``; on timeout it says what is left (exit 4)."""
+    if not any(_superseding(o) for o in outcomes):
+        code = apply_exit(outcomes)
+        _print_aftermath(outcomes)
+        return code
+    print("waiting for the older refresh to be cancelled, then starting the new one", flush=True)
+    follower.until = lambda seen, _statuses: (
+        None if any(_superseding(o) for o in seen) else Verdict.READY
+    )
+    followed = follower.run()
+    if follower.refused:
+        print("apply: stopped: new changes were not applied", file=sys.stderr)
+        return EXIT_ERROR
+    left = [o.name for o in followed.outcomes if _superseding(o)]
+    if followed.verdict is Verdict.TIMEOUT and left:
+        print(
+            f"apply: timed out: {', '.join(left)}: the older refresh is still being cancelled "
+            "and the new one is not started; run apply again to start it",
+            file=sys.stderr,
+        )
+        return int(Verdict.TIMEOUT)
+    if _report_errors(followed.outcomes):
+        return EXIT_ERROR
+    code = apply_exit(followed.outcomes)
+    _print_aftermath(followed.outcomes)
+    return code
+
+
+def _superseding(outcome: ServiceOutcome) -> bool:
+    """An older refresh is still in the way of the desired one (being cancelled)."""
+    return outcome.diff is not None and outcome.diff.phase is Phase.SUPERSEDING
+
+
+def _approve(outcomes: Sequence[ServiceOutcome], *, yes: bool) -> bool:
+    """Changes found while following that the operator was not shown: show them, and ask as
+    apply asks (``--yes`` answered already). Never applied unseen."""
+    diffs = [o.diff for o in outcomes if o.diff is not None and o.diff.changes]
+    print("new changes found while following the rollout:", flush=True)
+    print(render.text(diffs))
+    plans = [o.plan for o in outcomes if o.plan is not None and not o.plan.empty]
+    print(render.plan_text(plans), flush=True)
+    if yes:
+        return True
+    if not sys.stdin.isatty():
+        print("not applied: no terminal to ask (apply --yes applies them)", file=sys.stderr)
+        return False
+    return _confirm(sys.stdin, sys.stdout)
 
 
 def _print_aftermath(outcomes: Sequence[ServiceOutcome]) -> None:
@@ -308,6 +374,20 @@ def _reconciler(args: argparse.Namespace) -> tuple[Reconciler, list[ServiceSpec]
     specs = _load(args)
     aws = _aws(args, specs)
     return Reconciler(aws=aws, resolver=ImageResolver(aws), owner=args.owner), specs
+
+
+def _cli_writer(args: argparse.Namespace, specs: Sequence[ServiceSpec], *, force: bool) -> Writer:
+    """This command as a writer: the revision its desired files are at, and git's word on it."""
+    revision = specs[0].source.revision if specs else None
+    lineage = Lineage.of_work_tree(args.paths)
+    return Writer(
+        owner=args.owner,
+        kind=CLI,
+        revision=revision,
+        committed=lineage.committed(revision),
+        descends=lineage.descends_from(revision),
+        force=force,
+    )
 
 
 def _one_service(args: argparse.Namespace) -> ServiceOutcome:

@@ -105,6 +105,11 @@ COMMAND_EXITS: dict[str, dict[int, str]] = {
     "retry": {EXIT_OK: "ok", **_LOADS, **_USAGE},
     "rollback": {EXIT_OK: "committed", EXIT_ERROR: "cannot author the commit", **_USAGE},
     "pause": {EXIT_OK: "committed", EXIT_ERROR: "cannot author the commit", **_USAGE},
+    "release": {
+        EXIT_OK: "released",
+        EXIT_ERROR: "nothing claimed, still declared, or cancelled",
+        **_USAGE,
+    },
     "demo": {
         EXIT_OK: "every step behaved",
         EXIT_ERROR: "a step did not",

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any, TypeAlias
 
 from reconciler import errors
-from reconciler.cli import argtypes, commands, exits, options
+from reconciler.cli import argtypes, commands, exits, options, release
 
 Subparsers: TypeAlias = "argparse._SubParsersAction[_Parser]"
 
@@ -78,6 +78,11 @@ def add_apply(sub: Subparsers) -> None:
     options.add_paths(cmd)
     cmd.add_argument("--yes", "-y", action="store_true", help="apply without asking")
     cmd.add_argument(
+        "--force",
+        action="store_true",
+        help="write even while a daemon owns the service or a newer revision was written",
+    )
+    cmd.add_argument(
         "--wait",
         action="store_true",
         help="follow the rollout until it ends; a failed one until AWS has rolled it back",
@@ -133,6 +138,24 @@ def add_rollback(sub: Subparsers) -> None:
     )
     options.add_operator(cmd)
     cmd.set_defaults(run=commands.cmd_rollback)
+
+
+def add_release(sub: Subparsers) -> None:
+    cmd = sub.add_parser(
+        "release",
+        help="remove the reconciler's tags from a service no longer in git",
+        description="For SERVICE, removed from (or renamed in) the desired files: remove every "
+        "asg-reconciler/ tag from its Auto Scaling group, launch template and target groups, "
+        "after showing them and asking, so the resources are nobody's. Nothing else changes.",
+    )
+    cmd.add_argument("service")
+    cmd.add_argument(
+        "--path", "-f", action="append", help="desired files: refuse if SERVICE is still there"
+    )
+    cmd.add_argument(
+        "--yes", action="store_true", help="release without asking (needed without a terminal)"
+    )
+    cmd.set_defaults(run=release.cmd_release)
 
 
 def add_pause(sub: Subparsers) -> None:
@@ -356,6 +379,7 @@ COMMANDS: tuple[Callable[[Subparsers], None], ...] = (
     add_history,
     add_retry,
     add_rollback,
+    add_release,
     add_pause,
     add_demo,
     add_sandbox,

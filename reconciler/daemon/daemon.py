@@ -30,21 +30,25 @@ from reconciler.daemon.lease import Lease
 from reconciler.daemon.listeners import Listeners
 from reconciler.daemon.metrics import Metrics
 from reconciler.daemon.report import Report
-from reconciler.daemon.revisions import Revisions
+from reconciler.daemon.revisions import Followed, Revisions
 from reconciler.daemon.source import Source
 from reconciler.daemon.ticker import Ticker
 from reconciler.model import ServiceSpec
 from reconciler.model.waves import RolloutLimits
-from reconciler.pipeline import waves
+from reconciler.pipeline import orphans, waves
 from reconciler.pipeline.admit import admit_images
 from reconciler.pipeline.apply import apply
 from reconciler.pipeline.plan import retry
 from reconciler.pipeline.reconcile import Reconciler, ServiceOutcome
 from reconciler.pipeline.status import ServiceStatus
+from reconciler.pipeline.writers import DAEMON, Writer
 
 log = structlog.get_logger("reconciler.daemon.daemon")
 
 LEASE_JOB = "lease"
+# How often the daemon looks for groups still claimed for a service git no longer declares:
+# one paged call per region, kept off the steady tick's budget.
+ORPHAN_SCAN_SECONDS = 300.0
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,7 @@ class Daemon:
         )
         self._report = Report(revisions=self._revisions, metrics=self.metrics, lease=lease)
         self._tick_lock = threading.Lock()
+        self._orphans_scanned: float | None = None
         self.listeners = Listeners()  # told of every finished tick (notifications, GitHub)
         self._ticker: Ticker | None = None
         aws_objects = [reconciler.aws] + ([lease.aws] if lease else [])
@@ -128,6 +133,7 @@ class Daemon:
             leading = self._lead()
             followed = self._revisions.follow(now)
             outcomes, applied = self._reconcile(followed.specs, leading=leading, now=now)
+            self._scan_orphans(followed, now=now)
             view = self._report.finish_tick(outcomes, followed=followed, leading=leading)
             self.listeners.tell(view)
             ok = followed.ok and all(o.error is None for o in outcomes)
@@ -148,6 +154,7 @@ class Daemon:
         if not due:
             return [], 0
         started = self._clock()
+        self.reconciler.writer = self._writer(due[0].source.revision)
         outcomes = self.reconciler.compute(due)
         shared = self._clock() - started  # observe is batched: its time is every service's
         self._queue(outcomes)
@@ -172,6 +179,35 @@ class Daemon:
         for outcome in outcomes:
             outcome.queued = admission.queued.get(outcome.name)
         self.metrics.rollouts_queued.set(len(admission.queued))
+
+    def _scan_orphans(self, followed: Followed, *, now: float) -> None:
+        """Every ``ORPHAN_SCAN_SECONDS``: groups claimed for a service no longer in git."""
+        last = self._orphans_scanned
+        if followed.good is None or (last is not None and now - last < ORPHAN_SCAN_SECONDS):
+            return
+        self._orphans_scanned = now
+        regions = sorted({s.region for s in followed.specs}) or [self.reconciler.aws.region]
+        found: list[orphans.Claim] = []
+        try:
+            for region in regions:
+                claimed = orphans.claims(self.reconciler.aws, region, owner=self.reconciler.owner)
+                found += orphans.orphans(claimed, known=[s.name for s in followed.specs])
+        except errors.ReconcilerError as exc:
+            log.warning("orphan_scan_failed", error=str(exc))
+            return
+        self._report.orphans(found)
+
+    def _writer(self, revision: str | None) -> Writer:
+        """This daemon as a writer at ``revision``, for the check before each write."""
+        lineage = self.source.lineage()
+        return Writer(
+            owner=self.reconciler.owner,
+            kind=DAEMON,
+            revision=revision,
+            committed=lineage.committed(revision),
+            descends=lineage.descends_from(revision),
+            abandoned=self._revisions.abandoned,
+        )
 
     def _apply(self, outcome: ServiceOutcome) -> int:
         """Apply one service's plan; the number of actions done."""

@@ -11,6 +11,8 @@ gauges at 1. ``name`` is the desired Service; ``aws_service`` the AWS one::
     reconciler_reconcile_last_success_timestamp_seconds{name}  a pass without error
     reconciler_drift_changes{name}                          changes the last pass found
     reconciler_drift_detected_total{name}                   passes that found at least one change
+    reconciler_writer_conflicts_total{name}                 passes refused: another writer owns it
+    reconciler_orphaned_service{name}                       1: claimed in AWS, not in git
     reconciler_rollout_phase{name,phase}                    1 for the current phase
     reconciler_rollout_progress_ratio{name}                 0-1 in a rollout, else absent
     reconciler_rollouts_total{name,outcome}                 succeeded|failed|rolled_back|superseded
@@ -112,6 +114,13 @@ class Metrics:
             ["revision", "last_good_revision"],
             registry=r,
         )
+        self.orphaned = Gauge(
+            "reconciler_orphaned_service",
+            "1 for a service whose resources carry our claim tags but that git no longer declares.",
+            ["name"],
+            registry=r,
+        )
+        self._orphaned: set[str] = set()
         self.desired_valid = Gauge(
             "reconciler_desired_valid", "0 while the newest commit is refused.", registry=r
         )
@@ -237,6 +246,7 @@ class Metrics:
         s.drift.labels(name).set(changes)
         if changes:
             s.drift_detected.labels(name).inc()
+
         s.phase.set(name, value=phase if phase in PHASES else "Error")
         if progress is None:
             s.progress.remove_by_labels({"name": name})
@@ -291,6 +301,18 @@ class Metrics:
         self.services.stage.set(name, value=stage)
         for side, percent in weights.items():
             self.services.weight.labels(name, side).set(percent / 100)
+
+    def orphans(self, names: Iterable[str]) -> None:
+        found = set(names)
+        for gone in self._orphaned - found:
+            self.orphaned.remove(gone)
+        for name in found:
+            self.orphaned.labels(name).set(1)
+        self._orphaned = found
+
+    def writer_conflict(self, name: str) -> None:
+        """A pass refused to write: another writer owns the service or is at a newer revision."""
+        self.services.writer_conflicts.labels(name).inc()
 
     def forget(self, name: str) -> None:
         """Drop a service's series once it left the desired state."""

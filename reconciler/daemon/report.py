@@ -21,6 +21,7 @@ from reconciler.daemon.metrics import Metrics
 from reconciler.daemon.revisions import DesiredError, Followed, Revisions
 from reconciler.daemon.rollouts import RolloutTracker
 from reconciler.model import Phase, stops_refresh
+from reconciler.pipeline.orphans import Claim
 from reconciler.pipeline.reconcile import ServiceOutcome
 from reconciler.pipeline.status import Condition, ServiceStatus, service_status
 
@@ -54,6 +55,7 @@ class Report:
         self._reconciled: str | None = None  # the good revision a pass last completed for
         self._last_tick: str | None = None
         self._ended: dict[str, list[str]] = {}  # this tick's rollout outcomes, by service
+        self._orphans: tuple[Claim, ...] = ()  # groups claimed for services no longer in git
 
     # -- what the server asks ----------------------------------------------------------------
 
@@ -85,6 +87,10 @@ class Report:
                 "ready": self._ready(followed),
                 "last_tick": self._last_tick,
                 "services": [s.to_dict() for _, s in sorted(self._statuses.items())],
+                "orphans": [
+                    {"service": c.service, "group": c.group, "region": c.region}
+                    for c in self._orphans
+                ],
             }
         document.update({old: document[new] for old, new in CAMEL_ALIASES.items()})
         return document
@@ -93,6 +99,21 @@ class Report:
         return followed.good is not None and self._reconciled == followed.good.revision
 
     # -- what a tick records -----------------------------------------------------------------
+
+    def orphans(self, found: Sequence[Claim]) -> None:
+        """The last scan's orphans: in ``/status``, the metric, and logged when they change."""
+        with self._lock:
+            before, self._orphans = self._orphans, tuple(found)
+        self._metrics.orphans(sorted({c.service for c in found}))
+        if before != self._orphans:
+            for claim in found:
+                log.warning(
+                    "orphaned_service",
+                    service=claim.service,
+                    group=claim.group,
+                    region=claim.region,
+                    hint=f"reconciler release {claim.service}",
+                )
 
     def leading(self, leading: bool) -> None:
         self._metrics.leading(leading)
@@ -114,6 +135,8 @@ class Report:
             phase=diff.phase.value if diff else "Error",
             progress=_progress(outcome, status),
         )
+        if isinstance(outcome.error, errors.WriterConflict):
+            self._metrics.writer_conflict(outcome.name)
         ended = self._rollouts.ended(outcome)
         self._metrics.rollouts(outcome.name, ended)
         if ended:

@@ -103,6 +103,9 @@ class Revisions:
         self._clock = clock
         self._state = Followed()
         self._lock = threading.Lock()
+        # Revisions this daemon saw rewritten away (a force-push back): a writer tag naming one
+        # is not a newer revision to give way to (``pipeline.writers``).
+        self.abandoned: frozenset[str] = frozenset()
 
     def current(self) -> Followed:
         with self._lock:
@@ -153,6 +156,8 @@ class Revisions:
         self._backoffs.fetch.succeed()
         self._update(lambda s: dataclasses.replace(s, source_error=None))
         if fetched.rewritten:
+            if fetched.previous:
+                self.abandoned = self.abandoned | {fetched.previous[:12]}
             log.warning(
                 "history_rewritten",
                 old=fetched.previous,

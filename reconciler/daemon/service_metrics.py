@@ -80,6 +80,12 @@ class ServiceMetrics:
         self.drift_detected = Counter(
             "reconciler_drift_detected", "Passes that found changes.", ["name"], registry=r
         )
+        self.writer_conflicts = Counter(
+            "reconciler_writer_conflicts",
+            "Passes that wrote nothing: another writer owns the service or wrote a newer revision.",
+            ["name"],
+            registry=r,
+        )
         self._define_conditions(r)
         self._define_rollouts(r)
         self._define_analysis(r)
@@ -90,6 +96,7 @@ class ServiceMetrics:
             self.last_success,
             self.drift,
             self.drift_detected,
+            self.writer_conflicts,
             self.conditions.gauge,
             self.condition_reason,
             self.phase.gauge,
@@ -207,6 +214,7 @@ class ServiceMetrics:
             self._known.add(name)
         for result in RESULTS:
             self.reconciles.labels(name, result)
+        self.writer_conflicts.labels(name)
         self.reconcile_seconds.labels(name)
         self.drift_detected.labels(name)
         self.stops.labels(name)

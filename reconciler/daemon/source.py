@@ -42,6 +42,7 @@ from reconciler.daemon.git import (
     redact,
     trusted_upload_pack,
 )
+from reconciler.daemon.lineage import Lineage
 from reconciler.model import Problem
 
 log = structlog.get_logger("reconciler.daemon.source")
@@ -150,6 +151,10 @@ class Source(Protocol):
 
     def checkout(self, revision: str) -> AbstractContextManager[Checkout]: ...
 
+    def lineage(self) -> Lineage:
+        """git's word on revisions (the writer check): none for plain files."""
+        ...
+
 
 class LocalSource:
     """A plain directory (or files) with no git: the revision is a hash of the content."""
@@ -169,6 +174,9 @@ class LocalSource:
 
     def verify(self, revision: str) -> None:
         """Plain files carry no signature; ``--verify-commits`` needs a git source."""
+
+    def lineage(self) -> Lineage:
+        return Lineage(None)
 
     @contextmanager
     def checkout(self, revision: str) -> Iterator[Checkout]:
@@ -256,6 +264,9 @@ class GitSource:
 
     def _count(self, revision: str) -> int:
         return int(self._run("rev-list", "--count", revision).text.strip() or 0)
+
+    def lineage(self) -> Lineage:
+        return Lineage(self._git)
 
     # -- verify ------------------------------------------------------------------------------
 

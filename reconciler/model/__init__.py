@@ -93,6 +93,7 @@ from reconciler.model.markers import (
     TAG_RETRIED_REFRESH,
     TAG_SERVICE,
     TAG_VALUE_LIMIT,
+    TAG_WRITER,
     scaling_policy_name,
 )
 from reconciler.model.observed import (
@@ -172,6 +173,7 @@ __all__ = [
     "TAG_RETRIED_REFRESH",
     "TAG_SERVICE",
     "TAG_VALUE_LIMIT",
+    "TAG_WRITER",
     "WEIGHT_MAX",
     "Action",
     "ActionKind",

@@ -38,6 +38,9 @@ TAG_BG_RETIRED = "asg-reconciler/bg-retired"  # "<epoch>": lost its traffic at t
 # TAG_BG_VERIFIED on a side that carried all the traffic before the first rollout on the pair:
 # production ran it, so a rollback may return to it, though no fingerprint of ours names it.
 BG_ADOPTED = "adopted"
+# Who last wrote to the service's group, and at which revision (``pipeline.writers``):
+# "<owner>@<revision, 12 characters> by=<daemon|cli> t=<the commit's epoch seconds, or ->".
+TAG_WRITER = "asg-reconciler/writer"
 DEFAULT_OWNER = "asg-reconciler"
 # Marks launch template versions the reconciler created, at the start of their description.
 DESCRIPTION_MARKER = "asg-reconciler"

@@ -20,7 +20,7 @@ import enum
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from reconciler.images.description import parse_description
 from reconciler.model import (
@@ -29,11 +29,18 @@ from reconciler.model import (
     ObservedService,
     Reason,
     RefreshStatus,
+    Resource,
     ServiceOutcome,
     ServiceSpec,
     stops_refresh,
+    value_text,
 )
-from reconciler.pipeline.diff.checkpoint import AWS_DEFAULT_DELAY, HOLD_DELAY, at_checkpoint
+from reconciler.pipeline.diff.checkpoint import (
+    AWS_DEFAULT_DELAY,
+    HOLD_DELAY,
+    at_checkpoint,
+)
+from reconciler.pipeline.diff.checkpoint import FIELD as CHECKPOINT
 from reconciler.pipeline.diff.failure import group_marker, reason
 from reconciler.pipeline.diff.restore import FIELD as RESTORE
 from reconciler.pipeline.diff.versions import current_version, refresh_version
@@ -166,8 +173,57 @@ class Followed:
     outcomes: Sequence[ServiceOutcome]  # the last pass's
 
 
+# A change seen by the operator: the resource, the field, and the value it was to get.
+ChangeKey = tuple[str, str, str]
+# Fields whose change is the rollout's own next move, not a new change: going past a
+# checkpoint, and the refresh that puts back what a failed checkpoint chain left.
+_ROLLOUT_MOVES = frozenset({CHECKPOINT, RESTORE})
+
+
+def change_keys(outcomes: Sequence[ServiceOutcome]) -> set[ChangeKey]:
+    """The changes each pass's diff shows, as the operator saw them."""
+    return {
+        (c.resource_name, c.field, value_text(c.new))
+        for o in outcomes
+        if o.diff is not None
+        for c in o.diff.changes
+    }
+
+
+def unshown(outcomes: Sequence[ServiceOutcome], shown: set[ChangeKey]) -> list[ServiceOutcome]:
+    """The services whose plan would apply a change the operator was not shown: drift during
+    the wait, a restarted AWS. Moves of the rollout itself (a checkpoint, blue/green's weights)
+    are what following means, and are not new."""
+    found = []
+    for outcome in outcomes:
+        if outcome.plan is None or outcome.plan.empty or outcome.diff is None:
+            continue
+        # The analysis stopping the refresh it failed is the rollout ending, not a new change.
+        stopping = _stops(outcome)
+        new = [
+            c
+            for c in outcome.diff.changes
+            if (c.resource_name, c.field, value_text(c.new)) not in shown
+            and c.field not in _ROLLOUT_MOVES
+            and c.resource is not Resource.LISTENER
+            and not (stopping and c.resource is Resource.INSTANCE_REFRESH)
+        ]
+        if new:
+            found.append(outcome)
+    return found
+
+
+# Approves a pass's new changes (shown to the operator first), or refuses them: False stops.
+Approve = Callable[[Sequence[ServiceOutcome]], bool]
+
+
 @dataclass
 class Follower:
+    """Follows the rollout ``apply`` started: each poll applies only what the operator saw
+    (``shown``, from the first diff); a pass with anything else goes to ``approve`` first, and
+    ``apply --wait`` stops when it is refused (issue 17 #6). ``until`` says when to stop (by
+    default, when every service settled: ``judge``)."""
+
     reconciler: Reconciler
     specs: Sequence[ServiceSpec]
     timeout: float
@@ -175,16 +231,27 @@ class Follower:
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
     report: Callable[[ServiceStatus], None] = lambda _status: None
+    shown: set[ChangeKey] = field(default_factory=set)
+    approve: Approve = lambda _outcomes: False
+    until: Callable[[Sequence[ServiceOutcome], Sequence[ServiceStatus]], Verdict | None] = (
+        lambda outcomes, statuses: judge(outcomes, statuses)
+    )
+    refused: bool = False  # the last run stopped at changes it was not allowed to apply
 
     def run(self) -> Followed:
         deadline = self.clock() + self.timeout
         while True:
             outcomes = self.reconciler.compute(self.specs)
+            if unshown(outcomes, self.shown):
+                if not self.approve(outcomes):
+                    self.refused = True
+                    return Followed(Verdict.ERROR, outcomes)
+                self.shown |= change_keys(outcomes)
             self.reconciler.apply(outcomes)
             statuses = [service_status(o) for o in outcomes]
             for status in statuses:
                 self.report(status)
-            found = judge(outcomes, statuses)
+            found = self.until(outcomes, statuses)
             if found is not None:
                 return Followed(found, outcomes)
             if self.clock() >= deadline:

@@ -30,6 +30,7 @@ from reconciler.pipeline.apply import apply
 from reconciler.pipeline.diff import diff
 from reconciler.pipeline.observe import Observer
 from reconciler.pipeline.plan import plan
+from reconciler.pipeline.writers import Writer, check_and_stamp
 
 # ServiceOutcome lives in the model; importers of it from here keep working.
 __all__ = ["Reconciler", "ServiceOutcome", "prepare"]
@@ -40,6 +41,9 @@ class Reconciler:
     aws: Aws
     resolver: ImageResolver
     owner: str = DEFAULT_OWNER
+    # Who writes, judged against the group's writer tag before each write (``writers``); None
+    # writes unchecked (tests of the pipeline alone).
+    writer: Writer | None = None
     observer: Observer = field(init=False)  # the reconciler's own account's
     _observers: dict[AwsAccess, Observer] = field(init=False, default_factory=dict)
 
@@ -90,6 +94,9 @@ class Reconciler:
             if outcome.error is not None or outcome.plan is None or outcome.plan.empty:
                 continue
             try:
+                if self.writer is not None:
+                    check_and_stamp(outcome, self.writer)
+                    assert outcome.plan is not None
                 outcome.applied = apply(
                     self.aws_for(outcome.spec), outcome.plan, region=outcome.spec.region
                 )
