@@ -17,7 +17,7 @@ __all__ = [
     "observe_policies",
 ]
 
-_POLICY_NAMES_PER_CALL = 50
+POLICY_NAMES_PER_CALL = 50
 
 PolicyCache = ExpiringCache[list[tuple[str, ObservedScalingPolicy]]]  # by policy name
 
@@ -60,7 +60,7 @@ def describe_policies_by_name(
         return aws.pages("autoscaling", "describe_policies", region=region, **params)
 
     found: dict[str, list[tuple[str, ObservedScalingPolicy]]] = {}
-    for raw in batched(names, _POLICY_NAMES_PER_CALL, read, member="ScalingPolicies"):
+    for raw in batched(names, POLICY_NAMES_PER_CALL, read, member="ScalingPolicies"):
         policy = parse_policy(raw)
         found.setdefault(policy.name, []).append((raw["AutoScalingGroupName"], policy))
     return found
