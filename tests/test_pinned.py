@@ -15,12 +15,14 @@ from reconciler.model import (
     TAG_PINNED,
     TAG_RETRIED_REFRESH,
     TAG_VALUE_LIMIT,
+    BlueGreenSpec,
     Diff,
     ObservedAutoScalingGroup,
     ObservedInstance,
     Phase,
     ServiceOutcome,
 )
+from reconciler.model.bluegreen import ListenerRef, SideRef
 from reconciler.model.markers import failed_marker
 from reconciler.model.pinned import PinnedRecord, parse_pinned
 from reconciler.pipeline.observe.records import trusted
@@ -311,7 +313,10 @@ def test_a_stale_record_is_rewritten() -> None:
 
 def test_a_blue_green_service_gets_no_record() -> None:
     spec = f.service_spec()
-    paired = dataclasses.replace(spec, blue_green=object())  # any pair: never recorded
+    pair = BlueGreenSpec(
+        ListenerRef("feedback-alb", 80), SideRef("feedback-green", "feedback-tg-g")
+    )
+    paired = dataclasses.replace(spec, blue_green=pair)
     found = ServiceOutcome(
         spec=paired, desired=DESIRED, observed=BASE, diff=Diff(DESIRED.name, (), Phase.IN_SYNC)
     )

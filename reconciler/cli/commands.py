@@ -21,6 +21,7 @@ from reconciler.cli import logs, operator, render, report
 from reconciler.cli.bluegreen_text import blue_green_aftermath
 from reconciler.cli.exits import EXIT_ERROR, EXIT_OK, apply_exit, cannot_act, diff_exit
 from reconciler.daemon import source
+from reconciler.daemon.shards import parse_shard
 from reconciler.images.resolver import ImageResolver
 from reconciler.model import Problem, ServiceSpec
 from reconciler.pipeline.apply import apply
@@ -188,6 +189,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         listen=None if args.listen == "off" else server.parse_listen(args.listen),
         cache_dir=Path(args.cache_dir) if args.cache_dir else None,
         lease_table=args.lease_table,
+        shard=parse_shard(args.shard) if args.shard else None,
         allowed_signers=Path(args.allowed_signers) if args.allowed_signers else None,
         webhook_secret=run.webhook_secret(file=args.webhook_secret_file, env=os.environ),
         once=args.once,

@@ -133,7 +133,9 @@ def targets(elbv2: Any, target_group: Any, now: datetime) -> list[Target]:
     found = []
     for target_id, target in target_group.targets.items():
         instance = (
-            instance_index.find(elbv2.ec2_backend, target_id) if target_id.startswith("i-") else None
+            instance_index.find(elbv2.ec2_backend, target_id)
+            if target_id.startswith("i-")
+            else None
         )
         state = str(target_group.health_for(target, elbv2.ec2_backend).status)
         registered = records.registered_at.get(target_id, now)

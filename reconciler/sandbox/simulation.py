@@ -8,9 +8,9 @@ write, sees the same moment: DescribeAutoScalingGroups never shows old instances
 DescribeInstanceRefreshes, read a moment later, says the refresh has succeeded.
 
 Only the groups with something under way are stepped between the first and the last moment
-(``advance``). Each step, per group: booted instances go in service (and are registered), instances that have
-drained after termination leave, refreshes move on,
-and ELB health replaces instances that fail their checks (during refreshes too: row A5).
+(``advance``). Each step, per group: booted instances go in service (and are registered),
+instances that have drained after termination leave, refreshes move on, and ELB health
+replaces instances that fail their checks (during refreshes too: row A5).
 """
 
 from __future__ import annotations
