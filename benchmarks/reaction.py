@@ -44,7 +44,8 @@ from benchmarks import fleet
 from reconciler.aws import is_read
 from reconciler.daemon.daemon import Daemon
 from reconciler.daemon.run import RunConfig, build_daemon
-from reconciler.daemon.server import StatusServer, sign
+from reconciler.daemon.server import StatusServer
+from reconciler.daemon.webhook import sign
 from reconciler.sandbox import Sandbox
 
 SECRET = b"benchmark-webhook-secret"

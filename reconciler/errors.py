@@ -3,7 +3,8 @@
     ReconcilerError                  base; str(e) is one clear line for a human
     ├── UsageError                   bad command line (exit 2)
     ├── InvalidDesiredState          desired files failed validation; carries located Problems
-    │   └── UnverifiedCommit         the commit is not signed by an allowed key
+    │   ├── UnverifiedCommit         the commit is not signed by an allowed key
+    │   └── UnresolvableImage        an image the commit names is not in its registry
     ├── SandboxError                 the local sandbox cannot serve (a busy port) or is not running
     ├── DemoFailed                   a step of `reconciler demo` did not end as the story says
     ├── GitError                     git could not be run, timed out, or refused
@@ -74,6 +75,11 @@ class UnverifiedCommit(InvalidDesiredState):
             allowed=f"commits signed by a key in {allowed_signers}",
         )
         super().__init__([problem])
+
+
+class UnresolvableImage(InvalidDesiredState):
+    """An image the commit names does not resolve: refused exactly like an invalid commit, so
+    the last good revision stays reconciled (``images.admit``)."""
 
 
 class DemoFailed(ReconcilerError):

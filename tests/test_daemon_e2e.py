@@ -29,7 +29,8 @@ from reconciler.daemon.daemon import Daemon
 from reconciler.daemon.lease import Lease
 from reconciler.daemon.listeners import TickView
 from reconciler.daemon.rollouts import SUCCEEDED
-from reconciler.daemon.server import StatusServer, sign
+from reconciler.daemon.server import StatusServer
+from reconciler.daemon.webhook import sign
 from reconciler.sandbox import Sandbox
 from tests.gitrepo import SigningKey
 from tests.test_loop import (

@@ -22,10 +22,12 @@ from reconciler.errors import InvalidDesiredState
 from reconciler.images import scripts, userdata
 from reconciler.model import (
     AutoScalingGroupSpec,
+    BootSpec,
     HealthCheckSpec,
     ImageSpec,
     LaunchTemplateSpec,
     Problem,
+    PullCredentials,
     ResolvedImage,
     RolloutSpec,
     ScalingSpec,
@@ -104,7 +106,8 @@ def _walk_properties(
 def test_every_schema_property_is_described_and_closed() -> None:
     for field, sub in _walk_properties(desired.schema()):
         assert sub.get("description"), f"{field} has no description"
-        if sub.get("type") == "object":
+        # A map (spec.env) names what its values are; every other mapping is closed.
+        if sub.get("type") == "object" and not isinstance(sub.get("additionalProperties"), dict):
             assert sub.get("additionalProperties") is False, f"{field} accepts unknown fields"
 
 
@@ -141,6 +144,7 @@ def test_canonical_file_loads_to_the_expected_spec() -> None:
                 matcher="200",
                 protocol="HTTP",
             ),
+            unmanaged=frozenset({"protocol"}),  # the file leaves it out: not managed
         ),
         rollout=RolloutSpec(
             min_healthy_percentage=50,
@@ -155,6 +159,10 @@ def test_canonical_file_loads_to_the_expected_spec() -> None:
         source=SourceRef(str(CANONICAL_PATH), 2, "c0ffee" * 6),
         paused=False,
         image_poll_interval=300,
+        boot=BootSpec(
+            env=(("SPRING_PROFILES_ACTIVE", "prod"),),
+            pull_credentials=PullCredentials("johnhuh619", "ssmParameter", "/feedback/ghcr-token"),
+        ),
     )
     assert loaded.services == (expected,)
 
@@ -162,8 +170,14 @@ def test_canonical_file_loads_to_the_expected_spec() -> None:
 def test_canonical_template_renders_and_reads_back() -> None:
     (service,) = desired.load([CANONICAL_PATH]).services
     image = ResolvedImage(service.image.repository, service.image.tag, DIGEST)
-    rendered = userdata.render(service.launch_template.template, image=image, service=service.name)
-    assert f"docker pull {image.pinned}\n" in rendered
+    rendered = userdata.render(
+        service.launch_template.template,
+        image=image,
+        service=service.name,
+        region=service.region,
+        spec=service.boot,
+    )
+    assert f"docker pull {image.pinned} ||" in rendered
     assert "--name feedback " in rendered
     assert scripts.parse_image(rendered) == ImageSpec(image.repository, None, DIGEST)
 
@@ -313,7 +327,7 @@ CASES = [
         edit("    minSize: 2\n", "    minSize: 2\n    minSize: 3\n"),
         f"{ASG}.minSize",
         "minSize: 3",
-        "duplicate key 'minSize' (first at line 16)",
+        f"duplicate key 'minSize' (first at line {line_of(CANONICAL, 'minSize: 2')})",
     ),
     Case(
         "python-tag",
@@ -375,7 +389,7 @@ CASES = [
         "not-utf-8",
         CANONICAL.encode().replace(b"feedback-tg", b"feedback-t\xe9g"),
         "(file)",
-        22,
+        line_of(CANONICAL, "name: feedback-tg"),
         f"byte 0xe9 at byte offset {CANONICAL.encode().index(b'feedback-tg') + 10}",
     ),
     Case(
@@ -1344,6 +1358,11 @@ def _renamed(name: str, **names: str) -> str:
     return text
 
 
+LINE_LT = line_of(CANONICAL, "name: feedback-app-template")
+LINE_ASG = line_of(CANONICAL, "name: feedback-asg")
+LINE_TG = line_of(CANONICAL, "name: feedback-tg")
+
+
 @pytest.mark.parametrize(
     "second, field, line, what",
     [
@@ -1356,20 +1375,22 @@ def _renamed(name: str, **names: str) -> str:
         (
             _renamed("two", asg="feedback-asg"),
             f"{ASG}.name",
-            15,
-            "Auto Scaling group 'feedback-asg' is already used in us-east-1 at {first}:15",
+            LINE_ASG,
+            "Auto Scaling group 'feedback-asg' is already used in us-east-1"
+            f" at {{first}}:{LINE_ASG}",
         ),
         (
             _renamed("two", lt="feedback-app-template"),
             "spec.launchTemplate.name",
-            12,
-            "launch template 'feedback-app-template' is already used in us-east-1 at {first}:12",
+            LINE_LT,
+            "launch template 'feedback-app-template' is already used in us-east-1"
+            f" at {{first}}:{LINE_LT}",
         ),
         (
             _renamed("two", tg="feedback-tg"),
             "spec.targetGroup.name",
-            22,
-            "target group 'feedback-tg' is already used in us-east-1 at {first}:22",
+            LINE_TG,
+            f"target group 'feedback-tg' is already used in us-east-1 at {{first}}:{LINE_TG}",
         ),
     ],
     ids=["service-name", "asg-name", "launch-template-name", "target-group-name"],
@@ -1390,9 +1411,9 @@ def test_duplicate_names_within_one_file(tmp_path: Path) -> None:
     second_doc = len(CANONICAL.splitlines()) + 1
     assert [(p.field, p.line) for p in errors] == [
         ("metadata.name", second_doc + 5),
-        ("spec.launchTemplate.name", second_doc + 12),
-        (f"{ASG}.name", second_doc + 15),
-        ("spec.targetGroup.name", second_doc + 22),
+        ("spec.launchTemplate.name", second_doc + LINE_LT),
+        (f"{ASG}.name", second_doc + LINE_ASG),
+        ("spec.targetGroup.name", second_doc + LINE_TG),
     ]
 
 

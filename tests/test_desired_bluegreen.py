@@ -143,10 +143,12 @@ def test_blue_green_without_its_section_is_refused(tmp_path: Path) -> None:
     assert "needs spec.blueGreen" in problems[0].message
 
 
-def test_a_scaling_policy_is_refused_with_blue_green(tmp_path: Path) -> None:
+def test_a_scaling_policy_is_accepted_with_blue_green(tmp_path: Path) -> None:
     text = swap("  rollout:\n", "  scaling:\n    targetCpuUtilization: 70\n  rollout:\n")
-    problems = load_errors([write_service(tmp_path, text, template=TEMPLATE)])
-    assert [p.field for p in problems] == ["spec.scaling"]
+    loaded = desired.load([write_service(tmp_path, text, template=TEMPLATE)])
+    (service,) = loaded.services
+    assert service.scaling is not None
+    assert service.scaling.target_cpu_utilization == 70
 
 
 def test_refresh_only_preferences_are_warned_about(tmp_path: Path) -> None:

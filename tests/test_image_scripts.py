@@ -54,13 +54,13 @@ def test_parse_image_reads_the_seed_rollback_script() -> None:
     ],
 )
 def test_parse_image_reads_rendered_scripts(image: ResolvedImage) -> None:
-    rendered = userdata.render(TEMPLATE, image=image, service="feedback")
+    rendered = userdata.render(TEMPLATE, image=image, service="feedback", region="us-east-1")
     assert scripts.parse_image(rendered) == ImageSpec(image.repository, None, image.digest)
 
 
 def test_parse_image_takes_the_tag_of_a_rendered_image_tag_assignment() -> None:
     template = 'IMAGE_TAG="${IMAGE_TAG}"\ndocker pull ${IMAGE}\n'
-    rendered = userdata.render(template, image=IMAGE, service="feedback")
+    rendered = userdata.render(template, image=IMAGE, service="feedback", region="us-east-1")
     assert scripts.parse_image(rendered) == ImageSpec(REPO, "latest", DIGEST)
 
 

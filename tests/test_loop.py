@@ -345,19 +345,47 @@ def test_a_temporary_service_error_backs_off_that_service(
 
 def test_a_permanent_error_stalls_until_the_next_commit(sandbox, aws: Aws, tmp_path: Path) -> None:
     clock = FakeClock()
-    repo = desired_repo(tmp_path / "git", tag="v9.9")  # no such tag in the registry
+    repo = desired_repo(tmp_path / "git", tag="v1.1")
     daemon = make_daemon(aws, git_source(repo, tmp_path / "cache"), clock=clock)
-
-    assert not daemon.tick().ok
+    converge(daemon, clock=sandbox.clock)
+    group = aws.call(
+        "autoscaling", "describe_auto_scaling_groups", AutoScalingGroupNames=["feedback-asg"]
+    )["AutoScalingGroups"][0]
+    aws.call(  # a foreign owner on the group: permanent for this desired state
+        "autoscaling",
+        "create_or_update_tags",
+        Tags=[
+            {
+                "ResourceId": group["AutoScalingGroupName"],
+                "ResourceType": "auto-scaling-group",
+                "Key": "asg-reconciler/owner",
+                "Value": "someone-else",
+                "PropagateAtLaunch": False,
+            }
+        ],
+    )
+    deploy(repo, "v1.0")
+    clock.now += 60
+    daemon.tick()
     stalled = daemon.statuses()["feedback"].condition("Stalled")
-    assert stalled.status and stalled.reason == "ImageNotFound"
+    assert stalled.status
     aws.reset_counts()
     clock.now += 60
     daemon.tick()
-    assert aws.calls["DescribeImages"] == 0  # parked: not retried every tick
+    assert aws.calls["CreateLaunchTemplateVersion"] == 0  # parked: nothing written
 
-    repo.write("desired/desired.yaml", desired_yaml(tag="v1.1"))
-    repo.commit("fix the tag")
+    aws.call(
+        "autoscaling",
+        "delete_tags",
+        Tags=[
+            {
+                "ResourceId": group["AutoScalingGroupName"],
+                "ResourceType": "auto-scaling-group",
+                "Key": "asg-reconciler/owner",
+            }
+        ],
+    )
+    deploy(repo, "v1.1")
     converge(daemon, clock=sandbox.clock)  # a new commit is a new desired state: tried at once
 
 

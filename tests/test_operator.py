@@ -63,6 +63,14 @@ def say_nothing(_: str) -> None:
     pass
 
 
+def all_ran(work: operator.WorkTree, located: operator.Located) -> list[operator.Verdict]:
+    """AWS's record, as plain data: every earlier commit of the file rolled out successfully."""
+    return [
+        operator.Verdict(revision=c.commit[:12], image=c.image, ok=True, why="refresh Successful")
+        for c in operator.candidates(work, located=located)
+    ]
+
+
 # ------------------------------------------------------------------------------------------------
 # rollback
 # ------------------------------------------------------------------------------------------------
@@ -71,7 +79,8 @@ def say_nothing(_: str) -> None:
 def test_rollback_to_previous_commits_the_image_before_head(repo: GitRepo) -> None:
     before = repo.head()
     done = operator.rollback(
-        Authoring(repo=repo.work, service="feedback", reason="v2.0 answers 500", say=say_nothing)
+        Authoring(repo=repo.work, service="feedback", reason="v2.0 answers 500", say=say_nothing),
+        verdicts=all_ran,
     )
 
     assert done.commit == repo.head() != before
@@ -99,7 +108,9 @@ def test_previous_skips_commits_that_left_the_image_alone(repo: GitRepo) -> None
     repo.write("desired/desired.yaml", text.replace("maxSize: 4", "maxSize: 6"))
     repo.commit("allow 6 instances")
 
-    operator.rollback(Authoring(repo=repo.work, service="feedback", say=say_nothing))
+    operator.rollback(
+        Authoring(repo=repo.work, service="feedback", say=say_nothing), verdicts=all_ran
+    )
 
     assert loaded_image(repo) == ("v1.1", None)  # not v2.0, which the capacity commit kept
     assert "maxSize: 6" in desired_text(repo)  # and the capacity change stays
@@ -116,28 +127,39 @@ def test_rollback_to_a_revision(repo: GitRepo) -> None:
 
 
 def test_rollback_twice_goes_back_again(repo: GitRepo) -> None:
-    operator.rollback(Authoring(repo=repo.work, service="feedback", say=say_nothing))
-    operator.rollback(Authoring(repo=repo.work, service="feedback", say=say_nothing))
+    operator.rollback(
+        Authoring(repo=repo.work, service="feedback", say=say_nothing), verdicts=all_ran
+    )
+    operator.rollback(
+        Authoring(repo=repo.work, service="feedback", say=say_nothing), verdicts=all_ran
+    )
     # "previous" is the newest earlier image that differs: the v2.0 the first rollback undid.
     assert loaded_image(repo) == ("v2.0", None)
 
 
-def test_rollback_through_the_cli_and_push(repo: GitRepo, capsys) -> None:
+def test_rollback_through_the_cli_and_push(
+    sandbox, repo: GitRepo, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", sandbox.endpoint)
     code = cli.main(
         [
             "rollback",
             "feedback",
             "--repo",
             str(repo.work),
+            "--to",
+            "HEAD~1",
             "--reason",
             "smoke",
             "--push",
+            "--yes",
         ]
     )
     out = capsys.readouterr().out
     assert code == 0
     assert f"rollback feedback: image {SANDBOX_IMAGE}:v2.0 → {SANDBOX_IMAGE}:v1.1" in out
     assert "-    tag: v2.0" in out and "+    tag: v1.1" in out  # the diff is shown
+    assert "named with --to HEAD~1" in out  # and why that target
     origin_head = subprocess.run(
         ["git", "--git-dir", str(repo.origin), "rev-parse", "main"],
         capture_output=True,
@@ -173,14 +195,17 @@ def test_previous_needs_an_earlier_image(tmp_path: Path, monkeypatch) -> None:
     made = desired_repo(tmp_path / "git", tag="v1.0")
     for name, value in made.env.items():
         monkeypatch.setenv(name, value)
-    with pytest.raises(OperatorError, match="no earlier commit"):
-        operator.rollback(Authoring(repo=made.work, service="feedback", say=say_nothing))
+    with pytest.raises(OperatorError, match="no earlier revision with another image"):
+        operator.rollback(
+            Authoring(repo=made.work, service="feedback", say=say_nothing), verdicts=all_ran
+        )
 
 
 def test_dry_run_commits_nothing(repo: GitRepo) -> None:
     head = repo.head()
     done = operator.rollback(
-        Authoring(repo=repo.work, service="feedback", dry_run=True, say=say_nothing)
+        Authoring(repo=repo.work, service="feedback", dry_run=True, say=say_nothing),
+        verdicts=all_ran,
     )
     assert done.commit is None
     assert "+    tag: v1.1" in done.diff
@@ -321,7 +346,8 @@ def test_the_daemon_converges_to_a_rollback(sandbox, aws: Aws, tmp_path: Path, m
     done = operator.rollback(
         Authoring(
             repo=made.work, service="feedback", reason="v1.1 is slow", push=True, say=say_nothing
-        )
+        ),
+        verdicts=operator.aws_verdicts(lambda region: aws, path="desired"),
     )
     assert done.pushed
     converge(daemon, clock=sandbox.clock)

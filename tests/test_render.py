@@ -80,7 +80,7 @@ def test_text_one_line_per_change_and_a_summary() -> None:
     result = drifted()
     out = render.text([result, in_sync()])
     lines = out.splitlines()
-    change_lines = [line for line in lines if line.startswith("  ")]
+    change_lines = [line for line in lines if line.startswith("  ") and "note:" not in line]
     assert len(change_lines) == len(result.changes) == 3
     assert "  ~ target_group feedback-tg healthCheck.intervalSeconds: 10 → 30" in lines
     assert lines[-1] == "Plan: 3 to change in 1 of 2 services."
@@ -179,7 +179,7 @@ def test_json_round_trips_with_documented_keys() -> None:
     assert document["version"] == 1
     assert document["summary"] == {"services": 2, "changed": 1, "changes": 3}
     first, second = document["services"]
-    keys = {"name", "phase", "message", "changes", "gates", "refresh", "rollout_plan"}
+    keys = {"name", "phase", "message", "changes", "gates", "refresh", "rollout_plan", "notes"}
     assert set(first) == keys
     assert first["refresh"] is None
     assert set(first["changes"][0]) == {"resource", "name", "field", "old", "new", "kind"}

@@ -11,7 +11,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -133,7 +133,11 @@ def cmd_retry(args: argparse.Namespace) -> int:
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    operator.rollback(_authoring(args), to=args.to)
+    how = _authoring(args)
+    if not args.yes and not args.dry_run:
+        how = replace(how, confirm=lambda summary: _confirm(sys.stdin, sys.stdout, what="commit"))
+    verdicts = operator.aws_verdicts(lambda region: _aws_in(args, region), path=args.path)
+    operator.rollback(how, to=args.to, verdicts=verdicts)
     return EXIT_OK
 
 
@@ -192,6 +196,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         shard=parse_shard(args.shard) if args.shard else None,
         allowed_signers=Path(args.allowed_signers) if args.allowed_signers else None,
         webhook_secret=run.webhook_secret(file=args.webhook_secret_file, env=os.environ),
+        webhook_repository=run.webhook_repository(args.webhook_repository),
         once=args.once,
         owner=args.owner,
         region=region or "us-east-1",
@@ -225,7 +230,10 @@ def _page_actions(args: argparse.Namespace) -> dict[str, Any]:
         raise errors.UsageError("--action-token-file needs --repo to be a git repository")
     repo = str(local.resolve()) if local.exists() else args.repo
     cache = Path(args.cache_dir) if args.cache_dir else source.default_cache_dir()
-    actor = page_actor(repo=repo, branch=args.branch, path=args.path, cache_dir=cache)
+    verdicts = operator.aws_verdicts(lambda region: _aws_in(args, region), path=args.path)
+    actor = page_actor(
+        repo=repo, branch=args.branch, path=args.path, cache_dir=cache, verdicts=verdicts
+    )
     return {"action_token": token, "page_actor": actor}
 
 
@@ -242,10 +250,12 @@ def _load(args: argparse.Namespace) -> list[ServiceSpec]:
 
 
 def _aws(args: argparse.Namespace, specs: Sequence[ServiceSpec]) -> Aws:
+    return _aws_in(args, specs[0].region if specs else "us-east-1")
+
+
+def _aws_in(args: argparse.Namespace, default_region: str) -> Aws:
     region = args.region or os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION")
-    return Aws(
-        region=region or (specs[0].region if specs else "us-east-1"), endpoint_url=args.endpoint_url
-    )
+    return Aws(region=region or default_region, endpoint_url=args.endpoint_url)
 
 
 def _reconciler(args: argparse.Namespace) -> tuple[Reconciler, list[ServiceSpec]]:
@@ -269,14 +279,17 @@ def _compute(args: argparse.Namespace) -> list[ServiceOutcome]:
     return reconciler.compute(specs)
 
 
-def _confirm(stdin: TextIO, stdout: TextIO) -> bool:
+def _confirm(stdin: TextIO, stdout: TextIO, *, what: str = "apply") -> bool:
     if not stdin.isatty():
-        raise errors.UsageError("refusing to apply without --yes: standard input is not a terminal")
-    stdout.write("Apply these changes? Only 'yes' is accepted: ")
+        raise errors.UsageError(
+            f"refusing to {what} without --yes: standard input is not a terminal"
+        )
+    question = "Apply these changes?" if what == "apply" else f"{what.capitalize()} this change?"
+    stdout.write(f"{question} Only 'yes' is accepted: ")
     stdout.flush()
     answer = stdin.readline().strip()
     if answer != "yes":
-        print("apply cancelled")
+        print(f"{what} cancelled")
         return False
     return True
 

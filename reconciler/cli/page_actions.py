@@ -37,7 +37,16 @@ class Checkout:
     prepare: Callable[[], None]  # brings the checkout to the branch's tip
 
 
-def page_actor(*, repo: str, branch: str, path: str, cache_dir: Path) -> Actor:
+def page_actor(
+    *,
+    repo: str,
+    branch: str,
+    path: str,
+    cache_dir: Path,
+    verdicts: operator.Verdicts | None = None,
+) -> Actor:
+    """``verdicts``: AWS's record of each revision, so the page's rollback, like the command's,
+    goes back only to a revision that ran successfully."""
     checkout = checkout_for(repo=repo, branch=branch, cache_dir=cache_dir)
 
     def act(action: str, service: str, reason: str) -> Acted:
@@ -51,7 +60,7 @@ def page_actor(*, repo: str, branch: str, path: str, cache_dir: Path) -> Actor:
             say=lambda text: log.debug("page_action", service=service, text=text),
         )
         if action == "rollback":
-            done = operator.rollback(how)
+            done = operator.rollback(how, verdicts=verdicts)
         else:
             done = operator.pause(how, resume=action == "resume")
         return Acted(commit=done.commit, summary=done.summary)

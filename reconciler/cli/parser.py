@@ -102,15 +102,20 @@ def add_retry(sub: Subparsers) -> None:
 def add_rollback(sub: Subparsers) -> None:
     cmd = sub.add_parser(
         "rollback",
-        help="commit the image a service had before (never touches AWS)",
+        help="commit the image a service had before (reads AWS, never writes it)",
         description="In a checkout of the desired repository, set SERVICE's image back to the "
         "one it had at --to (default 'previous': the newest commit before HEAD whose image "
-        "differs), editing only the image fields, and commit it; --push pushes the commit. "
-        "The daemon then rolls it out like any commit.",
+        "differs and last ran successfully, as AWS records it; a failed revision is a target "
+        "only when named), editing only the image fields; show the change and why that "
+        "target, ask, and commit it; --push pushes the commit. The daemon then rolls it out "
+        "like any commit.",
     )
     cmd.add_argument("service")
     cmd.add_argument(
         "--to", default="previous", help="a git revision, or 'previous' (default: %(default)s)"
+    )
+    cmd.add_argument(
+        "--yes", action="store_true", help="commit without asking (needed without a terminal)"
     )
     options.add_operator(cmd)
     cmd.set_defaults(run=commands.cmd_rollback)
@@ -249,6 +254,13 @@ def _run_service(cmd: argparse.ArgumentParser) -> None:
         "--webhook-secret-file",
         help="shared secret of the GitHub push webhook (or env RECONCILER_WEBHOOK_SECRET); "
         "without one, POST /hooks/git is disabled (404)",
+    )
+    cmd.add_argument(
+        "--webhook-repository",
+        default=env("webhook_repository"),
+        metavar="OWNER/NAME",
+        help="tick only for pushes whose repository.full_name is this (env "
+        "RECONCILER_WEBHOOK_REPOSITORY); others are answered 202 ignored_repository",
     )
     cmd.add_argument(
         "--action-token-file",

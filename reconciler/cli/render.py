@@ -25,6 +25,7 @@ a version. Schema (version 1)::
             }
           ],
           "gates": [str],             # a rollout to start: how it will be judged
+          "notes": [str],             # seen and left alone (unmanaged fields), or a warning
           "rollout_plan": null | {    # OutOfSync: what it starts; "image" null: no rollout
             "strategy": "rolling" | "blueGreen",
             "image": null | {"desired": IMAGE, "running": null | IMAGE},
@@ -103,6 +104,7 @@ def _text_service(diff: Diff) -> str:
     header = f"service {diff.service}: {diff.phase.value}"
     lines = [f"{header} ({diff.message})" if diff.message else header]
     lines.extend(f"  {change_line(c)}" for c in diff.changes)
+    lines.extend(f"  note: {note}" for note in diff.notes)
     if diff.rollout_plan is not None:  # it holds the gates, with the rest of the rollout
         # Settings alone: the change lines say it all on a terminal; the comment says "no rollout".
         if diff.rollout_plan.rolls_out:
@@ -178,6 +180,7 @@ def _json_service(diff: Diff) -> dict[str, Any]:
         "message": diff.message,
         "changes": [_json_change(c) for c in diff.changes],
         "gates": list(diff.gates),
+        "notes": list(diff.notes),
         "refresh": _json_refresh(diff.refresh) if diff.refresh else None,
         "rollout_plan": dataclasses.asdict(diff.rollout_plan) if diff.rollout_plan else None,
     }
@@ -228,6 +231,8 @@ def _markdown_service(diff: Diff) -> list[str]:
     lines = [f"#### `{diff.service}`: {diff.phase.value}"]
     if diff.message:
         lines.extend(["", _cell(diff.message)])
+    if diff.notes:
+        lines.extend(["", *(f"- {_cell(note)}" for note in diff.notes)])
     if not diff.changes:
         return lines
     table = [

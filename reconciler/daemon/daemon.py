@@ -35,6 +35,7 @@ from reconciler.daemon.shards import ShardLeases
 from reconciler.daemon.source import Source
 from reconciler.daemon.ticker import Ticker
 from reconciler.model import ServiceSpec
+from reconciler.pipeline.admit import admit_images
 from reconciler.pipeline.apply import apply
 from reconciler.pipeline.plan import retry
 from reconciler.pipeline.reconcile import Reconciler, ServiceOutcome
@@ -79,7 +80,11 @@ class Daemon:
         self._clock = clock
         self._backoffs = Backoffs(base=backoff_base, cap=backoff_cap)
         self._revisions = Revisions(
-            source=source, metrics=self.metrics, backoffs=self._backoffs, clock=clock
+            source=source,
+            metrics=self.metrics,
+            backoffs=self._backoffs,
+            clock=clock,
+            admit=lambda specs: admit_images(specs, reconciler.resolver),
         )
         self._report = Report(revisions=self._revisions, metrics=self.metrics, lease=lease)
         self._tick_lock = threading.Lock()

@@ -30,7 +30,7 @@ gauges at 1. ``name`` is the desired Service; ``aws_service`` the AWS one::
     reconciler_git_fetch_duration_seconds                   fetches, failed ones included
     reconciler_git_fetch_errors_total
     reconciler_lease_held                                   1 on the instance that may write
-    reconciler_webhook_requests_total{result}
+    reconciler_webhook_requests_total{result}               deliveries to /hooks/git (webhook.py)
     reconciler_github_requests_total{operation,result}      posts to GitHub, each attempt's result
     reconciler_notifications_total{sink,event,result}       --notify (see notify/metrics.py)
     reconciler_build_info{version,python,prometheus_client} 1
@@ -72,7 +72,18 @@ from reconciler.daemon.service_metrics import (
 )
 from reconciler.model import AnalysisResult, Condition
 
-WEBHOOK_RESULTS = ("triggered", "ping", "ignored", "unauthorized", "rate_limited")
+WEBHOOK_RESULTS = (
+    "triggered",
+    "coalesced",
+    "duplicate",
+    "ping",
+    "ignored_event",
+    "ignored_repository",
+    "ignored_ref",
+    "ignored_deleted",
+    "unauthorized",
+    "bad_payload",
+)
 # Re-exported: callers name results and phases through this module.
 __all__ = ["OVERALL", "PHASES", "RESULTS", "WEBHOOK_RESULTS", "Metrics"]
 

@@ -4,15 +4,19 @@
   specs are never used, the last good revision's stay in force, and the refusal (with each
   problem's file:line:field) is kept for ``/status`` and the log.
 - A failed fetch (or a failed read of the commit) backs off like any temporary error.
-- A refused commit is read once: reading it again cannot change the verdict. Moving back to the
-  last good one (a force-push) clears the refusal.
+- **Images must resolve.** A commit naming an image its registry does not hold (``admit``) is
+  refused the same way, reason ``UnresolvableImage``. A registry that cannot be reached says
+  nothing about the commit: it is taken in, and that service backs off on its own.
+- A refused commit is read once: reading it again cannot change the verdict. An unresolvable
+  image is the exception, looked up again at each fetch, since the image may be pushed after
+  its tag was committed. Moving back to the last good one (a force-push) clears the refusal.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +29,11 @@ from reconciler.daemon.source import Fetched, Source
 from reconciler.model import Problem, ServiceSpec
 
 log = structlog.get_logger("reconciler.daemon.revisions")
+
+# What a loaded revision's specs must pass to be taken in (the images resolve); raises
+# InvalidDesiredState to refuse it.
+Admit = Callable[[Sequence[ServiceSpec]], None]
+RECHECKED = frozenset({errors.UnresolvableImage.__name__})
 
 
 @dataclass(frozen=True)
@@ -85,8 +94,10 @@ class Revisions:
         metrics: Metrics,
         backoffs: Backoffs,
         clock: Callable[[], float],
+        admit: Admit | None = None,
     ) -> None:
         self.source = source
+        self._admit = admit
         self._metrics = metrics
         self._backoffs = backoffs
         self._clock = clock
@@ -118,7 +129,7 @@ class Revisions:
             if bad is not None:  # moved back (force-push) from a refused commit to the good one
                 self._accept(good.revision, good.specs)
             return
-        if bad is not None and fetched.revision == bad.revision:
+        if bad is not None and fetched.revision == bad.revision and bad.reason not in RECHECKED:
             return  # refused already: reading it again cannot change the verdict
         try:
             specs = self._load(fetched.revision)
@@ -163,6 +174,11 @@ class Revisions:
                 loaded = desired.load(list(checkout.paths), revision=revision)
             except errors.InvalidDesiredState as exc:
                 raise errors.InvalidDesiredState(checkout.relocate(exc.problems)) from None
+            if self._admit is not None:
+                try:
+                    self._admit(loaded.services)
+                except errors.UnresolvableImage as exc:
+                    raise errors.UnresolvableImage(checkout.relocate(exc.problems)) from None
         for warning in checkout.relocate(loaded.warnings):
             log.warning("desired_warning", revision=revision, problem=str(warning))
         return loaded.services
@@ -170,6 +186,8 @@ class Revisions:
     def _refuse(self, revision: str, exc: errors.InvalidDesiredState) -> None:
         reason = type(exc).__name__
         error = DesiredError(revision=revision, problems=exc.problems, reason=reason)
+        if self.current().desired_error == error:
+            return  # looked up again (an image), and refused again: told already
         state = self._update(lambda s: dataclasses.replace(s, desired_error=error))
         last_good = state.good.revision if state.good else None
         self._metrics.desired_revision(revision=revision, last_good=last_good, valid=False)

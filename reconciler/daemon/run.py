@@ -21,7 +21,7 @@ import structlog
 from reconciler import errors
 from reconciler.aws import Aws
 from reconciler.daemon.daemon import Daemon
-from reconciler.daemon.github.settings import GitHubSettings
+from reconciler.daemon.github.settings import GitHubSettings, valid_repository
 from reconciler.daemon.github.worker import attach as attach_github
 from reconciler.daemon.lease import Lease, holder_id
 from reconciler.daemon.metrics import Metrics
@@ -64,6 +64,7 @@ class RunConfig:
     shard: Shard | None = None  # --shard K/N: one lease a shard (needs lease_table)
     allowed_signers: Path | None = None  # set: --verify-commits
     webhook_secret: bytes | None = None
+    webhook_repository: str | None = None  # set: pushes of other repositories tick nothing
     once: bool = False
     owner: str = DEFAULT_OWNER
     region: str = "us-east-1"
@@ -97,6 +98,15 @@ def webhook_secret(*, file: str | None, env: Mapping[str, str]) -> bytes | None:
         option="--webhook-secret-file", file=file, env=env, names=("RECONCILER_WEBHOOK_SECRET",)
     )
     return text.encode() if text else None
+
+
+def webhook_repository(text: str | None) -> str | None:
+    """``--webhook-repository``: ``OWNER/NAME``, or None (any repository's push ticks)."""
+    if not text:
+        return None
+    if not valid_repository(text):
+        raise errors.UsageError(f"--webhook-repository: {text!r}: use OWNER/NAME")
+    return text
 
 
 def build_source(config: RunConfig) -> Source:
@@ -222,6 +232,7 @@ def _run_forever(daemon: Daemon, config: RunConfig, stop: threading.Event) -> in
             port=port,
             webhook_secret=config.webhook_secret,
             branch=config.branch,
+            webhook_repository=config.webhook_repository,
         ).start()
         log.info("listening", address=f"http://{server.host}:{server.port}")
     daemon.start()

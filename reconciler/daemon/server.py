@@ -4,23 +4,19 @@
     GET  /readyz      200 once a pass completed for the revision being reconciled, else 503
     GET  /status      JSON: revision, lastGoodRevision, desiredError, services, role, ...
     GET  /metrics     Prometheus text
-    POST /hooks/git   GitHub push webhook → an immediate tick
+    POST /hooks/git   GitHub push webhook → an immediate tick (``reconciler.daemon.webhook``)
     GET  /            the web status page, and its own paths (``reconciler.daemon.web``)
 
-The webhook checks ``X-Hub-Signature-256`` (HMAC-SHA256 of the raw body with the shared
-secret) before anything else, then a token bucket limits how often it may trigger a tick.
-Without a secret configured it answers 404: an unauthenticated trigger is never offered.
+Without a webhook secret configured ``/hooks/git`` answers 404: an unauthenticated trigger is
+never offered.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import threading
-import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
@@ -29,11 +25,19 @@ import structlog
 
 from reconciler import errors
 from reconciler.daemon.metrics import Metrics
+from reconciler.daemon.webhook import (
+    DELIVERY_HEADER,
+    EVENT_HEADER,
+    SIGNATURE_HEADER,
+    Delivery,
+    Recent,
+    TokenBucket,
+    Webhook,
+)
 
 log = structlog.get_logger("reconciler.daemon.server")
 
 MAX_BODY = 1024 * 1024  # GitHub push payloads are far smaller; anything bigger is refused
-SIGNATURE_HEADER = "X-Hub-Signature-256"
 
 
 class DaemonView(Protocol):
@@ -54,48 +58,6 @@ class PageRoutes(Protocol):
     def handles_post(self, path: str) -> bool: ...
 
     def post(self, path: str, *, headers: Mapping[str, str], body: bytes) -> Reply: ...
-
-
-@dataclass
-class TokenBucket:
-    """``rate`` tokens a second, at most ``burst`` saved up."""
-
-    rate: float = 0.5
-    burst: float = 3.0
-    clock: Callable[[], float] = time.monotonic
-    _tokens: float = field(init=False)
-    _at: float = field(init=False)
-    _lock: threading.Lock = field(init=False, default_factory=threading.Lock)
-
-    def __post_init__(self) -> None:
-        self._tokens = self.burst
-        self._at = self.clock()
-
-    def take(self) -> bool:
-        with self._lock:
-            now = self.clock()
-            self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
-            self._at = now
-            if self._tokens < 1.0:
-                return False
-            self._tokens -= 1.0
-            return True
-
-    def wait_time(self) -> float:
-        with self._lock:
-            return max(0.0, (1.0 - self._tokens) / self.rate)
-
-
-def signature_ok(*, secret: bytes, body: bytes, header: str | None) -> bool:
-    """GitHub's ``sha256=<hex>`` over the raw body, compared in constant time."""
-    if not header or not header.startswith("sha256="):
-        return False
-    return hmac.compare_digest(sign(secret=secret, body=body).encode(), header.strip().encode())
-
-
-def sign(*, secret: bytes, body: bytes) -> str:
-    """The header value GitHub would send (for tests and for scripted triggers)."""
-    return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -121,16 +83,28 @@ class Routes:
         metrics: Metrics,
         webhook_secret: bytes | None,
         branch: str | None = None,
+        webhook_repository: str | None = None,
         bucket: TokenBucket | None = None,
+        recent: Recent | None = None,
         max_body: int = MAX_BODY,
         page: PageRoutes | None = None,
     ) -> None:
         self.daemon = daemon
         self.page = page
         self.metrics = metrics
-        self.secret = webhook_secret
-        self.branch = branch
-        self.bucket = bucket or TokenBucket()
+        self.webhook = (
+            None
+            if webhook_secret is None
+            else Webhook(
+                secret=webhook_secret,
+                trigger=daemon.trigger,
+                metrics=metrics,
+                branch=branch,
+                repository=webhook_repository,
+                bucket=bucket,
+                recent=recent,
+            )
+        )
         self.max_body = max_body
 
     def get(self, path: str) -> Reply:
@@ -148,42 +122,12 @@ class Routes:
         found = self.page.get(path) if self.page is not None else None
         return found or _json(HTTPStatus.NOT_FOUND, {"error": "not found"})
 
-    def webhook_enabled(self) -> bool:
-        return self.secret is not None
-
-    def hook(self, *, body: bytes, signature: str | None, event: str | None) -> Reply:
+    def hook(self, delivery: Delivery) -> Reply:
         """POST /hooks/git, after the body was read within ``max_body``."""
-        if self.secret is None:
+        if self.webhook is None:
             return _json(HTTPStatus.NOT_FOUND, {"error": "not found"})
-        if not signature_ok(secret=self.secret, body=body, header=signature):
-            return self._hook_reply("unauthorized", HTTPStatus.UNAUTHORIZED, "bad signature")
-        if event == "ping":
-            return self._hook_reply("ping", HTTPStatus.OK, "pong")
-        if event not in (None, "push"):
-            return self._hook_reply("ignored", HTTPStatus.ACCEPTED, f"event {event} ignored")
-        if not self._for_our_branch(body):
-            return self._hook_reply("ignored", HTTPStatus.ACCEPTED, "push to another branch")
-        if not self.bucket.take():
-            retry = f"{max(1, round(self.bucket.wait_time()))}"
-            reply = self._hook_reply("rate_limited", HTTPStatus.TOO_MANY_REQUESTS, "slow down")
-            return Reply(reply.status, reply.body, headers=(("Retry-After", retry),))
-        self.daemon.trigger()
-        return self._hook_reply("triggered", HTTPStatus.ACCEPTED, "reconcile triggered")
-
-    def _for_our_branch(self, body: bytes) -> bool:
-        """A push names its ref; a payload we cannot read still triggers (it was signed)."""
-        if self.branch is None:
-            return True
-        try:
-            ref = json.loads(body).get("ref")
-        except (ValueError, AttributeError):
-            return True
-        return not isinstance(ref, str) or ref == f"refs/heads/{self.branch}"
-
-    def _hook_reply(self, result: str, status: int, message: str) -> Reply:
-        self.metrics.webhook(result)
-        log.info("webhook", result=result, status=int(status))
-        return _json(status, {"result": result, "message": message})
+        answer = self.webhook.handle(delivery)
+        return _json(answer.status, {"result": answer.result, "message": answer.message})
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -203,20 +147,21 @@ class _Handler(BaseHTTPRequestHandler):
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 self._send(routes.page.post(path, headers=headers, body=body))
             return
-        if self.path.split("?", 1)[0] != "/hooks/git" or not routes.webhook_enabled():
+        if path != "/hooks/git" or routes.webhook is None:
             self._discard_body(routes.max_body)
             self._send(_json(HTTPStatus.NOT_FOUND, {"error": "not found"}))
             return
         body = self._read_body(routes.max_body)
         if body is None:
             return
-        self._send(
-            routes.hook(
-                body=body,
-                signature=self.headers.get(SIGNATURE_HEADER),
-                event=self.headers.get("X-GitHub-Event"),
-            )
+        delivery = Delivery(
+            body=body,
+            signature=self.headers.get(SIGNATURE_HEADER),
+            event=self.headers.get(EVENT_HEADER),
+            delivery=self.headers.get(DELIVERY_HEADER),
+            content_type=self.headers.get("Content-Type"),
         )
+        self._send(routes.hook(delivery))
 
     def _read_body(self, limit: int) -> bytes | None:
         raw = self.headers.get("Content-Length")
@@ -271,7 +216,9 @@ class StatusServer:
         port: int = 9090,
         webhook_secret: bytes | None = None,
         branch: str | None = None,
+        webhook_repository: str | None = None,
         bucket: TokenBucket | None = None,
+        recent: Recent | None = None,
         max_body: int = MAX_BODY,
         page: PageRoutes | None = None,
     ) -> None:
@@ -280,7 +227,9 @@ class StatusServer:
             metrics=metrics,
             webhook_secret=webhook_secret,
             branch=branch,
+            webhook_repository=webhook_repository,
             bucket=bucket,
+            recent=recent,
             max_body=max_body,
             page=page,
         )
@@ -318,6 +267,8 @@ class StatusServer:
             return
         httpd.shutdown()
         httpd.server_close()
+        if self.routes.webhook is not None:
+            self.routes.webhook.close()
         if self._thread is not None:
             self._thread.join(timeout=5)
 

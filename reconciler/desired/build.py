@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from reconciler.desired import service_schema
+from reconciler.desired.boot import boot_spec
 from reconciler.desired.document import Doc
 from reconciler.desired.template import Template
 from reconciler.model import (
@@ -36,6 +37,7 @@ def build(doc: Doc, template: Template, *, revision: str | None) -> ServiceSpec:
     """The service ``doc`` declares, its UserData being ``template``."""
     data = service_schema.with_defaults(doc.document.data)
     spec = data["spec"]
+    written = doc.document.data["spec"]
     image, lt, asg, tg = (
         spec["image"],
         spec["launchTemplate"],
@@ -51,10 +53,14 @@ def build(doc: Doc, template: Template, *, revision: str | None) -> ServiceSpec:
             lt["name"], lt["userData"], template.path, template.text
         ),
         auto_scaling_group=AutoScalingGroupSpec(
-            name=asg["name"], **fields.from_yaml(fields.GROUP, asg)
+            name=asg["name"],
+            **fields.from_yaml(fields.GROUP, asg),
+            unmanaged=_omitted(fields.GROUP, written["autoScalingGroup"]),
         ),
         target_group=TargetGroupSpec(
-            tg["name"], HealthCheckSpec(**fields.from_yaml(fields.HEALTH_CHECK, tg["healthCheck"]))
+            tg["name"],
+            HealthCheckSpec(**fields.from_yaml(fields.HEALTH_CHECK, tg["healthCheck"])),
+            unmanaged=_omitted(fields.HEALTH_CHECK, written["targetGroup"].get("healthCheck", {})),
         ),
         rollout=_rollout(spec["rollout"]),
         scaling=ScalingSpec(float(scaling["targetCpuUtilization"])) if scaling else None,
@@ -63,7 +69,15 @@ def build(doc: Doc, template: Template, *, revision: str | None) -> ServiceSpec:
         image_poll_interval=spec["imagePollInterval"],
         strategy=Strategy(spec["strategy"]),
         blue_green=_blue_green(spec["blueGreen"], doc) if "blueGreen" in spec else None,
+        boot=boot_spec(doc),
     )
+
+
+def _omitted(table: tuple[fields.Field, ...], section: dict[str, Any]) -> frozenset[str]:
+    """The optional settings the file leaves out: "not managed" (issue 17 #7). Their schema
+    default is AWS's default for a new resource, never a value to enforce on an existing one.
+    desiredCapacity has no default: omitted, it is already None."""
+    return frozenset(f.yaml for f in table if f.optional and f.yaml not in section)
 
 
 # The fields whose existence only AWS can confirm, located for the errors that report them.

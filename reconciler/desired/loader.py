@@ -2,8 +2,8 @@
 
 Validation has three layers, and all of them run so one pass reports every problem: the YAML
 itself (``yamlload``), the JSON Schema (``service_schema``), and the rules a schema cannot
-express (``rules``, ``template``). Any error raises ``InvalidDesiredState`` with all problems
-found, warnings included, before anything in AWS is touched.
+express (``rules``, ``boot``, ``template``). Any error raises ``InvalidDesiredState`` with all
+problems found, warnings included, before anything in AWS is touched.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from reconciler.desired import rules, rules_bluegreen, service_schema, template
+from reconciler.desired import boot, rules, rules_bluegreen, service_schema, template
 from reconciler.desired.build import build
 from reconciler.desired.document import Doc
 from reconciler.desired.files import ReadError, Source, read_limited, sources
@@ -65,6 +65,7 @@ def _read_documents(source: Source, problems: list[Problem]) -> list[Doc]:
 def _check_document(doc: Doc) -> tuple[list[Problem], template.Template | None]:
     """Every problem in one document (YAML, schema, rules, template), and the template's text."""
     checks = service_schema.problems(doc) + rules.check(doc) + rules_bluegreen.check(doc)
+    checks += boot.check(doc)
     template_problems, checked = template.check(doc)
     checks += template_problems
     # A value the YAML loader rejected stands as null; saying "null is not a number" adds nothing.

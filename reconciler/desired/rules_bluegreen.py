@@ -78,17 +78,6 @@ def _distinct_sides(doc: Doc) -> list[Problem]:
     return problems
 
 
-def _no_scaling_policy(doc: Doc) -> list[Problem]:
-    # Target tracking on both groups would fight the decision (the idle side follows the live
-    # side's capacity, and a side with 10% of the traffic would scale itself in). Policies of
-    # the team's own on the groups are left alone and followed.
-    if not _blue_green(doc) or doc.get((*_SPEC, "scaling")) is None:
-        return []
-    message = "spec.scaling is not supported with strategy blueGreen yet"
-    allowed = "no spec.scaling: keep your own scaling policies on the groups"
-    return [doc.at((*_SPEC, "scaling"), message, allowed)]
-
-
 def _warm_standby(doc: Doc) -> list[Problem]:
     standby = doc.get((*_BG, "warmStandby"))
     high = doc.get(("spec", "autoScalingGroup", "maxSize"))
@@ -135,7 +124,6 @@ _RULES: tuple[Callable[[Doc], list[Problem]], ...] = (
     _section,
     _steps,
     _distinct_sides,
-    _no_scaling_policy,
     _warm_standby,
     _refresh_only_warning,
     _step_pause_warning,

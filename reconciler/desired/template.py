@@ -7,10 +7,13 @@ and so is its rendered size, with a same-length stand-in for the digest a tag wi
 
 from __future__ import annotations
 
+import codecs
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler.desired import service_schema
+from reconciler.desired.boot import boot_spec
 from reconciler.desired.document import IMAGE, USER_DATA, Doc
 from reconciler.desired.files import ReadError, read_limited, resolve
 from reconciler.desired.yamlload import MAX_FILE_BYTES, decode, field_name
@@ -45,7 +48,14 @@ def check(doc: Doc) -> tuple[list[Problem], Template | None]:
         message = f"the template {name!r} is {text.message} (template line {text.line})"
         return [doc.at(USER_DATA, message, "UTF-8 text")], None
     line = doc.document.line_of(USER_DATA)
-    problems = userdata.check_template(text, file=doc.file, field=field_name(USER_DATA), line=line)
+    # decode drops a byte order mark; an instance would get it, so it is checked with the rest.
+    as_read = "\ufeff" + text if data.startswith(codecs.BOM_UTF8) else text
+    field = field_name(USER_DATA)
+    problems = [
+        dataclasses.replace(p, message=f"the template {name!r}, {p.message}")
+        for p in userdata.check_text(as_read, file=doc.file, field=field, line=line)
+    ]
+    problems += userdata.check_template(text, file=doc.file, field=field, line=line)
     size = userdata.check_size(
         _render_stand_in(doc, text), file=doc.file, field=field_name(USER_DATA), line=line
     )
@@ -68,12 +78,12 @@ def _template_path(doc: Doc, name: str) -> Path:
 
 def _render_stand_in(doc: Doc, text: str) -> str:
     """The template as it will render, a same-length digest standing in for the real one."""
-    repository = doc.text((*IMAGE, "repository")) or ""
-    digest = doc.text((*IMAGE, "digest")) or _DIGEST_STAND_IN
-    values = {
-        "IMAGE": f"{repository}@{digest}",
-        "IMAGE_TAG": doc.text((*IMAGE, "tag")) or "",
-        "IMAGE_DIGEST": digest,
-        "SERVICE": doc.text(("metadata", "name")) or "",
-    }
-    return userdata.substitute(text, values)
+    found = userdata.values(
+        repository=doc.text((*IMAGE, "repository")) or "",
+        tag=doc.text((*IMAGE, "tag")) or "",
+        digest=doc.text((*IMAGE, "digest")) or _DIGEST_STAND_IN,
+        service=doc.text(("metadata", "name")) or "",
+        region=doc.text(("spec", "region")) or "",
+        spec=boot_spec(doc),
+    )
+    return userdata.substitute(text, found)

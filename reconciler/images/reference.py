@@ -215,3 +215,23 @@ def pinned(repository: str, digest: str) -> str:
 def content_digest(content: bytes) -> str:
     """The digest of some bytes, as a registry names a manifest by its content."""
     return f"{DIGEST_ALGORITHM}:{hashlib.new(DIGEST_ALGORITHM, content).hexdigest()}"
+
+
+# ECR's private registry host: <account>.dkr.ecr[-fips].<region>.amazonaws.com[.cn]
+# (Amazon ECR User Guide, "Private registry concepts").
+_ECR_HOST = re.compile(
+    r"(?P<account>\d{12})\.dkr\.ecr(?:-fips)?\.(?P<region>[a-z]{2}(?:-[a-z]+)+-\d+)"
+    r"\.amazonaws\.com(?:\.cn)?",
+    re.ASCII,
+)
+
+
+class EcrRegistry(NamedTuple):
+    account: str
+    region: str
+
+
+def ecr_registry(registry: str) -> EcrRegistry | None:
+    """The account and region of an ECR private registry host, or None for any other registry."""
+    match = _ECR_HOST.fullmatch(registry)
+    return EcrRegistry(match["account"], match["region"]) if match else None

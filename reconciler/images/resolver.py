@@ -17,7 +17,6 @@ again.
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections import Counter
@@ -35,6 +34,7 @@ from reconciler.images.reference import (
     DEFAULT_TAG,
     ImageReference,
     InvalidReference,
+    ecr_registry,
     image_reference,
     is_digest,
 )
@@ -43,10 +43,6 @@ from reconciler.model import ImageSpec, ResolvedImage
 
 log = structlog.get_logger(__name__)
 
-_ECR_HOST = re.compile(
-    r"(?P<account>\d{12})\.dkr\.ecr(?:-fips)?\.(?P<region>[a-z]{2}(?:-[a-z]+)+-\d+)"
-    r"\.amazonaws\.com(?:\.cn)?"
-)
 _ECR_MISSING = frozenset({"ImageNotFoundException", "RepositoryNotFoundException"})
 
 
@@ -192,11 +188,9 @@ class ImageResolver:
             ref = image_reference(image.repository, tag, image.digest)
         except InvalidReference as exc:
             raise errors.PermanentError(f"{exc} (image {image.repository})") from None
-        match = _ECR_HOST.fullmatch(ref.registry)
-        if match:
-            return _EcrRepository(
-                aws=self._aws, ref=ref, account=match["account"], region=match["region"]
-            )
+        ecr = ecr_registry(ref.registry)
+        if ecr:
+            return _EcrRepository(aws=self._aws, ref=ref, account=ecr.account, region=ecr.region)
         return _OciRepository(client=self._client, ref=ref)
 
     def _tag_digest(self, repo: _Repository, tag: str, *, max_age: float | None) -> str:

@@ -82,7 +82,7 @@ def _takes_value(option: str) -> bool:
     return not all(letter in _RUN_SHORT_FLAGS for letter in cluster)
 
 
-def _image_argument(words: list[str]) -> str | None:
+def image_argument(words: list[str]) -> str | None:
     """The first positional word after ``pull``/``run``/``create``: the image."""
     try:
         start = next(i for i, w in enumerate(words) if w in ("pull", "run", "create")) + 1
@@ -104,7 +104,7 @@ def _docker_images(lines: list[str]) -> list[tuple[str, str]]:
     found = []
     for line in lines:
         match = _DOCKER.search(line)
-        image = _image_argument(_words(line[match.start() :])) if match else None
+        image = image_argument(_words(line[match.start() :])) if match else None
         if match and image:
             found.append((match.group(1), image))
     return sorted(found, key=lambda item: item[0] != "pull")
@@ -209,3 +209,39 @@ def describe(image: ImageReference | None, *, repository: str) -> str:
         return shown if image.repository == repository else f"{image.repository}@{shown}"
     shown = f"{image.tag} (unpinned)"
     return shown if image.repository == repository else f"{image.repository}:{shown}"
+
+
+# What ends one command and starts the next, besides the pipe that joins a pipeline's commands.
+_COMMAND_ENDS = frozenset({"||", "&&", ";", "&", ";;", "(", ")", "{", "}"})
+
+
+def pipelines(user_data: str) -> list[tuple[tuple[str, ...], ...]]:
+    """Every pipeline of a script in order, each a tuple of commands (their words, with the
+    script's own literal variables expanded); comments and line continuations as the shell
+    reads them. A reader for checks, not a shell: no functions, loops or substitutions."""
+    lines = [line for line in _logical_lines(user_data) if not line.lstrip().startswith("#")]
+    variables = _assignments(lines)
+    found: list[tuple[tuple[str, ...], ...]] = []
+    for line in lines:
+        pipeline: list[tuple[str, ...]] = []
+        command: list[str] = []
+        for token in [*_tokens(line), ";"]:
+            if token not in _COMMAND_ENDS and token != "|":
+                command.append(_expand(token, variables))
+                continue
+            if command:
+                pipeline.append(tuple(command))
+                command = []
+            if token != "|" and pipeline:
+                found.append(tuple(pipeline))
+                pipeline = []
+    return found
+
+
+def _tokens(line: str) -> list[str]:
+    lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    try:
+        return list(lexer)
+    except ValueError:  # unbalanced quotes
+        return line.split()

@@ -6,7 +6,12 @@ Pure functions, no I/O. A template is a boot script with placeholders written ``
   same bytes, whenever it boots);
 - ``${IMAGE_TAG}``: the tag the digest was resolved from, or empty when the spec pins a digest;
 - ``${IMAGE_DIGEST}``: ``sha256:...``;
-- ``${SERVICE}``: the service's name (``metadata.name``).
+- ``${SERVICE}``: the service's name (``metadata.name``);
+- ``${REGION}``: the service's region (``spec.region``);
+- ``${REGISTRY}``: the image's registry, as ``docker login`` names it (``ghcr.io``);
+- ``${REGISTRY_LOGIN}``: one pipeline logging docker in to that registry with the instance's
+  role (``boot.login_command``: ECR's token, or a token from SSM or Secrets Manager);
+- ``${DOCKER_ENV}``: ``-e NAME=value`` for each of ``spec.env``, shell-quoted.
 
 ``$${`` writes a literal ``${``, for shell code that needs its own ``${VAR}``. Any other ``${...}``
 is an error: a typo would otherwise ship as text and surface only on a booting instance.
@@ -19,10 +24,20 @@ import re
 from collections.abc import Iterator, Mapping
 
 from reconciler.errors import InvalidDesiredState
+from reconciler.images import boot
 from reconciler.images.reference import image_errors
-from reconciler.model import Problem, ResolvedImage
+from reconciler.model import BootSpec, Problem, ResolvedImage
 
-PLACEHOLDERS = ("IMAGE", "IMAGE_TAG", "IMAGE_DIGEST", "SERVICE")
+PLACEHOLDERS = (
+    "IMAGE",
+    "IMAGE_TAG",
+    "IMAGE_DIGEST",
+    "SERVICE",
+    "REGION",
+    "REGISTRY",
+    "REGISTRY_LOGIN",
+    "DOCKER_ENV",
+)
 
 # AWS: "User data is limited to 16 KB, in raw form, before it is base64-encoded" (EC2 User Guide).
 # The base64 text AWS receives is then at most ceil(16384 / 3) * 4 = 21848 characters.
@@ -45,6 +60,32 @@ def service_error(value: str) -> str | None:
 # ----------------------------------------------------------------------------------------------
 # Templates.
 # ----------------------------------------------------------------------------------------------
+
+# Bytes a boot script must not hold. cloud-init hands UserData starting with "#!" to the kernel
+# as it is: a CR makes the interpreter "/bin/bash\r" (no such file, the boot stops), a byte order
+# mark hides the "#!" so the script is not run at all, and other control characters are either
+# the same mistake or invisible in review. Tab is fine.
+_BOOT_BREAKING = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ufeff]")
+TEXT_ALLOWED = "UTF-8 text with LF line endings (no CR, byte order mark or control characters)"
+_NAMES = {"\r": "a CR (Windows line ending, CRLF)", "\ufeff": "a byte order mark (U+FEFF)"}
+
+
+def check_text(text: str, *, file: str, field: str, line: int) -> list[Problem]:
+    """One problem for the first boot-breaking character of a template, with its template line
+    and how many lines hold one (a CRLF file has them on every line)."""
+    found = _BOOT_BREAKING.search(text)
+    if found is None:
+        return []
+    char = found.group()
+    what = _NAMES.get(char, f"the control character U+{ord(char):04X}")
+    lines = {_line_at(text, m.start()) for m in _BOOT_BREAKING.finditer(text)}
+    more = f" ({len(lines)} lines hold one)" if len(lines) > 1 else ""
+    where = f"template line {_line_at(text, found.start())}"
+    message = f"{where}: {what}{more}; an instance would not boot it"
+    if char == "\r":
+        message += " (its first line would run '#!/bin/bash\\r'); convert it with dos2unix"
+    return [Problem(file, line, field, message, TEXT_ALLOWED)]
+
 
 # `$$` escapes; `${...}` is a placeholder; an unclosed `${` on its line is reported, not ignored.
 _TOKEN = re.compile(r"\$\$|\$\{([^}\n]*)(\}?)")
@@ -97,7 +138,7 @@ def substitute(template: str, values: Mapping[str, str]) -> str:
     return _TOKEN.sub(replace, template)
 
 
-def _render_problems(image: ResolvedImage, service: str) -> list[Problem]:
+def _render_problems(image: ResolvedImage, service: str, spec: BootSpec) -> list[Problem]:
     problems = [
         Problem("<render>", 0, f"spec.image.{e.field}", e.reason, e.allowed)
         for e in image_errors(image.repository, image.tag, image.digest)
@@ -105,31 +146,72 @@ def _render_problems(image: ResolvedImage, service: str) -> list[Problem]:
     reason = service_error(service)
     if reason:
         problems.append(Problem("<render>", 0, "metadata.name", reason, SERVICE_ALLOWED))
+    for name, value in spec.env:
+        for why, allowed in (
+            (boot.env_name_error(name), boot.ENV_NAME_ALLOWED),
+            (boot.env_value_error(value), boot.ENV_VALUE_ALLOWED),
+        ):
+            if why:
+                problems.append(Problem("<render>", 0, f"spec.env.{name}", why, allowed))
+    if spec.pull_credentials:
+        wrong = boot.credentials_error(spec.pull_credentials)
+        if wrong:
+            field = f"spec.image.pullCredentials.{wrong[0]}"
+            problems.append(Problem("<render>", 0, field, wrong[1], wrong[2]))
     return problems
 
 
-def render(template: str, *, image: ResolvedImage, service: str) -> str:
+NO_BOOT = BootSpec()
+
+
+def values(
+    *, repository: str, tag: str, digest: str, service: str, region: str, spec: BootSpec
+) -> dict[str, str]:
+    """What each placeholder becomes; the values are not checked here (``render`` does)."""
+    return {
+        "IMAGE": f"{repository}@{digest}",
+        "IMAGE_TAG": tag,
+        "IMAGE_DIGEST": digest,
+        "SERVICE": service,
+        "REGION": region,
+        "REGISTRY": boot.registry_of(repository),
+        "REGISTRY_LOGIN": boot.login_command(
+            repository, region=region, credentials=spec.pull_credentials
+        ),
+        "DOCKER_ENV": boot.docker_env(spec),
+    }
+
+
+def render(
+    template: str,
+    *,
+    image: ResolvedImage,
+    service: str,
+    region: str,
+    spec: BootSpec = NO_BOOT,
+) -> str:
     """The UserData for ``service`` running ``image``: plain text, not base64.
 
     Raises InvalidDesiredState when a value breaks its grammar (nothing unchecked reaches a shell),
-    when the template has unknown placeholders, or when the result exceeds AWS's 16 KB limit.
+    when the template has unknown placeholders or bytes that break a boot, or when the result
+    exceeds AWS's 16 KB limit.
     """
-    problems = _render_problems(image, service)
-    problems += check_template(
-        template, file="<render>", field="spec.launchTemplate.userData", line=0
-    )
+    field = "spec.launchTemplate.userData"
+    problems = _render_problems(image, service, spec)
+    problems += check_text(template, file="<render>", field=field, line=0)
+    problems += check_template(template, file="<render>", field=field, line=0)
     if problems:
         raise InvalidDesiredState(problems)
-    values = {
-        "IMAGE": image.pinned,
-        "IMAGE_TAG": image.tag or "",
-        "IMAGE_DIGEST": image.digest,
-        "SERVICE": service,
-    }
-    user_data = substitute(template, values)
-    size_problem = check_size(
-        user_data, file="<render>", field="spec.launchTemplate.userData", line=0
+    found = values(
+        repository=image.repository,
+        tag=image.tag or "",
+        digest=image.digest,
+        service=service,
+        region=region,
+        spec=spec,
     )
+    user_data = substitute(template, found)
+    size_problem = check_size(user_data, file="<render>", field=field, line=0)
     if size_problem:
         raise InvalidDesiredState([size_problem])
     return user_data

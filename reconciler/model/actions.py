@@ -129,6 +129,8 @@ class PutScalingPolicy(_Action):
     kind: ClassVar[ActionKind] = ActionKind.PUT_SCALING_POLICY
     policy_name: str
     target_value: float
+    enabled: bool = True
+    disable_scale_in: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

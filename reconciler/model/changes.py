@@ -86,6 +86,8 @@ class Diff:
     gates: tuple[str, ...] = ()  # a rollout to start: how it will be judged, in words
     blue_green: BlueGreenDecision | None = None  # strategy blueGreen: what the decision chose
     rollout_plan: RolloutPlan | None = None  # OutOfSync: the rollout it would start, or none
+    # What the diff saw and leaves alone, or warns about: unmanaged fields, a policy's capacity.
+    notes: tuple[str, ...] = ()
 
     @property
     def in_sync(self) -> bool:

@@ -24,6 +24,8 @@ class Field:
     aws: str  # the API member; a dot nests it, e.g. "Matcher.HttpCode"
     aws_default: str | int | None  # what AWS means when the member is absent
     kind: type[str] | type[int]  # how a value from YAML or AWS is normalised
+    # The file may omit it, and then the reconciler leaves it as AWS has it (not managed).
+    optional: bool = True
 
     def from_aws(self, raw: Mapping[str, Any]) -> str | int:
         *outer, last = self.aws.split(".")
@@ -56,8 +58,8 @@ HEALTH_CHECK: tuple[Field, ...] = (
 
 # Auto Scaling UpdateAutoScalingGroup / DescribeAutoScalingGroups (see aws-facts 2).
 GROUP: tuple[Field, ...] = (
-    Field("minSize", "min_size", "MinSize", None, int),
-    Field("maxSize", "max_size", "MaxSize", None, int),
+    Field("minSize", "min_size", "MinSize", None, int, optional=False),
+    Field("maxSize", "max_size", "MaxSize", None, int, optional=False),
     Field("desiredCapacity", "desired_capacity", "DesiredCapacity", None, int),
     Field("healthCheckType", "health_check_type", "HealthCheckType", "EC2", str),
     Field("healthCheckGracePeriod", "health_check_grace_period", "HealthCheckGracePeriod", 0, int),

@@ -98,6 +98,8 @@ class ObservedScalingPolicy:
     policy_type: str
     metric: str | None  # predefined metric type, e.g. "ASGAverageCPUUtilization"
     target_value: float | None
+    enabled: bool = True  # a disabled policy keeps its settings and scales nothing
+    disable_scale_in: bool = False  # target tracking that only ever adds capacity
 
 
 class RefreshStatus(enum.StrEnum):
@@ -246,6 +248,8 @@ class ObservedBlueGreen:
     # The side taking canary traffic, judged with the other side's target group's metrics of
     # the same minutes as its baseline; None when no side is being stepped.
     analysis: AnalysisInputs | None = None
+    # The green group's scaling policies (the blue group's are ``ObservedService``'s).
+    green_scaling_policies: tuple[ObservedScalingPolicy, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,24 @@ class ImageSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class PullCredentials:
+    """Where an instance reads its registry token at boot, for ``docker login`` to a registry
+    other than ECR (ECR logs in with the instance role alone)."""
+
+    username: str
+    source: str  # "ssmParameter" | "secretsManager", as desired.yaml names it
+    name: str  # the parameter's name, or the secret's name or ARN
+
+
+@dataclass(frozen=True, slots=True)
+class BootSpec:
+    """What the boot script needs besides the image: the app's environment and the login."""
+
+    env: tuple[tuple[str, str], ...] = ()  # (name, value), in the file's order
+    pull_credentials: PullCredentials | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class HealthCheckSpec:
     path: str
     port: str  # "traffic-port" or a port number, as a string like AWS
@@ -35,6 +53,9 @@ class HealthCheckSpec:
 class TargetGroupSpec:
     name: str
     health_check: HealthCheckSpec
+    # healthCheck keys the file omits: not managed, left as AWS has them (their values in
+    # ``health_check`` are AWS's defaults, for estimates only, never compared or written).
+    unmanaged: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +74,9 @@ class AutoScalingGroupSpec:
     desired_capacity: int | None
     health_check_type: str  # "EC2" | "ELB"
     health_check_grace_period: int
+    # Keys the file omits (``desired_capacity`` omitted is None instead): not managed, left as
+    # AWS has them; their values here are AWS's defaults, never compared or written.
+    unmanaged: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +130,7 @@ class ServiceSpec:
     image_poll_interval: int = 300
     strategy: Strategy = Strategy.ROLLING
     blue_green: BlueGreenSpec | None = None  # set exactly when strategy is BLUE_GREEN
+    boot: BootSpec = field(default_factory=BootSpec)
 
 
 @dataclass(frozen=True, slots=True)

@@ -220,9 +220,11 @@ def _put_policy(ctx: _Context, action: PutScalingPolicy) -> None:
         AutoScalingGroupName=action.resource_name,
         PolicyName=action.policy_name,
         PolicyType=POLICY_TYPE,
+        Enabled=action.enabled,
         TargetTrackingConfiguration={
             "PredefinedMetricSpecification": {"PredefinedMetricType": POLICY_METRIC},
             "TargetValue": float(action.target_value),
+            "DisableScaleIn": action.disable_scale_in,
         },
     )
 

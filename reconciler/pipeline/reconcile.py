@@ -94,7 +94,13 @@ class Reconciler:
 def prepare(spec: ServiceSpec, resolver: ImageResolver) -> DesiredService:
     """Pin the image to a digest and render the UserData: the desired state to compare."""
     image = resolver.resolve(spec.image, region=spec.region, max_age=spec.image_poll_interval)
-    rendered = userdata.render(spec.launch_template.template, image=image, service=spec.name)
+    rendered = userdata.render(
+        spec.launch_template.template,
+        image=image,
+        service=spec.name,
+        region=spec.region,
+        spec=spec.boot,
+    )
     return DesiredService(
         spec=spec,
         image=image,

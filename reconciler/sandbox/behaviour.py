@@ -1,5 +1,8 @@
 """How each image behaves: whether it ever becomes healthy, its 5xx share and its latency.
 
+An instance whose UserData pulls from ECR without logging in first never starts its app, as on
+EC2 (``registry_login``): it pulled nothing, fails every health check and serves no request.
+
 The image an instance runs is read from its UserData the way the reconciler reads it: a pinned
 digest is looked up by digest, an unpinned tag (the seed's ``IMAGE_TAG="latest"``) by what the
 tag points at when the instance boots. The tags of that image are kept on the instance: a tag
@@ -31,8 +34,11 @@ from typing import Any
 from moto.ecr.models import ecr_backends
 
 from reconciler.images import scripts
+from reconciler.images.reference import ecr_registry
+from reconciler.sandbox import registry_login
 
 _TAGS = "_sandbox_image_tags"
+_BOOT_FAILURE = "_sandbox_boot_failure"
 Z_99 = 2.3263478740408408  # the standard normal's 0.99 quantile
 
 
@@ -98,9 +104,22 @@ class Behaviours:
             return self.default
 
 
+NEVER_STARTS = Behaviour(healthy=False)
+
+
 def of(instance: Any, behaviours: Behaviours) -> Behaviour:
     """What the instance's image does now."""
+    if boot_failure(instance):
+        return NEVER_STARTS
     return behaviours.of_tags(image_tags(instance))
+
+
+def boot_failure(instance: Any) -> str | None:
+    """Why the instance's boot script never started the app, or None (read once, at boot)."""
+    if _BOOT_FAILURE not in instance.__dict__:
+        instance.__dict__[_BOOT_FAILURE] = registry_login.refusal(_user_data(instance))
+    found: str | None = instance.__dict__[_BOOT_FAILURE]
+    return found
 
 
 def image_tags(instance: Any) -> frozenset[str]:
@@ -114,7 +133,7 @@ def image_tags(instance: Any) -> frozenset[str]:
 
 def _pulled_tags(instance: Any) -> frozenset[str]:
     image = scripts.parse_image(_user_data(instance))
-    if image is None:
+    if image is None or boot_failure(instance):
         return frozenset()
     repository = _ecr_repository(image.repository)
     if repository is None:
@@ -141,12 +160,11 @@ def _user_data(instance: Any) -> str:
 def _ecr_repository(repository: str) -> Any | None:
     """The moto ECR repository for ``<account>.dkr.ecr.<region>.amazonaws.com/<name>``."""
     host, _, name = repository.partition("/")
-    if ".dkr.ecr." not in host or not name:
+    registry = ecr_registry(host)
+    if registry is None or not name:
         return None
-    account = host.split(".", 1)[0]
-    region = host.split(".dkr.ecr.", 1)[1].split(".", 1)[0]
     try:
-        backend = ecr_backends[account][region]
+        backend = ecr_backends[registry.account][registry.region]
     except KeyError:
         return None
     return backend.repositories.get(name)

@@ -31,6 +31,8 @@ def author(work: WorkTree, edit: Edit, how: Authoring) -> Authored:
             located.file.write_bytes(original)
             say("dry run: nothing committed")
             return _authored(edit, diff=diff, commit=None)
+        if how.confirm is not None and not how.confirm(edit.summary):
+            raise errors.OperatorError(f"cancelled: nothing committed ({edit.summary})")
         work.commit(located.relative, edit.message)
     except BaseException:
         work.unstage(located.relative)

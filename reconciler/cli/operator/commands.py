@@ -4,18 +4,22 @@ from __future__ import annotations
 
 from reconciler import errors
 from reconciler.cli.operator.author import author
-from reconciler.cli.operator.edit import Authored, Authoring, Edit, Image, Located
-from reconciler.cli.operator.locate import image_at, locate, previous_image
+from reconciler.cli.operator.edit import Authored, Authoring, Edit, Located
+from reconciler.cli.operator.locate import candidates, image_at, locate
+from reconciler.cli.operator.record import Verdicts
+from reconciler.cli.operator.targets import Choice, choose_previous, verdict_of
 from reconciler.cli.operator.worktree import WorkTree
 from reconciler.cli.operator.yamltext import set_image, set_paused
 
 PREVIOUS = "previous"
 
 
-def rollback(how: Authoring, *, to: str = PREVIOUS) -> Authored:
-    """Commit the image the service had at ``to`` (a git revision, or ``previous``)."""
+def rollback(how: Authoring, *, to: str = PREVIOUS, verdicts: Verdicts | None = None) -> Authored:
+    """Commit the image the service had at ``to`` (a git revision, or ``previous``: the newest
+    earlier one that ran successfully, as ``verdicts`` tell from AWS's record)."""
     work, located = _open(how)
-    return author(work, rollback_edit(work, located, to=to, reason=how.reason), how)
+    edit = rollback_edit(work, located, to=to, reason=how.reason, verdicts=verdicts)
+    return author(work, edit, how)
 
 
 def pause(how: Authoring, *, resume: bool = False) -> Authored:
@@ -30,12 +34,20 @@ def _open(how: Authoring) -> tuple[WorkTree, Located]:
     return work, locate(repo=work.root, path=how.path, service=how.service)
 
 
-def rollback_edit(work: WorkTree, located: Located, *, to: str, reason: str | None) -> Edit:
+def rollback_edit(
+    work: WorkTree,
+    located: Located,
+    *,
+    to: str,
+    reason: str | None,
+    verdicts: Verdicts | None = None,
+) -> Edit:
     """Set the service's image back to the one it had at ``to``."""
     current, service = located.image, located.service
     if current is None:
         raise errors.OperatorError(f"{service}: {located.relative} has no spec.image to roll back")
-    revision, target = _target(work, located, to=to)
+    chosen = _target(work, located, to=to, verdicts=verdicts)
+    revision, target = chosen.commit, chosen.image
     if target == current:
         raise errors.OperatorError(
             f"{service}: the image at {revision[:12]} is the current one ({current}); "
@@ -48,7 +60,8 @@ def rollback_edit(work: WorkTree, located: Located, *, to: str, reason: str | No
         f"Roll back the image of service {service} ({located.relative})\n"
         f"from {current}\n"
         f"to   {target},\n"
-        f"the image it had at commit {revision[:12]} ({subject}).\n\n"
+        f"the image it had at commit {revision[:12]} ({subject}),\n"
+        f"{chosen.why}.\n\n"
         f"Reason: {_why(reason)}\n\n"
         f"Rollback-Service: {service}\n"
         f"Rollback-From: {current}\n"
@@ -59,22 +72,43 @@ def rollback_edit(work: WorkTree, located: Located, *, to: str, reason: str | No
         located=located,
         change=lambda text: set_image(text, document=located.document, old=current, new=target),
         summary=summary,
-        notes=(f"rollback {summary}", f"  to the image of commit {revision[:12]} ({subject})"),
+        notes=(
+            f"rollback {summary}",
+            f"  to the image of commit {revision[:12]} ({subject}): {chosen.why}",
+            *(f"  skipped {skipped}" for skipped in chosen.skipped),
+        ),
         message=message,
     )
 
 
-def _target(work: WorkTree, located: Located, *, to: str) -> tuple[str, Image]:
-    """The commit to roll back to, and the service's image there."""
+def _target(work: WorkTree, located: Located, *, to: str, verdicts: Verdicts | None) -> Choice:
+    """The commit to roll back to, the service's image there, and why that one."""
     if to == PREVIOUS:
-        return previous_image(work, located=located)
+        if verdicts is None:
+            raise errors.OperatorError(
+                f"{located.service}: cannot tell which revisions ran successfully without AWS; "
+                "name the revision with --to REV"
+            )
+        return choose_previous(
+            located.image, candidates(work, located=located), verdicts(work, located)
+        )
     revision = work.commit_of(to)
     found = image_at(work, revision=revision, file=located.relative, service=located.service)
     if found is None:
         raise errors.OperatorError(
             f"{located.service}: not found in {located.relative} at {revision[:12]} ({to})"
         )
-    return revision, found
+    try:
+        known = verdict_of(revision, found, verdicts(work, located)) if verdicts else None
+    except errors.OperatorError as exc:  # named: AWS's word is only shown, never needed
+        return Choice(revision, found, f"named with --to {to} (not checked: {exc})", ())
+    if known is None:
+        why = f"named with --to {to}"
+    elif known.ok:
+        why = f"named with --to {to}; it ran successfully ({known.why})"
+    else:
+        why = f"named with --to {to}, though {known.why}"
+    return Choice(revision, found, why, ())
 
 
 def pause_edit(located: Located, *, resume: bool, reason: str | None) -> Edit:

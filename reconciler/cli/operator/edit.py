@@ -69,6 +69,9 @@ class Authoring:
     push: bool = False  # push the commit to the branch's remote
     dry_run: bool = False  # show the change, commit nothing
     say: Callable[[str], None] = print  # where the operator is told what happens
+    # Asked with the change shown, before the commit: False cancels it. None commits unasked
+    # (the status page, whose token is the consent).
+    confirm: Callable[[str], bool] | None = None
 
 
 @dataclass(frozen=True, slots=True)

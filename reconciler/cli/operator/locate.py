@@ -7,6 +7,7 @@ from typing import Any
 
 from reconciler import desired, errors
 from reconciler.cli.operator.edit import Image, Located
+from reconciler.cli.operator.targets import Candidate
 from reconciler.cli.operator.worktree import WorkTree
 from reconciler.desired import yamlload
 
@@ -83,17 +84,16 @@ def image_at(work: WorkTree, *, revision: str, file: PurePosixPath, service: str
     return None
 
 
-def previous_image(work: WorkTree, *, located: Located) -> tuple[str, Image]:
-    """The newest commit before HEAD whose image of the service differs from the current one."""
-    current, service = located.image, located.service
-    commits = work.run("log", "--format=%H", "HEAD", "--", str(located.relative)).split()
+def candidates(work: WorkTree, *, located: Located) -> list[Candidate]:
+    """The commits of the service's file before HEAD, newest first, with its image at each."""
+    commits = work.run("log", "--format=%H%x00%s", "HEAD", "--", str(located.relative))
     head = work.commit_of("HEAD")
-    for revision in commits:
+    found: list[Candidate] = []
+    for line in commits.splitlines():
+        revision, _, subject = line.partition("\0")
         if revision == head:
             continue
-        image = image_at(work, revision=revision, file=located.relative, service=service)
-        if image is not None and image != current:
-            return revision, image
-    raise errors.OperatorError(
-        f"{service}: no earlier commit of {located.relative} has an image other than {current}"
-    )
+        image = image_at(work, revision=revision, file=located.relative, service=located.service)
+        if image is not None:
+            found.append(Candidate(commit=revision, subject=subject, image=image))
+    return found

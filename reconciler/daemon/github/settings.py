@@ -34,6 +34,11 @@ class GitHubSettings:
     api_url: str = DEFAULT_API_URL
 
 
+def valid_repository(text: str) -> bool:
+    """Whether ``text`` is ``OWNER/NAME``."""
+    return _REPOSITORY.match(text) is not None
+
+
 def repository_from_url(url: str) -> str | None:
     """``owner/name`` of a github.com remote URL; None for anything else."""
     match = _GITHUB_URL.match(url.strip())
@@ -55,7 +60,7 @@ def github_settings(
     api_url: str = DEFAULT_API_URL,
 ) -> GitHubSettings | None:
     """The settings, or None (reporting off); a clear error for a half-given configuration."""
-    if repository is not None and not _REPOSITORY.match(repository):
+    if repository is not None and not valid_repository(repository):
         raise errors.UsageError(f"--github-repository: {repository!r}: use OWNER/NAME")
     if not api_url.startswith(("http://", "https://")):
         raise errors.UsageError(f"--github-api-url: {api_url!r}: use an http(s) URL")

@@ -27,6 +27,7 @@ from reconciler.model import (
 from reconciler.pipeline.bluegreen import decide, describe_plan
 from reconciler.pipeline.bluegreen.sides import traffic_steps
 from reconciler.pipeline.diff.bluegreen_moves import move_changes
+from reconciler.pipeline.diff.bluegreen_scaling import blue_green_scaling_changes
 from reconciler.pipeline.diff.bluegreen_view import Sides, state_of
 from reconciler.pipeline.diff.ownership import (
     missing_message,
@@ -55,7 +56,8 @@ def diff_blue_green(desired: DesiredService, observed: ObservedService, *, owner
     settings = _settings(desired, sides, owner=owner)
     state = state_of(desired, sides)
     decision = decide(state)
-    changes = (*settings, *move_changes(desired, sides, decision))
+    scaling = blue_green_scaling_changes(desired, observed, sides, decision)
+    changes = (*settings, *scaling, *move_changes(desired, sides, decision))
     if desired.spec.paused:
         return Diff(desired.name, changes, Phase.BLOCKED, "paused", blue_green=decision)
     phase = decision.phase

@@ -6,6 +6,8 @@ rollout phase are gathered from their modules, and ``spec.paused`` has the last 
 
 from __future__ import annotations
 
+import dataclasses
+
 from reconciler.model import (
     Change,
     DesiredService,
@@ -16,7 +18,9 @@ from reconciler.model import (
 )
 from reconciler.pipeline.diff.bluegreen import diff_blue_green
 from reconciler.pipeline.diff.gates import gates
+from reconciler.pipeline.diff.notes import notes
 from reconciler.pipeline.diff.ownership import (
+    detached_message,
     missing_message,
     ownership_conflict,
     tag_changes,
@@ -36,21 +40,33 @@ from reconciler.pipeline.diff.versions import (
 def diff(desired: DesiredService, observed: ObservedService, *, owner: str) -> Diff:
     """Compare one service's desired state with what AWS holds."""
     if desired.spec.blue_green is not None:
-        return diff_blue_green(desired, observed, owner=owner)
+        found = diff_blue_green(desired, observed, owner=owner)
+    else:
+        found = _diff_rolling(desired, observed, owner=owner)
+    group, target = observed.auto_scaling_group, observed.target_group
+    refused = found.phase is Phase.BLOCKED and not found.changes and not desired.spec.paused
+    if group is None or target is None or refused:
+        return found
+    return dataclasses.replace(found, notes=notes(desired, observed, group=group, target=target))
+
+
+def _diff_rolling(desired: DesiredService, observed: ObservedService, *, owner: str) -> Diff:
     group = observed.auto_scaling_group
     template = observed.launch_template
     target = observed.target_group
     if group is None or template is None or target is None:
         return _blocked(desired, missing_message(desired, observed))
     resources = tagged(group, template, target)
-    conflict = ownership_conflict(desired, resources, owner=owner)
+    conflict = detached_message(group, target) or ownership_conflict(
+        desired, resources, owner=owner
+    )
     if conflict:
         return _blocked(desired, conflict)
 
     settings = (
         *tag_changes(desired, resources, owner=owner),
         *target_group_changes(desired, target),
-        *group_changes(desired, group),
+        *group_changes(desired, group, observed.scaling_policies),
         *scaling_changes(desired, observed),
     )
     rollout = rollout_changes(desired, group=group, template=template)

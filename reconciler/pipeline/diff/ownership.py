@@ -66,6 +66,22 @@ def missing_message(desired: DesiredService, observed: ObservedService) -> str:
     )
 
 
+def detached_message(group: ObservedAutoScalingGroup, target: ObservedTargetGroup) -> str:
+    """Why the target group is not the group's to touch, or "" when the group is attached to it.
+
+    The name in desired.yaml alone proves nothing: another team's target group of that name
+    would be tagged as ours and get our health check. Only the group's own attachment (its
+    TargetGroupARNs, DescribeAutoScalingGroups) says the target group serves this service.
+    """
+    if target.arn in group.target_group_arns:
+        return ""
+    return (
+        f"target group {target.name} is not attached to auto scaling group {group.name};"
+        " refusing to touch it (attach it to the group, or name the target group the group"
+        " is attached to)"
+    )
+
+
 def ownership_conflict(desired: DesiredService, resources: Tagged, *, owner: str) -> str:
     """Why the resources are not ours to touch, or "" if they are."""
     for kind, (name, tags) in resources.items():

@@ -32,10 +32,11 @@ handful per service. What a tick calls, and why each skip stays correct:
     replaced on the same version). At most ``rechecks_per_tick`` (1) such reads a tick, oldest
     first, so the net costs one call a tick at any scale instead of a spike of N; with N
     groups, each is re-read at least every max(5 minutes, N ticks).
-- **Target group tags and the reconciler's own scaling policies** change only through us or
-  by rare hand edits: cached for ``tags_ttl`` / ``policies_ttl`` (5 minutes), so drift on them
-  is still caught within the TTL; a write this process makes to them (``AddTags``,
-  ``RemoveTags``, ``PutScalingPolicy``, ``DeletePolicy``) drops the entry at once.
+- **Target group tags and the groups' scaling policies** (ours and hand-made, one region-wide
+  read) change only through us or by rare hand edits: cached for ``tags_ttl`` /
+  ``policies_ttl`` (5 minutes), so drift on them is still caught within the TTL; a write this
+  process makes to them (``AddTags``, ``RemoveTags``, ``PutScalingPolicy``, ``DeletePolicy``)
+  drops the entry at once.
 
 A new ``Observer`` (a restart, a CLI run) has no memory and reads everything, so nothing above
 can outlive the process that learned it.
@@ -58,7 +59,7 @@ from reconciler.pipeline.observe.observer import (
     TAGS_TTL_SECONDS,
     Observer,
 )
-from reconciler.pipeline.observe.policies import describe_policies_by_name
+from reconciler.pipeline.observe.policies import describe_policies_of_groups
 from reconciler.pipeline.observe.refreshes import Signature, describe_refreshes, quiet_signature
 from reconciler.pipeline.observe.shapes import (
     decode_user_data,
@@ -93,7 +94,7 @@ __all__ = [
     "VersionCache",
     "decode_user_data",
     "describe_groups",
-    "describe_policies_by_name",
+    "describe_policies_of_groups",
     "describe_refreshes",
     "describe_target_group_tags",
     "describe_templates",

@@ -21,7 +21,6 @@ from reconciler.model import (
     ObservedService,
     ObservedTargetGroup,
     ServiceSpec,
-    scaling_policy_name,
 )
 from reconciler.model.pinned import PinnedRecord
 from reconciler.pipeline.observe import writes
@@ -98,7 +97,7 @@ class Observer:
             for group in writes.groups_named(params):
                 self._memory.refreshes.written(region, group)
         elif operation in writes.POLICY_WRITES:
-            self._memory.policies.drop(region, str(params.get("PolicyName", "")))
+            self._memory.policies.drop(region, str(params.get("AutoScalingGroupName", "")))
         elif operation in writes.TARGET_GROUP_TAG_WRITES:
             for arn in params.get("ResourceArns", []):
                 self._memory.target_group_tags.drop(region, str(arn))
@@ -137,7 +136,7 @@ class Observer:
         policies = observe_policies(
             self.aws,
             region,
-            [scaling_policy_name(s.name) for s in specs],
+            [g for s in specs for g in _group_names(s)],
             cache=self._memory.policies,
             now=now,
             ttl=self.policies_ttl,
@@ -171,6 +170,8 @@ class Observer:
             blue_green = observe_blue_green(
                 self.aws, spec, blue=(group, target), green=green, fingerprint=fingerprint
             )
+            green_policies = tuple(reads.policies.get(spec.blue_green.green.auto_scaling_group, ()))
+            blue_green = dataclasses.replace(blue_green, green_scaling_policies=green_policies)
         return ObservedService(
             name=spec.name,
             auto_scaling_group=group,
@@ -237,7 +238,8 @@ class Observer:
     ) -> None:
         """Memory follows the desired files: a removed service's entries go (no growth)."""
         self._memory.refreshes.keep_only(region, {s.auto_scaling_group.name for s in specs})
-        self._memory.policies.keep_only(region, {scaling_policy_name(s.name) for s in specs})
+        groups = {g for s in specs for g in _group_names(s)}
+        self._memory.policies.keep_only(region, groups)
         self._memory.target_group_tags.keep_only(region, {t.arn for t in target_groups.values()})
 
     def _watch_writes(self, region: str) -> None:

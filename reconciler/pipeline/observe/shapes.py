@@ -37,10 +37,23 @@ def parse_group(raw: Mapping[str, Any]) -> ObservedAutoScalingGroup:
         launch_template_id=spec.get("LaunchTemplateId"),
         launch_template_name=spec.get("LaunchTemplateName"),
         launch_template_version=spec.get("Version"),
-        target_group_arns=tuple(raw.get("TargetGroupARNs", [])),
+        target_group_arns=_attached_target_groups(raw),
         tags=tag_map(raw.get("Tags", [])),
         instances=tuple(parse_instance(i) for i in raw.get("Instances", [])),
     )
+
+
+def _attached_target_groups(raw: Mapping[str, Any]) -> tuple[str, ...]:
+    """The target groups the group is attached to: AttachLoadBalancerTargetGroups lists them in
+    TargetGroupARNs, AttachTrafficSources in TrafficSources (Type ``elbv2``; the Auto Scaling API
+    Reference, DescribeAutoScalingGroups and TrafficSourceIdentifier), so both are read."""
+    arns = list(raw.get("TargetGroupARNs", []))
+    for source in raw.get("TrafficSources", []):
+        if source.get("Type", "elbv2") == "elbv2" and ":targetgroup/" in source.get(
+            "Identifier", ""
+        ):
+            arns.append(source["Identifier"])
+    return tuple(dict.fromkeys(arns))
 
 
 def _group_template_ref(raw: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -111,6 +124,8 @@ def parse_policy(raw: Mapping[str, Any]) -> ObservedScalingPolicy:
         policy_type=raw.get("PolicyType", ""),
         metric=metric,
         target_value=float(target) if target is not None else None,
+        enabled=bool(raw.get("Enabled", True)),
+        disable_scale_in=bool(config.get("DisableScaleIn", False)),
     )
 
 

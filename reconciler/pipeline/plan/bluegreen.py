@@ -18,8 +18,10 @@ from reconciler.model import (
     TAG_BG_ROLLOUT,
     TAG_BG_STEP,
     Action,
+    BlueGreenDecision,
     Change,
     Color,
+    DeleteScalingPolicy,
     DesiredService,
     Diff,
     FailSide,
@@ -30,6 +32,7 @@ from reconciler.model import (
     Phase,
     PinSide,
     Plan,
+    PutScalingPolicy,
     RecordSide,
     Resource,
     ScaleSide,
@@ -39,11 +42,13 @@ from reconciler.model import (
     UpdateAutoScalingGroup,
     Value,
     VersionPin,
+    scaling_policy_name,
 )
 from reconciler.model.markers import failed_marker
+from reconciler.pipeline.diff.bluegreen_scaling import wanted_for
 from reconciler.pipeline.diff.bluegreen_view import Sides
 from reconciler.pipeline.plan.phases import create_version
-from reconciler.pipeline.plan.settings import settings_actions
+from reconciler.pipeline.plan.settings import reasons, settings_actions
 
 _PLANNED = frozenset({Phase.OUT_OF_SYNC, Phase.PROGRESSING, Phase.FAILED, Phase.IN_SYNC})
 _SETTING_FIELDS = ("tags", "healthCheckType", "healthCheckGracePeriod")
@@ -65,6 +70,7 @@ def plan_blue_green(
     actions = [
         *_settings(desired, observed, sides, diff.changes, owner=owner),
         *_moves(desired, sides, decision.moves, revision=revision),
+        *_scaling(desired, sides, decision, diff.changes),
     ]
     ordered = tuple(sorted(actions, key=lambda a: a.kind))
     return Plan(desired.name, ordered, diff.phase, diff.message)
@@ -194,3 +200,37 @@ def _tags(sides: Sides, move: MarkSide) -> TagResource | RecordSide:
         resource_id=group,
         tags=dict(move.tags),
     )
+
+
+def _scaling(
+    desired: DesiredService,
+    sides: Sides,
+    decision: BlueGreenDecision,
+    changes: Iterable[Change],
+) -> list[Action]:
+    """Each side's policy as ``wanted_policies`` says, where the diff found it differs."""
+    by_group: dict[str, list[Change]] = {}
+    for change in changes:
+        if change.resource is Resource.SCALING_POLICY:
+            by_group.setdefault(change.resource_name, []).append(change)
+    name = scaling_policy_name(desired.name)
+    actions: list[Action] = []
+    for color, want in wanted_for(desired, sides, decision).items():
+        group = sides.group(color).name
+        if group not in by_group:
+            continue
+        why = f"{name}: {reasons(by_group[group])}"
+        if want is None:
+            actions.append(DeleteScalingPolicy(resource_name=group, reason=why, policy_name=name))
+            continue
+        actions.append(
+            PutScalingPolicy(
+                resource_name=group,
+                reason=why,
+                policy_name=name,
+                target_value=want.target_value,
+                enabled=want.enabled,
+                disable_scale_in=want.disable_scale_in,
+            )
+        )
+    return actions

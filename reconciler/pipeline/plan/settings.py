@@ -14,6 +14,7 @@ check) are still updated.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 
 from reconciler.model import (
@@ -23,6 +24,7 @@ from reconciler.model import (
     ChangeKind,
     DeleteScalingPolicy,
     DesiredService,
+    HealthCheckSpec,
     ModifyTargetGroup,
     ObservedAutoScalingGroup,
     ObservedLaunchTemplate,
@@ -100,9 +102,21 @@ def _target_group_actions(
             resource_name=target.name,
             reason=reasons(relevant),
             target_group_arn=target.arn,
-            health_check=desired.spec.target_group.health_check,
+            health_check=_health_check(desired, target),
         )
     ]
+
+
+def _health_check(desired: DesiredService, target: ObservedTargetGroup) -> HealthCheckSpec:
+    """The file's health check over AWS's: a field the file omits is not managed, so it goes
+    back to ELB exactly as it was read (ModifyTargetGroup takes the whole health check)."""
+    spec = desired.spec.target_group
+    declared = {
+        f.attr: getattr(spec.health_check, f.attr)
+        for f in fields.HEALTH_CHECK
+        if f.yaml not in spec.unmanaged
+    }
+    return dataclasses.replace(target.health_check, **declared)
 
 
 def _tag_actions(

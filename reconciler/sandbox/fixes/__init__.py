@@ -9,6 +9,7 @@ from reconciler.sandbox.fixes import (
     group_instances,
     launch_templates,
     scaling_activities,
+    scaling_policies,
     target_groups,
     target_health,
 )
@@ -21,6 +22,7 @@ def install() -> None:
     group_api.install()
     group_instances.install()
     scaling_activities.install()
+    scaling_policies.install()
     target_groups.install()
     target_health.install()
     forwarding.install()
