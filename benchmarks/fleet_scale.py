@@ -123,13 +123,30 @@ def markdown(rows: list[dict[str, Any]], *, takeover: str, plot: str | None) -> 
 
 Sandbox in process, clock frozen, N services created in sync. Cold floor:
 ceil(N/100) DescribeAutoScalingGroups + ceil(N/200) DescribeLaunchTemplates + ceil(T/400)
-DescribeTargetGroups + ceil(N/20) DescribeTags + ceil(N/50) DescribePolicies + 1 DescribeImages
-(T: target groups in the region; `reconciler/pipeline/observe/floor.py`). No-op floor: the
-first three terms. Calls are counted by botocore's hooks; seconds include the sandbox's answers.
+DescribeTargetGroups + ceil(N/20) DescribeTags + ceil(P/100) DescribePolicies + 1 DescribeImages
+(T, P: target groups and scaling policies in the region; `reconciler/pipeline/observe/floor.py`).
+No-op floor: the first three terms. Calls are counted by botocore's hooks; seconds include
+the sandbox's answers.
 
 {table}{picture}
 
-Shard takeover (`tests/test_shards.py`, three daemons, lease 2 s, renewal 0.4 s): {takeover}.
+Shard takeover (`tests/test_shards.py`, three daemons in one process, lease 6 s, renewal 1 s):
+{takeover}.
+
+Against the issue's targets:
+
+- no-op tick calls <= 1.2 x the floor: met (the floor itself, 3 calls at 100).
+- cold diff <= 8 calls at 100: **missed by 2** (10 calls, which is the floor): the 100 target
+  groups' tags take 5 elbv2 DescribeTags calls, AWS's limit being 20 ARNs a call, and no batched
+  read of target group tags exists (moto serves no tagging API for ELB either). The per-group
+  reads (100 DescribeInstanceRefreshes, 100 DescribeLaunchTemplateVersions) are gone.
+- CPU per service per tick <= 1 ms: **missed** on this run, measured while two other test jobs
+  shared the machine's 2 cores (thread CPU time still grows under contention); not re-measured
+  on a quiet machine.
+- not measured in this run (time): N = 1,000 and 5,000 (creating 100 services in the sandbox
+  takes ~40 s and grows faster than linearly, since every creation request steps the groups
+  still settling); RSS at 1,000; the commit that changes all 1,000 services (waves and the write
+  token bucket are the fleet-accounts lane's); the wall time of a no-op tick at 1,000.
 
 {fleet.data_line(SECTION, rows)}
 """
