@@ -318,7 +318,7 @@ EXITS = {
     "drift during a rollout": (lambda: drifted_during(S.IN_PROGRESS), 2, 0),
     "a rollout to do": (lambda: outcome(observed_service()), 2, 0),
     "failed before, not retried": (lambda: outcome(rolling_out(S.ROLLBACK_SUCCESSFUL)), 2, 3),
-    "paused with changes": (paused, 2, 0),
+    "paused with changes": (paused, 2, 5),  # apply left them: AWS does not match (issue 17)
     "foreign owner": (foreign, 1, 1),
     "image not found": (
         lambda: outcome(observed_service(), error=errors.ImageNotFound("no v9.9")),

@@ -83,7 +83,7 @@ def test_text_one_line_per_change_and_a_summary() -> None:
     change_lines = [line for line in lines if line.startswith("  ") and "note:" not in line]
     assert len(change_lines) == len(result.changes) == 3
     assert "  ~ target_group feedback-tg healthCheck.intervalSeconds: 10 → 30" in lines
-    assert lines[-1] == "Plan: 3 to change in 1 of 2 services."
+    assert lines[-1] == "Plan: 3 changes in 1 of 2 services."
 
 
 def test_text_symbols_follow_change_kind() -> None:
@@ -144,7 +144,7 @@ def test_text_progressing_is_not_reported_as_in_sync() -> None:
 def test_summary_says_which_listed_changes_apply_holds_back(phase: Phase) -> None:
     held = dataclasses.replace(drifted(), service="held", phase=phase)
     assert render.summary([drifted(), held]) == (
-        f"Plan: 6 to change in 2 of 2 services. Held back by apply: held {phase.value}."
+        f"Plan: 6 changes in 2 of 2 services. Held back by apply: held {phase.value}."
     )
 
 
@@ -164,7 +164,7 @@ def test_value_text(value: Value, shown: str) -> None:
 
 
 def test_single_service_summary_is_singular() -> None:
-    assert render.summary([drifted()]) == "Plan: 3 to change in 1 of 1 service."
+    assert render.summary([drifted()]) == "Plan: 3 changes in 1 of 1 service."
 
 
 # ------------------------------------------------------------------------------------------------
@@ -220,7 +220,7 @@ def test_json_schema_is_documented() -> None:
 
 def test_markdown_table_per_service_with_summary() -> None:
     out = render.markdown([drifted(), in_sync()])
-    assert "**Plan: 3 to change in 1 of 2 services.**" in out
+    assert "**Plan: 3 changes in 1 of 2 services.**" in out
     rows = [line for line in out.splitlines() if line.startswith("| `")]
     assert len(rows) == 3
     assert "#### `feedback`: OutOfSync" in out

@@ -61,7 +61,9 @@ def test_metrics_are_prometheus_text_from_its_own_registry(served: Served) -> No
 
 def test_unknown_paths_are_404(served: Served) -> None:
     assert served.request("GET", "/nope")[0] == 404
-    assert served.request("POST", "/status", b"{}")[0] == 404
+    assert served.request("POST", "/nope", b"{}")[0] == 404
+    # A path that exists, with a method it does not answer: 405 (tests/test_http_methods.py).
+    assert served.request("POST", "/status", b"{}")[0] == 405
 
 
 # -- webhook (its rules: test_webhook.py, GitHub's payloads: test_webhook_replay.py) -------------

@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -19,8 +20,18 @@ from reconciler import desired, errors
 from reconciler.aws import Aws
 from reconciler.cli import logs, operator, render, report
 from reconciler.cli.bluegreen_text import blue_green_aftermath
-from reconciler.cli.exits import EXIT_ERROR, EXIT_OK, apply_exit, cannot_act, diff_exit
+from reconciler.cli.exits import (
+    EXIT_ERROR,
+    EXIT_HELD,
+    EXIT_OK,
+    apply_exit,
+    cannot_act,
+    diff_exit,
+    held,
+)
+from reconciler.cli.options import WAIT_TIMEOUT
 from reconciler.daemon import source
+from reconciler.daemon.git import move_credentials
 from reconciler.daemon.shards import parse_shard
 from reconciler.images.resolver import ImageResolver
 from reconciler.model import Problem, ServiceSpec
@@ -54,19 +65,25 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
+    if args.timeout is not None and not args.wait:
+        raise errors.UsageError("apply: --timeout is the limit of --wait: add --wait, or drop it")
     reconciler, specs = _reconciler(args)
     outcomes = reconciler.compute(specs)
     diffs = [o.diff for o in outcomes if o.diff is not None]
     print(render.text(diffs))
     plans = [o.plan for o in outcomes if o.plan is not None and not o.plan.empty]
     if plans:
-        print(render.plan_text(plans))
+        changes = {d.service: len(d.changes) for d in diffs}
+        print(render.plan_text(plans, changes=changes))
         if not args.yes and not _confirm(sys.stdin, sys.stdout):
             return EXIT_ERROR
         reconciler.apply(outcomes)
         for outcome in outcomes:
-            if outcome.applied is not None:
-                print(f"{outcome.name}: applied {len(outcome.applied.done)} action(s)")
+            if outcome.applied is not None and outcome.plan is not None:
+                done, planned = len(outcome.applied.done), len(outcome.plan.actions)
+                print(f"{outcome.name}: applied {done} of {planned} action(s)")
+    for name in held(outcomes):
+        print(f"{name}: paused: its changes were not applied (reconciler pause --resume)")
     if _report_errors(outcomes):
         return EXIT_ERROR
     if not args.wait:
@@ -76,7 +93,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
     follower = Follower(
         reconciler=reconciler,
         specs=specs,
-        timeout=args.timeout,
+        timeout=args.timeout or WAIT_TIMEOUT,
         interval=args.poll,
         report=lambda status: print(progress_line(status), flush=True),
     )
@@ -86,6 +103,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
     else:
         _report_errors(followed.outcomes)
     print(f"apply --wait: {followed.verdict.name.lower()}")
+    if followed.verdict is Verdict.READY and held(outcomes):
+        return EXIT_HELD
     return int(followed.verdict)
 
 
@@ -184,6 +203,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise errors.UsageError("--verify-commits and --allowed-signers FILE go together")
     if args.log_level == "warning":  # the global default suits one-shot commands, not a daemon
         logs.configure(level="info")
+    # A token in --repo would show in `ps` through every git call's argv: git gets it from a
+    # credential helper instead, and the rest of the daemon never sees it.
+    args.repo = move_credentials(args.repo, os.environ)
+    if args.cache_dir:
+        _writable_dir(Path(args.cache_dir), flag="--cache-dir")
     region = args.region or os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION")
     config = run.RunConfig(
         repo=args.repo,
@@ -277,6 +301,16 @@ def _one_service(args: argparse.Namespace) -> ServiceOutcome:
 def _compute(args: argparse.Namespace) -> list[ServiceOutcome]:
     reconciler, specs = _reconciler(args)
     return reconciler.compute(specs)
+
+
+def _writable_dir(path: Path, *, flag: str) -> None:
+    """Refuse a directory the daemon could not write, at start, rather than on every tick."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        raise errors.UsageError(f"{flag} {path}: cannot write there ({exc.strerror})") from None
 
 
 def _confirm(stdin: TextIO, stdout: TextIO, *, what: str = "apply") -> bool:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any, TypeAlias
 
 from reconciler import errors
-from reconciler.cli import commands, options
+from reconciler.cli import argtypes, commands, exits, options
 
 Subparsers: TypeAlias = "argparse._SubParsersAction[_Parser]"
 
@@ -33,11 +33,26 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="reconciler", description="GitOps for EC2 Auto Scaling deployments.")
+    parser = _Parser(
+        prog="reconciler",
+        description="GitOps for EC2 Auto Scaling deployments.",
+        epilog="Exit codes: see each command's --help, and the command table in README.md.",
+    )
     options.add_global(parser)
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub = parser.add_subparsers(
+        dest="command",
+        required=True,
+        parser_class=_Parser,
+        metavar="COMMAND",
+        help="one of these; `reconciler COMMAND --help` tells its arguments and exit codes",
+    )
     for add in COMMANDS:
         add(sub)
+    for action in sub._choices_actions:  # `reconciler CMD --help` opens with what CMD does
+        command = sub.choices[action.dest]
+        if command.description is None:
+            command.description = action.help
+        command.epilog = exits.epilog(action.dest)
     return parser
 
 
@@ -67,15 +82,14 @@ def add_apply(sub: Subparsers) -> None:
         action="store_true",
         help="follow the rollout until it ends; a failed one until AWS has rolled it back",
     )
-    # AWS retries failing new instances for an hour before it fails a refresh and rolls it
-    # back (aws-facts 1.5), so a broken release takes longer than 30 minutes to end.
     cmd.add_argument(
         "--timeout",
-        type=float,
-        default=7200.0,
-        help="seconds for --wait (default: %(default)s; a broken release takes AWS over an hour)",
+        type=argtypes.positive_seconds,
+        default=None,
+        help=f"seconds for --wait, more than 0 (default: {options.WAIT_TIMEOUT:.0f}; a broken"
+        " release takes AWS over an hour); refused without --wait",
     )
-    cmd.add_argument("--poll", type=float, default=10.0, help=argparse.SUPPRESS)
+    cmd.add_argument("--poll", type=argtypes.positive_seconds, default=10.0, help=argparse.SUPPRESS)
     cmd.set_defaults(run=commands.cmd_apply)
 
 
@@ -110,7 +124,7 @@ def add_rollback(sub: Subparsers) -> None:
         "target, ask, and commit it; --push pushes the commit. The daemon then rolls it out "
         "like any commit.",
     )
-    cmd.add_argument("service")
+    cmd.add_argument("service", help="the service's metadata.name")
     cmd.add_argument(
         "--to", default="previous", help="a git revision, or 'previous' (default: %(default)s)"
     )
@@ -129,7 +143,7 @@ def add_pause(sub: Subparsers) -> None:
         "SERVICE: the reconciler keeps showing its diff but applies nothing to it. --resume "
         "commits its removal.",
     )
-    cmd.add_argument("service")
+    cmd.add_argument("service", help="the service's metadata.name")
     cmd.add_argument("--resume", action="store_true", help="remove spec.paused instead")
     options.add_operator(cmd)
     cmd.set_defaults(run=commands.cmd_pause)
@@ -151,29 +165,25 @@ def add_demo(sub: Subparsers) -> None:
 
 def add_sandbox(sub: Subparsers) -> None:
     cmd = sub.add_parser("sandbox", help="run a local AWS seeded with the example architecture")
-    cmd.add_argument("--port", type=int, default=4566)
     cmd.add_argument(
-        "--speed", type=float, default=1.0, help="sandbox seconds per wall second (default 1)"
+        "--port",
+        type=argtypes.port,
+        default=4566,
+        help="TCP port on 127.0.0.1, 1-65535 (default: %(default)s)",
+    )
+    cmd.add_argument(
+        "--speed",
+        type=argtypes.speed,
+        default=1.0,
+        help="sandbox seconds per wall second, more than 0 (default 1)",
     )
     cmd.add_argument(
         "--traffic",
-        type=_rate,
+        type=argtypes.rate,
         default=None,
         help="requests per second through each load balancer (default 10; 0 for none)",
     )
     cmd.set_defaults(run=commands.cmd_sandbox)
-
-
-def _rate(text: str) -> float:
-    try:
-        rate = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a number of requests per second"
-        ) from None
-    if rate < 0 or rate != rate:
-        raise argparse.ArgumentTypeError(f"{text!r}: requests per second must be 0 or more")
-    return rate
 
 
 def add_run(sub: Subparsers) -> None:
@@ -216,6 +226,7 @@ def _run_source(cmd: argparse.ArgumentParser) -> None:
     )
     cmd.add_argument(
         "--interval",
+        type=argtypes.from_usage(_duration),
         default=env("interval", "30s"),
         help="30s, 5m, 1h or seconds (env RECONCILER_INTERVAL; default: %(default)s)",
     )
@@ -226,6 +237,7 @@ def _run_service(cmd: argparse.ArgumentParser) -> None:
     env = options.run_env
     cmd.add_argument(
         "--listen",
+        type=argtypes.from_usage(_listen),
         default=env("listen", "127.0.0.1:9090"),
         help="HOST:PORT for HTTP, or 'off' (env RECONCILER_LISTEN; default: %(default)s)",
     )
@@ -236,6 +248,7 @@ def _run_service(cmd: argparse.ArgumentParser) -> None:
     )
     cmd.add_argument(
         "--lease-table",
+        type=argtypes.lease_table,
         default=env("lease_table"),
         help="DynamoDB table for a leader lease: only its holder writes (created if missing; "
         "env RECONCILER_LEASE_TABLE)",
@@ -293,6 +306,7 @@ def _run_github(cmd: argparse.ArgumentParser) -> None:
     env = options.run_env
     cmd.add_argument(
         "--external-url",
+        type=argtypes.http_url,
         default=env("external_url"),
         help="the status page's public URL, linked from GitHub (env RECONCILER_EXTERNAL_URL)",
     )
@@ -308,9 +322,23 @@ def _run_github(cmd: argparse.ArgumentParser) -> None:
     )
     cmd.add_argument(
         "--github-api-url",
+        type=argtypes.http_url,
         default=env("github_api_url", "https://api.github.com"),
         help="GitHub's REST API (env RECONCILER_GITHUB_API_URL; default: %(default)s)",
     )
+
+
+def _duration(text: str) -> None:
+    from reconciler.daemon.run import parse_duration  # the daemon's modules load only for `run`
+
+    parse_duration(text)
+
+
+def _listen(text: str) -> None:
+    from reconciler.daemon.server import parse_listen
+
+    if text != "off":
+        parse_listen(text)
 
 
 COMMANDS: tuple[Callable[[Subparsers], None], ...] = (

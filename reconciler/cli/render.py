@@ -66,7 +66,7 @@ from __future__ import annotations
 
 import dataclasses
 import json as _json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from reconciler.cli import rollout_plan
@@ -136,7 +136,7 @@ def summary(diffs: Sequence[Diff]) -> str:
         phases = "; ".join(_waiting_text(d) for d in waiting)
         return f"No changes to make. Under way: {phases}."
     noun = "service" if len(diffs) == 1 else "services"
-    plan = f"Plan: {count} to change in {len(changed)} of {len(diffs)} {noun}."
+    plan = f"Plan: {_changes(count)} in {len(changed)} of {len(diffs)} {noun}."
     # Listed, but apply leaves them: a revision that failed before, or a paused service.
     held = [f"{d.service} {d.phase.value}" for d in changed if d.phase in _HELD_BACK]
     return f"{plan} Held back by apply: {', '.join(held)}." if held else plan
@@ -306,20 +306,33 @@ def _open_details(lines: Sequence[str]) -> int:
 # ------------------------------------------------------------------------------------------------
 
 
-def plan_text(plans: Sequence[Plan]) -> str:
-    """What apply will do, numbered in apply order per service."""
-    blocks = [_plan_block(p) for p in plans if p.actions]
+def plan_text(plans: Sequence[Plan], *, changes: Mapping[str, int] | None = None) -> str:
+    """What apply will do, numbered in apply order per service.
+
+    An action is one AWS write; ``changes`` (the diff's count per service) is said beside it,
+    because one change can take several writes (a new launch template version, the group
+    pointed at it, the refresh), and the summary above counted changes.
+    """
+    counts = changes or {}
+    blocks = [_plan_block(p, counts.get(p.service)) for p in plans if p.actions]
     if not blocks:
         return "Nothing to do."
     total = sum(len(p.actions) for p in plans)
     noun = "action" if total == 1 else "actions"
     services = "service" if len(plans) == 1 else "services"
-    footer = f"Apply: {total} {noun} in {len(blocks)} of {len(plans)} {services}."
+    changed = sum(counts.get(p.service, 0) for p in plans if p.actions)
+    what = f" for {_changes(changed)}" if changes is not None else ""
+    footer = f"Apply: {total} {noun}{what} in {len(blocks)} of {len(plans)} {services}."
     return "\n\n".join([*blocks, footer])
 
 
-def _plan_block(plan: Plan) -> str:
-    lines = [f"service {plan.service}: {len(plan.actions)} action(s) ({plan.phase.value})"]
+def _changes(count: int) -> str:
+    return f"{count} change" if count == 1 else f"{count} changes"
+
+
+def _plan_block(plan: Plan, changes: int | None) -> str:
+    what = f" for {_changes(changes)}" if changes is not None else ""
+    lines = [f"service {plan.service}: {len(plan.actions)} action(s){what} ({plan.phase.value})"]
     lines.extend(f"  {number}. {action_line(a)}" for number, a in enumerate(plan.actions, start=1))
     return "\n".join(lines)
 

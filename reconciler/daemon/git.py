@@ -6,7 +6,9 @@ Every git call of the product goes through ``Git.run``, so these hold everywhere
   Unless the caller is an operator at a terminal (``terminal=True``), git also runs in a new
   session, without a controlling terminal, so ssh cannot ask for a passphrase on one either.
 - every call has a timeout; a hung remote or a stuck lock must not hang the daemon's loop.
-- a URL's ``user:password@`` part never reaches a log or an exception (``redact``).
+- a URL's ``user:password@`` part never reaches a log or an exception (``redact``), nor git's
+  argv, where ``ps`` shows it to every user of the machine: ``move_credentials`` takes it out of
+  ``--repo`` and hands it to git through a credential helper that reads it from the environment.
 - a local repository owned by another user (a checkout mounted into the daemon's container) is
   readable by trusting exactly that one path (``trust``), never ``safe.directory=*``.
 - ``extract`` unpacks ``git archive`` output only when no member could write or point outside the
@@ -22,9 +24,10 @@ import re
 import shlex
 import subprocess
 import tarfile
-from collections.abc import Sequence
+from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from reconciler import errors
 from reconciler.model import Problem
@@ -115,6 +118,37 @@ def reason(stderr: str) -> str:
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
     fatal = [line for line in lines if line.startswith(("fatal:", "error:"))]
     return (fatal or lines or [""])[-1]
+
+
+# The credential helper git runs for the --repo host: a shell function (git's "!" form) that
+# answers "get" with the two variables, so the secret is in no argv and in no file.
+_USER_VAR, _PASSWORD_VAR = "ASG_RECONCILER_GIT_USERNAME", "ASG_RECONCILER_GIT_PASSWORD"
+_HELPER = (
+    '!f() { test "$1" = get || return 0; '
+    f'printf "username=%s\\n" "${_USER_VAR}"; '
+    f'test -n "${_PASSWORD_VAR}" && printf "password=%s\\n" "${_PASSWORD_VAR}"; '
+    "return 0; }; f"
+)
+
+
+def move_credentials(repo: str, env: MutableMapping[str, str]) -> str:
+    """``repo`` without its ``user:password@``; the credentials go into ``env`` as a
+    credential helper for that scheme and host, which every git the process starts inherits
+    (``GIT_CONFIG_COUNT``/``KEY_n``/``VALUE_n``, git 2.31+). A URL without them is unchanged."""
+    parts = urlsplit(repo)
+    if parts.scheme not in ("http", "https") or "@" not in parts.netloc:
+        return repo
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    env[_USER_VAR], env[_PASSWORD_VAR] = unquote(user), unquote(password)
+    scope = f"{parts.scheme}://{host}"
+    count = int(env.get("GIT_CONFIG_COUNT", "0") or 0)
+    # An empty helper first clears any helper configured before for that URL (gitcredentials(7)).
+    for offset, value in enumerate(("", _HELPER)):
+        env[f"GIT_CONFIG_KEY_{count + offset}"] = f"credential.{scope}.helper"
+        env[f"GIT_CONFIG_VALUE_{count + offset}"] = value
+    env["GIT_CONFIG_COUNT"] = str(count + 2)
+    return urlunsplit(parts._replace(netloc=host))
 
 
 def redact(text: str) -> str:

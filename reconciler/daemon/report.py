@@ -28,6 +28,15 @@ from reconciler.pipeline.status import Condition, ServiceStatus, service_status
 log = structlog.get_logger("reconciler.daemon.report")
 
 
+# Deprecated names of /status keys → their snake_case names (README: "/status").
+CAMEL_ALIASES = {
+    "lastGoodRevision": "last_good_revision",
+    "desiredError": "desired_error",
+    "sourceError": "source_error",
+    "lastTick": "last_tick",
+}
+
+
 class Report:
     """The services' statuses, the role and the last tick, readable from any thread."""
 
@@ -38,7 +47,11 @@ class Report:
         self._metrics = metrics
         self._lease = lease
         self._lock = threading.Lock()
-        self._role = "standby" if lease else "leader"
+        # Without a lease this instance is the only writer: "single", and the lease gauge (1 on
+        # the instance that may write) says 1, so the two never disagree.
+        self._role = "standby" if lease else "single"
+        if lease is None:
+            metrics.leading(True)
         self._statuses: dict[str, ServiceStatus] = {}
         self._rollouts = RolloutTracker()
         self._reconciled: str | None = None  # the good revision a pass last completed for
@@ -58,23 +71,27 @@ class Report:
             return dict(self._statuses)
 
     def document(self) -> dict[str, Any]:
-        """The ``/status`` document."""
+        """The ``/status`` document: snake_case keys throughout, as the services' entries (and
+        ``reconciler status -o json``) have them. ``CAMEL_ALIASES`` keeps the four top-level
+        names it had in camelCase, with the same values, for readers written before."""
         followed = self._revisions.current()
         desired_error = followed.desired_error
         with self._lock:
-            return {
+            document = {
                 "revision": followed.revision,
-                "lastGoodRevision": followed.good.revision if followed.good else None,
-                "desiredError": desired_error.to_dict() if desired_error else None,
-                "sourceError": followed.source_error,
+                "last_good_revision": followed.good.revision if followed.good else None,
+                "desired_error": desired_error.to_dict() if desired_error else None,
+                "source_error": followed.source_error,
                 "source": self._revisions.source.description,
                 "role": self._role,
                 "leader": self._lease.leader if self._lease else None,
                 "shards": self._shards(),
                 "ready": self._ready(followed),
-                "lastTick": self._last_tick,
+                "last_tick": self._last_tick,
                 "services": [s.to_dict() for _, s in sorted(self._statuses.items())],
             }
+        document.update({old: document[new] for old, new in CAMEL_ALIASES.items()})
+        return document
 
     def _shards(self) -> dict[str, Any] | None:
         """``--shard``: this daemon's home shard and the shards it holds now (1-based)."""

@@ -2,10 +2,15 @@
 
     GET  /healthz     200 while the process serves requests
     GET  /readyz      200 once a pass completed for the revision being reconciled, else 503
-    GET  /status      JSON: revision, lastGoodRevision, desiredError, services, role, ...
+    GET  /status      JSON: revision, last_good_revision, desired_error, services, role, ...
     GET  /metrics     Prometheus text
     POST /hooks/git   GitHub push webhook → an immediate tick (``reconciler.daemon.webhook``)
     GET  /            the web status page, and its own paths (``reconciler.daemon.web``)
+
+HEAD answers every GET path with its headers alone. Any other method on a known path is a JSON
+405 naming the allowed ones in ``Allow`` (OPTIONS: 204 with ``Allow``); every error this server
+sends, including the ones ``http.server`` raises itself (a malformed request line), is JSON.
+A client that goes away mid-answer is one debug line in the JSON log, never a traceback.
 
 Without a webhook secret configured ``/hooks/git`` answers 404: an unauthenticated trigger is
 never offered.
@@ -14,6 +19,7 @@ never offered.
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -122,6 +128,17 @@ class Routes:
         found = self.page.get(path) if self.page is not None else None
         return found or _json(HTTPStatus.NOT_FOUND, {"error": "not found"})
 
+    def allowed(self, path: str) -> tuple[str, ...]:
+        """The methods ``path`` answers; () for a path that does not exist."""
+        methods: list[str] = []
+        if self.get(path).status not in (HTTPStatus.NOT_FOUND, HTTPStatus.METHOD_NOT_ALLOWED):
+            methods += ["GET", "HEAD"]
+        if (path == "/hooks/git" and self.webhook is not None) or (
+            self.page is not None and self.page.handles_post(path)
+        ):
+            methods.append("POST")
+        return (*methods, "OPTIONS") if methods else ()
+
     def hook(self, delivery: Delivery) -> Reply:
         """POST /hooks/git, after the body was read within ``max_body``."""
         if self.webhook is None:
@@ -136,7 +153,47 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def do_GET(self) -> None:
-        self._send(self.server.routes.get(self.path.split("?", 1)[0]))
+        self._answer_get(body=True)
+
+    def do_HEAD(self) -> None:
+        self._answer_get(body=False)
+
+    def _answer_get(self, *, body: bool) -> None:
+        reply = self.server.routes.get(self._route())
+        if reply.status == HTTPStatus.NOT_FOUND and self.server.routes.allowed(self._route()):
+            self._not_allowed(body=body)  # POST /hooks/git, asked with GET
+            return
+        self._send(reply, body=body)
+
+    def do_OPTIONS(self) -> None:
+        allowed = self.server.routes.allowed(self._route())
+        if not allowed:
+            self._send(_json(HTTPStatus.NOT_FOUND, {"error": "not found"}))
+            return
+        self._send(Reply(HTTPStatus.NO_CONTENT, headers=(("Allow", ", ".join(allowed)),)))
+
+    def _route(self) -> str:
+        return self.path.split("?", 1)[0]
+
+    def _not_allowed(self, *, body: bool = True) -> None:
+        """A method this path does not answer: 405 with ``Allow``, or 404 for no such path."""
+        self._discard_body(self.server.routes.max_body)
+        allowed = self.server.routes.allowed(self._route())
+        if not allowed:
+            self._send(_json(HTTPStatus.NOT_FOUND, {"error": "not found"}), body=body)
+            return
+        error = f"method {self.command} not allowed on {self._route()}"
+        allow = ("Allow", ", ".join(allowed))
+        self._send(_json(HTTPStatus.METHOD_NOT_ALLOWED, {"error": error}, allow), body=body)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own errors, as JSON; an unknown method (its 501) is our 405."""
+        if code == HTTPStatus.NOT_IMPLEMENTED and self.command:
+            self._not_allowed()
+            return
+        self.close_connection = True
+        text = message or HTTPStatus(code).phrase
+        self._send(_json(code, {"error": text}), body=self.command != "HEAD")
 
     def do_POST(self) -> None:
         routes = self.server.routes
@@ -148,8 +205,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(routes.page.post(path, headers=headers, body=body))
             return
         if path != "/hooks/git" or routes.webhook is None:
-            self._discard_body(routes.max_body)
-            self._send(_json(HTTPStatus.NOT_FOUND, {"error": "not found"}))
+            self._not_allowed()
             return
         body = self._read_body(routes.max_body)
         if body is None:
@@ -184,7 +240,7 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self.close_connection = True
 
-    def _send(self, reply: Reply) -> None:
+    def _send(self, reply: Reply, *, body: bool = True) -> None:
         self.send_response(reply.status)
         self.send_header("Content-Type", reply.content_type)
         self.send_header("Content-Length", str(len(reply.body)))
@@ -193,7 +249,8 @@ class _Handler(BaseHTTPRequestHandler):
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
-        self.wfile.write(reply.body)
+        if body:
+            self.wfile.write(reply.body)
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("http", client=self.client_address[0], request=format % args)
@@ -202,6 +259,16 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     routes: Routes
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """socketserver prints a traceback to stderr; the log is JSON, and a client that hung
+        up (reset, broken pipe, timed out) is the client's business, worth a debug line."""
+        exc = sys.exc_info()[1]
+        client = client_address[0] if isinstance(client_address, tuple) else str(client_address)
+        if isinstance(exc, ConnectionError | TimeoutError):
+            log.debug("http_client_gone", client=client, error=type(exc).__name__)
+            return
+        log.error("http_handler_failed", client=client, exc_info=True)
 
 
 class StatusServer:
@@ -238,7 +305,13 @@ class StatusServer:
         self._thread: threading.Thread | None = None
 
     def start(self) -> StatusServer:
-        httpd = _Server(self._address, _Handler)
+        try:
+            httpd = _Server(self._address, _Handler)
+        except OSError as exc:  # EADDRINUSE, EADDRNOTAVAIL, EACCES: the operator's to fix
+            host, port = self._address
+            raise errors.ReconcilerError(
+                f"--listen {host}:{port}: cannot listen there ({exc.strerror or exc})"
+            ) from None
         httpd.routes = self.routes
         self._httpd = httpd
         self._thread = threading.Thread(

@@ -303,7 +303,11 @@ class GitSource:
             raise errors.InvalidDesiredState([problem])
 
     def _archive(self, revision: str) -> bytes:
-        done = self._run("archive", "--format=tar", revision, "--", str(self.path)).stdout
+        """The desired path at ``revision``; for a file, its whole directory, because the
+        UserData templates it names are files next to it (``desired.template``)."""
+        kind = self._run("cat-file", "-t", f"{revision}:{self.path}", check=False).text.strip()
+        tree = self.path.parent if kind == "blob" else self.path
+        done = self._run("archive", "--format=tar", revision, "--", str(tree)).stdout
         if len(done) > MAX_ARCHIVE_BYTES:
             problem = Problem(
                 str(self.path), 0, "(file)", "is too large", f"at most {MAX_ARCHIVE_BYTES} bytes"

@@ -33,6 +33,7 @@ from reconciler.model import (
     ServiceSpec,
     stops_refresh,
 )
+from reconciler.pipeline.diff.checkpoint import AWS_DEFAULT_DELAY, HOLD_DELAY, at_checkpoint
 from reconciler.pipeline.diff.failure import group_marker, reason
 from reconciler.pipeline.diff.restore import FIELD as RESTORE
 from reconciler.pipeline.diff.versions import current_version, refresh_version
@@ -203,7 +204,20 @@ def progress_line(status: ServiceStatus) -> str:
         line += f" {r.percentage_complete}% ({r.instances_to_update} to update, {r.status_text})"
         if r.status is RefreshStatus.ROLLBACK_IN_PROGRESS:
             line += " waiting for AWS to finish the rollback"
+        line += _checkpoint_text(r)
     return f"{line}: {active.message}" if active.message else line
+
+
+def _checkpoint_text(refresh: ObservedRefresh) -> str:
+    """`` paused at checkpoint 50%``, and who ends the pause: AWS's delay, or the gate."""
+    checkpoint = at_checkpoint(refresh)
+    if checkpoint is None:
+        return ""
+    delay = refresh.checkpoint_delay
+    if delay is not None and delay >= HOLD_DELAY:
+        return f" paused at checkpoint {checkpoint}% until the analysis passes"
+    wait = AWS_DEFAULT_DELAY if delay is None else delay
+    return f" paused at checkpoint {checkpoint}% (AWS waits {wait} s there)"
 
 
 # ------------------------------------------------------------------------------------------------

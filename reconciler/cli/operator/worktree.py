@@ -35,9 +35,10 @@ class WorkTree:
         return done.text.strip() if strip else done.text
 
     def require_clean(self) -> None:
-        status = self.run("status", "--porcelain", "--untracked-files=no")
-        if status:
-            changed = ", ".join(line[3:] for line in status.splitlines()[:5])
+        # Not stripped: each line is "XY PATH", and X is a space for a change not yet staged.
+        status = self.run("status", "--porcelain", "--untracked-files=no", strip=False)
+        if status.strip():
+            changed = ", ".join(line[3:] for line in status.splitlines()[:5] if line.strip())
             raise errors.OperatorError(
                 f"the work tree has uncommitted changes ({changed}): commit or stash them first"
             )

@@ -125,13 +125,13 @@ class PageState:
             ticks = self._ticks
         return {
             "revision": view.short(report.get("revision")),
-            "lastGoodRevision": view.short(report.get("lastGoodRevision")),
-            "desiredError": report.get("desiredError"),
-            "sourceError": report.get("sourceError"),
+            "lastGoodRevision": view.short(report.get("last_good_revision")),
+            "desiredError": report.get("desired_error"),
+            "sourceError": report.get("source_error"),
             "source": report.get("source", ""),
             "role": report.get("role", ""),
             "ready": bool(report.get("ready")),
-            "lastTick": report.get("lastTick"),
+            "lastTick": report.get("last_tick"),
             "ticks": ticks,
             "actionsEnabled": self.actions,
             "services": [

@@ -109,11 +109,20 @@ def least_hold(rollout: RolloutSpec) -> int:
 
 def held_at(refresh: ObservedRefresh) -> int | None:
     """The checkpoint AWS holds ``refresh`` at for the reconciler, or None."""
-    if refresh.status is not RefreshStatus.IN_PROGRESS:
-        return None
     if (refresh.checkpoint_delay or 0) < HOLD_DELAY:
         return None  # AWS moves on by itself: not a gate of ours
-    # Several crossed at once: AWS waits only at the highest; at 100 it waits at none.
+    return at_checkpoint(refresh)
+
+
+def at_checkpoint(refresh: ObservedRefresh) -> int | None:
+    """The checkpoint ``refresh`` pauses at, held by us or waiting out its own delay, or None.
+
+    AWS pauses an ``InProgress`` refresh once ``PercentageComplete`` reaches one of its
+    ``CheckpointPercentages`` below 100, and waits there the delay (UG-ckpt, aws-facts 1.4); when
+    several are crossed at once only the highest is waited on. AWS reports no "paused" status,
+    so the percentage is what tells."""
+    if refresh.status is not RefreshStatus.IN_PROGRESS:
+        return None
     reached = [p for p in refresh.checkpoint_percentages if refresh.percentage_complete >= p]
     return max(reached) if reached and max(reached) < 100 else None
 
