@@ -34,6 +34,7 @@ from reconciler.cli.options import WAIT_TIMEOUT
 from reconciler.daemon import source
 from reconciler.daemon.git import move_credentials
 from reconciler.daemon.lineage import Lineage
+from reconciler.daemon.shards import parse_shard
 from reconciler.images.resolver import ImageResolver
 from reconciler.model import Phase, Problem, ServiceSpec
 from reconciler.pipeline.apply import apply
@@ -287,6 +288,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         listen=None if args.listen == "off" else server.parse_listen(args.listen),
         cache_dir=Path(args.cache_dir) if args.cache_dir else None,
         lease_table=args.lease_table,
+        shard=parse_shard(args.shard) if args.shard else None,
         allowed_signers=Path(args.allowed_signers) if args.allowed_signers else None,
         webhook_secret=run.webhook_secret(file=args.webhook_secret_file, env=os.environ),
         webhook_repository=run.webhook_repository(args.webhook_repository),

@@ -276,6 +276,14 @@ def _run_service(cmd: argparse.ArgumentParser) -> None:
         help="DynamoDB table for a leader lease: only its holder writes (created if missing; "
         "env RECONCILER_LEASE_TABLE)",
     )
+    cmd.add_argument(
+        "--shard",
+        default=env("shard"),
+        metavar="K/N",
+        help="reconcile shard K of N (services split by a hash of their name), one lease a "
+        "shard in --lease-table; takes over a dead peer's shard when its lease expires "
+        "(env RECONCILER_SHARD)",
+    )
     cmd.add_argument("--verify-commits", action="store_true", help="apply only SSH-signed commits")
     cmd.add_argument("--allowed-signers", help="git's allowed signers file for --verify-commits")
     cmd.add_argument(

@@ -31,6 +31,7 @@ from reconciler.daemon.listeners import Listeners
 from reconciler.daemon.metrics import Metrics
 from reconciler.daemon.report import Report
 from reconciler.daemon.revisions import Followed, Revisions
+from reconciler.daemon.shards import ShardLeases
 from reconciler.daemon.source import Source
 from reconciler.daemon.ticker import Ticker
 from reconciler.model import ServiceSpec
@@ -67,7 +68,7 @@ class Daemon:
         source: Source,
         reconciler: Reconciler,
         metrics: Metrics | None = None,
-        lease: Lease | None = None,
+        lease: Lease | ShardLeases | None = None,
         interval: float = 30.0,
         jitter: float | None = None,
         backoff_base: float = 5.0,
@@ -134,7 +135,9 @@ class Daemon:
             followed = self._revisions.follow(now)
             outcomes, applied = self._reconcile(followed.specs, leading=leading, now=now)
             self._scan_orphans(followed, now=now)
-            view = self._report.finish_tick(outcomes, followed=followed, leading=leading)
+            view = self._report.finish_tick(
+                outcomes, followed=followed, leading=leading, owned=self._mine
+            )
             self.listeners.tell(view)
             ok = followed.ok and all(o.error is None for o in outcomes)
             next_delay = self._backoffs.next_delay(now=self._clock(), interval=self.interval)
@@ -150,7 +153,7 @@ class Daemon:
     def _reconcile(
         self, specs: Sequence[ServiceSpec], *, leading: bool, now: float
     ) -> tuple[list[ServiceOutcome], int]:
-        due = [s for s in specs if self._backoffs.service(s.name).due(now)]
+        due = [s for s in specs if self._backoffs.service(s.name).due(now) and self._mine(s.name)]
         if not due:
             return [], 0
         started = self._clock()
@@ -161,7 +164,7 @@ class Daemon:
         applied = 0
         for outcome in outcomes:
             began = self._clock()
-            writing = leading and (self.lease is None or self.lease.held())
+            writing = leading and self._may_write(outcome.name)
             if writing and outcome.queued is None:
                 applied += self._apply(outcome)
             seconds = shared + self._clock() - began
@@ -208,6 +211,15 @@ class Daemon:
             descends=lineage.descends_from(revision),
             abandoned=self._revisions.abandoned,
         )
+
+    def _mine(self, service: str) -> bool:
+        """Sharded (``--shard``): only the services of the shards this daemon holds."""
+        return not isinstance(self.lease, ShardLeases) or self.lease.owns(service)
+
+    def _may_write(self, service: str) -> bool:
+        if isinstance(self.lease, ShardLeases):
+            return self.lease.owns(service)
+        return self.lease is None or self.lease.held()
 
     def _apply(self, outcome: ServiceOutcome) -> int:
         """Apply one service's plan; the number of actions done."""

@@ -40,6 +40,7 @@ _KEY = "lease"
 _CONDITION_FAILED = "ConditionalCheckFailedException"
 _NO_TABLE = "ResourceNotFoundException"
 _NAMES = {"#lease": _KEY, "#holder": "holder", "#expires": "expires"}
+_YIELDING_NAMES = {**_NAMES, "#wanted": "wanted"}
 
 
 def holder_id() -> str:
@@ -62,6 +63,7 @@ class Lease:
         wall_clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         create_table: bool = True,
+        yields: bool = False,
     ) -> None:
         if renew_every >= duration * (1 - SAFETY):
             raise errors.UsageError("the lease must be renewed well before it expires")
@@ -74,6 +76,10 @@ class Lease:
         self._wall = wall_clock
         self._mono = monotonic
         self._create_table = create_table
+        # A shard's lease held for a dead peer (``daemon.shards``): handed back when its home
+        # daemon marks it ``wanted``.
+        self.yields = yields
+        self.takes_absent = not yields  # ShardLeases allows it after a startup grace
         self._valid_until = 0.0  # monotonic; 0 = not held
         self._lock = threading.Lock()
         self.leader: str | None = None  # the holder as last seen; None when unknown
@@ -90,8 +96,12 @@ class Lease:
     def ensure(self) -> bool:
         """Renew when held, else try to acquire. Never raises: AWS trouble means not leading."""
         try:
-            if self.held() and self.renew():
-                return True
+            if self.held():
+                if self.renew():
+                    return True
+                if self.yields:  # wanted back, or taken: either way not ours to take again
+                    self._delete()
+                    return False
             return self.acquire()
         except errors.ReconcilerError as exc:
             log.warning("lease_error", table=self.table, lease=self.name, error=str(exc))
@@ -100,6 +110,7 @@ class Lease:
     def acquire(self) -> bool:
         started = self._mono()
         now = self._wall()
+        condition = self._acquire_condition()
         try:
             self._write(
                 "put_item",
@@ -108,10 +119,11 @@ class Lease:
                     "holder": {"S": self.holder},
                     "expires": {"N": f"{now + self.duration:.3f}"},
                 },
-                ConditionExpression=(
-                    "attribute_not_exists(#lease) OR #expires < :now OR #holder = :me"
-                ),
-                ExpressionAttributeNames=_NAMES,
+                ConditionExpression=condition,
+                # DynamoDB refuses a name the expression does not use (ValidationException).
+                ExpressionAttributeNames={
+                    k: v for k, v in _YIELDING_NAMES.items() if k in condition
+                },
                 ExpressionAttributeValues={":now": {"N": f"{now:.3f}"}, ":me": {"S": self.holder}},
             )
         except errors.AwsApiError as exc:
@@ -129,8 +141,13 @@ class Lease:
                 "update_item",
                 Key={_KEY: {"S": self.name}},
                 UpdateExpression="SET #expires = :expires",
-                ConditionExpression="#holder = :me",
-                ExpressionAttributeNames={"#holder": "holder", "#expires": "expires"},
+                ConditionExpression="#holder = :me"
+                + (" AND attribute_not_exists(#wanted)" if self.yields else ""),
+                ExpressionAttributeNames={
+                    "#holder": "holder",
+                    "#expires": "expires",
+                    **({"#wanted": "wanted"} if self.yields else {}),
+                },
                 ExpressionAttributeValues={
                     ":expires": {"N": f"{self._wall() + self.duration:.3f}"},
                     ":me": {"S": self.holder},
@@ -148,8 +165,47 @@ class Lease:
         with self._lock:
             was_held = self._valid_until > 0
             self._valid_until = 0.0
-        if not was_held:
-            return
+        if was_held:
+            self._delete()
+
+    def _acquire_condition(self) -> str:
+        if not self.yields:
+            return "attribute_not_exists(#lease) OR #expires < :now OR #holder = :me"
+        # Someone else's shard: only once it expired (its holder died), or absent once the
+        # home daemon had a lease duration to start (``takes_absent``); never while wanted.
+        absent = "attribute_not_exists(#lease) OR " if self.takes_absent else ""
+        return f"{absent}#expires < :now OR (#holder = :me AND attribute_not_exists(#wanted))"
+
+    def ask_back(self) -> None:
+        """Mark the lease ``wanted`` by this holder while another holds it (a shard's home
+        daemon, back after a takeover); a yielding holder hands it over on its next renewal."""
+        now = self._wall()
+        try:
+            self.aws.call(
+                "dynamodb",
+                "update_item",
+                resource=self.table,
+                TableName=self.table,
+                Key={_KEY: {"S": self.name}},
+                UpdateExpression="SET #wanted = :me",
+                ConditionExpression=(
+                    "attribute_exists(#lease) AND #holder <> :me AND #expires >= :now"
+                ),
+                ExpressionAttributeNames={
+                    "#lease": _KEY,
+                    "#holder": "holder",
+                    "#expires": "expires",
+                    "#wanted": "wanted",
+                },
+                ExpressionAttributeValues={":me": {"S": self.holder}, ":now": {"N": f"{now:.3f}"}},
+            )
+        except errors.ReconcilerError as exc:  # expired or gone meanwhile: acquire will do
+            if not isinstance(exc, errors.AwsApiError) or exc.code != _CONDITION_FAILED:
+                log.warning(
+                    "lease_ask_back_failed", table=self.table, lease=self.name, error=str(exc)
+                )
+
+    def _delete(self) -> None:
         try:
             self.aws.call(
                 "dynamodb",

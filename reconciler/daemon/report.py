@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +20,7 @@ from reconciler.daemon.listeners import TickView
 from reconciler.daemon.metrics import Metrics
 from reconciler.daemon.revisions import DesiredError, Followed, Revisions
 from reconciler.daemon.rollouts import RolloutTracker
+from reconciler.daemon.shards import ShardLeases
 from reconciler.model import Phase, stops_refresh
 from reconciler.pipeline.orphans import Claim
 from reconciler.pipeline.reconcile import ServiceOutcome
@@ -40,7 +41,9 @@ CAMEL_ALIASES = {
 class Report:
     """The services' statuses, the role and the last tick, readable from any thread."""
 
-    def __init__(self, *, revisions: Revisions, metrics: Metrics, lease: Lease | None) -> None:
+    def __init__(
+        self, *, revisions: Revisions, metrics: Metrics, lease: Lease | ShardLeases | None
+    ) -> None:
         self._revisions = revisions
         self._metrics = metrics
         self._lease = lease
@@ -84,6 +87,7 @@ class Report:
                 "source": self._revisions.source.description,
                 "role": self._role,
                 "leader": self._lease.leader if self._lease else None,
+                "shards": self._shards(),
                 "ready": self._ready(followed),
                 "last_tick": self._last_tick,
                 "services": [s.to_dict() for _, s in sorted(self._statuses.items())],
@@ -94,6 +98,12 @@ class Report:
             }
         document.update({old: document[new] for old, new in CAMEL_ALIASES.items()})
         return document
+
+    def _shards(self) -> dict[str, Any] | None:
+        """``--shard``: this daemon's home shard and the shards it holds now (1-based)."""
+        if not isinstance(self._lease, ShardLeases):
+            return None
+        return {"home": str(self._lease.home), "held": self._lease.held_shards()}
 
     def _ready(self, followed: Followed) -> bool:
         return followed.good is not None and self._reconciled == followed.good.revision
@@ -162,11 +172,17 @@ class Report:
         _log_outcome(outcome, result=result, retry_in=retry_in)
 
     def finish_tick(
-        self, outcomes: Sequence[ServiceOutcome], *, followed: Followed, leading: bool = True
+        self,
+        outcomes: Sequence[ServiceOutcome],
+        *,
+        followed: Followed,
+        leading: bool = True,
+        owned: Callable[[str], bool] = lambda _: True,
     ) -> TickView:
         """Forget services that left, stall them all while a commit is refused, mark the pass;
         what the listeners are told of it."""
-        names = {s.name for s in followed.specs}
+        # ``--shard``: a service of a shard handed back is its new holder's to report.
+        names = {s.name for s in followed.specs if owned(s.name)}
         error = followed.desired_error
         self._metrics.known(sorted(names))
         with self._lock:

@@ -25,13 +25,14 @@ from reconciler.aws.budget import WriteBudget
 from reconciler.daemon.daemon import Daemon
 from reconciler.daemon.github.settings import GitHubSettings, valid_repository
 from reconciler.daemon.github.worker import attach as attach_github
-from reconciler.daemon.lease import Lease
+from reconciler.daemon.lease import Lease, holder_id
 from reconciler.daemon.metrics import Metrics
 from reconciler.daemon.notify.notifier import Notifier
 from reconciler.daemon.notify.sinks import Sink
 from reconciler.daemon.sdnotify import Notifier as SystemdNotifier
 from reconciler.daemon.secrets import read_secret
 from reconciler.daemon.server import StatusServer
+from reconciler.daemon.shards import Shard, ShardLeases, lease_name
 from reconciler.daemon.source import (
     GitSettings,
     GitSource,
@@ -64,6 +65,7 @@ class RunConfig:
     lease_table: str | None = None
     lease_duration: float = 30.0
     lease_renew: float = 10.0
+    shard: Shard | None = None  # --shard K/N: one lease a shard (needs lease_table)
     allowed_signers: Path | None = None  # set: --verify-commits
     webhook_secret: bytes | None = None
     webhook_repository: str | None = None  # set: pushes of other repositories tick nothing
@@ -135,8 +137,10 @@ def build_source(config: RunConfig) -> Source:
 
 def build_daemon(config: RunConfig, *, metrics: Metrics | None = None) -> Daemon:
     aws = Aws(region=config.region, endpoint_url=config.endpoint_url, budget=config.write_budget)
-    lease = None
-    if config.lease_table:
+    lease: Lease | ShardLeases | None = None
+    if config.shard is not None:
+        lease = shard_leases(config, aws, config.shard)
+    elif config.lease_table:
         lease = Lease(
             aws=aws,
             table=config.lease_table,
@@ -152,6 +156,25 @@ def build_daemon(config: RunConfig, *, metrics: Metrics | None = None) -> Daemon
         interval=config.interval,
         rollout_limits=config.rollout_limits,
     )
+
+
+def shard_leases(config: RunConfig, aws: Aws, shard: Shard) -> ShardLeases:
+    if not config.lease_table:
+        raise errors.UsageError("--shard needs --lease-table: each shard is a DynamoDB lease")
+    holder = holder_id()
+
+    def make(index: int) -> Lease:
+        return Lease(
+            aws=aws,
+            table=str(config.lease_table),
+            name=lease_name(config.owner, index, shard.count),
+            holder=holder,
+            duration=config.lease_duration,
+            renew_every=config.lease_renew,
+            yields=index != shard.index,
+        )
+
+    return ShardLeases(shard, make, aws=aws, renew_every=config.lease_renew)
 
 
 def run(config: RunConfig) -> int:

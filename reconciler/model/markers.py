@@ -30,6 +30,10 @@ TAG_VALUE_LIMIT = 256
 TAG_CHECKPOINT = "asg-reconciler/checkpoint-passed"
 # Set by `reconciler retry`: the failed refresh whose failure no longer counts.
 TAG_RETRIED_REFRESH = "asg-reconciler/retried-refresh"
+# What the reconciler last saw the group hold, in sync, after a full read (``model.pinned``):
+# the launch template id and version number it pinned and that version's description (which
+# carries the fingerprint). A cold observation trusts it only while AWS's batched state agrees.
+TAG_PINNED = "asg-reconciler/pinned"
 # Blue/green's memory on each side's group (``model.traffic.SideMarks`` reads them back).
 TAG_BG_ROLLOUT = "asg-reconciler/bg-rollout"  # "<fingerprint>@<epoch>": pinned for a rollout
 TAG_BG_STEP = "asg-reconciler/bg-step"  # "<step index>@<epoch>": written before the weights

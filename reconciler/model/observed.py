@@ -22,6 +22,9 @@ class LaunchTemplateVersion:
     create_time: str = ""
     # LaunchTemplateData.ImageId as stored: an AMI id, or "resolve:ssm:<parameter>" (aws-facts 4).
     image_id: str = ""
+    # Known only from the group's pinned record (``model.pinned``): the description is the
+    # version's own, its UserData and ImageId were not read.
+    recorded: bool = False
 
     @property
     def image_from_ssm(self) -> bool:
@@ -58,6 +61,7 @@ class ObservedInstance:
     lifecycle_state: str  # "InService", "Pending", ...
     health_status: str  # "Healthy" | "Unhealthy"
     launch_template_version: str | None
+    launch_template_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,7 @@ from reconciler.model import (
 from reconciler.pipeline.apply import apply
 from reconciler.pipeline.diff import diff
 from reconciler.pipeline.observe import Observer
+from reconciler.pipeline.pins import record_pins
 from reconciler.pipeline.plan import plan
 from reconciler.pipeline.writers import Writer, check_and_stamp
 
@@ -89,7 +90,9 @@ class Reconciler:
             self._diff_and_plan(outcome, observed[outcome.name])
 
     def apply(self, outcomes: Sequence[ServiceOutcome]) -> None:
-        """Apply each planned service; a failure is recorded on its service only."""
+        """Apply each planned service; a failure is recorded on its service only. A service
+        seen in sync gets its pinned record instead (``pins``), once."""
+        record_pins(self.aws, [o for o in outcomes if o.plan is not None and o.plan.empty])
         for outcome in outcomes:
             if outcome.error is not None or outcome.plan is None or outcome.plan.empty:
                 continue

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from reconciler.sandbox import app, behaviour, launches, sampling, timing
+from reconciler.sandbox import app, behaviour, instance_index, launches, sampling, timing
 from reconciler.sandbox.behaviour import Behaviours
 from reconciler.sandbox.fixes.target_health import book
 from reconciler.sandbox.metric_store import MetricStore, key
@@ -133,7 +133,9 @@ def targets(elbv2: Any, target_group: Any, now: datetime) -> list[Target]:
     found = []
     for target_id, target in target_group.targets.items():
         instance = (
-            elbv2.ec2_backend.get_instance_by_id(target_id) if target_id.startswith("i-") else None
+            instance_index.find(elbv2.ec2_backend, target_id)
+            if target_id.startswith("i-")
+            else None
         )
         state = str(target_group.health_for(target, elbv2.ec2_backend).status)
         registered = records.registered_at.get(target_id, now)

@@ -7,13 +7,15 @@ recently launched instance) and in one jump when the world is at rest, so every 
 write, sees the same moment: DescribeAutoScalingGroups never shows old instances while
 DescribeInstanceRefreshes, read a moment later, says the refresh has succeeded.
 
-Each step, per group: booted instances go in service (and are registered), instances that have
-drained after termination leave, refreshes move on,
-and ELB health replaces instances that fail their checks (during refreshes too: row A5).
+Only the groups with something under way are stepped between the first and the last moment
+(``advance``). Each step, per group: booted instances go in service (and are registered),
+instances that have drained after termination leave, refreshes move on, and ELB health
+replaces instances that fail their checks (during refreshes too: row A5).
 """
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -56,43 +58,65 @@ def install() -> None:
 
 
 def advance(backend: Any) -> None:
-    """Replay time up to the clock's now for every group in this autoscaling backend."""
+    """Replay time up to the clock's now for every group in this autoscaling backend.
+
+    Every group is stepped at the first moment (the last request's, which may have changed any
+    of them) and at the last (now); in between, only the groups with something under way, each
+    every ``TICK_SECONDS`` from the first moment, taken from a queue of next-step times (a
+    heap), so a replay costs what is in flight, not the whole fleet at every step. A group at
+    rest is thus stepped exactly as if the world were at rest: in one jump to now.
+    """
     context = runtime.current()
     with context.lock:
         now = context.clock.now()
         timeline = attached(backend, "timeline", _Timeline)
-        moment = timeline.last or now
+        first = timeline.last or now
         tick = timedelta(seconds=timing.TICK_SECONDS)
-        while True:
+        queue: list[tuple[datetime, str]] = []
+        with context.at(first):
+            for group in step(backend, first):
+                heapq.heappush(queue, (first + tick, group.name))
+        while queue and queue[0][0] < now:
+            moment = queue[0][0]
+            due: list[Any] = []
+            while queue and queue[0][0] == moment:
+                group = backend.autoscaling_groups.get(heapq.heappop(queue)[1])
+                if group is not None:  # deleted meanwhile
+                    due.append(group)
             with context.at(moment):
-                step(backend, moment)
-            if moment >= now:
-                break
-            moment = min(now, moment + tick) if _busy(backend, moment) else now
+                for group in step(backend, moment, due):
+                    heapq.heappush(queue, (moment + tick, group.name))
+        if now > first:
+            with context.at(now):
+                step(backend, now)
         timeline.last = now
 
 
-def step(backend: Any, now: datetime) -> None:
-    for group in list(backend.autoscaling_groups.values()):
+def step(backend: Any, now: datetime, only: list[Any] | None = None) -> list[Any]:
+    """Step ``only`` these groups (every group when None) to ``now``; the ones still busy."""
+    busy = []
+    for group in list(backend.autoscaling_groups.values()) if only is None else only:
         lifecycle.promote(group, now)
         groups.release(group, now)  # drained: the Terminating instances go (row C4)
         refresh_service.step(backend, group.name, now)
         # AWS keeps healing during a refresh (1.13, row A5); the refresh takes the replacements on.
         healing.heal(group, now, refresh_service.active(backend, group.name))
+        if _busy(backend, group, now):
+            busy.append(group)
     traffic.step(backend, now)
+    return busy
 
 
-def _busy(backend: Any, now: datetime) -> bool:
-    for group in backend.autoscaling_groups.values():
-        if refresh_service.active(backend, group.name) is not None or lifecycle.pending(group):
+def _busy(backend: Any, group: Any, now: datetime) -> bool:
+    if refresh_service.active(backend, group.name) is not None or lifecycle.pending(group):
+        return True
+    if groups.leaving_states(group):
+        return True
+    grace = timedelta(seconds=int(group.health_check_grace_period or 0))
+    for state in groups.live_states(group):
+        launched = launches.launched_at(state.instance)
+        if launched is not None and now < launched + grace + _SETTLING:
             return True
-        if groups.leaving_states(group):
-            return True
-        grace = timedelta(seconds=int(group.health_check_grace_period or 0))
-        for state in groups.live_states(group):
-            launched = launches.launched_at(state.instance)
-            if launched is not None and now < launched + grace + _SETTLING:
-                return True
     return False
 
 

@@ -10,7 +10,7 @@ from reconciler.model import ObservedAutoScalingGroup
 from reconciler.pipeline.observe.batches import Pages, batched
 from reconciler.pipeline.observe.shapes import parse_group
 
-_ASG_NAMES_PER_CALL = 100  # with MaxRecords=100; AWS allows 50 names without it
+ASG_NAMES_PER_CALL = 100  # with MaxRecords=100; AWS allows 50 names without it
 
 
 def describe_groups(
@@ -23,5 +23,5 @@ def describe_groups(
         }
         return aws.pages("autoscaling", "describe_auto_scaling_groups", region=region, **params)
 
-    raws = batched(names, _ASG_NAMES_PER_CALL, read, member="AutoScalingGroups")
+    raws = batched(names, ASG_NAMES_PER_CALL, read, member="AutoScalingGroups")
     return {group.name: group for group in map(parse_group, raws)}

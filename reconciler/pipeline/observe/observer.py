@@ -22,11 +22,13 @@ from reconciler.model import (
     ObservedTargetGroup,
     ServiceSpec,
 )
+from reconciler.model.pinned import PinnedRecord
 from reconciler.pipeline.observe import writes
 from reconciler.pipeline.observe.analysis import observe_analysis
 from reconciler.pipeline.observe.bluegreen import observe_blue_green
 from reconciler.pipeline.observe.groups import describe_groups
 from reconciler.pipeline.observe.policies import PolicyCache, observe_policies
+from reconciler.pipeline.observe.records import trusted
 from reconciler.pipeline.observe.refreshes import (
     RefreshMemory,
     Signature,
@@ -141,10 +143,15 @@ class Observer:
         )
         pictures, rollout_due = self._pictures(specs, groups, templates, wanted=wanted)
         running = _running_versions(specs, groups, templates)
+        records = _records(specs, groups, templates, wanted=wanted)
+        rollout_due -= set(records)  # the record says the group runs the wanted fingerprint
+        for name in records:
+            # The record stands for the first read; after it, the picture rules as before.
+            self._memory.refreshes.vouch(region, name, now=now, picture=pictures.get(name))
         refreshes = self._refreshes(
             region, pictures, rollout_due=rollout_due, now=now, running=running
         )
-        return _Reads(groups, templates, target_groups, policies, refreshes)
+        return _Reads(groups, templates, target_groups, policies, refreshes, records)
 
     def _service(
         self, region: str, spec: ServiceSpec, reads: _Reads, *, fingerprint: str | None
@@ -154,7 +161,10 @@ class Observer:
         target = reads.target_groups.get(spec.target_group.name)
         green = _green(spec, reads)
         template = reads.templates.get(spec.launch_template.name)
-        if template is not None:
+        record = reads.records.get(spec.auto_scaling_group.name)
+        if template is not None and record is not None and not self.cache.has(template.id):
+            template = dataclasses.replace(template, versions=(record.stands_for(),))
+        elif template is not None:
             referenced = referenced_versions(template, group, refreshes)
             referenced |= referenced_versions(template, green[0], ())
             template = with_versions(self.aws, self.cache, region, template, referenced=referenced)
@@ -273,6 +283,29 @@ def _target_group_names(spec: ServiceSpec) -> tuple[str, ...]:
     return (spec.target_group.name, *green)
 
 
+def _records(
+    specs: Sequence[ServiceSpec],
+    groups: Mapping[str, ObservedAutoScalingGroup],
+    templates: Mapping[str, ObservedLaunchTemplate],
+    *,
+    wanted: Mapping[str, str],
+) -> dict[str, PinnedRecord]:
+    """The groups whose pinned record stands for reading their refreshes and version.
+
+    Blue/green pairs never: which side serves, and what it verified, is in their history.
+    """
+    found: dict[str, PinnedRecord] = {}
+    for spec in specs:
+        group = groups.get(spec.auto_scaling_group.name)
+        if spec.blue_green is not None or group is None:
+            continue
+        template = templates.get(spec.launch_template.name)
+        record = trusted(group, template, fingerprint=wanted.get(spec.name))
+        if record is not None:
+            found[group.name] = record
+    return found
+
+
 def _green(
     spec: ServiceSpec, reads: _Reads
 ) -> tuple[ObservedAutoScalingGroup | None, ObservedTargetGroup | None]:
@@ -291,3 +324,4 @@ class _Reads:
     target_groups: Mapping[str, ObservedTargetGroup]
     policies: Mapping[str, list[ObservedScalingPolicy]]
     refreshes: Mapping[str, tuple[ObservedRefresh, ...]]
+    records: Mapping[str, PinnedRecord]

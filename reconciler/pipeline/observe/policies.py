@@ -25,6 +25,7 @@ __all__ = [
 ]
 
 PolicyCache = ExpiringCache[list[ObservedScalingPolicy]]  # by group name
+POLICIES_PER_PAGE = 100
 
 
 def observe_policies(
@@ -54,7 +55,7 @@ def describe_policies_of_groups(
     if not groups:
         return {}
     wanted = set(groups)
-    params: dict[str, Any] = {"PaginationConfig": {"PageSize": 100}}
+    params: dict[str, Any] = {"PaginationConfig": {"PageSize": POLICIES_PER_PAGE}}
     found: dict[str, list[ObservedScalingPolicy]] = {}
     for page in aws.pages("autoscaling", "describe_policies", region=region, **params):
         for raw in page.get("ScalingPolicies", []):

@@ -113,6 +113,15 @@ class RefreshMemory(RegionStore[_RefreshMemo]):
             )
             self._dirty.discard((region, group))
 
+    def vouch(self, region: str, group: str, *, now: float, picture: Signature | None) -> None:
+        """A trusted pinned record stands for a first read that found no refresh: only where
+        nothing was read yet and this process has not written to the group since."""
+        with self._lock:
+            key = (region, group)
+            if key in self._entries or key in self._dirty:
+                return
+            self._entries[key] = _RefreshMemo(refreshes=(), read_at=now, quiet=picture)
+
     def recalled(self, region: str, group: str) -> tuple[ObservedRefresh, ...]:
         with self._lock:
             return self._entries[(region, group)].refreshes

@@ -70,6 +70,7 @@ def parse_instance(raw: Mapping[str, Any]) -> ObservedInstance:
         lifecycle_state=raw.get("LifecycleState", ""),
         health_status=raw.get("HealthStatus", ""),
         launch_template_version=raw.get("LaunchTemplate", {}).get("Version"),
+        launch_template_id=raw.get("LaunchTemplate", {}).get("LaunchTemplateId"),
     )
 
 

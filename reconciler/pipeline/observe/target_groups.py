@@ -11,7 +11,8 @@ from reconciler.pipeline.observe.batches import chunks
 from reconciler.pipeline.observe.memory import ExpiringCache
 from reconciler.pipeline.observe.shapes import parse_target_group, tag_map
 
-_TAG_ARNS_PER_CALL = 20
+TAG_ARNS_PER_CALL = 20
+TARGET_GROUPS_PER_PAGE = 400
 
 TagCache = ExpiringCache[dict[str, str]]  # tags by target group ARN
 
@@ -40,7 +41,10 @@ def list_target_groups(aws: Aws, region: str, names: set[str]) -> dict[str, dict
     raw_groups: dict[str, dict[str, Any]] = {}
     # Listing all is one call for most accounts, and unlike Names it tolerates a missing group.
     for page in aws.pages(
-        "elbv2", "describe_target_groups", region=region, PaginationConfig={"PageSize": 400}
+        "elbv2",
+        "describe_target_groups",
+        region=region,
+        PaginationConfig={"PageSize": TARGET_GROUPS_PER_PAGE},
     ):
         for raw in page.get("TargetGroups", []):
             if raw["TargetGroupName"] in names:
@@ -52,7 +56,7 @@ def describe_target_group_tags(
     aws: Aws, region: str, arns: Sequence[str]
 ) -> dict[str, dict[str, str]]:
     tags: dict[str, dict[str, str]] = {}
-    for chunk in chunks(list(arns), _TAG_ARNS_PER_CALL):
+    for chunk in chunks(list(arns), TAG_ARNS_PER_CALL):
         response = aws.call("elbv2", "describe_tags", region=region, ResourceArns=chunk)
         for desc in response.get("TagDescriptions", []):
             tags[desc["ResourceArn"]] = tag_map(desc.get("Tags", []))

@@ -25,7 +25,7 @@ from reconciler.pipeline.observe.shapes import parse_template, parse_version
 # How many of its own launch template versions per template the reconciler remembers: enough to
 # reuse a recent version on revert, without holding every UserData ever deployed in memory.
 KEEP_OWN_VERSIONS = 20
-_LT_NAMES_PER_FILTER = 200
+LT_NAMES_PER_FILTER = 200
 
 
 @dataclass
@@ -37,6 +37,10 @@ class VersionCache:
 
     def known(self, template_id: str) -> dict[int, LaunchTemplateVersion]:
         return self.versions.setdefault(template_id, {})
+
+    def has(self, template_id: str) -> bool:
+        """Whether this template's versions were read (by ``with_versions``) in this process."""
+        return template_id in self.seen_up_to
 
     def add(self, template_id: str, version: LaunchTemplateVersion) -> None:
         self.known(template_id)[version.version_number] = version
@@ -133,11 +137,11 @@ def describe_templates(
         # A name filter, unlike LaunchTemplateNames, does not fail the call for one missing name.
         params: dict[str, Any] = {
             "Filters": [{"Name": "launch-template-name", "Values": chunk}],
-            "PaginationConfig": {"PageSize": _LT_NAMES_PER_FILTER},
+            "PaginationConfig": {"PageSize": LT_NAMES_PER_FILTER},
         }
         return aws.pages("ec2", "describe_launch_templates", region=region, **params)
 
-    raws = batched(names, _LT_NAMES_PER_FILTER, read, member="LaunchTemplates")
+    raws = batched(names, LT_NAMES_PER_FILTER, read, member="LaunchTemplates")
     return {template.name: template for template in map(parse_template, raws)}
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from reconciler.aws import Aws
+from reconciler.model import TAG_PINNED
 
 # Auto Scaling writes after which a group's refreshes must be read again.
 GROUP_WRITES = frozenset(
@@ -56,6 +57,8 @@ def listen(aws: Aws, region: str, sink: WriteSink) -> None:
 def groups_named(params: Mapping[str, Any]) -> set[str]:
     """The groups a group write names."""
     named = {str(params["AutoScalingGroupName"])} if "AutoScalingGroupName" in params else set()
-    # CreateOrUpdateTags / DeleteTags name their groups per tag.
-    named |= {str(t["ResourceId"]) for t in params.get("Tags", []) if "ResourceId" in t}
+    # CreateOrUpdateTags / DeleteTags name their groups per tag. The pinned record alone is
+    # bookkeeping: it starts nothing, and the group's tags are read every tick anyway.
+    tags = [t for t in params.get("Tags", []) if t.get("Key") != TAG_PINNED]
+    named |= {str(t["ResourceId"]) for t in tags if "ResourceId" in t}
     return named

@@ -19,7 +19,7 @@ from typing import Any
 
 from moto.elbv2.models import ELBv2Backend, FakeHealthStatus, FakeTargetGroup
 
-from reconciler.sandbox import runtime
+from reconciler.sandbox import instance_index, runtime
 from reconciler.sandbox.health import TargetView
 from reconciler.sandbox.patching import original, patch
 from reconciler.sandbox.state import attached
@@ -159,7 +159,7 @@ def _registered_health(
     target_group: Any, target: dict[str, Any], ec2_backend: Any, now: datetime
 ) -> FakeHealthStatus:
     target_id = target["Id"]
-    instance = ec2_backend.get_instance_by_id(target_id) if target_id.startswith("i-") else None
+    instance = instance_index.find(ec2_backend, target_id) if target_id.startswith("i-") else None
     records = book(target_group)
     view = TargetView(
         target_id=target_id,
