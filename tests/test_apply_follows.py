@@ -62,10 +62,11 @@ def drive_lines(
     sandbox: Sandbox,
     *args: str,
     answers: str | None = None,
-    on_line: dict[int, object] | None = None,
+    on_line: dict[str, object] | None = None,
 ) -> tuple[int, str]:
     """Run ``reconciler ARGS``, stepping the sandbox clock once per line; with ``answers``,
-    stdin is a real terminal with those lines typed ahead. ``on_line[n]()`` runs at line n."""
+    stdin is a real terminal with those lines typed ahead. ``on_line[text]()`` runs once, at
+    the first line that contains ``text`` (a line number would move with the diff's length)."""
     stdin: int | None = None
     master = -1
     if answers is not None:
@@ -86,9 +87,10 @@ def drive_lines(
         assert proc.stdout is not None
         for line in proc.stdout:
             lines.append(line)
-            hook = (on_line or {}).get(len(lines))
-            if callable(hook):
-                hook()
+            for text in [t for t in (on_line or {}) if t in line]:
+                hook = (on_line or {}).pop(text)
+                if callable(hook):
+                    hook()
             sandbox.clock.advance(STEP)
             assert len(lines) < 2000, "".join(lines)
         code = proc.wait()
@@ -104,19 +106,24 @@ def drive_lines(
     return code, out
 
 
-def health_check_path(aws: Aws) -> str:
+def matcher(aws: Aws) -> str:
     return str(
-        aws.call("elbv2", "describe_target_groups", Names=[TG])["TargetGroups"][0][
-            "HealthCheckPath"
+        aws.call("elbv2", "describe_target_groups", Names=[TG])["TargetGroups"][0]["Matcher"][
+            "HttpCode"
         ]
     )
+
+
+DRIFTED = "200-399"
 
 
 def drift(aws: Aws) -> None:
     arn = aws.call("elbv2", "describe_target_groups", Names=[TG])["TargetGroups"][0][
         "TargetGroupArn"
     ]
-    aws.call("elbv2", "modify_target_group", TargetGroupArn=arn, HealthCheckPath="/drifted")
+    # A drift that keeps the targets healthy: the rollout's own outcome must not hang on how
+    # many lines (each a sandbox step) the output takes before the drift is put back.
+    aws.call("elbv2", "modify_target_group", TargetGroupArn=arn, Matcher={"HttpCode": DRIFTED})
 
 
 def test_apply_wait_asks_before_applying_drift_made_while_it_waits_and_stops_when_refused(
@@ -132,13 +139,13 @@ def test_apply_wait_asks_before_applying_drift_made_while_it_waits_and_stops_whe
         "0.05",
         str(path),
         answers="yes\nno\n",
-        on_line={8: lambda: drift(aws)},
+        on_line={"applied 8 of 8 action(s)": lambda: drift(aws)},
     )
     assert code == 1, out
     assert "new changes found while following the rollout" in out
-    assert "/drifted" in out  # the change it wanted is printed
+    assert f"matcher: {DRIFTED} → 200" in out  # the change it wanted is printed
     assert "apply --wait: stopped: new changes were not applied" in out
-    assert health_check_path(aws) == "/drifted"  # and not applied
+    assert matcher(aws) == DRIFTED  # and not applied
 
 
 def test_apply_wait_yes_prints_what_it_finds_before_applying_it(
@@ -153,9 +160,9 @@ def test_apply_wait_yes_prints_what_it_finds_before_applying_it(
         "--poll",
         "0.05",
         str(path),
-        on_line={8: lambda: drift(aws)},
+        on_line={"applied 8 of 8 action(s)": lambda: drift(aws)},
     )
     assert code == 0, out
     printed = out.index("new changes found while following the rollout")
-    assert "/drifted" in out[printed:]
-    assert health_check_path(aws) != "/drifted"  # shown, then applied
+    assert f"matcher: {DRIFTED} → 200" in out[printed:]
+    assert matcher(aws) == "200"  # shown, then applied

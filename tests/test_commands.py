@@ -338,10 +338,17 @@ def test_apply_wait_after_a_retry_during_the_rollback(
     done = apply_wait(frozen, v2)
     assert done.code == 3, done.out
     lines = done.out.splitlines()
-    # While the first refresh rolls back, the retried revision is progress, not a failure.
-    assert any(
-        ln.startswith("feedback: Progressing") and "RollbackInProgress" in ln for ln in lines
-    )
+    # While the first refresh rolls back, the retried revision is progress, not a failure;
+    # the rollout that follows is shown before it starts, as a change --wait had not shown.
+    rolling_back = [
+        i
+        for i, ln in enumerate(lines)
+        if "feedback Progressing" in ln or "feedback: Progressing" in ln
+        if "RollbackInProgress" in ln
+    ]
+    shown = lines.index("new changes found while following the rollout:")
+    assert rolling_back and rolling_back[0] < shown, done.out
+    assert not any("Degraded" in ln for ln in lines[:shown]), done.out
     second = newest_refresh(aws)
     assert second["InstanceRefreshId"] != first and second["Status"] == "RollbackSuccessful"
     assert f"AWS has rolled it back (instance refresh {second['InstanceRefreshId']}" in done.out

@@ -19,16 +19,14 @@ from reconciler.model import (
     RefreshStatus,
     ServiceOutcome,
 )
+from reconciler.pipeline.aftermath import Running, aftermath, running_now
 from reconciler.pipeline.diff import diff
 from reconciler.pipeline.follow import (
-    Running,
     Sighting,
     Standing,
     Verdict,
-    aftermath,
     failed,
     judge,
-    running_now,
     standing,
     verdict,
 )

@@ -18,8 +18,8 @@ from reconciler.model import (
     Value,
     value_text,
 )
+from reconciler.pipeline.aftermath import Aftermath, Running
 from reconciler.pipeline.diff import diff
-from reconciler.pipeline.follow import Aftermath, Running
 from reconciler.pipeline.plan import plan
 from reconciler.pipeline.status import Condition, Revision, ServiceStatus
 from tests.factories import (

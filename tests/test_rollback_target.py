@@ -15,7 +15,7 @@ import pytest
 
 from reconciler import cli
 from reconciler.aws import Aws
-from reconciler.cli import commands
+from reconciler.cli import prompts
 from reconciler.cli.operator import Candidate, Image, Verdict, choose_previous
 from reconciler.errors import OperatorError, UsageError
 from reconciler.sandbox import Sandbox
@@ -102,13 +102,13 @@ class Terminal(io.StringIO):
 @pytest.mark.parametrize(("answer", "accepted"), [("yes\n", True), ("y\n", False), ("", False)])
 def test_confirmation_takes_only_yes(answer: str, accepted: bool) -> None:
     out = io.StringIO()
-    assert commands._confirm(Terminal(answer), out, what="commit") is accepted
+    assert prompts.confirm(Terminal(answer), out, what="commit") is accepted
     assert "Commit this change? Only 'yes' is accepted" in out.getvalue()
 
 
 def test_confirmation_without_a_terminal_is_a_usage_error() -> None:
     with pytest.raises(UsageError, match="refusing to commit without --yes"):
-        commands._confirm(io.StringIO("yes\n"), io.StringIO(), what="commit")
+        prompts.confirm(io.StringIO("yes\n"), io.StringIO(), what="commit")
 
 
 # ------------------------------------------------------------------------------------------------

@@ -14,39 +14,27 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from reconciler import desired, errors
 from reconciler.aws import Aws
 from reconciler.cli import logs, operator, options, render, report
-from reconciler.cli.bluegreen_text import blue_green_aftermath
+from reconciler.cli.apply_follow import follow_apply
 from reconciler.cli.exits import (
     EXIT_ERROR,
-    EXIT_HELD,
     EXIT_OK,
-    apply_exit,
-    cannot_act,
     diff_exit,
     held,
 )
 from reconciler.cli.extras import needs_extra
-from reconciler.cli.options import WAIT_TIMEOUT
+from reconciler.cli.prompts import confirm, report_errors
 from reconciler.daemon import source
 from reconciler.daemon.git import move_credentials
 from reconciler.daemon.lineage import Lineage
 from reconciler.daemon.shards import parse_shard
 from reconciler.images.resolver import ImageResolver
-from reconciler.model import Phase, Problem, ServiceSpec
+from reconciler.model import Problem, ServiceSpec
 from reconciler.pipeline.apply import apply
-from reconciler.pipeline.bluegreen_status import blue_green_status
-from reconciler.pipeline.follow import (
-    Follower,
-    Verdict,
-    aftermath,
-    change_keys,
-    failed,
-    progress_line,
-)
 from reconciler.pipeline.plan import retry
 from reconciler.pipeline.reconcile import Reconciler, ServiceOutcome
 from reconciler.pipeline.status import history, service_status
@@ -70,7 +58,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
         "markdown": render.markdown,
     }[args.output]
     print(formatter(diffs, unread=render.unread_services(outcomes)))
-    _report_errors(outcomes)
+    report_errors(outcomes)
     return diff_exit(outcomes)
 
 
@@ -86,7 +74,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
     if plans:
         changes = {d.service: len(d.changes) for d in diffs}
         print(render.plan_text(plans, changes=changes))
-        if not args.yes and not _confirm(sys.stdin, sys.stdout):
+        if not args.yes and not confirm(sys.stdin, sys.stdout):
             return EXIT_ERROR
         reconciler.apply(outcomes)
         for outcome in outcomes:
@@ -95,95 +83,9 @@ def cmd_apply(args: argparse.Namespace) -> int:
                 print(f"{outcome.name}: applied {done} of {planned} action(s)")
     for name in held(outcomes):
         print(f"{name}: paused: its changes were not applied (reconciler pause --resume)")
-    if _report_errors(outcomes):
+    if report_errors(outcomes):
         return EXIT_ERROR
-    follower = Follower(
-        reconciler=reconciler,
-        specs=specs,
-        timeout=args.timeout or WAIT_TIMEOUT,
-        interval=args.poll,
-        report=lambda status: print(progress_line(status), flush=True),
-        shown=change_keys(outcomes),
-        approve=lambda seen: _approve(seen, yes=args.yes),
-    )
-    if not args.wait:
-        return _finish_superseding(follower, outcomes)
-    followed = follower.run()
-    if follower.refused:
-        print("apply --wait: stopped: new changes were not applied", file=sys.stderr)
-        return EXIT_ERROR
-    if followed.verdict is Verdict.FAILED:
-        _print_aftermath(followed.outcomes)
-    else:
-        _report_errors(followed.outcomes)
-    print(f"apply --wait: {followed.verdict.name.lower()}")
-    if followed.verdict is Verdict.READY and held(outcomes):
-        return EXIT_HELD
-    return int(followed.verdict)
-
-
-def _finish_superseding(follower: Follower, outcomes: Sequence[ServiceOutcome]) -> int:
-    """Plain ``apply`` that cancelled an older refresh finishes what it started: it waits for
-    the cancel to end and starts the new refresh (Cancelling is active, and only one refresh
-    may be: aws-facts 1.1), so it never leaves a group on mixed versions with no refresh
-    running. Waiting is bounded by ``--timeout``; on timeout it says what is left (exit 4)."""
-    if not any(_superseding(o) for o in outcomes):
-        code = apply_exit(outcomes)
-        _print_aftermath(outcomes)
-        return code
-    print("waiting for the older refresh to be cancelled, then starting the new one", flush=True)
-    follower.until = lambda seen, _statuses: (
-        None if any(_superseding(o) for o in seen) else Verdict.READY
-    )
-    followed = follower.run()
-    if follower.refused:
-        print("apply: stopped: new changes were not applied", file=sys.stderr)
-        return EXIT_ERROR
-    left = [o.name for o in followed.outcomes if _superseding(o)]
-    if followed.verdict is Verdict.TIMEOUT and left:
-        print(
-            f"apply: timed out: {', '.join(left)}: the older refresh is still being cancelled "
-            "and the new one is not started; run apply again to start it",
-            file=sys.stderr,
-        )
-        return int(Verdict.TIMEOUT)
-    if _report_errors(followed.outcomes):
-        return EXIT_ERROR
-    code = apply_exit(followed.outcomes)
-    _print_aftermath(followed.outcomes)
-    return code
-
-
-def _superseding(outcome: ServiceOutcome) -> bool:
-    """An older refresh is still in the way of the desired one (being cancelled)."""
-    return outcome.diff is not None and outcome.diff.phase is Phase.SUPERSEDING
-
-
-def _approve(outcomes: Sequence[ServiceOutcome], *, yes: bool) -> bool:
-    """Changes found while following that the operator was not shown: show them, and ask as
-    apply asks (``--yes`` answered already). Never applied unseen."""
-    diffs = [o.diff for o in outcomes if o.diff is not None and o.diff.changes]
-    print("new changes found while following the rollout:", flush=True)
-    print(render.text(diffs))
-    plans = [o.plan for o in outcomes if o.plan is not None and not o.plan.empty]
-    print(render.plan_text(plans), flush=True)
-    if yes:
-        return True
-    if not sys.stdin.isatty():
-        print("not applied: no terminal to ask (apply --yes applies them)", file=sys.stderr)
-        return False
-    return _confirm(sys.stdin, sys.stdout)
-
-
-def _print_aftermath(outcomes: Sequence[ServiceOutcome]) -> None:
-    """What each failed rollout left running, and what to do about it."""
-    for outcome in failed(outcomes):
-        sides = blue_green_status(outcome)
-        if sides is not None:
-            message = outcome.diff.message if outcome.diff is not None else ""
-            print(blue_green_aftermath(outcome.name, message, sides), flush=True)
-        else:
-            print(report.aftermath_text(aftermath(outcome)), flush=True)
+    return follow_apply(args, reconciler, specs, outcomes)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -222,7 +124,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
 def cmd_rollback(args: argparse.Namespace) -> int:
     how = _authoring(args)
     if not args.yes and not args.dry_run:
-        how = replace(how, confirm=lambda summary: _confirm(sys.stdin, sys.stdout, what="commit"))
+        how = replace(how, confirm=lambda summary: confirm(sys.stdin, sys.stdout, what="commit"))
     verdicts = operator.aws_verdicts(lambda region: _aws_in(args, region), path=args.path)
     operator.rollback(how, to=args.to, verdicts=verdicts)
     return EXIT_OK
@@ -415,32 +317,6 @@ def _writable_dir(path: Path, *, flag: str) -> None:
             pass
     except OSError as exc:
         raise errors.UsageError(f"{flag} {path}: cannot write there ({exc.strerror})") from None
-
-
-def _confirm(stdin: TextIO, stdout: TextIO, *, what: str = "apply") -> bool:
-    if not stdin.isatty():
-        raise errors.UsageError(
-            f"refusing to {what} without --yes: standard input is not a terminal"
-        )
-    question = "Apply these changes?" if what == "apply" else f"{what.capitalize()} this change?"
-    stdout.write(f"{question} Only 'yes' is accepted: ")
-    stdout.flush()
-    answer = stdin.readline().strip()
-    if answer != "yes":
-        print(f"{what} cancelled")
-        return False
-    return True
-
-
-def _report_errors(outcomes: Sequence[ServiceOutcome]) -> bool:
-    """Print each service's error, or why it cannot act; True if there was any error."""
-    for outcome in outcomes:
-        if outcome.error is None and cannot_act(outcome) and outcome.diff is not None:
-            print(f"{outcome.name}: cannot act: {outcome.diff.message}", file=sys.stderr)
-    broken = [o for o in outcomes if o.error is not None]
-    for outcome in broken:
-        print(f"{outcome.name}: error: {outcome.error}", file=sys.stderr)
-    return bool(broken)
 
 
 def print_problems(problems: Sequence[Problem]) -> None:

@@ -13,8 +13,9 @@ import sys
 import structlog
 
 from reconciler import desired, errors
-from reconciler.cli.commands import _aws_in, _confirm
+from reconciler.cli.commands import _aws_in
 from reconciler.cli.exits import EXIT_ERROR, EXIT_OK
+from reconciler.cli.prompts import confirm
 from reconciler.pipeline import orphans
 
 log = structlog.get_logger("reconciler.cli.release")
@@ -41,7 +42,7 @@ def cmd_release(args: argparse.Namespace) -> int:
     for claim in found:
         print(f"release {claim.service}: remove {', '.join(claim.tags)} from {claim.group}")
     print("  and every asg-reconciler/ tag on its launch template and target groups")
-    if not args.yes and not _confirm(sys.stdin, sys.stdout, what="release"):
+    if not args.yes and not confirm(sys.stdin, sys.stdout, what="release"):
         return EXIT_ERROR
     for claim in found:
         for done in orphans.release(aws, claim):

@@ -13,7 +13,7 @@ from reconciler.cli.bluegreen_text import blue_green_lines
 from reconciler.model import RefreshStatus, short_digest
 
 if TYPE_CHECKING:  # status and follow pull in the whole pipeline; rendering only needs shapes
-    from reconciler.pipeline.follow import Aftermath, Running
+    from reconciler.pipeline.aftermath import Aftermath, Running
     from reconciler.pipeline.status import Revision, ServiceStatus
 
 
