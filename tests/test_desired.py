@@ -535,14 +535,14 @@ CASES = [
         edit("minSize: 2", "minSize: -1"),
         f"{ASG}.minSize",
         "minSize",
-        "-1 is out of range (allowed: at least 0)",
+        "-1 is out of range (allowed: 0 to 2147483647)",
     ),
     Case(
         "grace-period-negative",
         edit("healthCheckGracePeriod: 300", "healthCheckGracePeriod: -5"),
         f"{ASG}.healthCheckGracePeriod",
         "healthCheckGracePeriod",
-        "at least 0",
+        "-5 is out of range (allowed: 0 to 2147483647)",
     ),
     Case(
         "interval-above-300",

@@ -293,6 +293,9 @@ OPTIONAL_FIELDS: dict[str, str] = {
     **{f"spec.rollout.{name}": _BEHAVIOUR for name in _ROLLOUT},
     **{f"spec.rollout.analysis.{name}": _BEHAVIOUR for name in _ANALYSIS},
     "spec.scaling": "the reconciler's own policy: deleted when dropped, others left alone",
+    # Whose credentials observe and write: the daemon's own when omitted.
+    "spec.aws": "the service's account: the daemon's own credentials when omitted",
+    "spec.aws.externalId": "sent with AssumeRole only when given",
     # Rendered into the UserData the reconciler writes: absent renders no -e and no login.
     **{
         f"spec.{name}": "part of the rendered boot script"
