@@ -32,9 +32,11 @@ from reconciler.daemon import source
 from reconciler.daemon.git import move_credentials
 from reconciler.daemon.lineage import Lineage
 from reconciler.daemon.shards import parse_shard
+from reconciler.images.description import parse_description
 from reconciler.images.resolver import ImageResolver
-from reconciler.model import Problem, ServiceSpec
+from reconciler.model import ObservedService, Problem, ServiceSpec
 from reconciler.pipeline.apply import apply
+from reconciler.pipeline.observe import describe_refreshes
 from reconciler.pipeline.plan import retry
 from reconciler.pipeline.reconcile import Reconciler, ServiceOutcome
 from reconciler.pipeline.status import history, service_status
@@ -101,12 +103,26 @@ def cmd_history(args: argparse.Namespace) -> int:
     outcome = _one_service(args)
     if outcome.observed is None:
         raise errors.ReconcilerError(f"{args.service}: {outcome.error}")
-    revisions = history(outcome.observed)
+    revisions = history(_whole_history(args, outcome.spec, outcome.observed))
     if args.output == "json":
         print(json.dumps([asdict(r) for r in revisions], indent=2, sort_keys=True))
     else:
         print(report.history_text(args.service, revisions))
     return EXIT_OK
+
+
+def _whole_history(
+    args: argparse.Namespace, spec: ServiceSpec, observed: ObservedService
+) -> ObservedService:
+    """A tick reads refreshes only back to the running version's; a history reads on (pages of
+    100, bounded) until each version the reconciler made has its refresh outcome."""
+    group, template = observed.auto_scaling_group, observed.launch_template
+    if group is None or template is None:
+        return observed
+    ours = {v.version_number for v in template.versions if parse_description(v.description)}
+    aws = _aws(args, [spec]).assumed(spec.aws)
+    refreshes = describe_refreshes(aws, spec.region, group.name, wanted=ours)
+    return replace(observed, refreshes=refreshes)
 
 
 def cmd_retry(args: argparse.Namespace) -> int:
