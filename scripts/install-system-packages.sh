@@ -10,11 +10,12 @@
 #   systemd          systemd-analyze verify/security on deploy/asg-reconciler.service
 #                    (scripts/lint-deploy.sh); nothing here makes it the init or starts it
 #   podman           podman-compose config validates deploy/compose.yaml (scripts/lint-deploy.sh)
+#   shellcheck       actionlint checks the workflows' run: scripts with it (scripts/lint-deploy.sh)
 # Debian's docker-registry package installs a systemd unit and an init script; nothing here starts
 # them (the tests run their own registry on 127.0.0.1 with a config in a temp dir).
 set -euo pipefail
 
-packages=(docker-registry apache2-utils git prometheus chromium chromium-driver tini systemd podman)
+packages=(docker-registry apache2-utils git prometheus chromium chromium-driver tini systemd podman shellcheck)
 missing=()
 for p in "${packages[@]}"; do
   # Status, not mere presence: a removed package whose config files remain still "exists".
