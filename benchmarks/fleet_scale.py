@@ -145,9 +145,9 @@ Against the issue's targets:
   on a quiet machine.
 - not measured in this run (time): N = 1,000 and 5,000 (creating 100 services in the sandbox
   takes ~40 s and grows faster than linearly, since every creation request steps the groups
-  still settling); RSS at 1,000; the commit that changes all 1,000 services (`--max-concurrent-rollouts` waves and
-  the `--write-rate` budget are built and tested, not benchmarked); the wall time of a no-op
-  tick at 1,000.
+  still settling); RSS at 1,000; the commit that changes all 1,000 services
+  (`--max-concurrent-rollouts` waves and the `--write-rate` budget are built and tested, not
+  benchmarked); the wall time of a no-op tick at 1,000.
 
 {fleet.data_line(SECTION, rows)}
 """
