@@ -17,14 +17,35 @@ SEED_IMAGE = "ghcr.io/johnhuh619/simple-api"
 def init_repo(
     repo: Path, *, template_dir: Path, image: str, tag: str, file: str = "desired.yaml"
 ) -> None:
-    shutil.copytree(template_dir, repo / "desired")
+    # The files beside ``file`` only: a subdirectory is not read, and would be warned about.
+    shutil.copytree(template_dir, repo / "desired", ignore=_subdirectories)
     path = repo / "desired" / file
     text = path.read_text().replace(SEED_IMAGE, image)
-    text = "\n".join(_with_tag(line, tag) for line in text.splitlines()) + "\n"
+    lines = _without_pull_credentials(text.splitlines())  # the sandbox's ECR needs none
+    text = "\n".join(_with_tag(line, tag) for line in lines) + "\n"
     path.write_text(text)
     git(repo, "init", "-q", "-b", "main")
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", f"deploy {tag}")
+
+
+def _subdirectories(directory: str, names: list[str]) -> list[str]:
+    return [name for name in names if (Path(directory) / name).is_dir()]
+
+
+def _without_pull_credentials(lines: list[str]) -> list[str]:
+    """The lines without the ``pullCredentials:`` block (its key and the lines indented under
+    it): the shipped file pulls from GHCR with a token, the demo from the sandbox's ECR."""
+    kept: list[str] = []
+    block: int | None = None  # the block's indent while inside it
+    for line in lines:
+        indent = len(line) - len(line.lstrip())
+        if block is not None and (indent > block or not line.strip()):
+            continue
+        block = indent if line.strip().startswith("pullCredentials:") else None
+        if block is None:
+            kept.append(line)
+    return kept
 
 
 def _with_tag(line: str, tag: str) -> str:
