@@ -148,7 +148,7 @@ def add_release(sub: Subparsers) -> None:
         "asg-reconciler/ tag from its Auto Scaling group, launch template and target groups, "
         "after showing them and asking, so the resources are nobody's. Nothing else changes.",
     )
-    cmd.add_argument("service")
+    cmd.add_argument("service", help="the service's metadata.name, as its tags name it")
     cmd.add_argument(
         "--path", "-f", action="append", help="desired files: refuse if SERVICE is still there"
     )

@@ -42,7 +42,7 @@ class DesiredError:
 
     revision: str
     problems: tuple[Problem, ...]
-    reason: str  # "InvalidDesiredState" or "UnverifiedCommit"
+    reason: str  # "InvalidDesiredState" or "UnverifiedCommit"; errors before warnings
 
     @property
     def message(self) -> str:
@@ -190,7 +190,9 @@ class Revisions:
 
     def _refuse(self, revision: str, exc: errors.InvalidDesiredState) -> None:
         reason = type(exc).__name__
-        error = DesiredError(revision=revision, problems=exc.problems, reason=reason)
+        # The errors first: an operator (and /status's problems[0]) reads why it was refused.
+        problems = tuple(sorted(exc.problems, key=lambda p: p.warning))
+        error = DesiredError(revision=revision, problems=problems, reason=reason)
         if self.current().desired_error == error:
             return  # looked up again (an image), and refused again: told already
         state = self._update(lambda s: dataclasses.replace(s, desired_error=error))
