@@ -336,8 +336,25 @@ def test_rollback_authors_the_revert_and_retry_rolls_the_failed_revision_again(
     again = story.until(lambda s: s.weights == (10, 90))
     assert not again.degraded()
     story.until(lambda s: s.degraded() and s.weights == GREEN_LIVE)
-    # rollback authors the commit that sets the image back; git and AWS then agree.
-    code, out = cli(story, capsys, "rollback", "feedback", "--repo", str(repo), "--path", "desired")
+    # rollback authors the commit that sets the image back; git and AWS then agree. This
+    # daemon follows the directory, not git, so AWS's record names content hashes, no commits:
+    # the target is named (a daemon following git records the commit in each version).
+    good = subprocess.run(
+        ["git", "rev-parse", "HEAD~1"], cwd=repo, check=True, capture_output=True, text=True
+    ).stdout.strip()
+    code, out = cli(
+        story,
+        capsys,
+        "rollback",
+        "feedback",
+        "--repo",
+        str(repo),
+        "--path",
+        "desired",
+        "--to",
+        good,
+        "--yes",
+    )
     assert code == 0, out
     assert "tag: v1.1" in story.path.read_text()
     ready = story.until(lambda s: s.ready())

@@ -254,6 +254,7 @@ def test_apply_wait_ends_a_failed_chain_only_once_its_restore_has(
         interval=120,
         clock=story.now,
         sleep=sleep,
+        approve=lambda _outcomes: True,  # apply --yes --wait: it was shown the rollout first
     )
     followed = follower.run()
     assert followed.verdict is FollowVerdict.FAILED
