@@ -6,6 +6,7 @@ first sink."""
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -205,11 +206,14 @@ def test_a_blue_green_deploy_tells_each_traffic_step(frozen: Sandbox, tmp_path: 
     assert len({p["id"] for p in payloads}) == 5
 
 
-def test_a_stall_is_told_once_and_again_only_after_it_cleared(
+def test_an_unresolvable_image_is_told_once_per_commit(
     sandbox: Sandbox, aws: Aws, tmp_path: Path
 ) -> None:
+    """A commit whose image tag does not exist is refused (the last good revision goes on):
+    told once however many ticks refuse it, and again for the next such commit."""
     clock = FakeClock()  # the daemon's: each tick finds the service due
     repo = desired_repo(tmp_path / "git", tag="v9.9")  # no such tag in the registry
+    first = repo.head()[:12]
     daemon = make_daemon(aws, git_source(repo, tmp_path / "cache"), clock=clock)
     with receiver() as hook, notified(daemon, Sink("slack", "slack", hook.url)):
         for _ in range(4):
@@ -218,18 +222,18 @@ def test_a_stall_is_told_once_and_again_only_after_it_cleared(
         settle_deliveries(hook, 1)
         assert len(hook.deliveries()) == 1
         message = hook.deliveries()[0].json()
-        assert message["text"] == "feedback: stalled (ImageNotFound)"
-        assert "v9.9" in message["attachments"][0]["blocks"][0]["text"]["text"]
+        assert message["text"] == f"commit {first} refused (UnresolvableImage)"
+        assert "v9.9" in json.dumps(message["attachments"])
         assert message["attachments"][0]["color"] == "#e01e5a"
         fixed = deploy(repo, "v1.1")[:12]
         converge(daemon, clock=sandbox.clock)
-        deploy(repo, "v9.9")
+        again = deploy(repo, "v9.9")[:12]
         daemon.tick()
         settle_deliveries(hook, 5)
     assert [r.json()["text"] for r in hook.deliveries()] == [
-        "feedback: stalled (ImageNotFound)",
+        f"commit {first} refused (UnresolvableImage)",
         f"feedback: rollout of {fixed} started",
         f"feedback: rollout of {fixed} reached checkpoint 50%",
         f"feedback: rollout of {fixed} succeeded",
-        "feedback: stalled (ImageNotFound)",  # cleared in between: news again
+        f"commit {again} refused (UnresolvableImage)",  # a new commit: news again
     ]
