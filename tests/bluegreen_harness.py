@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.aws import Aws
+from reconciler.cli.demo_repo import for_sandbox
 from reconciler.daemon.daemon import Daemon
 from reconciler.pipeline.bluegreen_status import BlueGreenStatus
 from reconciler.pipeline.status import ServiceStatus
@@ -33,7 +34,7 @@ def example_copy(tmp_path: Path, *, tag: str, replace: Mapping[str, str] | None 
     target = tmp_path / "desired"
     shutil.copytree(EXAMPLE, target)
     path = target / "blue-green.yaml"
-    text = path.read_text().replace("ghcr.io/johnhuh619/simple-api", SANDBOX_IMAGE)
+    text = for_sandbox(path.read_text(), SANDBOX_IMAGE)
     text = text.replace("tag: v1.1", f"tag: {tag}")
     for old, new in (replace or {}).items():
         assert old in text, old

@@ -13,6 +13,7 @@ import pytest
 
 from reconciler import desired, errors
 from reconciler.aws import Aws, is_read
+from reconciler.cli.demo_repo import for_sandbox
 from reconciler.images.resolver import ImageResolver
 from reconciler.model import TAG_OWNER, Phase, ServiceOutcome
 from reconciler.pipeline.reconcile import Reconciler
@@ -27,7 +28,7 @@ def sandbox_copy(tmp_path: Path, *, tag: str = "v1.1", extra: str = "") -> Path:
     target = tmp_path / "desired"
     shutil.copytree(ROOT / "desired", target)
     text = (target / "desired.yaml").read_text()
-    text = text.replace("ghcr.io/johnhuh619/simple-api", SANDBOX_IMAGE)
+    text = for_sandbox(text, SANDBOX_IMAGE)
     text = text.replace("tag: latest", f"tag: {tag}")
     (target / "desired.yaml").write_text(text + extra)
     return target / "desired.yaml"

@@ -15,6 +15,7 @@ from structlog.testing import capture_logs
 
 from reconciler import errors
 from reconciler.aws import Aws, is_read
+from reconciler.cli.demo_repo import for_sandbox
 from reconciler.daemon.backoff import Backoff
 from reconciler.daemon.daemon import Daemon
 from reconciler.daemon.gate import CallGate
@@ -45,7 +46,7 @@ LEASE_OPERATIONS = frozenset({"PutItem", "UpdateItem", "DeleteItem", "CreateTabl
 def desired_yaml(*, tag: str = "v1.1", repository: str = SANDBOX_IMAGE, extra: str = "") -> str:
     """desired/desired.yaml pointed at the sandbox's ECR image, as the README does it."""
     text = (ROOT / "desired" / "desired.yaml").read_text()
-    text = text.replace("ghcr.io/johnhuh619/simple-api", repository)
+    text = for_sandbox(text, repository)
     return text.replace("tag: latest", f"tag: {tag}") + extra
 
 

@@ -20,8 +20,7 @@ def init_repo(
     # The files beside ``file`` only: a subdirectory is not read, and would be warned about.
     shutil.copytree(template_dir, repo / "desired", ignore=_subdirectories)
     path = repo / "desired" / file
-    text = path.read_text().replace(SEED_IMAGE, image)
-    lines = _without_pull_credentials(text.splitlines())  # the sandbox's ECR needs none
+    lines = for_sandbox(path.read_text(), image).splitlines()
     text = "\n".join(_with_tag(line, tag) for line in lines) + "\n"
     path.write_text(text)
     git(repo, "init", "-q", "-b", "main")
@@ -33,9 +32,17 @@ def _subdirectories(directory: str, names: list[str]) -> list[str]:
     return [name for name in names if (Path(directory) / name).is_dir()]
 
 
+def for_sandbox(text: str, image: str) -> str:
+    """A shipped desired file pointed at the sandbox's ECR ``image``: the seed's image replaced
+    and its GHCR pull credentials dropped (ECR needs none: the boot script logs in with the
+    instance role)."""
+    lines = text.replace(SEED_IMAGE, image).splitlines()
+    return "\n".join(_without_pull_credentials(lines)) + "\n"
+
+
 def _without_pull_credentials(lines: list[str]) -> list[str]:
     """The lines without the ``pullCredentials:`` block (its key and the lines indented under
-    it): the shipped file pulls from GHCR with a token, the demo from the sandbox's ECR."""
+    it)."""
     kept: list[str] = []
     block: int | None = None  # the block's indent while inside it
     for line in lines:
