@@ -147,7 +147,7 @@ def test_every_module_outside_the_sandbox_imports(core_venv: Path) -> None:
     assert int(done.stdout) > 100
 
 
-@pytest.mark.parametrize("command", [["sandbox"], ["sandbox", "--port", "0"], ["demo"]])
+@pytest.mark.parametrize("command", [["sandbox"], ["sandbox", "--port", "4566"], ["demo"]])
 def test_sandbox_and_demo_name_the_extra(core_venv: Path, command: list[str]) -> None:
     done = run(core_venv, *command)
     assert done.returncode == 5
